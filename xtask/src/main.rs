@@ -1,0 +1,3 @@
+//! Project automation: `cargo xtask test|run|bench|setup`.
+
+fn main() {}
