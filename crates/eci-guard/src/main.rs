@@ -1,5 +1,43 @@
-//! The eci-guard command line. Thin: parses arguments, calls the core crates, prints.
+//! The eci-guard command line. Thin: parses arguments, calls the core crates, prints, and maps
+//! outcomes to exit statuses.
 
-fn main() {
-    println!("eci-guard");
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "eci-guard",
+    version,
+    about = "Enhanced Container Isolation: engine-socket mount permissions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a settings file; exit 0 without errors (warnings allowed), 1 with errors, 2 unreadable.
+    Validate {
+        /// The admin or user settings file.
+        file: std::path::PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { file, format } => validate::run(&file, format),
+    }
 }

@@ -1,0 +1,136 @@
+//! `eci-guard validate` as a user runs it: real binary, real files, exit statuses and output.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const SEED: &str = r#"{
+  "configurationFileVersion": 2,
+  "enhancedContainerIsolation": {
+    "locked": true,
+    "value": true,
+    "iechorSocketMount": {
+      "imageList": {
+        "images": [
+          "iechor.io/localstack/localstack:*",
+          "iechor.io/testcontainers/ryuk:*",
+          "iechor:cli"
+        ]
+      },
+      "commandList": {
+        "type": "deny",
+        "commands": ["push"]
+      }
+    }
+  }
+}
+"#;
+
+fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    let path = dir.path().join("admin-settings.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn validate(path: &std::path::Path, json: bool) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eci-guard"));
+    cmd.arg("validate").arg(path);
+    if json {
+        cmd.args(["--format", "json"]);
+    }
+    cmd.output().unwrap()
+}
+
+fn diagnostics(out: &Output) -> Vec<serde_json::Value> {
+    serde_json::from_slice(&out.stdout).expect("validate --format json prints a JSON array")
+}
+
+#[test]
+fn the_seed_example_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = validate(&write(&dir, SEED), true);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(diagnostics(&out).iter().all(|d| d["severity"] != "error"));
+}
+
+#[test]
+fn an_unsupported_command_is_an_error_at_its_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = validate(
+        &write(&dir, &SEED.replace(r#"["push"]"#, r#"["compose"]"#)),
+        true,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let diags = diagnostics(&out);
+    let d = diags
+        .iter()
+        .find(|d| {
+            d["pointer"] == "/enhancedContainerIsolation/iechorSocketMount/commandList/commands/0"
+        })
+        .expect("a diagnostic at the command's pointer");
+    assert_eq!(d["severity"], "error");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be enforced"),
+        "{d}"
+    );
+
+    let human = validate(
+        &write(&dir, &SEED.replace(r#"["push"]"#, r#"["compose"]"#)),
+        false,
+    );
+    assert_eq!(human.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("commandList/commands/0") && text.contains("cannot be enforced"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_truncated_file_reports_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = validate(
+        &write(&dir, &SEED[..SEED.find("\"commandList\"").unwrap()]),
+        true,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let diags = diagnostics(&out);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0]["severity"], "error");
+    assert!(diags[0]["line"].as_u64().unwrap() >= 14, "{diags:?}");
+    assert!(diags[0]["column"].as_u64().is_some(), "{diags:?}");
+}
+
+#[test]
+fn a_missing_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = validate(&dir.path().join("nope.json"), false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn warnings_alone_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = SEED.replace(
+        r#""iechor:cli""#,
+        r#""iechor:cli", "iechor.io/library/iechor:cli""#,
+    );
+    let out = validate(&write(&dir, &text), true);
+    assert_eq!(out.status.code(), Some(0));
+    let diags = diagnostics(&out);
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["severity"] == "warning"
+                && d["pointer"].as_str().unwrap().ends_with("/images/3")),
+        "{diags:?}"
+    );
+}
