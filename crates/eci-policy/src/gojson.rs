@@ -202,14 +202,14 @@ pub(crate) fn field_entry<'a>(
     obj: &'a Map<String, Value>,
     name: &str,
 ) -> Option<(&'a String, &'a Value)> {
-    obj.iter().filter(|(k, _)| go_fold_eq(k, name)).last()
+    obj.iter().rev().find(|(k, _)| go_fold_eq(k, name))
 }
 
 /// Mutable [`field`]: the value the engine would use for `name`.
 pub fn field_mut<'a>(obj: &'a mut Map<String, Value>, name: &str) -> Option<&'a mut Value> {
     obj.iter_mut()
-        .filter(|(k, _)| go_fold_eq(k, name))
-        .last()
+        .rev()
+        .find(|(k, _)| go_fold_eq(k, name))
         .map(|(_, v)| v)
 }
 
