@@ -1,0 +1,341 @@
+//! The effective policy: the admin's and the user's ECI sections merged under the lock rules of
+//! SPEC §1, as parsed, typed data with where each value came from and a fingerprint.
+//!
+//! Lock rules: an admin section with `locked: true` is the whole truth (the user's section is not
+//! read, and a field the admin leaves out takes the default, never the user's value). Otherwise the
+//! admin's values are defaults that the user's own values override field by field. Fields: `value`,
+//! `images`, `allowDerivedImages`, and `commandList` as one unit (a user's list replaces the
+//! admin's with its own type, so an allow list never gets mixed with deny entries).
+//!
+//! Fail-closed default (no file sets a field): ECI on; empty image list, so no image may mount
+//! the socket; derived images allowed (the seed's default, and moot with an empty list); a deny
+//! command list with no entries.
+
+use std::fmt;
+
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::ListKind;
+use crate::commands::CommandEntry;
+use crate::reference::ImageEntry;
+use crate::validate::{parse_settings, CheckedEci, Diagnostic, Severity};
+
+/// Where one field of the effective policy came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "lowercase")]
+pub enum Source {
+    /// The admin file; `locked` says whether users could have changed it.
+    Admin {
+        locked: bool,
+    },
+    User,
+    /// No file sets it: the fail-closed default.
+    Default,
+}
+
+/// The source of each field of a [`Policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    pub value: Source,
+    pub images: Source,
+    pub allow_derived_images: Source,
+    pub command_list: Source,
+}
+
+impl Provenance {
+    pub const DEFAULT: Provenance = Provenance {
+        value: Source::Default,
+        images: Source::Default,
+        allow_derived_images: Source::Default,
+        command_list: Source::Default,
+    };
+}
+
+/// The effective command list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandList {
+    pub kind: ListKind,
+    pub entries: Vec<CommandEntry>,
+}
+
+/// The policy the enforcer applies. Holds parsed data only; obtained from settings through
+/// [`merge`] or [`load`], which accept only sections without errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// ECI on; off means the enforcer passes everything through.
+    pub eci_enabled: bool,
+    /// Images allowed to mount the engine socket, without duplicates, in file order.
+    pub images: Vec<ImageEntry>,
+    pub allow_derived_images: bool,
+    pub command_list: CommandList,
+    pub provenance: Provenance,
+    /// Fingerprint of what is enforced (not of where it came from): the first 16 hex digits of
+    /// the SHA-256 of [`Policy::canonical_json`]. Equal policies have equal versions whatever the
+    /// order or spelling of their entries.
+    pub version: String,
+}
+
+impl Policy {
+    /// Builds a policy, dropping repeated entries and computing its version.
+    pub fn new(
+        eci_enabled: bool,
+        images: Vec<ImageEntry>,
+        allow_derived_images: bool,
+        command_list: CommandList,
+        provenance: Provenance,
+    ) -> Policy {
+        let mut policy = Policy {
+            eci_enabled,
+            images: dedup_by_key(images, |e| e.to_string()),
+            allow_derived_images,
+            command_list: CommandList {
+                kind: command_list.kind,
+                entries: dedup_by_key(command_list.entries, |e| e.as_str()),
+            },
+            provenance,
+            version: String::new(),
+        };
+        let canonical = policy.canonical_json().to_string();
+        let digest = Sha256::digest(canonical.as_bytes());
+        policy.version = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        policy
+    }
+
+    /// What is enforced, order-independent: entries in canonical spelling, sorted. This is what
+    /// [`Policy::version`] hashes.
+    pub fn canonical_json(&self) -> Value {
+        let mut images: Vec<String> = self.images.iter().map(ToString::to_string).collect();
+        images.sort();
+        let mut commands: Vec<&str> = self
+            .command_list
+            .entries
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        commands.sort_unstable();
+        json!({
+            "eciEnabled": self.eci_enabled,
+            "images": images,
+            "allowDerivedImages": self.allow_derived_images,
+            "commandList": { "type": self.command_list.kind.as_str(), "commands": commands },
+        })
+    }
+}
+
+/// The fail-closed default: what applies when no settings file sets anything.
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy::new(
+            true,
+            Vec::new(),
+            true,
+            CommandList::default(),
+            Provenance::DEFAULT,
+        )
+    }
+}
+
+/// For the app and the CLI: entries in canonical spelling, in policy order.
+impl Serialize for Policy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Commands<'a> {
+            #[serde(rename = "type")]
+            kind: ListKind,
+            commands: Vec<&'a str>,
+        }
+        let images: Vec<String> = self.images.iter().map(ToString::to_string).collect();
+        let commands = Commands {
+            kind: self.command_list.kind,
+            commands: self
+                .command_list
+                .entries
+                .iter()
+                .map(|c| c.as_str())
+                .collect(),
+        };
+        let mut s = serializer.serialize_struct("Policy", 6)?;
+        s.serialize_field("version", &self.version)?;
+        s.serialize_field("eciEnabled", &self.eci_enabled)?;
+        s.serialize_field("images", &images)?;
+        s.serialize_field("allowDerivedImages", &self.allow_derived_images)?;
+        s.serialize_field("commandList", &commands)?;
+        s.serialize_field("provenance", &self.provenance)?;
+        s.end()
+    }
+}
+
+fn dedup_by_key<T, K: PartialEq>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        let k = key(&item);
+        if !kept.iter().any(|seen| key(seen) == k) {
+            kept.push(item);
+        }
+    }
+    kept
+}
+
+/// The effective policy of an admin section and a user section (see the module documentation for
+/// the rules). Either may be absent: a missing file or a file without an ECI section.
+pub fn merge(admin: Option<&CheckedEci>, user: Option<&CheckedEci>) -> Policy {
+    let locked = admin.is_some_and(CheckedEci::locked);
+    let user = if locked { None } else { user };
+    let admin_source = Source::Admin { locked };
+    let pick = |from_user: Option<_>, from_admin: Option<_>, default| match (from_user, from_admin)
+    {
+        (Some(v), _) => (v, Source::User),
+        (None, Some(v)) => (v, admin_source),
+        (None, None) => (default, Source::Default),
+    };
+
+    let (eci_enabled, value_source) = pick(
+        user.and_then(|u| u.section().value),
+        admin.and_then(|a| a.section().value),
+        true,
+    );
+    let (allow_derived_images, derived_source) = pick(
+        user.and_then(|u| u.section().allow_derived_images()),
+        admin.and_then(|a| a.section().allow_derived_images()),
+        true,
+    );
+    let (images, images_source) = match (
+        user.and_then(CheckedEci::images),
+        admin.and_then(CheckedEci::images),
+    ) {
+        (Some(v), _) => (v.to_vec(), Source::User),
+        (None, Some(v)) => (v.to_vec(), admin_source),
+        (None, None) => (Vec::new(), Source::Default),
+    };
+    let (command_list, commands_source) = match (
+        user.and_then(CheckedEci::command_list),
+        admin.and_then(CheckedEci::command_list),
+    ) {
+        (Some(v), _) => (v.clone(), Source::User),
+        (None, Some(v)) => (v.clone(), admin_source),
+        (None, None) => (CommandList::default(), Source::Default),
+    };
+
+    Policy::new(
+        eci_enabled,
+        images,
+        allow_derived_images,
+        command_list,
+        Provenance {
+            value: value_source,
+            images: images_source,
+            allow_derived_images: derived_source,
+            command_list: commands_source,
+        },
+    )
+}
+
+/// Which settings file a diagnostic is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Admin,
+    User,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Admin => "admin settings",
+            Origin::User => "user settings",
+        })
+    }
+}
+
+/// The diagnostics of one settings file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDiagnostics {
+    pub origin: Origin,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A policy built from settings texts, with the warnings of the files that were read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub policy: Policy,
+    pub warnings: Vec<FileDiagnostics>,
+    /// There is a user file, but the admin section is locked, so it was not read.
+    pub user_ignored: bool,
+}
+
+/// Settings that cannot become a policy: the caller keeps its last good policy (or, at start,
+/// none: fail closed) and shows these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError {
+    /// Every diagnostic (errors and warnings) of each file that has an error.
+    pub files: Vec<FileDiagnostics>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for file in &self.files {
+            let errors: Vec<&Diagnostic> = file
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .collect();
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            write!(f, "{} have {} error(s)", file.origin, errors.len())?;
+            if let Some(d) = errors.first() {
+                write!(f, ", first at {:?}: {}", d.pointer, d.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the admin and user settings texts (`None`: no such file) and merges them. Any error in
+/// a file that counts fails the whole load; a locked admin section means the user's file does not
+/// count and is not read.
+pub fn load(admin: Option<&str>, user: Option<&str>) -> Result<Loaded, LoadError> {
+    let mut failed = Vec::new();
+    let mut warnings = Vec::new();
+    let mut read = |origin: Origin, text: Option<&str>| match text.map(parse_settings) {
+        None => None,
+        Some(Ok(parsed)) => {
+            if !parsed.warnings.is_empty() {
+                warnings.push(FileDiagnostics {
+                    origin,
+                    diagnostics: parsed.warnings,
+                });
+            }
+            parsed.eci
+        }
+        Some(Err(diagnostics)) => {
+            failed.push(FileDiagnostics {
+                origin,
+                diagnostics,
+            });
+            None
+        }
+    };
+    let admin = read(Origin::Admin, admin);
+    let locked = admin.as_ref().is_some_and(CheckedEci::locked);
+    let user_ignored = locked && user.is_some();
+    let user = if locked {
+        None
+    } else {
+        read(Origin::User, user)
+    };
+    if !failed.is_empty() {
+        return Err(LoadError { files: failed });
+    }
+    Ok(Loaded {
+        policy: merge(admin.as_ref(), user.as_ref()),
+        warnings,
+        user_ignored,
+    })
+}
