@@ -431,6 +431,20 @@ fn positions_are_line_and_character_column() {
             1,
             14,
         ),
+        (
+            "after escaped quotes and braces in a string",
+            r#"{"x": "q\"}\\", "configurationFileVersion": 3}"#.into(),
+            Version,
+            1,
+            45,
+        ),
+        (
+            "inside an array of objects",
+            "{\"other\": [{\"a\": [1, {}]}, {}],\n\"configurationFileVersion\": 1}".into(),
+            Version,
+            2,
+            29,
+        ),
     ];
     for (what, text, code, line, column) in cases {
         let got = validate(&text);
@@ -444,6 +458,16 @@ fn positions_are_line_and_character_column() {
             "{what}: {d:?}"
         );
     }
+}
+
+#[test]
+fn diagnostics_display_as_position_severity_pointer_message() {
+    let text = SEED.replace("[\"push\"]", "[\"compose\"]");
+    let shown = validate(&text)[0].to_string();
+    assert!(
+        shown.starts_with("16:22: error at /enhancedContainerIsolation/iechorSocketMount/commandList/commands/0: command \"compose\""),
+        "{shown}"
+    );
 }
 
 #[test]
