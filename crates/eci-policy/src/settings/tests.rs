@@ -1,3 +1,5 @@
+//! Settings cases: byte-for-byte round trips, set_eci, the lock-rule merge, the policy version and load.
+
 use super::*;
 use crate::commands::CommandEntry;
 use crate::validate::{parse_settings, read_settings, CheckedEci};

@@ -1,3 +1,5 @@
+//! Validator cases: each diagnostic kind at its pointer, positions, and the typed results.
+
 use super::*;
 use crate::settings::ListKind;
 
