@@ -25,7 +25,11 @@ pub fn run(file: &Path, format: Format) -> ExitCode {
             .and_then(|()| writeln!(out)),
         Format::Human => diagnostics
             .iter()
-            .try_for_each(|d| writeln!(out, "{}: {d}", file.display()))
+            // `path:line:col: …` like compilers when there is a position, so editors can jump.
+            .try_for_each(|d| match d.line {
+                Some(_) => writeln!(out, "{}:{d}", file.display()),
+                None => writeln!(out, "{}: {d}", file.display()),
+            })
             .and_then(|()| {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
                 let warnings = diagnostics.len() - errors;
