@@ -9,16 +9,18 @@
 //!   `unicode.SimpleFold` puts them in the same orbit, U+212A KELVIN SIGN matches `k`/`K` and
 //!   U+017F LATIN SMALL LETTER LONG S matches `s`/`S`. Every Engine API field name is ASCII, and
 //!   for an ASCII name that is the whole of `bytes.EqualFold`. [`field`] looks fields up so.
-//! - When several keys of one object name the same field the last one wins (objects and maps are
-//!   merged into the earlier value). [`parse`] refuses any object with two keys that fold together,
+//! - When several keys of one object name the same field the last one wins, and objects are
+//!   merged into the earlier value: the 20.10.24 engine here takes `{"HostConfig":{"Binds":[..]},
+//!   "hostconfig":{"Memory":1}}` as both the binds and the memory. [`parse`] refuses any object with two keys that fold together,
 //!   exact duplicates included: a reader that kept the first, or merged differently, would be a
 //!   bypass. This is schema-free, so it also refuses `{"a":1,"A":2}` inside map-typed fields such
 //!   as `Labels`, which the engine would keep as two labels; nothing that clients send in practice
 //!   looks like that, and refusing what is ambiguous is cheaper than modelling every field's type.
 //! - Invalid UTF-8 and lone surrogate escapes become U+FFFD in Go; refused here (the strings would
 //!   otherwise differ between what we check and what the engine uses).
-//! - `Decode` reads the first value and ignores what follows; refused here (`TrailingData`), since
-//!   a proxy that read the second value would disagree with the engine.
+//! - `Decode` reads the first value and ignores what follows (the engine here creates from
+//!   `{..} {..}` and from `{..}garbage`); refused here (`TrailingData`), since a reader that took
+//!   the second value would disagree with the engine.
 //! - An empty body is `io.EOF`, an error for every endpoint we inspect; refused.
 //! - Go nests up to 10000 levels; we cap at [`Limits::max_depth`] and at [`Limits::max_bytes`].
 //!
