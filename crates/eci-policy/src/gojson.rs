@@ -606,6 +606,14 @@ mod tests {
                 limit: 2
             })
         );
+        let mut huge = br#"{"Image":"x","Env":[""#.to_vec();
+        huge.resize(Limits::DEFAULT_MAX_BYTES + 1, b'a');
+        assert_eq!(
+            parse(&huge, &Limits::default()),
+            Err(BodyError::TooLarge {
+                limit: Limits::DEFAULT_MAX_BYTES
+            })
+        );
         let exactly = vec![b' '; 16];
         assert_eq!(parse(&exactly, &limits), Err(BodyError::Empty));
         assert_eq!(BodyError::TooLarge { limit: 1 }.status(), 413);
