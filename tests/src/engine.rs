@@ -59,15 +59,26 @@ impl Engine {
     /// Starts an engine with extra daemon flags and waits until `/_ping` answers.
     pub fn start_with(config: EngineConfig) -> Result<Engine> {
         process::require_root()?;
-        for program in [process::DOCKERD, process::CONTAINERD, process::RUNC] {
+        for program in [
+            process::DOCKERD,
+            process::CONTAINERD,
+            process::RUNC,
+            process::TINI,
+            process::SETPRIV,
+            process::UNSHARE,
+            process::MOUNT,
+            process::SH,
+        ] {
             process::find(program)?;
         }
         let docker_cli = process::docker_cli()?;
         let dir = RunDir::new()?;
         let root = dir.path();
         for sub in ["etc", "data", "x", "docker-config"] {
-            fs::create_dir_all(root.join(sub))
-                .map_err(HarnessError::io(format!("creating {}", root.join(sub).display())))?;
+            fs::create_dir_all(root.join(sub)).map_err(HarnessError::io(format!(
+                "creating {}",
+                root.join(sub).display()
+            )))?;
         }
         fs::write(root.join("daemon.json"), "{}\n")
             .map_err(HarnessError::io("writing daemon.json"))?;
@@ -161,7 +172,7 @@ impl Engine {
 
     /// Stops the engine the way a service manager does: SIGTERM to dockerd, which stops the
     /// containers (2 s grace) and its containerd. Data and paths stay for [`Engine::start_again`].
-    pub fn stop(&self) -> Result<()> {
+    pub fn stop(&self) {
         let mut guard = self.lock();
         if let Some(mut child) = guard.take() {
             match namespace_init(child.id()) {
@@ -172,16 +183,14 @@ impl Engine {
                 None => process::wait_or_kill(&mut child, Duration::ZERO),
             }
         }
-        Ok(())
     }
 
     /// Kills the engine at once (SIGKILL to everything in its namespace), as a crash would. The
     /// socket file stays behind, as it does after a real crash.
-    pub fn kill(&self) -> Result<()> {
+    pub fn kill(&self) {
         if let Some(mut child) = self.lock().take() {
             process::wait_or_kill(&mut child, Duration::ZERO);
         }
-        Ok(())
     }
 
     /// Starts the daemon again on the same paths and waits until it answers; does nothing if it
@@ -226,22 +235,29 @@ impl Engine {
 
     /// [`Engine::stop`] then [`Engine::start_again`].
     pub fn restart(&self) -> Result<()> {
-        self.stop()?;
+        self.stop();
         self.start_again()
     }
 
-    /// Makes the engine trust `registry`'s CA, through its private
-    /// `/etc/docker/certs.d/127.0.0.1:PORT/ca.crt`. dockerd reads that directory on every
-    /// registry connection, so no restart is needed. A plain-HTTP registry needs nothing: dockerd
-    /// treats `127.0.0.0/8` as insecure already.
+    /// Writes `registry`'s CA to the engine's private `/etc/docker/certs.d/127.0.0.1:PORT/ca.crt`,
+    /// the file dockerd reads on every connection to that registry (no restart needed). A
+    /// plain-HTTP registry needs nothing.
+    ///
+    /// moby hard-codes `127.0.0.0/8` as an insecure range: for these loopback registries dockerd
+    /// skips certificate verification whether or not the CA is there, so the engine reaches the
+    /// registry's auth either way. Clients that verify (rustls, the product's registry client)
+    /// need [`Registry::ca_pem_path`] instead.
     pub fn trust_registry(&self, registry: &Registry) -> Result<()> {
         let Some(ca) = registry.ca_pem() else {
             return Ok(());
         };
         let dir = self.config_dir().join("certs.d").join(registry.addr());
-        fs::create_dir_all(&dir).map_err(HarnessError::io(format!("creating {}", dir.display())))?;
-        fs::write(dir.join("ca.crt"), ca)
-            .map_err(HarnessError::io(format!("writing {}/ca.crt", dir.display())))
+        fs::create_dir_all(&dir)
+            .map_err(HarnessError::io(format!("creating {}", dir.display())))?;
+        fs::write(dir.join("ca.crt"), ca).map_err(HarnessError::io(format!(
+            "writing {}/ca.crt",
+            dir.display()
+        )))
     }
 
     /// `docker login` to `registry` with its credentials (stored in this engine's
@@ -329,7 +345,6 @@ impl Engine {
             "--shutdown-timeout=2",
         ])
         .args(&self.config.daemon_args);
-        process::find(process::MOUNT)?;
         let (stdout, stderr) = process::log_stdio(&self.log_path())?;
         cmd.stdout(stdout).stderr(stderr);
         process::spawn_tied(cmd).map_err(HarnessError::io("spawning dockerd"))
@@ -344,7 +359,7 @@ impl Drop for Engine {
     fn drop(&mut self) {
         // When the namespace's init dies the kernel kills and reaps everything in it before
         // `unshare` sees the exit, so the directory is free of processes and mounts afterwards.
-        let _ = self.kill();
+        self.kill();
     }
 }
 

@@ -242,7 +242,10 @@ pub fn push_image(
     if manifest.digest != pushed_digest {
         return Err(HarnessError::unexpected(
             format!("the registry's manifest for {reference}"),
-            format!("digest {} but docker push said {pushed_digest}", manifest.digest),
+            format!(
+                "digest {} but docker push said {pushed_digest}",
+                manifest.digest
+            ),
         ));
     }
     let config_digest = manifest.json["config"]["digest"]
@@ -338,7 +341,9 @@ fn write_context(dir: &Path, spec: &ImageSpec, docker_cli: &Path) -> Result<()> 
     link_or_copy(busybox, &bin.join("busybox"))?;
     // The legacy builder's cache ignores the platform and then refuses a cached layer of
     // another platform, so the first layer already differs per platform.
-    let platform_file = dir.join("busybox").join(PLATFORM_PATH.trim_start_matches('/'));
+    let platform_file = dir
+        .join("busybox")
+        .join(PLATFORM_PATH.trim_start_matches('/'));
     create_dirs(platform_file.parent().unwrap_or(dir))?;
     fs::write(&platform_file, format!("{}\n", spec.platform))
         .map_err(HarnessError::io("writing the image platform"))?;
@@ -363,9 +368,8 @@ fn write_context(dir: &Path, spec: &ImageSpec, docker_cli: &Path) -> Result<()> 
     let label = dir.join("label").join(LABEL_PATH.trim_start_matches('/'));
     create_dirs(label.parent().unwrap_or(dir))?;
     fs::write(&label, spec.label()).map_err(HarnessError::io("writing the image label"))?;
-    dockerfile.push_str(
-        "COPY label/ /\nENV PATH=/usr/local/bin:/usr/bin:/bin\nCMD [\"/bin/sh\"]\n",
-    );
+    dockerfile
+        .push_str("COPY label/ /\nENV PATH=/usr/local/bin:/usr/bin:/bin\nCMD [\"/bin/sh\"]\n");
     fs::write(dir.join("Dockerfile"), dockerfile)
         .map_err(HarnessError::io("writing the Dockerfile"))
 }

@@ -20,6 +20,25 @@
 //! * [`shared`] — one engine, one plain registry and the standard images per test process, built
 //!   lazily and once.
 //!
+//! # Example
+//!
+//! ```no_run
+//! use eci_e2e::{push_image, shared, Engine, ImageSpec, Registry, RegistryConfig};
+//!
+//! // Something to pull, built once per process.
+//! let image = shared().busybox();
+//! // A private engine for this test, free to restart or kill.
+//! let engine = Engine::start()?;
+//! engine.run_docker(["run", "--rm", "--network", "none", &image.pinned_reference(), "true"])?;
+//!
+//! // A registry that needs TLS and a login.
+//! let registry = Registry::start(RegistryConfig::tls_with_auth())?;
+//! engine.login(&registry)?;
+//! let pushed = push_image(&engine, &registry, &ImageSpec::new("mine"), "team/mine", "1")?;
+//! assert_eq!(registry.manifest("team/mine", "1")?.digest, pushed.manifest_digest);
+//! # Ok::<(), eci_e2e::HarnessError>(())
+//! ```
+//!
 //! # Lifetimes and cleanup
 //!
 //! Every daemon is spawned with `setpriv --pdeathsig KILL` from a thread that lives as long as the
@@ -50,8 +69,7 @@ mod shared;
 pub use engine::{Engine, EngineConfig};
 pub use error::HarnessError;
 pub use images::{
-    build_image, push_image, push_index, ImageSpec, IndexFormat, Platform, PushedImage,
-    PushedIndex,
+    build_image, push_image, push_index, ImageSpec, IndexFormat, Platform, PushedImage, PushedIndex,
 };
 pub use registry::{Credentials, Manifest, Registry, RegistryConfig};
 pub use shared::{shared, Shared};

@@ -290,8 +290,10 @@ impl RunDir {
             .tempdir_in(RUN_PARENT)
             .map_err(HarnessError::io("creating a run directory in /tmp"))?;
         let lock_path = dir.path().join(OWNER_LOCK);
-        let owner = File::create(&lock_path)
-            .map_err(HarnessError::io(format!("creating {}", lock_path.display())))?;
+        let owner = File::create(&lock_path).map_err(HarnessError::io(format!(
+            "creating {}",
+            lock_path.display()
+        )))?;
         rustix::fs::flock(&owner, FlockOperation::NonBlockingLockExclusive)
             .map_err(|e| HarnessError::io(format!("locking {}", lock_path.display()))(e.into()))?;
         Ok(RunDir { _owner: owner, dir })
@@ -354,7 +356,12 @@ mod tests {
         let sh = find(SH).unwrap();
         let cases: &[(&Path, bool)] = &[(Path::new("/bin/busybox"), false), (&sh, true)];
         for (path, dynamic) in cases {
-            assert_eq!(is_dynamic_elf(path).unwrap(), *dynamic, "{}", path.display());
+            assert_eq!(
+                is_dynamic_elf(path).unwrap(),
+                *dynamic,
+                "{}",
+                path.display()
+            );
         }
     }
 }

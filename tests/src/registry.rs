@@ -5,14 +5,13 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustix::process::Signal;
 use sha2::{Digest, Sha256};
 
@@ -82,24 +81,16 @@ struct Tls {
 }
 
 /// A running docker-registry. Dropping it kills the process and removes its storage.
+#[derive(Debug)]
 pub struct Registry {
     dir: RunDir,
     config: RegistryConfig,
-    port: Mutex<u16>,
+    /// Chosen at start, kept across stop and start.
+    port: AtomicU16,
     tls: Option<Tls>,
     credentials: Option<Credentials>,
     agent: ureq::Agent,
     child: Mutex<Option<Child>>,
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("dir", &self.dir)
-            .field("config", &self.config)
-            .field("addr", &self.addr())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Registry {
@@ -117,8 +108,8 @@ impl Registry {
             None
         };
         let credentials = if config.htpasswd {
-            let hash = bcrypt::hash_with_result(PASSWORD, 4)?
-                .format_for_version(bcrypt::Version::TwoY);
+            let hash =
+                bcrypt::hash_with_result(PASSWORD, 4)?.format_for_version(bcrypt::Version::TwoY);
             fs::write(root.join("htpasswd"), format!("{USERNAME}:{hash}\n"))
                 .map_err(HarnessError::io("writing the htpasswd file"))?;
             Some(Credentials {
@@ -132,7 +123,7 @@ impl Registry {
         let registry = Registry {
             dir,
             config,
-            port: Mutex::new(0),
+            port: AtomicU16::new(0),
             tls,
             credentials,
             agent,
@@ -148,7 +139,7 @@ impl Registry {
     }
 
     pub fn port(&self) -> u16 {
-        *self.port.lock().unwrap_or_else(|e| e.into_inner())
+        self.port.load(Ordering::Relaxed)
     }
 
     /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
@@ -194,12 +185,11 @@ impl Registry {
     }
 
     /// Stops the registry (SIGTERM, then SIGKILL after 5 s); port and storage are kept.
-    pub fn stop(&self) -> Result<()> {
+    pub fn stop(&self) {
         if let Some(mut child) = self.lock().take() {
             process::signal(child.id(), Signal::TERM);
             process::wait_or_kill(&mut child, Duration::from_secs(5));
         }
-        Ok(())
     }
 
     /// Starts the registry again on the same port and storage; does nothing if it is running.
@@ -323,9 +313,11 @@ impl Registry {
     fn start_on_free_port(&self) -> Result<()> {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            *self.port.lock().unwrap_or_else(|e| e.into_inner()) = port;
+            self.port.store(port, Ordering::Relaxed);
             match self.launch(port) {
-                Err(HarnessError::Exited { tail, .. }) if tail.contains("address already in use") => {
+                Err(HarnessError::Exited { tail, .. })
+                    if tail.contains("address already in use") =>
+                {
                     continue
                 }
                 other => return other,

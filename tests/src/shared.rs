@@ -47,16 +47,19 @@ impl Shared {
 
     /// `eci-e2e/busybox:latest`: busybox only, the host's platform.
     pub fn busybox(&self) -> &PushedImage {
-        self.busybox.get_or_init(|| {
-            self.push(ImageSpec::new("busybox"), "eci-e2e/busybox", "latest")
-        })
+        self.busybox
+            .get_or_init(|| self.push(ImageSpec::new("busybox"), "eci-e2e/busybox", "latest"))
     }
 
     /// `eci-e2e/cli:latest`: busybox plus the static docker CLI at
     /// [`crate::images::DOCKER_CLI_PATH`].
     pub fn cli(&self) -> &PushedImage {
         self.cli.get_or_init(|| {
-            self.push(ImageSpec::new("cli").with_docker_cli(), "eci-e2e/cli", "latest")
+            self.push(
+                ImageSpec::new("cli").with_docker_cli(),
+                "eci-e2e/cli",
+                "latest",
+            )
         })
     }
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use eci_e2e::images::{DOCKER_CLI_PATH, LABEL_PATH};
 use eci_e2e::{
-    build_image, push_image, shared, Engine, HarnessError, ImageSpec, Platform, Registry,
-    RegistryConfig,
+    build_image, push_image, shared, Engine, EngineConfig, HarnessError, ImageSpec, Platform,
+    Registry, RegistryConfig,
 };
 
 fn docker(engine: &Engine, args: &[&str]) -> String {
@@ -75,12 +75,16 @@ fn engine_runs_containers_and_keeps_its_state_across_restart_and_crash() {
         docker(&engine, &["inspect", "-f", "{{.State.Running}}", "keeper"]) == "true"
     });
 
-    engine.kill().expect("kill");
+    engine.kill();
     assert!(!engine.ping(), "a killed engine must not answer");
     assert!(!engine.is_running());
     engine.start_again().expect("start after kill");
     assert_eq!(
-        docker(&engine, &["image", "inspect", "-f", "{{.Id}}", "eci-e2e/local:restart"]).len(),
+        docker(
+            &engine,
+            &["image", "inspect", "-f", "{{.Id}}", "eci-e2e/local:restart"]
+        )
+        .len(),
         "sha256:".len() + 64,
         "the data root must survive a crash"
     );
@@ -90,19 +94,35 @@ fn engine_runs_containers_and_keeps_its_state_across_restart_and_crash() {
 fn engines_do_not_share_state_or_fate() {
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| Engine::start().expect("engine a"));
-        let b = s.spawn(|| Engine::start().expect("engine b"));
+        let b = s.spawn(|| {
+            Engine::start_with(EngineConfig {
+                daemon_args: vec!["--label=eci-e2e.engine=b".into()],
+            })
+            .expect("engine b")
+        });
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_ne!(a.socket_path(), b.socket_path());
     build_image(&a, &ImageSpec::new("only-on-a"), "eci-e2e/only-on-a:1").expect("build");
-    docker(&a, &["create", "--name", "only-on-a", "eci-e2e/only-on-a:1"]);
+    docker(
+        &a,
+        &["create", "--name", "only-on-a", "eci-e2e/only-on-a:1"],
+    );
 
-    assert_eq!(docker(&b, &["ps", "-aq"]), "", "b must not see a's container");
+    assert_eq!(
+        docker(&b, &["ps", "-aq"]),
+        "",
+        "b must not see a's container"
+    );
     docker_fails(&b, &["image", "inspect", "eci-e2e/only-on-a:1"]);
 
-    a.kill().expect("kill a");
+    a.kill();
     assert!(b.ping(), "b must outlive a");
-    docker(&b, &["info", "--format", "{{.ID}}"]);
+    assert_eq!(
+        docker(&b, &["info", "--format", "{{json .Labels}}"]),
+        r#"["eci-e2e.engine=b"]"#,
+        "extra daemon flags reach dockerd"
+    );
 }
 
 #[test]
@@ -113,7 +133,16 @@ fn plain_registry_round_trips_an_image_to_another_engine() {
 
     docker(&other, &["pull", &image.pinned_reference()]);
     assert_eq!(
-        docker(&other, &["image", "inspect", "-f", "{{.Id}}", &image.pinned_reference()]),
+        docker(
+            &other,
+            &[
+                "image",
+                "inspect",
+                "-f",
+                "{{.Id}}",
+                &image.pinned_reference()
+            ]
+        ),
         image.config_digest
     );
     let label = docker(
@@ -157,7 +186,10 @@ fn tls_registry_serves_only_through_its_ca_and_requires_credentials() {
     );
 
     let wrong = engine.login_as(&registry, &credentials.username, "wrong-password");
-    assert!(matches!(wrong, Err(HarnessError::Command { .. })), "{wrong:?}");
+    assert!(
+        matches!(wrong, Err(HarnessError::Command { .. })),
+        "{wrong:?}"
+    );
 
     engine.trust_registry(&registry).expect("trust");
     engine.login(&registry).expect("login");
@@ -210,7 +242,7 @@ fn registry_comes_back_on_the_same_port_with_its_storage() {
     .expect("push");
     let addr = registry.addr();
 
-    registry.stop().expect("stop");
+    registry.stop();
     assert!(!registry.is_running());
     assert!(
         matches!(
@@ -247,11 +279,17 @@ fn multi_platform_index_lists_both_platform_manifests() {
     let entries = served.json["manifests"].as_array().expect("manifests");
     let platforms = [Platform::linux_amd64(), Platform::linux_arm64()];
     assert_eq!(entries.len(), platforms.len());
-    assert_ne!(index.images[0].manifest_digest, index.images[1].manifest_digest);
+    assert_ne!(
+        index.images[0].manifest_digest,
+        index.images[1].manifest_digest
+    );
 
     for ((entry, image), platform) in entries.iter().zip(&index.images).zip(&platforms) {
         assert_eq!(entry["digest"], image.manifest_digest.as_str());
-        assert_eq!(entry["platform"]["architecture"], platform.architecture.as_str());
+        assert_eq!(
+            entry["platform"]["architecture"],
+            platform.architecture.as_str()
+        );
         assert_eq!(entry["platform"]["os"], platform.os.as_str());
         let config: serde_json::Value = serde_json::from_slice(
             &registry
@@ -266,12 +304,23 @@ fn multi_platform_index_lists_both_platform_manifests() {
     let engine = Engine::start().expect("engine");
     docker(
         &engine,
-        &["pull", "--platform", "linux/arm64", &index.pinned_reference()],
+        &[
+            "pull",
+            "--platform",
+            "linux/arm64",
+            &index.pinned_reference(),
+        ],
     );
     assert_eq!(
         docker(
             &engine,
-            &["image", "inspect", "-f", "{{.Id}} {{.Architecture}}", &index.pinned_reference()]
+            &[
+                "image",
+                "inspect",
+                "-f",
+                "{{.Id}} {{.Architecture}}",
+                &index.pinned_reference()
+            ]
         ),
         format!("{} arm64", index.images[1].config_digest)
     );
