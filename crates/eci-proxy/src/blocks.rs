@@ -1,0 +1,92 @@
+//! A refused request as one structured record (SPEC §6), made at one point in the request path
+//! and handed to the history store and to live subscribers without waiting on either.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use eci_policy::decide::BlockKind;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// Which socket a request came in on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "socket", rename_all = "snake_case")]
+pub enum SocketKind {
+    /// A main listening socket.
+    Main { path: String },
+    /// A container's filtered socket; `container` is its id once the engine has answered.
+    Filtered {
+        path: String,
+        container: Option<String>,
+    },
+}
+
+/// One blocked request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockEvent {
+    pub at: SystemTime,
+    pub socket: SocketKind,
+    /// The image of the container being created, as named and as the engine resolved it.
+    pub image_name: Option<String>,
+    pub image_id: Option<String>,
+    pub kind: BlockKind,
+    /// The commands the request belongs to (`push`, `run`, …).
+    pub commands: Vec<String>,
+    pub method: String,
+    /// The request target as the client sent it (path and query).
+    pub path: String,
+    pub status: u16,
+    pub reason: String,
+    /// The message the client was given.
+    pub message: String,
+    pub policy_version: String,
+}
+
+/// Where blocks go besides the live broadcast: the history store. `record` must not block (the
+/// store queues it).
+pub trait BlockSink: Send + Sync {
+    fn record(&self, block: &BlockEvent);
+}
+
+/// The one exit of every block.
+#[derive(Clone)]
+pub struct Blocks {
+    live: broadcast::Sender<BlockEvent>,
+    sink: Option<Arc<dyn BlockSink>>,
+}
+
+impl std::fmt::Debug for Blocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocks")
+            .field("subscribers", &self.live.receiver_count())
+            .field("sink", &self.sink.is_some())
+            .finish()
+    }
+}
+
+impl Blocks {
+    pub fn new(sink: Option<Arc<dyn BlockSink>>) -> Blocks {
+        Blocks {
+            live: broadcast::channel(256).0,
+            sink,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<BlockEvent> {
+        self.live.subscribe()
+    }
+
+    pub fn record(&self, block: BlockEvent) {
+        tracing::info!(
+            kind = ?block.kind,
+            method = %block.method,
+            path = %block.path,
+            reason = %block.reason,
+            "request blocked"
+        );
+        if let Some(sink) = &self.sink {
+            sink.record(&block);
+        }
+        let _ = self.live.send(block);
+    }
+}

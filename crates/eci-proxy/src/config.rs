@@ -1,0 +1,133 @@
+//! The headless enforcer's flags and environment variables, with defaults that suit a desktop
+//! user (XDG paths) or root (system paths), and why it may fail to start.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::{EnforcerConfig, Limits, SettingsPaths};
+
+/// `eci-guard serve` options. Each can come from its flag or its environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Socket to listen on (repeatable; mode 0660). Default: `/run/eci-guard/docker.sock` for
+    /// root, `$XDG_RUNTIME_DIR/eci-guard/docker.sock` otherwise. The variable takes a
+    /// `:`-separated list.
+    #[arg(long = "listen", value_name = "PATH", env = "ECI_GUARD_LISTEN", value_delimiter = ':')]
+    pub listen: Vec<PathBuf>,
+    /// The engine's socket.
+    #[arg(long, value_name = "PATH", env = "ECI_GUARD_UPSTREAM", default_value = "/var/run/docker.sock")]
+    pub upstream: PathBuf,
+    /// Admin settings. Default: `/usr/share/iechor-desktop/admin-settings.json`.
+    #[arg(long, value_name = "PATH", env = "ECI_GUARD_ADMIN_SETTINGS")]
+    pub admin_settings: Option<PathBuf>,
+    /// User settings. Default: `$XDG_CONFIG_HOME/iechor-desktop/settings.json`.
+    #[arg(long, value_name = "PATH", env = "ECI_GUARD_USER_SETTINGS")]
+    pub user_settings: Option<PathBuf>,
+    /// State (filtered sockets, history, digest cache). Default: `/var/lib/eci-guard` for root,
+    /// `$XDG_STATE_HOME/eci-guard` otherwise.
+    #[arg(long, value_name = "DIR", env = "ECI_GUARD_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Registry endpoints (plain HTTP, CA files, mirrors) for the digest fetcher.
+    #[arg(long, value_name = "FILE", env = "ECI_GUARD_REGISTRIES")]
+    pub registries: Option<PathBuf>,
+    /// A further protected socket path (repeatable), e.g. `/var/run/iechor.sock`.
+    #[arg(long = "protect", value_name = "PATH")]
+    pub protect: Vec<PathBuf>,
+    /// Client connections served at once.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+}
+
+/// Why the enforcer did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the engine socket {} does not exist; is the engine running? (set --upstream or ECI_GUARD_UPSTREAM)", path.display())]
+    UpstreamMissing { path: PathBuf },
+    #[error("cannot listen on {}: {source}", path.display())]
+    Listen {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the state directory {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot watch the settings files: {0}")]
+    Watch(#[source] notify::Error),
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn env_dir(var: &str, home_rel: &str) -> PathBuf {
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(v) => PathBuf::from(v),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+            PathBuf::from(home).join(home_rel)
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The default admin settings path (SPEC §1, the Docker Desktop pattern on Linux).
+    pub fn default_admin_settings() -> PathBuf {
+        PathBuf::from("/usr/share/iechor-desktop/admin-settings.json")
+    }
+
+    pub fn default_user_settings() -> PathBuf {
+        env_dir("XDG_CONFIG_HOME", ".config").join("iechor-desktop/settings.json")
+    }
+
+    pub fn default_state_dir() -> PathBuf {
+        if is_root() {
+            PathBuf::from("/var/lib/eci-guard")
+        } else {
+            env_dir("XDG_STATE_HOME", ".local/state").join("eci-guard")
+        }
+    }
+
+    pub fn default_listen() -> PathBuf {
+        if is_root() {
+            PathBuf::from("/run/eci-guard/docker.sock")
+        } else {
+            match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+                Some(d) => PathBuf::from(d).join("eci-guard/docker.sock"),
+                None => Self::default_state_dir().join("docker.sock"),
+            }
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(Self::default_state_dir)
+    }
+
+    pub fn into_enforcer_config(self) -> EnforcerConfig {
+        let state_dir = self.state_dir();
+        let listen = if self.listen.is_empty() {
+            vec![Self::default_listen()]
+        } else {
+            self.listen
+        };
+        EnforcerConfig {
+            listen,
+            upstream: self.upstream,
+            settings: SettingsPaths {
+                admin: Some(self.admin_settings.unwrap_or_else(Self::default_admin_settings)),
+                user: Some(self.user_settings.unwrap_or_else(Self::default_user_settings)),
+            },
+            state_dir,
+            protect: self.protect,
+            limits: Limits {
+                max_connections: self.max_connections,
+                ..Limits::default()
+            },
+            watch_settings: true,
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The facts a mount decision needs, gathered from the host and the engine: where a mount's host
+//! source really leads (cleaned, symlinks resolved), what named volumes and `VolumesFrom`
+//! containers bring with them, and the engine's view of the image that will run.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use eci_policy::decide::{exposure, Exposure, ImageFacts};
+use eci_policy::mounts::{self, clean_path, MountRef, MountSource};
+use eci_policy::reference::Reference;
+use eci_policy::settings::Policy;
+use serde_json::{json, Value};
+
+use crate::error::ProxyError;
+use crate::upstream::{segment, Upstream};
+
+/// Linux's own limit on symlinks followed while resolving one path.
+const MAX_SYMLINKS: usize = 40;
+/// At most this many local images are inspected as possible bases of a derived image.
+const MAX_DERIVED_CANDIDATES: usize = 64;
+
+/// Resolves `path` as the kernel would when the engine mounts it: lexically cleaned like Go's
+/// `filepath.Clean`, then every symlink followed, including dangling ones and ones met in the
+/// part of the path that does not exist yet. Whatever is missing is kept as written, so a path
+/// the engine would create still resolves to where it would be created.
+pub fn resolve_host(path: &str) -> String {
+    let cleaned = clean_path(path);
+    let mut pending: Vec<Vec<u8>> = components(&cleaned);
+    pending.reverse();
+    let mut resolved: PathBuf = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(comp) = pending.pop() {
+        match comp.as_slice() {
+            b"." => continue,
+            b".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let next = resolved.join(OsStr::from_bytes(&comp));
+        match std::fs::symlink_metadata(&next) {
+            Ok(meta) if meta.file_type().is_symlink() && links < MAX_SYMLINKS => {
+                links += 1;
+                let Ok(target) = std::fs::read_link(&next) else {
+                    resolved = next;
+                    continue;
+                };
+                let target_bytes = target.as_os_str().as_bytes();
+                if target_bytes.starts_with(b"/") {
+                    resolved = PathBuf::from("/");
+                }
+                let mut more = components(&String::from_utf8_lossy(target_bytes));
+                more.reverse();
+                pending.extend(more);
+            }
+            _ => resolved = next,
+        }
+    }
+    clean_path(&resolved.to_string_lossy())
+}
+
+fn components(path: &str) -> Vec<Vec<u8>> {
+    path.split('/')
+        .filter(|c| !c.is_empty())
+        .map(|c| c.as_bytes().to_vec())
+        .collect()
+}
+
+/// The paths whose exposure matters, resolved on the host.
+#[derive(Debug, Clone)]
+pub struct Protected {
+    /// Listening sockets, the engine socket, configured extra paths, and the filtered-socket
+    /// directory (as a whole: mounting it would hand out every filtered socket).
+    pub paths: Vec<String>,
+    /// The filtered-socket directory; a source inside it is a filtered socket.
+    pub filtered_dir: String,
+}
+
+impl Protected {
+    pub fn new(paths: impl IntoIterator<Item = PathBuf>, filtered_dir: &Path) -> Protected {
+        let filtered_dir = resolve_host(&filtered_dir.to_string_lossy());
+        let mut resolved: Vec<String> = Vec::new();
+        for p in paths {
+            let r = resolve_host(&p.to_string_lossy());
+            if !resolved.contains(&r) {
+                resolved.push(r);
+            }
+        }
+        resolved.push(filtered_dir.clone());
+        Protected {
+            paths: resolved,
+            filtered_dir,
+        }
+    }
+
+    /// Where a host path (already resolved) stands.
+    pub fn classify(&self, resolved: &str) -> Option<Exposure> {
+        if resolved
+            .strip_prefix(&self.filtered_dir)
+            .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+        {
+            return Some(Exposure::Filtered {
+                socket: resolved.to_owned(),
+            });
+        }
+        match exposure(resolved, &self.paths)? {
+            // The directory of filtered sockets is no socket to filter: mounting it is like
+            // mounting a directory that holds one.
+            Exposure::Socket { socket } if socket == self.filtered_dir => Some(Exposure::Ancestor {
+                dir: resolved.to_owned(),
+                socket,
+            }),
+            e => Some(e),
+        }
+    }
+
+    pub fn classify_host(&self, path: &str) -> Option<Exposure> {
+        self.classify(&resolve_host(path))
+    }
+}
+
+/// Keeps the worst of several exposures: a directory over a socket, then the socket itself, then
+/// a filtered socket.
+fn worst(a: Option<Exposure>, b: Option<Exposure>) -> Option<Exposure> {
+    fn rank(e: &Option<Exposure>) -> u8 {
+        match e {
+            None => 0,
+            Some(Exposure::Filtered { .. }) => 1,
+            Some(Exposure::Socket { .. }) => 2,
+            Some(Exposure::Ancestor { .. }) => 3,
+        }
+    }
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The exposure of each mount of a request, in order.
+pub async fn exposures(
+    upstream: &Upstream,
+    protected: &Protected,
+    mounts: &[MountRef],
+) -> Result<Vec<Option<Exposure>>, ProxyError> {
+    let mut out = Vec::with_capacity(mounts.len());
+    for m in mounts {
+        let e = match &m.source {
+            MountSource::Bind { path } => protected.classify_host(path),
+            MountSource::Volume {
+                name,
+                bind_device,
+                ..
+            } => match (bind_device, name) {
+                (Some(dev), _) => protected.classify_host(dev),
+                (None, Some(name)) => volume_exposure(upstream, protected, name).await?,
+                (None, None) => None,
+            },
+            MountSource::VolumesFrom { container } => {
+                container_exposure(upstream, protected, container).await?
+            }
+        };
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// A named volume that already exists is reused with its own options, whatever the request says;
+/// a local volume created with bind options mounts its `device`.
+async fn volume_exposure(
+    upstream: &Upstream,
+    protected: &Protected,
+    name: &str,
+) -> Result<Option<Exposure>, ProxyError> {
+    let target = format!("/volumes/{}", segment(name).replace('/', "%2F"));
+    let Some(vol) = upstream
+        .get_optional(&target, &format!("volume {name:?}"))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let as_create = json!({
+        "Name": vol.get("Name").cloned().unwrap_or(Value::Null),
+        "Driver": vol.get("Driver").cloned().unwrap_or(Value::Null),
+        "DriverOpts": vol.get("Options").cloned().unwrap_or(Value::Null),
+    });
+    match mounts::volume_create(&as_create) {
+        Ok(v) => Ok(v.bind_device.and_then(|d| protected.classify_host(&d))),
+        // Options the engine accepted but we cannot check (overlay, relative devices): treat
+        // the volume as reaching everything, which only allowed images can then not use either.
+        Err(e) => Err(ProxyError::Facts {
+            what: format!("volume {name:?}"),
+            status: 200,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// `VolumesFrom` hands the new container every mount of the named one.
+async fn container_exposure(
+    upstream: &Upstream,
+    protected: &Protected,
+    container: &str,
+) -> Result<Option<Exposure>, ProxyError> {
+    let target = format!("/containers/{}/json", segment(container).replace('/', "%2F"));
+    let Some(info) = upstream
+        .get_optional(&target, &format!("container {container:?}"))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut worst_seen = None;
+    for m in info
+        .get("Mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let kind = m.get("Type").and_then(Value::as_str).unwrap_or("");
+        let source = m.get("Source").and_then(Value::as_str).unwrap_or("");
+        let e = match kind {
+            "bind" => protected.classify_host(source),
+            "volume" => match m.get("Name").and_then(Value::as_str) {
+                Some(name) => volume_exposure(upstream, protected, name).await?,
+                None => None,
+            },
+            _ => None,
+        };
+        worst_seen = worst(worst_seen, e);
+    }
+    Ok(worst_seen)
+}
+
+/// The engine's view of an image; `None` when the engine has no such image.
+pub async fn image(upstream: &Upstream, name: &str) -> Result<Option<ImageFacts>, ProxyError> {
+    let target = format!("/images/{}/json", segment(name));
+    let Some(v) = upstream
+        .get_optional(&target, &format!("image {name:?}"))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(image_from_inspect(name, &v)))
+}
+
+fn image_from_inspect(name: &str, v: &Value) -> ImageFacts {
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    ImageFacts {
+        name: name.to_owned(),
+        id: v
+            .get("Id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        repo_digests: strings(v.get("RepoDigests")),
+        layers: strings(v.get("RootFS").and_then(|r| r.get("Layers"))),
+    }
+}
+
+/// The engine's answer when a create names an image it does not have, so the CLI pulls and
+/// retries exactly as it does without the enforcer.
+pub fn no_such_image(name: &str) -> ProxyError {
+    let shown = Reference::parse_normalized(name)
+        .map(|r| {
+            if r.tag().is_none() && r.digest().is_none() {
+                format!("{}:latest", r.repository().familiar())
+            } else {
+                name.to_owned()
+            }
+        })
+        .unwrap_or_else(|_| name.to_owned());
+    ProxyError::Engine {
+        status: 404,
+        message: format!("No such image: {shown}"),
+    }
+}
+
+/// Local images that may be the allowed base of a derived image: those on a registry whose
+/// repository an image-list entry names (or every one for `"*"`), with their layers.
+pub async fn derived_bases(
+    upstream: &Upstream,
+    policy: &Policy,
+    image: &ImageFacts,
+) -> Result<Vec<ImageFacts>, ProxyError> {
+    if !policy.allow_derived_images || !image.repo_digests.is_empty() || image.layers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repos: HashSet<String> = policy
+        .images
+        .iter()
+        .filter_map(|e| e.repository().map(ToString::to_string))
+        .collect();
+    let all = policy.images.iter().any(|e| e.repository().is_none());
+    let list = upstream.get("/images/json", "the local images").await?;
+    let mut bases = Vec::new();
+    for summary in list.as_array().into_iter().flatten() {
+        if bases.len() >= MAX_DERIVED_CANDIDATES {
+            break;
+        }
+        let id = summary.get("Id").and_then(Value::as_str).unwrap_or("");
+        if id.is_empty() || id == image.id {
+            continue;
+        }
+        let relevant = summary
+            .get("RepoDigests")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|rd| Reference::parse_normalized(rd).ok())
+            .any(|r| all || repos.contains(&r.repository().to_string()));
+        if !relevant {
+            continue;
+        }
+        let name = summary
+            .get("RepoTags")
+            .and_then(Value::as_array)
+            .and_then(|t| t.first())
+            .and_then(Value::as_str)
+            .filter(|t| *t != "<none>:<none>")
+            .unwrap_or(id);
+        let inspect = format!("/images/{}/json", segment(id));
+        if let Some(v) = upstream.get_optional(&inspect, "a base image").await? {
+            bases.push(image_from_inspect(name, &v));
+        }
+    }
+    Ok(bases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn resolves_like_the_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = resolve_host(&dir.path().to_string_lossy());
+        let sock = format!("{root}/run/docker.sock");
+        std::fs::create_dir_all(format!("{root}/run")).unwrap();
+        std::fs::write(&sock, b"").unwrap();
+        symlink(format!("{root}/run"), format!("{root}/varrun")).unwrap();
+        symlink(format!("{root}/run/docker.sock"), format!("{root}/link")).unwrap();
+        symlink("../run", format!("{root}/rel")).unwrap();
+        symlink(format!("{root}/run/missing/deeper"), format!("{root}/dangling")).unwrap();
+        symlink(format!("{root}/loop2"), format!("{root}/loop1")).unwrap();
+        symlink(format!("{root}/loop1"), format!("{root}/loop2")).unwrap();
+        let cases: &[(&str, String)] = &[
+            // Each of these reaches the socket; reading the path as written would miss it.
+            ("varrun/docker.sock", sock.clone()),
+            ("link", sock.clone()),
+            ("sub/../rel/docker.sock", sock.clone()),
+            ("rel/./docker.sock", sock.clone()),
+            ("/varrun//docker.sock/", sock.clone()),
+            ("varrun", format!("{root}/run")),
+            // A missing tail keeps its spelling under the resolved prefix.
+            ("varrun/nothing/here", format!("{root}/run/nothing/here")),
+            // A dangling link resolves to where the engine would create the directory.
+            ("dangling/x", format!("{root}/run/missing/deeper/x")),
+        ];
+        for (rel, want) in cases {
+            let path = if rel.starts_with('/') {
+                format!("{root}{rel}")
+            } else {
+                format!("{root}/{rel}")
+            };
+            assert_eq!(&resolve_host(&path), want, "{rel}");
+        }
+        // A symlink loop ends (the kernel gives ELOOP; the engine then fails the mount).
+        let looped = resolve_host(&format!("{root}/loop1/x"));
+        assert!(looped.starts_with(&root), "{looped}");
+    }
+
+    #[test]
+    fn classifies_against_protected_paths() {
+        let p = Protected {
+            paths: vec!["/run/docker.sock".into(), "/state/filtered".into()],
+            filtered_dir: "/state/filtered".into(),
+        };
+        let socket = || Exposure::Socket {
+            socket: "/run/docker.sock".into(),
+        };
+        let cases: &[(&str, Option<Exposure>)] = &[
+            ("/run/docker.sock", Some(socket())),
+            (
+                "/run",
+                Some(Exposure::Ancestor {
+                    dir: "/run".into(),
+                    socket: "/run/docker.sock".into(),
+                }),
+            ),
+            (
+                "/",
+                Some(Exposure::Ancestor {
+                    dir: "/".into(),
+                    socket: "/run/docker.sock".into(),
+                }),
+            ),
+            (
+                "/state/filtered",
+                Some(Exposure::Ancestor {
+                    dir: "/state/filtered".into(),
+                    socket: "/state/filtered".into(),
+                }),
+            ),
+            (
+                "/state",
+                Some(Exposure::Ancestor {
+                    dir: "/state".into(),
+                    socket: "/state/filtered".into(),
+                }),
+            ),
+            (
+                "/state/filtered/ab.sock",
+                Some(Exposure::Filtered {
+                    socket: "/state/filtered/ab.sock".into(),
+                }),
+            ),
+            ("/run/docker.sock2", None),
+            ("/run/docker", None),
+            ("/home", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(&p.classify(path), want, "{path}");
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! eci-proxy: the enforcer. A filtering proxy in front of the Docker Engine API socket that
+//! applies Enhanced Container Isolation's socket-mount permissions (SPEC §3–§7).
+//!
+//! Data flow: listener (main | filtered, per container) → connection task → per request
+//! [`classify`](eci_policy::routes) → bounded body read where inspected → facts from the host and
+//! the engine → the pure decisions of [`eci_policy::decide`] → forward (streamed, rewritten, or
+//! spliced after a 101) or refuse with a block record. Settings are watched and swapped into an
+//! `ArcSwap`; each request judges by one snapshot.
+//!
+//! Embedding: [`Enforcer::start`] with an [`EnforcerConfig`] and the registry's digest facts;
+//! [`Enforcer::status`], [`Enforcer::subscribe_blocks`], [`Enforcer::subscribe_reloads`],
+//! [`Enforcer::stop`]. Headless: [`serve`] with a [`ServeConfig`] (clap flags and env vars).
+
+mod blocks;
+mod classify;
+mod config;
+mod error;
+mod facts;
+mod filtered;
+mod policy;
+mod server;
+mod service;
+mod upstream;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eci_policy::decide::DigestFacts;
+use eci_policy::gojson;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::task::JoinHandle;
+
+pub use blocks::{BlockEvent, BlockSink, SocketKind};
+pub use config::{ServeConfig, StartError};
+pub use error::ProxyError;
+pub use facts::resolve_host;
+pub use policy::{PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
+
+use crate::blocks::Blocks;
+use crate::facts::Protected;
+use crate::filtered::FilteredSockets;
+use crate::server::{bind_socket, spawn_listener, Origin, Shared};
+use crate::upstream::Upstream;
+
+/// Bounds that hold for every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Client connections served at once, over all sockets; more wait in the kernel backlog.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) read.
+    pub max_header_bytes: usize,
+    /// Longest request target (path and query); longer is 414.
+    pub max_uri_bytes: usize,
+    /// Bounds on an inspected body (413 beyond `max_bytes`).
+    pub body: gojson::Limits,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            // Go's net/http default `MaxHeaderBytes`, which the engine uses.
+            max_header_bytes: 1 << 20,
+            max_uri_bytes: 64 << 10,
+            body: gojson::Limits::default(),
+        }
+    }
+}
+
+/// Everything [`Enforcer::start`] needs besides the digest facts.
+#[derive(Debug, Clone)]
+pub struct EnforcerConfig {
+    /// Main listening sockets (mode 0660).
+    pub listen: Vec<PathBuf>,
+    /// The engine's socket.
+    pub upstream: PathBuf,
+    pub settings: SettingsPaths,
+    /// Holds `filtered/`, the containers' filtered sockets.
+    pub state_dir: PathBuf,
+    /// Further protected socket paths (e.g. `/var/run/iechor.sock`, `/run/docker.sock`).
+    pub protect: Vec<PathBuf>,
+    pub limits: Limits,
+    /// Watch the settings files and reload on change.
+    pub watch_settings: bool,
+}
+
+/// What the app shows about a running enforcer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub listening: Vec<PathBuf>,
+    pub upstream: PathBuf,
+    pub upstream_reachable: bool,
+    /// `Version` and `ApiVersion` from the engine's `/version`.
+    pub engine_version: Option<String>,
+    pub engine_api_version: Option<String>,
+    pub settings: SettingsPaths,
+    pub eci_enabled: bool,
+    pub policy_version: String,
+    pub policy_provenance: eci_policy::settings::Provenance,
+    pub last_reload: Option<ReloadEvent>,
+    /// Filtered sockets and their containers (`None` while a create is pending).
+    pub filtered_sockets: Vec<(PathBuf, Option<String>)>,
+}
+
+/// A running enforcer. Dropping it without [`Enforcer::stop`] also stops it, less gracefully.
+pub struct Enforcer {
+    shared: Arc<Shared>,
+    config: EnforcerConfig,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    _watch: Option<policy::WatchHandle>,
+}
+
+impl std::fmt::Debug for Enforcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enforcer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enforcer {
+    /// Loads the settings, binds the listeners, restores the filtered sockets of existing
+    /// containers, and starts serving. `sink` receives every block (the history store).
+    pub async fn start(
+        config: EnforcerConfig,
+        digests: Arc<dyn DigestFacts + Send + Sync>,
+        sink: Option<Arc<dyn BlockSink>>,
+    ) -> Result<Enforcer, StartError> {
+        let upstream_ok = std::fs::symlink_metadata(&config.upstream).is_ok();
+        if !upstream_ok {
+            return Err(StartError::UpstreamMissing {
+                path: config.upstream.clone(),
+            });
+        }
+        let filtered_dir = config.state_dir.join("filtered");
+        std::fs::create_dir_all(&filtered_dir).map_err(|source| StartError::StateDir {
+            path: filtered_dir.clone(),
+            source,
+        })?;
+        let store = Arc::new(PolicyStore::fail_closed());
+        store.reload(&config.settings);
+        let protected = Protected::new(
+            config
+                .listen
+                .iter()
+                .chain(std::iter::once(&config.upstream))
+                .chain(config.protect.iter())
+                .cloned(),
+            &filtered_dir,
+        );
+        let mut listeners = Vec::new();
+        for path in &config.listen {
+            if let Some(parent) = path.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let l = bind_socket(path, false).map_err(|source| StartError::Listen {
+                path: path.clone(),
+                source,
+            })?;
+            listeners.push((path.clone(), l));
+        }
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            upstream: Upstream::new(&config.upstream),
+            policy: store.clone(),
+            digests,
+            protected,
+            filtered: FilteredSockets::new(filtered_dir),
+            blocks: Blocks::new(sink),
+            limits: config.limits,
+            permits: Arc::new(Semaphore::new(config.limits.max_connections)),
+            shutdown: shutdown_rx,
+        });
+        if let Err(e) = shared.filtered.sync(&shared, &shared.upstream).await {
+            tracing::warn!(error = %e, "cannot restore filtered sockets yet; will retry with the engine's events");
+        }
+        let mut tasks = Vec::new();
+        for (path, l) in listeners {
+            tracing::info!(socket = %path.display(), upstream = %config.upstream.display(), "listening");
+            tasks.push(spawn_listener(
+                shared.clone(),
+                l,
+                Origin::Main {
+                    path: path.to_string_lossy().into(),
+                },
+            ));
+        }
+        tasks.push(tokio::spawn(engine_events(shared.clone())));
+        let watch = if config.watch_settings {
+            Some(policy::watch(store, config.settings.clone()).map_err(StartError::Watch)?)
+        } else {
+            None
+        };
+        Ok(Enforcer {
+            shared,
+            config,
+            shutdown,
+            tasks,
+            _watch: watch,
+        })
+    }
+
+    /// The policy in force; tests and the app may also set it directly.
+    pub fn policy(&self) -> &Arc<PolicyStore> {
+        &self.shared.policy
+    }
+
+    /// Every block from now on.
+    pub fn subscribe_blocks(&self) -> broadcast::Receiver<BlockEvent> {
+        self.shared.blocks.subscribe()
+    }
+
+    /// Every settings reload from now on.
+    pub fn subscribe_reloads(&self) -> broadcast::Receiver<ReloadEvent> {
+        self.shared.policy.subscribe()
+    }
+
+    /// Reloads the settings now (also done on every change when watching).
+    pub fn reload(&self) -> ReloadEvent {
+        self.shared.policy.reload(&self.config.settings)
+    }
+
+    pub async fn status(&self) -> Status {
+        let version = self.shared.upstream.get("/version", "the engine version").await;
+        let (reachable, engine_version, api) = match &version {
+            Ok(v) => (
+                true,
+                v.get("Version").and_then(|s| s.as_str()).map(str::to_owned),
+                v.get("ApiVersion").and_then(|s| s.as_str()).map(str::to_owned),
+            ),
+            Err(_) => (false, None, None),
+        };
+        let policy = self.shared.policy.snapshot();
+        Status {
+            listening: self.config.listen.clone(),
+            upstream: self.config.upstream.clone(),
+            upstream_reachable: reachable,
+            engine_version,
+            engine_api_version: api,
+            settings: self.config.settings.clone(),
+            eci_enabled: policy.eci_enabled,
+            policy_version: policy.version.clone(),
+            policy_provenance: policy.provenance,
+            last_reload: self.shared.policy.last_reload(),
+            filtered_sockets: self.shared.filtered.list(),
+        }
+    }
+
+    /// Stops accepting, lets requests in flight finish briefly, and removes the main sockets.
+    /// Filtered socket files stay for the next start to restore.
+    pub async fn stop(mut self) {
+        self.halt();
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+        }
+    }
+
+    fn halt(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.shared.filtered.stop_all();
+        for path in &self.config.listen {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for Enforcer {
+    fn drop(&mut self) {
+        if !*self.shutdown.borrow() {
+            self.halt();
+        }
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Follows the engine's container `destroy` events to remove filtered sockets, reconnecting after
+/// an engine restart and re-syncing with the engine's containers each time (events missed while
+/// disconnected are thereby caught up).
+async fn engine_events(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = follow_events(&shared) => {}
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn follow_events(shared: &Arc<Shared>) {
+    use http_body_util::BodyExt;
+    const TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22destroy%22%5D%7D";
+    let Ok(mut sender) = shared.upstream.dial().await else {
+        return;
+    };
+    let Ok(req) = http::Request::get(TARGET)
+        .header(http::header::HOST, "docker")
+        .body(http_body_util::Either::Right(http_body_util::Full::new(
+            bytes::Bytes::new(),
+        )))
+    else {
+        return;
+    };
+    let Ok(resp) = sender.send_request(req).await else {
+        return;
+    };
+    if !resp.status().is_success() {
+        return;
+    }
+    // Subscribed first, then synced: a destroy between the two is seen by one or the other.
+    if let Err(e) = shared.filtered.sync(shared, &shared.upstream).await {
+        tracing::warn!(error = %e, "cannot sync filtered sockets");
+    }
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else { continue };
+        buf.extend_from_slice(&data);
+        while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            if let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) {
+                let id = ev
+                    .get("Actor")
+                    .and_then(|a| a.get("ID"))
+                    .or_else(|| ev.get("id"))
+                    .and_then(|v| v.as_str());
+                if let Some(id) = id {
+                    shared.filtered.remove_container(id);
+                }
+            }
+        }
+    }
+}
+
+/// Runs the enforcer until `shutdown` completes, with digest facts from `digests`.
+pub async fn serve(
+    config: ServeConfig,
+    digests: Arc<dyn DigestFacts + Send + Sync>,
+    sink: Option<Arc<dyn BlockSink>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let enforcer = Enforcer::start(config.into_enforcer_config(), digests, sink).await?;
+    shutdown.await;
+    tracing::info!("stopping");
+    enforcer.stop().await;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! The policy in force, published through an `ArcSwap` (one snapshot per request, no borrow held
+//! across an await), and its hot reload: a debounced watch of the settings files' directories.
+//!
+//! Reload outcomes (SPEC §7): valid settings swap atomically; invalid settings keep the last good
+//! policy and publish the diagnostics; no settings file at all is `settings::load(None, None)`,
+//! the documented fail-closed default (ECI on, no image may mount the socket). At start, invalid
+//! settings leave that same fail-closed default in force.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use eci_policy::settings::{self, FileDiagnostics, Policy};
+use notify::{RecursiveMode, Watcher};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+
+/// Editors write a file in several steps (truncate, write, rename); wait this long after the last
+/// event before reading, which keeps a change enforced well within SPEC §7's 100 ms.
+const DEBOUNCE: Duration = Duration::from_millis(25);
+
+/// Where the settings come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsPaths {
+    pub admin: Option<PathBuf>,
+    pub user: Option<PathBuf>,
+}
+
+/// The result of one (re)load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReloadOutcome {
+    /// The settings became the policy in force.
+    Applied {
+        version: String,
+        warnings: Vec<FileDiagnostics>,
+        user_ignored: bool,
+    },
+    /// The settings have errors; `kept_version` stays in force.
+    Rejected {
+        kept_version: String,
+        errors: Vec<FileDiagnostics>,
+    },
+    /// A settings file exists but cannot be read; `kept_version` stays in force.
+    Unreadable { kept_version: String, error: String },
+}
+
+/// One reload, as published to subscribers and kept as the last result in the status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReloadEvent {
+    pub at: SystemTime,
+    pub outcome: ReloadOutcome,
+}
+
+/// The policy in force and who wants to hear about reloads.
+#[derive(Debug)]
+pub struct PolicyStore {
+    current: ArcSwap<Policy>,
+    last: std::sync::Mutex<Option<ReloadEvent>>,
+    events: broadcast::Sender<ReloadEvent>,
+}
+
+impl PolicyStore {
+    /// A store holding `policy`, with no reload yet.
+    pub fn new(policy: Policy) -> PolicyStore {
+        PolicyStore {
+            current: ArcSwap::from_pointee(policy),
+            last: std::sync::Mutex::new(None),
+            events: broadcast::channel(64).0,
+        }
+    }
+
+    /// A store holding the fail-closed default.
+    pub fn fail_closed() -> PolicyStore {
+        let policy = settings::load(None, None)
+            .map(|l| l.policy)
+            .expect("no settings at all always load");
+        PolicyStore::new(policy)
+    }
+
+    /// The snapshot a request is judged by.
+    pub fn snapshot(&self) -> Arc<Policy> {
+        self.current.load_full()
+    }
+
+    /// Puts `policy` in force at once (tests, and an app that has the policy in hand).
+    pub fn set(&self, policy: Policy) {
+        self.current.store(Arc::new(policy));
+    }
+
+    pub fn last_reload(&self) -> Option<ReloadEvent> {
+        self.last.lock().map(|l| l.clone()).unwrap_or(None)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ReloadEvent> {
+        self.events.subscribe()
+    }
+
+    /// Reads the settings files and applies them if they are valid.
+    pub fn reload(&self, paths: &SettingsPaths) -> ReloadEvent {
+        let kept = || self.current.load().version.clone();
+        let outcome = match (read(paths.admin.as_deref()), read(paths.user.as_deref())) {
+            (Err(e), _) | (_, Err(e)) => ReloadOutcome::Unreadable {
+                kept_version: kept(),
+                error: e,
+            },
+            (Ok(admin), Ok(user)) => match settings::load(admin.as_deref(), user.as_deref()) {
+                Ok(loaded) => {
+                    let version = loaded.policy.version.clone();
+                    self.set(loaded.policy);
+                    ReloadOutcome::Applied {
+                        version,
+                        warnings: loaded.warnings,
+                        user_ignored: loaded.user_ignored,
+                    }
+                }
+                Err(e) => ReloadOutcome::Rejected {
+                    kept_version: kept(),
+                    errors: e.files,
+                },
+            },
+        };
+        match &outcome {
+            ReloadOutcome::Applied { version, .. } => tracing::info!(%version, "policy applied"),
+            ReloadOutcome::Rejected { kept_version, errors } => {
+                tracing::warn!(%kept_version, ?errors, "settings rejected; last good policy kept")
+            }
+            ReloadOutcome::Unreadable { kept_version, error } => {
+                tracing::warn!(%kept_version, %error, "settings unreadable; last good policy kept")
+            }
+        }
+        let event = ReloadEvent {
+            at: SystemTime::now(),
+            outcome,
+        };
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(event.clone());
+        }
+        let _ = self.events.send(event.clone());
+        event
+    }
+}
+
+/// A missing file is `None` (SPEC §1: no admin file, the user's settings alone apply).
+fn read(path: Option<&Path>) -> Result<Option<String>, String> {
+    let Some(path) = path else { return Ok(None) };
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Watches the directories of the settings files and reloads on every change to one of them.
+/// Directories that do not exist yet are watched from their nearest existing ancestor, so a
+/// settings file created later (with its directory) is still picked up. Dropping the returned
+/// handle stops the watch.
+pub fn watch(
+    store: Arc<PolicyStore>,
+    paths: SettingsPaths,
+) -> Result<WatchHandle, notify::Error> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let files: Vec<PathBuf> = [paths.admin.clone(), paths.user.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let relevant = files.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(event) = res {
+            let hit = event.paths.iter().any(|p| {
+                relevant
+                    .iter()
+                    .any(|f| p == f || f.starts_with(p) || p.parent() == f.parent())
+            });
+            if hit {
+                let _ = tx.send(());
+            }
+        }
+    })?;
+    let mut watched: Vec<PathBuf> = Vec::new();
+    for file in &files {
+        let mut dir = file.parent().map(Path::to_path_buf);
+        while let Some(d) = dir {
+            if d.is_dir() {
+                if !watched.contains(&d) {
+                    let mode = if d == file.parent().unwrap_or(&d) {
+                        RecursiveMode::NonRecursive
+                    } else {
+                        RecursiveMode::Recursive
+                    };
+                    watcher.watch(&d, mode)?;
+                    watched.push(d);
+                }
+                break;
+            }
+            dir = d.parent().map(Path::to_path_buf);
+        }
+    }
+    let task = tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Coalesce the burst of events an editor's save makes into one reload.
+            loop {
+                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            let store = store.clone();
+            let paths = paths.clone();
+            let _ = tokio::task::spawn_blocking(move || store.reload(&paths)).await;
+        }
+    });
+    Ok(WatchHandle {
+        _watcher: watcher,
+        task,
+    })
+}
+
+/// Keeps a settings watch alive.
+pub struct WatchHandle {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for WatchHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchHandle").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,157 @@
+//! Listeners and connections: unix sockets (mode 0660) accepted under a connection cap, one task
+//! per client connection serving HTTP/1 with upgrades, header limits and a header-read timeout,
+//! each with its own engine connection. Shutdown reaches every loop through one `watch`.
+
+use std::convert::Infallible;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use eci_policy::decide::DigestFacts;
+use hyper::client::conn::http1::SendRequest;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{watch, Mutex, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::blocks::Blocks;
+use crate::facts::Protected;
+use crate::filtered::FilteredSockets;
+use crate::policy::PolicyStore;
+use crate::upstream::{Upstream, UpstreamBody};
+use crate::Limits;
+
+/// Everything a request needs, shared by all connections of one enforcer.
+pub struct Shared {
+    pub upstream: Upstream,
+    pub policy: Arc<PolicyStore>,
+    pub digests: Arc<dyn DigestFacts + Send + Sync>,
+    pub protected: Protected,
+    pub filtered: FilteredSockets,
+    pub blocks: Blocks,
+    pub limits: Limits,
+    pub permits: Arc<Semaphore>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The socket a connection came in on.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Main {
+        path: Arc<str>,
+    },
+    /// A container's filtered socket: the command list applies. The container id is set once
+    /// the engine has answered the create.
+    Filtered {
+        path: Arc<str>,
+        container: Arc<OnceLock<String>>,
+    },
+}
+
+/// The engine connection of one client connection, dialled on first use and again whenever the
+/// engine has dropped it.
+pub type ConnUpstream = Arc<Mutex<Option<SendRequest<UpstreamBody>>>>;
+
+/// Binds a unix listener at `path` with mode 0660. A socket file nobody answers on is stale and
+/// replaced; a live socket is an error unless `replace` (our own filtered sockets, restored).
+pub fn bind_socket(path: &Path, replace: bool) -> std::io::Result<UnixListener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        if !replace && std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is already being served by another process", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+/// Accepts on `listener` until shutdown, one task per connection.
+pub fn spawn_listener(shared: Arc<Shared>, listener: UnixListener, origin: Origin) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut shutdown = shared.shutdown.clone();
+        loop {
+            // Waiting for a permit before accepting makes the cap push back on clients (they
+            // queue in the kernel backlog) rather than accept and drop them.
+            let permit = tokio::select! {
+                p = shared.permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                _ = shutdown.changed() => return,
+            };
+            let stream = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            };
+            let shared = shared.clone();
+            let origin = origin.clone();
+            let span = tracing::debug_span!("connection", socket = %match &origin {
+                Origin::Main { path } | Origin::Filtered { path, .. } => path.clone(),
+            });
+            tokio::spawn(
+                async move {
+                    serve_connection(shared, stream, origin).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+    })
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origin) {
+    let upstream: ConnUpstream = Arc::new(Mutex::new(None));
+    let svc_shared = shared.clone();
+    let service = service_fn(move |req| {
+        let shared = svc_shared.clone();
+        let origin = origin.clone();
+        let upstream = upstream.clone();
+        async move {
+            Ok::<_, Infallible>(crate::service::handle(&shared, &origin, &upstream, req).await)
+        }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.limits.header_read_timeout)
+        .max_buf_size(shared.limits.max_header_bytes)
+        .keep_alive(true);
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut shutdown = shared.shutdown.clone();
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "client connection ended");
+            }
+        }
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+        }
+    }
+}

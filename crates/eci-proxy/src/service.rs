@@ -1,0 +1,408 @@
+//! One request: classify, gather the facts, ask the pure decisions, then forward (streaming, or
+//! with a canonical rewritten body, or spliced after a 101) or refuse. Refusals become HTTP and a
+//! block record in [`handle`] and nowhere else.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use eci_policy::decide::{mount_verdict, Denial, MountVerdict};
+use eci_policy::gojson;
+use eci_policy::mounts::{self, MountRef};
+use eci_policy::settings::Policy;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::blocks::{BlockEvent, SocketKind};
+use crate::classify::{self, Inspect};
+use crate::error::ProxyError;
+use crate::facts;
+use crate::server::{ConnUpstream, Origin, Shared};
+use crate::upstream::{segment, UpstreamBody};
+
+/// The body of an answer to the client: the engine's stream, or one we made.
+pub type ClientBody = Either<Incoming, Full<Bytes>>;
+
+/// What is known about a request when it is refused, for its block record.
+#[derive(Default)]
+struct Ctx {
+    commands: Vec<String>,
+    image_name: Option<String>,
+    image_id: Option<String>,
+}
+
+/// Serves one request; never fails (refusals are answers).
+pub async fn handle(
+    shared: &Arc<Shared>,
+    origin: &Origin,
+    conn: &ConnUpstream,
+    req: Request<Incoming>,
+) -> Response<ClientBody> {
+    let policy = shared.policy.snapshot();
+    let method = req.method().clone();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    let mut ctx = Ctx::default();
+    match process(shared, origin, conn, &policy, req, &target, &mut ctx).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            if let ProxyError::Denied(d) = &err {
+                shared.blocks.record(block_event(origin, &policy, &method, &target, d, ctx));
+            } else {
+                tracing::warn!(%method, %target, error = %err, "request failed");
+            }
+            err.into_response().map(Either::Right)
+        }
+    }
+}
+
+fn block_event(
+    origin: &Origin,
+    policy: &Policy,
+    method: &Method,
+    target: &str,
+    d: &Denial,
+    ctx: Ctx,
+) -> BlockEvent {
+    let socket = match origin {
+        Origin::Main { path } => SocketKind::Main {
+            path: path.to_string(),
+        },
+        Origin::Filtered { path, container } => SocketKind::Filtered {
+            path: path.to_string(),
+            container: container.get().cloned(),
+        },
+    };
+    BlockEvent {
+        at: SystemTime::now(),
+        socket,
+        image_name: ctx.image_name,
+        image_id: ctx.image_id,
+        kind: d.kind,
+        commands: ctx.commands,
+        method: method.to_string(),
+        path: target.to_owned(),
+        status: d.status,
+        reason: d.reason.clone(),
+        message: d.message.clone(),
+        policy_version: policy.version.clone(),
+    }
+}
+
+async fn process(
+    shared: &Arc<Shared>,
+    origin: &Origin,
+    conn: &ConnUpstream,
+    policy: &Policy,
+    req: Request<Incoming>,
+    target: &str,
+    ctx: &mut Ctx,
+) -> Result<Response<ClientBody>, ProxyError> {
+    if target.len() > shared.limits.max_uri_bytes {
+        return Err(ProxyError::UriTooLong {
+            limit: shared.limits.max_uri_bytes,
+        });
+    }
+    let (mut parts, body) = req.into_parts();
+    // The engine must route exactly the target we classified: always origin-form.
+    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
+        parts.uri = Uri::try_from(target).map_err(|e| {
+            ProxyError::Denied(Denial::invalid(400, format!("invalid request target: {e}")))
+        })?;
+    }
+    if !policy.eci_enabled {
+        return forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await;
+    }
+    let classified = classify::classify(parts.method.as_str(), target).map_err(ProxyError::Denied)?;
+    ctx.commands = classified.commands.clone();
+    if let Origin::Filtered { .. } = origin {
+        eci_policy::decide::command_verdict(policy, &classified.route, target)
+            .map_err(ProxyError::Denied)?;
+    }
+    match classified.inspect {
+        Inspect::None => forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await,
+        Inspect::ContainerCreate => {
+            let body = read_body(shared, body).await?;
+            container_create(shared, conn, policy, parts, body, ctx).await
+        }
+        Inspect::Service => {
+            let body = read_body(shared, body).await?;
+            service(shared, conn, parts, body, ctx).await
+        }
+    }
+}
+
+fn body_denial(e: gojson::BodyError) -> ProxyError {
+    ProxyError::Denied(Denial::invalid(e.status(), e.to_string()))
+}
+
+/// Reads the whole body of a request we must inspect, bounded, whatever its framing headers say
+/// (hyper has already de-chunked it and refused conflicting framing).
+async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, ProxyError> {
+    let limit = shared.limits.body.max_bytes;
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(body_denial(gojson::BodyError::TooLarge { limit }))
+        }
+        Err(e) => Err(ProxyError::Denied(Denial::invalid(
+            400,
+            format!("cannot read the request body: {e}"),
+        ))),
+    }
+}
+
+/// The request as the engine gets it after inspection: the canonical serialisation of what we
+/// checked, with its own length.
+fn canonical(mut parts: http::request::Parts, value: &Value) -> Request<UpstreamBody> {
+    let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+    set_length(&mut parts.headers, bytes.len());
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Request::from_parts(parts, Either::Right(Full::new(bytes)))
+}
+
+fn set_length(headers: &mut HeaderMap, len: usize) {
+    headers.remove(header::TRANSFER_ENCODING);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+}
+
+/// Facts → decision for the mounts of a container create; `Ok(None)` when nothing reaches a
+/// protected socket.
+async fn judge_mounts(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    image_name: &str,
+    mounts: &[MountRef],
+    ctx: &mut Ctx,
+) -> Result<Option<(MountVerdict, String)>, ProxyError> {
+    let exposures = facts::exposures(&shared.upstream, &shared.protected, mounts).await?;
+    if exposures.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if image_name.is_empty() {
+        return Err(ProxyError::Denied(Denial::invalid(
+            400,
+            "the create request names no image",
+        )));
+    }
+    let image = facts::image(&shared.upstream, image_name)
+        .await?
+        .ok_or_else(|| facts::no_such_image(image_name))?;
+    ctx.image_id = Some(image.id.clone());
+    let bases = facts::derived_bases(&shared.upstream, policy, &image).await?;
+    let verdict = mount_verdict(
+        policy,
+        mounts,
+        &exposures,
+        &image,
+        &bases,
+        shared.digests.as_ref(),
+    );
+    Ok(Some((verdict, image.id)))
+}
+
+async fn container_create(
+    shared: &Arc<Shared>,
+    conn: &ConnUpstream,
+    policy: &Policy,
+    parts: http::request::Parts,
+    body: Bytes,
+    ctx: &mut Ctx,
+) -> Result<Response<ClientBody>, ProxyError> {
+    let mut value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
+    let create = mounts::container_create(&value).map_err(body_denial)?;
+    ctx.image_name = Some(create.image.clone()).filter(|i| !i.is_empty());
+    let (indices, checked_id) =
+        match judge_mounts(shared, policy, &create.image, &create.mounts, ctx).await? {
+            None | Some((MountVerdict::Allow, _)) => {
+                return forward(shared, conn, canonical(parts, &value)).await
+            }
+            Some((MountVerdict::Deny(d), _)) => return Err(ProxyError::Denied(d)),
+            Some((MountVerdict::Rewrite { mounts, .. }, id)) => (mounts, id),
+        };
+    if indices.is_empty() {
+        return forward(shared, conn, canonical(parts, &value)).await;
+    }
+    let pending = shared
+        .filtered
+        .create(shared)
+        .map_err(ProxyError::FilteredSocket)?;
+    let source = pending.path().to_string_lossy().into_owned();
+    for i in indices {
+        if let Some(m) = create.mounts.get(i) {
+            mounts::rewrite_source(&mut value, m, &source).map_err(body_denial)?;
+        }
+    }
+    let resp = forward(shared, conn, canonical(parts, &value)).await?;
+    if resp.status() != StatusCode::CREATED {
+        return Ok(resp);
+    }
+    let (mut head, body) = resp.into_parts();
+    let bytes = collect(body).await?;
+    let id = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("Id").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    verify_image(shared, policy, &id, &checked_id, ctx).await?;
+    pending.bind(&id);
+    set_length(&mut head.headers, bytes.len());
+    Ok(Response::from_parts(head, Either::Right(Full::new(bytes))))
+}
+
+/// Closes the window between the image check and the create: the container must run the image
+/// that was checked. If a tag moved meanwhile, the image the engine chose is judged afresh, and
+/// the container is removed when that one is not allowed.
+async fn verify_image(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    id: &str,
+    checked_id: &str,
+    ctx: &mut Ctx,
+) -> Result<(), ProxyError> {
+    let info = shared
+        .upstream
+        .get(
+            &format!("/containers/{}/json", segment(id)),
+            "the new container",
+        )
+        .await;
+    let refuse = |shared: &Arc<Shared>, d: ProxyError| {
+        let shared = shared.clone();
+        let id = id.to_owned();
+        async move {
+            let _ = shared
+                .upstream
+                .call(
+                    Method::DELETE,
+                    &format!("/containers/{}?force=1&v=1", segment(&id)),
+                )
+                .await;
+            Err(d)
+        }
+    };
+    let info = match info {
+        Ok(v) => v,
+        Err(e) => return refuse(shared, e).await,
+    };
+    let running = info.get("Image").and_then(Value::as_str).unwrap_or("");
+    if running == checked_id {
+        return Ok(());
+    }
+    tracing::warn!(checked = %checked_id, running = %running, "image changed between check and create");
+    let create = info
+        .get("HostConfig")
+        .map(|hc| serde_json::json!({ "Image": running, "HostConfig": hc }))
+        .unwrap_or(Value::Null);
+    let mounts = match mounts::container_create(&create) {
+        Ok(c) => c.mounts,
+        Err(e) => return refuse(shared, body_denial(e)).await,
+    };
+    // Its binds now hold the pending filtered socket, which counts as exposed: the image the
+    // engine chose must be allowed on its own.
+    match judge_mounts(shared, policy, running, &mounts, ctx).await {
+        Ok(Some((MountVerdict::Deny(d), _))) => refuse(shared, ProxyError::Denied(d)).await,
+        Ok(_) => Ok(()),
+        Err(e) => refuse(shared, e).await,
+    }
+}
+
+async fn collect(body: ClientBody) -> Result<Bytes, ProxyError> {
+    match body {
+        Either::Left(b) => Ok(b.collect().await?.to_bytes()),
+        Either::Right(b) => Ok(b
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default()),
+    }
+}
+
+/// Services run their tasks on swarm nodes, where no filtered socket can be given to each task's
+/// container: any exposure is refused, for allowed images with the reason.
+async fn service(
+    shared: &Arc<Shared>,
+    conn: &ConnUpstream,
+    parts: http::request::Parts,
+    body: Bytes,
+    ctx: &mut Ctx,
+) -> Result<Response<ClientBody>, ProxyError> {
+    let value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
+    let spec = mounts::service_spec(&value).map_err(body_denial)?;
+    let exposures = facts::exposures(&shared.upstream, &shared.protected, &spec.mounts).await?;
+    if exposures.iter().any(Option::is_some) {
+        ctx.image_name = spec.image.clone();
+        return Err(ProxyError::Denied(Denial::invalid(
+            403,
+            "a service cannot mount the iechor socket: its tasks' containers cannot be given filtered sockets",
+        )));
+    }
+    forward(shared, conn, canonical(parts, &value)).await
+}
+
+fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        || headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Sends the request to the engine. Upgrades (attach, exec, BuildKit session) get a connection of
+/// their own, spliced both ways with half-close once the engine answers 101.
+async fn forward(
+    shared: &Arc<Shared>,
+    conn: &ConnUpstream,
+    mut req: Request<UpstreamBody>,
+) -> Result<Response<ClientBody>, ProxyError> {
+    let resp = if wants_upgrade(req.headers()) {
+        let client_side = hyper::upgrade::on(&mut req);
+        let mut sender = shared.upstream.dial().await?;
+        let mut resp = sender.send_request(req).await?;
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let engine_side = hyper::upgrade::on(&mut resp);
+            let mut shutdown = shared.shutdown.clone();
+            tokio::spawn(async move {
+                let (client, engine) = match tokio::try_join!(client_side, engine_side) {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "upgrade failed");
+                        return;
+                    }
+                };
+                let mut client = TokioIo::new(client);
+                let mut engine = TokioIo::new(engine);
+                tokio::select! {
+                    r = tokio::io::copy_bidirectional(&mut client, &mut engine) => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "upgraded stream ended");
+                        }
+                    }
+                    _ = shutdown.changed() => {}
+                }
+            });
+        }
+        resp
+    } else {
+        let mut slot = conn.lock().await;
+        let alive = match slot.as_mut() {
+            Some(s) => s.ready().await.is_ok(),
+            None => false,
+        };
+        let sender = match slot.take() {
+            Some(s) if alive => slot.insert(s),
+            _ => slot.insert(shared.upstream.dial().await?),
+        };
+        sender.send_request(req).await?
+    };
+    Ok(resp.map(Either::Left))
+}

@@ -1,0 +1,141 @@
+//! The engine's socket: one HTTP/1 connection dialled per client connection (and again after the
+//! engine drops it, so an engine restart never wedges a client), plus short requests of our own
+//! to read the facts a decision needs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::UnixStream;
+
+use crate::error::ProxyError;
+
+/// The body of a request sent to the engine: the client's own stream, or a body we rewrote.
+pub type UpstreamBody = Either<Incoming, Full<Bytes>>;
+
+/// Largest engine answer read for a fact (an inspect); real ones are a few KiB.
+const FACT_LIMIT: usize = 8 << 20;
+/// A fact request that takes longer than this means a wedged engine; fail closed.
+const FACT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    path: PathBuf,
+}
+
+impl Upstream {
+    pub fn new(path: impl Into<PathBuf>) -> Upstream {
+        Upstream { path: path.into() }
+    }
+
+    fn unavailable(&self, source: std::io::Error) -> ProxyError {
+        ProxyError::UpstreamUnavailable {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// A fresh HTTP/1 connection to the engine, with upgrades enabled so attach, exec and
+    /// BuildKit sessions can be spliced once the engine answers 101.
+    pub async fn dial(&self) -> Result<SendRequest<UpstreamBody>, ProxyError> {
+        let stream = UnixStream::connect(&self.path)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let (sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "engine connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Sends one request of our own and reads the whole answer as JSON (`Value::Null` when the
+    /// body is empty or not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        target: &str,
+    ) -> Result<(StatusCode, Value), ProxyError> {
+        let fut = async {
+            let mut sender = self.dial().await?;
+            let req = Request::builder()
+                .method(method)
+                .uri(target)
+                .header(header::HOST, "docker")
+                .body(Either::Right(Full::new(Bytes::new())))
+                .map_err(|e| self.unavailable(std::io::Error::other(e)))?;
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            let body = http_body_util::Limited::new(resp.into_body(), FACT_LIMIT)
+                .collect()
+                .await
+                .map_err(|e| self.unavailable(std::io::Error::other(e)))?
+                .to_bytes();
+            Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+        };
+        tokio::time::timeout(FACT_TIMEOUT, fut)
+            .await
+            .map_err(|_| self.unavailable(std::io::ErrorKind::TimedOut.into()))?
+    }
+
+    /// `GET target`, expecting 200; anything else is a [`ProxyError::Facts`] (404 included: the
+    /// caller decides what a missing object means by calling [`Upstream::get_optional`]).
+    pub async fn get(&self, target: &str, what: &str) -> Result<Value, ProxyError> {
+        match self.get_optional(target, what).await? {
+            Some(v) => Ok(v),
+            None => Err(ProxyError::Facts {
+                what: what.to_owned(),
+                status: 404,
+                message: "not found".to_owned(),
+            }),
+        }
+    }
+
+    /// `GET target`: `Some` on 200, `None` on 404, an error otherwise.
+    pub async fn get_optional(&self, target: &str, what: &str) -> Result<Option<Value>, ProxyError> {
+        let (status, body) = self.call(Method::GET, target).await?;
+        match status {
+            StatusCode::OK => Ok(Some(body)),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(ProxyError::Facts {
+                what: what.to_owned(),
+                status: s.as_u16(),
+                message: engine_message(&body),
+            }),
+        }
+    }
+}
+
+/// The `message` of an engine error body.
+pub fn engine_message(body: &Value) -> String {
+    body.get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Percent-encodes one path segment (an image name or id) for a target we build ourselves.
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(b as char);
+        } else if b == b'/' {
+            // Image names hold slashes and the engine's image routes take them unescaped
+            // (`/images/{name:.*}/json`).
+            out.push('/');
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
