@@ -316,7 +316,8 @@ impl Engine {
             "--mount",
             "--mount-proc",
             "--propagation",
-            "private",
+            // Host mounts made after the start still reach the engine; its own never leave.
+            "slave",
             "--",
         ])
         .arg(process::find(process::TINI)?)

@@ -161,6 +161,45 @@ fn plain_registry_round_trips_an_image_to_another_engine() {
 }
 
 #[test]
+fn every_registry_variant_starts_with_its_scheme_and_auth() {
+    let cases = [
+        (RegistryConfig::plain(), "http://", 200),
+        (RegistryConfig::tls_with_auth(), "https://", 401),
+        (
+            RegistryConfig {
+                tls: true,
+                htpasswd: false,
+            },
+            "https://",
+            200,
+        ),
+        (
+            RegistryConfig {
+                tls: false,
+                htpasswd: true,
+            },
+            "http://",
+            401,
+        ),
+    ];
+    for (config, scheme, anonymous) in cases {
+        let registry = Registry::start(config).unwrap_or_else(|e| panic!("{config:?}: {e}"));
+        assert!(registry.url().starts_with(scheme), "{config:?}");
+        assert_eq!(registry.ca_pem_path().is_some(), config.tls, "{config:?}");
+        assert_eq!(
+            registry.credentials().is_some(),
+            config.htpasswd,
+            "{config:?}"
+        );
+        assert_eq!(
+            registry.anonymous_api_status().expect("GET /v2/"),
+            anonymous,
+            "{config:?}"
+        );
+    }
+}
+
+#[test]
 fn tls_registry_serves_only_through_its_ca_and_requires_credentials() {
     let registry = Registry::start(RegistryConfig::tls_with_auth()).expect("registry");
     let credentials = registry.credentials().expect("credentials").clone();
