@@ -53,6 +53,16 @@
 //! package, never a skipped test. The docker CLI is `$ECI_E2E_DOCKER_CLI`, else
 //! `/usr/local/bin/docker`, else `docker` on `PATH`; images that carry the CLI need it static.
 //!
+//! # What differs from a system engine
+//!
+//! * Pids the engine reports (`State.Pid`) are in its pid namespace, not the host's; peer
+//!   credentials seen on host sockets are host pids.
+//! * The engine sees the host's file system (bind sources, sockets created later, mounts made
+//!   later) except `/etc/docker` and `/run/containerd`, which are its own.
+//! * moby treats `127.0.0.0/8` as an insecure registry range: it pushes to and pulls from the
+//!   harness registries over plain HTTP and skips certificate checks on the TLS ones.
+//! * After [`Engine::kill`] the socket file stays, refusing connections, as after a crash.
+//!
 //! # Blocking
 //!
 //! Every call blocks (they start processes and wait for them). All handles are `Send + Sync` and
