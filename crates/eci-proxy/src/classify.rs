@@ -23,8 +23,8 @@ pub struct Classified {
 /// Classifies a request as the engine's router would see it; what cannot be classified is
 /// refused, never forwarded.
 pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
-    let route = routes::classify(method, target)
-        .map_err(|e| Denial::invalid(e.status, e.to_string()))?;
+    let route =
+        routes::classify(method, target).map_err(|e| Denial::invalid(e.status, e.to_string()))?;
     let inspect = match route.endpoint {
         Endpoint::ContainerCreate => Inspect::ContainerCreate,
         Endpoint::ServiceCreate | Endpoint::ServiceUpdate => Inspect::Service,

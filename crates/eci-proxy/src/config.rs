@@ -13,10 +13,20 @@ pub struct ServeConfig {
     /// Socket to listen on (repeatable; mode 0660). Default: `/run/eci-guard/docker.sock` for
     /// root, `$XDG_RUNTIME_DIR/eci-guard/docker.sock` otherwise. The variable takes a
     /// `:`-separated list.
-    #[arg(long = "listen", value_name = "PATH", env = "ECI_GUARD_LISTEN", value_delimiter = ':')]
+    #[arg(
+        long = "listen",
+        value_name = "PATH",
+        env = "ECI_GUARD_LISTEN",
+        value_delimiter = ':'
+    )]
     pub listen: Vec<PathBuf>,
     /// The engine's socket.
-    #[arg(long, value_name = "PATH", env = "ECI_GUARD_UPSTREAM", default_value = "/var/run/docker.sock")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "ECI_GUARD_UPSTREAM",
+        default_value = "/var/run/docker.sock"
+    )]
     pub upstream: PathBuf,
     /// Admin settings. Default: `/usr/share/iechor-desktop/admin-settings.json`.
     #[arg(long, value_name = "PATH", env = "ECI_GUARD_ADMIN_SETTINGS")]
@@ -104,7 +114,9 @@ impl ServeConfig {
     }
 
     pub fn state_dir(&self) -> PathBuf {
-        self.state_dir.clone().unwrap_or_else(Self::default_state_dir)
+        self.state_dir
+            .clone()
+            .unwrap_or_else(Self::default_state_dir)
     }
 
     pub fn into_enforcer_config(self) -> EnforcerConfig {
@@ -118,8 +130,14 @@ impl ServeConfig {
             listen,
             upstream: self.upstream,
             settings: SettingsPaths {
-                admin: Some(self.admin_settings.unwrap_or_else(Self::default_admin_settings)),
-                user: Some(self.user_settings.unwrap_or_else(Self::default_user_settings)),
+                admin: Some(
+                    self.admin_settings
+                        .unwrap_or_else(Self::default_admin_settings),
+                ),
+                user: Some(
+                    self.user_settings
+                        .unwrap_or_else(Self::default_user_settings),
+                ),
             },
             state_dir,
             protect: self.protect,

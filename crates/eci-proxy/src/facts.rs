@@ -109,10 +109,12 @@ impl Protected {
         match exposure(resolved, &self.paths)? {
             // The directory of filtered sockets is no socket to filter: mounting it is like
             // mounting a directory that holds one.
-            Exposure::Socket { socket } if socket == self.filtered_dir => Some(Exposure::Ancestor {
-                dir: resolved.to_owned(),
-                socket,
-            }),
+            Exposure::Socket { socket } if socket == self.filtered_dir => {
+                Some(Exposure::Ancestor {
+                    dir: resolved.to_owned(),
+                    socket,
+                })
+            }
             e => Some(e),
         }
     }
@@ -151,9 +153,7 @@ pub async fn exposures(
         let e = match &m.source {
             MountSource::Bind { path } => protected.classify_host(path),
             MountSource::Volume {
-                name,
-                bind_device,
-                ..
+                name, bind_device, ..
             } => match (bind_device, name) {
                 (Some(dev), _) => protected.classify_host(dev),
                 (None, Some(name)) => volume_exposure(upstream, protected, name).await?,
@@ -205,7 +205,10 @@ async fn container_exposure(
     protected: &Protected,
     container: &str,
 ) -> Result<Option<Exposure>, ProxyError> {
-    let target = format!("/containers/{}/json", segment(container).replace('/', "%2F"));
+    let target = format!(
+        "/containers/{}/json",
+        segment(container).replace('/', "%2F")
+    );
     let Some(info) = upstream
         .get_optional(&target, &format!("container {container:?}"))
         .await?
@@ -352,7 +355,11 @@ mod tests {
         symlink(format!("{root}/run"), format!("{root}/varrun")).unwrap();
         symlink(format!("{root}/run/docker.sock"), format!("{root}/link")).unwrap();
         symlink("../run", format!("{root}/rel")).unwrap();
-        symlink(format!("{root}/run/missing/deeper"), format!("{root}/dangling")).unwrap();
+        symlink(
+            format!("{root}/run/missing/deeper"),
+            format!("{root}/dangling"),
+        )
+        .unwrap();
         symlink(format!("{root}/loop2"), format!("{root}/loop1")).unwrap();
         symlink(format!("{root}/loop1"), format!("{root}/loop2")).unwrap();
         let cases: &[(&str, String)] = &[

@@ -188,8 +188,12 @@ impl FilteredSockets {
                 let cell = Arc::new(OnceLock::new());
                 let _ = cell.set(id.clone());
                 match self.start(shared, path, cell) {
-                    Ok(()) => tracing::info!(socket = %path.display(), container = %id, "filtered socket restored"),
-                    Err(e) => tracing::warn!(socket = %path.display(), error = %e, "cannot restore a filtered socket"),
+                    Ok(()) => {
+                        tracing::info!(socket = %path.display(), container = %id, "filtered socket restored")
+                    }
+                    Err(e) => {
+                        tracing::warn!(socket = %path.display(), error = %e, "cannot restore a filtered socket")
+                    }
                 }
             }
         }
@@ -197,7 +201,11 @@ impl FilteredSockets {
             for entry in entries.flatten() {
                 let p = entry.path();
                 // Checked under the lock per file: a create may have added one meanwhile.
-                let known = self.slots.lock().map(|s| s.contains_key(&p)).unwrap_or(true);
+                let known = self
+                    .slots
+                    .lock()
+                    .map(|s| s.contains_key(&p))
+                    .unwrap_or(true);
                 if !known {
                     let _ = std::fs::remove_file(&p);
                 }

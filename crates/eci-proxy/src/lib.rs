@@ -222,18 +222,29 @@ impl Enforcer {
         self.shared.policy.subscribe()
     }
 
+    /// The filtered sockets and their containers (`None` while a create is pending).
+    pub fn filtered_sockets(&self) -> Vec<(PathBuf, Option<String>)> {
+        self.shared.filtered.list()
+    }
+
     /// Reloads the settings now (also done on every change when watching).
     pub fn reload(&self) -> ReloadEvent {
         self.shared.policy.reload(&self.config.settings)
     }
 
     pub async fn status(&self) -> Status {
-        let version = self.shared.upstream.get("/version", "the engine version").await;
+        let version = self
+            .shared
+            .upstream
+            .get("/version", "the engine version")
+            .await;
         let (reachable, engine_version, api) = match &version {
             Ok(v) => (
                 true,
                 v.get("Version").and_then(|s| s.as_str()).map(str::to_owned),
-                v.get("ApiVersion").and_then(|s| s.as_str()).map(str::to_owned),
+                v.get("ApiVersion")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_owned),
             ),
             Err(_) => (false, None, None),
         };
@@ -249,7 +260,7 @@ impl Enforcer {
             policy_version: policy.version.clone(),
             policy_provenance: policy.provenance,
             last_reload: self.shared.policy.last_reload(),
-            filtered_sockets: self.shared.filtered.list(),
+            filtered_sockets: self.filtered_sockets(),
         }
     }
 
@@ -326,7 +337,9 @@ async fn follow_events(shared: &Arc<Shared>) {
     let mut body = resp.into_body();
     let mut buf: Vec<u8> = Vec::new();
     while let Some(Ok(frame)) = body.frame().await {
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         buf.extend_from_slice(&data);
         while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).collect();

@@ -123,10 +123,16 @@ impl PolicyStore {
         };
         match &outcome {
             ReloadOutcome::Applied { version, .. } => tracing::info!(%version, "policy applied"),
-            ReloadOutcome::Rejected { kept_version, errors } => {
+            ReloadOutcome::Rejected {
+                kept_version,
+                errors,
+            } => {
                 tracing::warn!(%kept_version, ?errors, "settings rejected; last good policy kept")
             }
-            ReloadOutcome::Unreadable { kept_version, error } => {
+            ReloadOutcome::Unreadable {
+                kept_version,
+                error,
+            } => {
                 tracing::warn!(%kept_version, %error, "settings unreadable; last good policy kept")
             }
         }
@@ -156,10 +162,7 @@ fn read(path: Option<&Path>) -> Result<Option<String>, String> {
 /// Directories that do not exist yet are watched from their nearest existing ancestor, so a
 /// settings file created later (with its directory) is still picked up. Dropping the returned
 /// handle stops the watch.
-pub fn watch(
-    store: Arc<PolicyStore>,
-    paths: SettingsPaths,
-) -> Result<WatchHandle, notify::Error> {
+pub fn watch(store: Arc<PolicyStore>, paths: SettingsPaths) -> Result<WatchHandle, notify::Error> {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let files: Vec<PathBuf> = [paths.admin.clone(), paths.user.clone()]
         .into_iter()

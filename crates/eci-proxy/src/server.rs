@@ -70,7 +70,10 @@ pub fn bind_socket(path: &Path, replace: bool) -> std::io::Result<UnixListener> 
         if !replace && std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
-                format!("{} is already being served by another process", path.display()),
+                format!(
+                    "{} is already being served by another process",
+                    path.display()
+                ),
             ));
         }
         std::fs::remove_file(path)?;
@@ -81,7 +84,11 @@ pub fn bind_socket(path: &Path, replace: bool) -> std::io::Result<UnixListener> 
 }
 
 /// Accepts on `listener` until shutdown, one task per connection.
-pub fn spawn_listener(shared: Arc<Shared>, listener: UnixListener, origin: Origin) -> JoinHandle<()> {
+pub fn spawn_listener(
+    shared: Arc<Shared>,
+    listener: UnixListener,
+    origin: Origin,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut shutdown = shared.shutdown.clone();
         loop {

@@ -53,7 +53,9 @@ pub async fn handle(
         Ok(resp) => resp,
         Err(err) => {
             if let ProxyError::Denied(d) = &err {
-                shared.blocks.record(block_event(origin, &policy, &method, &target, d, ctx));
+                shared
+                    .blocks
+                    .record(block_event(origin, &policy, &method, &target, d, ctx));
             } else {
                 tracing::warn!(%method, %target, error = %err, "request failed");
             }
@@ -119,14 +121,17 @@ async fn process(
     if !policy.eci_enabled {
         return forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await;
     }
-    let classified = classify::classify(parts.method.as_str(), target).map_err(ProxyError::Denied)?;
+    let classified =
+        classify::classify(parts.method.as_str(), target).map_err(ProxyError::Denied)?;
     ctx.commands = classified.commands.clone();
     if let Origin::Filtered { .. } = origin {
         eci_policy::decide::command_verdict(policy, &classified.route, target)
             .map_err(ProxyError::Denied)?;
     }
     match classified.inspect {
-        Inspect::None => forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await,
+        Inspect::None => {
+            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
+        }
         Inspect::ContainerCreate => {
             let body = read_body(shared, body).await?;
             container_create(shared, conn, policy, parts, body, ctx).await
@@ -148,7 +153,10 @@ async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, ProxyError>
     let limit = shared.limits.body.max_bytes;
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Err(body_denial(gojson::BodyError::TooLarge { limit }))
         }
         Err(e) => Err(ProxyError::Denied(Denial::invalid(
@@ -163,9 +171,10 @@ async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, ProxyError>
 fn canonical(mut parts: http::request::Parts, value: &Value) -> Request<UpstreamBody> {
     let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
     set_length(&mut parts.headers, bytes.len());
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Request::from_parts(parts, Either::Right(Full::new(bytes)))
 }
 
@@ -317,11 +326,7 @@ async fn verify_image(
 async fn collect(body: ClientBody) -> Result<Bytes, ProxyError> {
     match body {
         Either::Left(b) => Ok(b.collect().await?.to_bytes()),
-        Either::Right(b) => Ok(b
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default()),
+        Either::Right(b) => Ok(b.collect().await.map(|c| c.to_bytes()).unwrap_or_default()),
     }
 }
 

@@ -101,7 +101,11 @@ impl Upstream {
     }
 
     /// `GET target`: `Some` on 200, `None` on 404, an error otherwise.
-    pub async fn get_optional(&self, target: &str, what: &str) -> Result<Option<Value>, ProxyError> {
+    pub async fn get_optional(
+        &self,
+        target: &str,
+        what: &str,
+    ) -> Result<Option<Value>, ProxyError> {
         let (status, body) = self.call(Method::GET, target).await?;
         match status {
             StatusCode::OK => Ok(Some(body)),

@@ -1,0 +1,752 @@
+//! The enforcer in front of the real engine, driven by the real docker CLI and by raw HTTP: the
+//! seed's scenarios, the command list, image identity, bypass attempts judged by the engine's own
+//! state, transparency, reload and block records.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use eci_e2e::images::LABEL_PATH;
+use eci_e2e::shared;
+use eci_policy::decide::BlockKind;
+use eci_proxy::{ReloadOutcome, SocketKind};
+use support::*;
+
+const MOUNT_DENIED_TAIL: &str = "image is not in the allowed list; if you wish to allow it, configure the iechor socket image list in the iEchor Desktop settings.";
+
+fn mount_denied(image: &str) -> String {
+    format!("Error response from daemon: enhanced container isolation: iechor socket mount denied for container with image \"{image}\"; {MOUNT_DENIED_TAIL}")
+}
+
+fn command_blocked(target: &str) -> String {
+    format!("Error response from daemon: enhanced container isolation: iechor command \"{target}\" is blocked; if you wish to allow it, configure the iechor socket command list in the iEchor Desktop settings or admin-settings.")
+}
+
+fn sock() -> String {
+    shared().engine().socket_path().display().to_string()
+}
+
+/// `repo` without the tag, as messages show it.
+fn repo_of(reference: &str) -> String {
+    reference
+        .rsplit_once(':')
+        .map(|(r, _)| r.to_owned())
+        .unwrap()
+}
+
+#[test]
+fn seed_socket_mount_by_a_non_allowed_image_is_denied_with_the_exact_message() {
+    let s = shared();
+    let engine = s.engine();
+    let mut g = Guard::start(&admin_settings(&[s.cli().reference()], "deny", &["push"]));
+    engine
+        .run_docker(["tag", &s.busybox().reference(), "iechor:cli"])
+        .unwrap();
+    let name = unique("seed-denied");
+    let bind = format!("{}:/var/run/iechor.sock", sock());
+    let err = g.fails(&[
+        "run",
+        "--rm",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        "iechor:cli",
+        "true",
+    ]);
+    assert!(
+        err.contains(&mount_denied("iechor.io/library/iechor")),
+        "{err}"
+    );
+    assert!(inspect_container(engine, &name).is_none());
+
+    let block = g.next_block();
+    assert_eq!(block.kind, BlockKind::SocketMount);
+    assert_eq!(block.method, "POST");
+    assert!(block.path.contains("/containers/create"), "{}", block.path);
+    assert_eq!(block.image_name.as_deref(), Some("iechor:cli"));
+    assert_eq!(
+        block.image_id.as_deref(),
+        Some(s.busybox().config_digest.as_str())
+    );
+    assert!(matches!(block.socket, SocketKind::Main { .. }));
+    assert_eq!(block.status, 403);
+    assert_eq!(
+        block.policy_version,
+        g.enforcer().policy().snapshot().version
+    );
+    assert!(block.message.ends_with(MOUNT_DENIED_TAIL));
+}
+
+#[test]
+fn seed_allowed_image_starts_and_push_from_inside_is_blocked_with_the_exact_message() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let mut g = Guard::start(&admin_settings(&[cli.clone()], "deny", &["push"]));
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    let script = format!("docker ps -q >/dev/null && echo PS-OK; docker push {cli}");
+    let out = g.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("PS-OK"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    let target = format!("/v1.41/images/{}/push?tag=latest", repo_of(&cli));
+    assert!(stderr.contains(&command_blocked(&target)), "{stderr}");
+    assert!(!out.status.success());
+
+    let block = g.next_block();
+    assert_eq!(block.kind, BlockKind::Command);
+    assert_eq!(block.path, target);
+    match &block.socket {
+        SocketKind::Filtered { container, .. } => assert!(container.is_some()),
+        other => panic!("block on {other:?}"),
+    }
+    assert!(
+        block.commands.iter().any(|c| c == "push"),
+        "{:?}",
+        block.commands
+    );
+    // The container is gone (--rm): so is its filtered socket.
+    eventually(10, "the filtered socket to go", || {
+        g.enforcer().filtered_sockets().is_empty()
+    });
+}
+
+#[test]
+fn nested_creates_from_inside_are_judged_again() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let bb = s.busybox().reference();
+    let g = Guard::start(&admin_settings(&[cli.clone()], "deny", &["push"]));
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    // Inside: a non-allowed image is refused; an allowed one runs and has a socket of its own.
+    let script = format!(
+        "docker run --rm --network none -v {bind} {bb} true; \
+         docker run --rm --network none -v {bind} {cli} docker version --format NESTED-{{{{.Server.APIVersion}}}}"
+    );
+    let out = g.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&mount_denied(&repo_of(&bb))), "{stderr}");
+    assert!(
+        stdout.contains("NESTED-1.41"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+}
+
+#[test]
+fn command_lists_allow_and_deny_with_groups() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    let script = "docker ps -q >/dev/null && echo PS-OK; docker images -q >/dev/null && echo IMAGES-OK; docker volume ls -q >/dev/null && echo VOLUMES-OK; true";
+    // (list type, commands, what passes)
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        ("deny", &[], &["PS-OK", "IMAGES-OK", "VOLUMES-OK"]),
+        ("deny", &["images"], &["PS-OK", "VOLUMES-OK"]),
+        ("deny", &["image*"], &["PS-OK", "VOLUMES-OK"]),
+        ("deny", &["container*"], &["IMAGES-OK", "VOLUMES-OK"]),
+        ("allow", &["ps"], &["PS-OK"]),
+        ("allow", &["ps", "volume*"], &["PS-OK", "VOLUMES-OK"]),
+        ("allow", &[], &[]),
+    ];
+    for (kind, commands, passes) in cases {
+        let g = Guard::start(&admin_settings(&[cli.clone()], kind, commands));
+        let out = g.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            &cli,
+            "sh",
+            "-c",
+            script,
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for marker in ["PS-OK", "IMAGES-OK", "VOLUMES-OK"] {
+            assert_eq!(
+                stdout.contains(marker),
+                passes.contains(&marker),
+                "{kind} {commands:?}: {marker}\nstdout: {stdout}\nstderr: {stderr}"
+            );
+        }
+        if !passes.contains(&"IMAGES-OK") {
+            assert!(
+                stderr.contains(&command_blocked("/v1.41/images/json")),
+                "{kind} {commands:?}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn retagged_images_are_refused_and_any_tag_and_digest_entries_work() {
+    let s = shared();
+    let engine = s.engine();
+    let cli = s.cli();
+    let bb = s.busybox();
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    let cli_repo = repo_of(&cli.reference());
+    let evil = format!("{cli_repo}:evil-{}", std::process::id());
+    engine.run_docker(["tag", &bb.reference(), &evil]).unwrap();
+    for entry in [
+        format!("{cli_repo}:*"),
+        cli.pinned_reference(),
+        cli.reference(),
+    ] {
+        let g = Guard::start(&admin_settings(&[entry.clone()], "deny", &[]));
+        // The retagged busybox carries an allowed name, but not an allowed digest.
+        let err = g.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            &evil,
+            "true",
+        ]);
+        assert!(err.contains(&mount_denied(&cli_repo)), "{entry}: {err}");
+        g.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            &cli.reference(),
+            "true",
+        ]);
+    }
+    let _ = engine.run_docker(["rmi", &evil]);
+}
+
+#[test]
+fn eci_off_passes_everything_through() {
+    let s = shared();
+    let engine = s.engine();
+    let g = Guard::start(
+        r#"{"configurationFileVersion": 2, "enhancedContainerIsolation": {"locked": true, "value": false}}"#,
+    );
+    let name = unique("eci-off");
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    g.ok(&[
+        "create",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &s.busybox().reference(),
+    ]);
+    assert_eq!(
+        exposing_mounts(engine, &name, engine.socket_path()),
+        vec![sock()]
+    );
+    remove_container(engine, &name);
+}
+
+/// Each body reaches the engine socket some way the engine honours; none may yield a container
+/// that mounts it. The oracle is the engine's state, not the status code.
+#[test]
+fn bypass_attempts_leave_no_container_exposing_the_socket() {
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let g = Guard::start(&admin_settings(&[], "deny", &[]));
+    let sock = sock();
+    let sock_dir = Path::new(&sock).parent().unwrap().display().to_string();
+    let links = tempfile::tempdir().unwrap();
+    let link = links.path().join("sock-link");
+    std::os::unix::fs::symlink(&sock, &link).unwrap();
+    let dir_link = links.path().join("dir-link");
+    std::os::unix::fs::symlink(&sock_dir, &dir_link).unwrap();
+
+    // A container holding the socket, made directly on the engine, to inherit from.
+    let holder = unique("holder");
+    engine
+        .run_docker([
+            "create",
+            "--name",
+            &holder,
+            "--network",
+            "none",
+            "-v",
+            &format!("{sock}:/s"),
+            &bb,
+        ])
+        .unwrap();
+    let vol = unique("bindvol");
+    engine
+        .run_docker([
+            "volume",
+            "create",
+            "--name",
+            &vol,
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            &format!("device={sock_dir}"),
+        ])
+        .unwrap();
+
+    let binds = |src: &str| format!(r#"{{"Image":"{bb}","HostConfig":{{"Binds":["{src}:/s"]}}}}"#);
+    let cases: Vec<(&str, String)> = vec![
+        ("binds", binds(&sock)),
+        (
+            "dot segments",
+            binds(&format!("{sock_dir}/./x/../docker.sock")),
+        ),
+        ("double slash", binds(&format!("{sock_dir}//docker.sock"))),
+        ("symlink to the socket", binds(&link.display().to_string())),
+        (
+            "symlink to its directory",
+            binds(&format!("{}/docker.sock", dir_link.display())),
+        ),
+        ("parent directory", binds(&sock_dir)),
+        ("root", binds("/")),
+        ("proc root", binds(&format!("/proc/self/root{sock}"))),
+        (
+            "read-only mode",
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"Binds":["{sock}:/s:ro"]}}}}"#),
+        ),
+        (
+            "lower-case keys",
+            format!(r#"{{"image":"{bb}","hostconfig":{{"binds":["{sock}:/s"]}}}}"#),
+        ),
+        (
+            "long s folds to s",
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"Bind\u017f":["{sock}:/s"]}}}}"#),
+        ),
+        (
+            "top-level binds",
+            format!(r#"{{"Image":"{bb}","Binds":["{sock}:/s"]}}"#),
+        ),
+        (
+            "mounts bind",
+            format!(
+                r#"{{"Image":"{bb}","HostConfig":{{"Mounts":[{{"Type":"bind","Source":"{sock}","Target":"/s"}}]}}}}"#
+            ),
+        ),
+        (
+            "mounts volume with bind options",
+            format!(
+                r#"{{"Image":"{bb}","HostConfig":{{"Mounts":[{{"Type":"volume","Source":"{}","Target":"/s","VolumeOptions":{{"DriverConfig":{{"Name":"local","Options":{{"type":"none","o":"bind","device":"{sock_dir}"}}}}}}}}]}}}}"#,
+                unique("v")
+            ),
+        ),
+        ("existing bind volume", binds(&vol)),
+        (
+            "volumes from",
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"VolumesFrom":["{holder}"]}}}}"#),
+        ),
+        (
+            "duplicate keys",
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"Binds":[],"Binds":["{sock}:/s"]}}}}"#),
+        ),
+        (
+            "fold-duplicate keys",
+            format!(
+                r#"{{"Image":"{bb}","HostConfig":{{"Binds":["/tmp:/t"],"binds":["{sock}:/s"]}}}}"#
+            ),
+        ),
+        (
+            "trailing value",
+            format!(
+                r#"{{"Image":"{bb}"}} {{"Image":"{bb}","HostConfig":{{"Binds":["{sock}:/s"]}}}}"#
+            ),
+        ),
+    ];
+    let targets = ["/containers/create", "/v1.41/containers/create"];
+    for (what, body) in &cases {
+        for target in targets {
+            let name = unique("bypass");
+            let (statuses, text) =
+                raw_http(&g.listen, &post(&format!("{target}?name={name}"), body));
+            let exposed = exposing_mounts(engine, &name, engine.socket_path());
+            assert!(
+                exposed.is_empty(),
+                "{what} via {target}: {exposed:?}\n{text}"
+            );
+            assert!(
+                statuses.first().is_some_and(|s| *s >= 400),
+                "{what} via {target}: {statuses:?}\n{text}"
+            );
+            remove_container(engine, &name);
+        }
+    }
+
+    // Framing: chunked, chunked with a stale Content-Length, pipelined behind a harmless request.
+    let body = binds(&sock);
+    let chunked = |extra: &str, name: &str| {
+        format!(
+            "POST /containers/create?name={name} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n{extra}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    let n1 = unique("chunked");
+    let n2 = unique("smuggle");
+    let n3 = unique("pipelined");
+    let pipelined = {
+        let mut r = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n".to_vec();
+        r.extend(post(&format!("/containers/create?name={n3}"), &body));
+        r
+    };
+    for (name, request) in [
+        (n1.clone(), chunked("", &n1).into_bytes()),
+        (
+            n2.clone(),
+            chunked("Content-Length: 2\r\n", &n2).into_bytes(),
+        ),
+        (n3.clone(), pipelined),
+    ] {
+        let (statuses, text) = raw_http(&g.listen, &request);
+        assert!(
+            exposing_mounts(engine, &name, engine.socket_path()).is_empty(),
+            "{name}: {text}"
+        );
+        assert!(!statuses.contains(&201), "{name}: {text}");
+        remove_container(engine, &name);
+    }
+    remove_container(engine, &holder);
+    let _ = engine.run_docker(["volume", "rm", &vol]);
+}
+
+#[test]
+fn transparency_of_allowed_commands() {
+    let s = shared();
+    let bb = s.busybox().reference();
+    let g = Guard::start(&admin_settings(&[s.cli().reference()], "deny", &["push"]));
+
+    // run, with stdin through an upgraded, half-closed attach.
+    assert_eq!(
+        g.ok(&["run", "--rm", "--network", "none", &bb, "cat", LABEL_PATH]),
+        s.busybox().spec.label()
+    );
+    let mut child = g
+        .docker()
+        .args([
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            &bb,
+            "sh",
+            "-c",
+            "cat; echo EOF-SEEN",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"through the pipe\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "through the pipe\nEOF-SEEN\n"
+    );
+
+    // exec, attach, logs -f on a long-lived container.
+    let name = unique("transparent");
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo started; sleep 3; echo finished",
+    ]);
+    assert_eq!(g.ok(&["exec", &name, "echo", "exec-ok"]), "exec-ok\n");
+    let mut exec = g
+        .docker()
+        .args(["exec", "-i", &name, "wc", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        exec.stdin
+            .take()
+            .unwrap()
+            .write_all(&[b'x'; 100_000])
+            .unwrap();
+    }
+    let out = exec.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+    let attach = g
+        .docker()
+        .args(["attach", "--no-stdin", &name])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&attach.stdout).contains("finished"),
+        "{attach:?}"
+    );
+    assert_eq!(g.ok(&["logs", "-f", &name]), "started\nfinished\n");
+
+    // events, bounded in time.
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let since = (unix() - 1).to_string();
+    g.ok(&["rm", &name]);
+    let until = (unix() + 1).to_string();
+    let events = g.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={name}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert!(events.contains("destroy"), "{events}");
+
+    // build, cp both ways, save and load.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {bb}\nCOPY hello /hello\n"),
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("hello"), "built through the enforcer\n").unwrap();
+    let tag = format!("eci-proxy-build:{}", std::process::id());
+    g.ok(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
+    assert_eq!(
+        g.ok(&["run", "--rm", "--network", "none", &tag, "cat", "/hello"]),
+        "built through the enforcer\n"
+    );
+    let c = unique("cp");
+    g.ok(&["create", "--name", &c, "--network", "none", &tag]);
+    let into = ctx.path().join("out");
+    g.ok(&["cp", &format!("{c}:/hello"), &into.display().to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(&into).unwrap(),
+        "built through the enforcer\n"
+    );
+    g.ok(&[
+        "cp",
+        &ctx.path().join("Dockerfile").display().to_string(),
+        &format!("{c}:/Dockerfile"),
+    ]);
+    g.ok(&["rm", &c]);
+    let archive = ctx.path().join("image.tar");
+    g.ok(&["save", "-o", &archive.display().to_string(), &tag]);
+    g.ok(&["rmi", &tag]);
+    let loaded = g.ok(&["load", "-i", &archive.display().to_string()]);
+    assert!(loaded.contains(&tag), "{loaded}");
+    g.ok(&["rmi", &tag]);
+}
+
+#[test]
+fn settings_reload_within_100ms_keeps_last_good_and_fails_closed() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let g = Guard::start(&admin_settings(&[], "deny", &[]));
+    let mut reloads = g.enforcer().subscribe_reloads();
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    let denied = g.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "true",
+    ]);
+    assert!(denied.contains(&mount_denied(&repo_of(&cli))), "{denied}");
+
+    // An atomic replace, the way editors save.
+    let allowed = admin_settings(&[cli.clone()], "deny", &[]);
+    let tmp = g.admin.with_extension("tmp");
+    std::fs::write(&tmp, &allowed).unwrap();
+    let written = Instant::now();
+    std::fs::rename(&tmp, &g.admin).unwrap();
+    let want = eci_policy::settings::load(Some(&allowed), None)
+        .unwrap()
+        .policy
+        .version;
+    eventually(2, "the new policy", || {
+        g.enforcer().policy().snapshot().version == want
+    });
+    let took = written.elapsed();
+    assert!(took < Duration::from_millis(100), "reload took {took:?}");
+    g.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "true",
+    ]);
+
+    // A corrupt file: rejected, the last good policy stays.
+    std::fs::write(&g.admin, "{ not json").unwrap();
+    let rejected = g.rt.block_on(async {
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(5), reloads.recv())
+                .await
+                .expect("a reload event")
+                .expect("open");
+            if matches!(ev.outcome, ReloadOutcome::Rejected { .. }) {
+                break ev;
+            }
+        }
+    });
+    match rejected.outcome {
+        ReloadOutcome::Rejected {
+            kept_version,
+            errors,
+        } => {
+            assert_eq!(kept_version, want);
+            assert!(!errors.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(g.enforcer().policy().snapshot().version, want);
+    g.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "true",
+    ]);
+
+    // No settings at all: the fail-closed default (ECI on, no image allowed).
+    std::fs::remove_file(&g.admin).unwrap();
+    let default = eci_policy::settings::load(None, None).unwrap().policy;
+    eventually(2, "the fail-closed default", || {
+        g.enforcer().policy().snapshot().version == default.version
+    });
+    assert!(default.eci_enabled && default.images.is_empty());
+    let denied = g.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "true",
+    ]);
+    assert!(denied.contains(&mount_denied(&repo_of(&cli))), "{denied}");
+}
+
+#[test]
+fn filtered_sockets_are_restored_after_a_restart_and_removed_with_their_container() {
+    let s = shared();
+    let engine = s.engine();
+    let cli = s.cli().reference();
+    let mut g = Guard::start(&admin_settings(&[cli.clone()], "deny", &["push"]));
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    let name = unique("restored");
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(g.enforcer().filtered_sockets().len(), 1);
+    assert_eq!(
+        g.ok(&[
+            "exec",
+            &name,
+            "docker",
+            "version",
+            "--format",
+            "{{.Server.APIVersion}}"
+        ]),
+        "1.41\n"
+    );
+    g.restart();
+    let restored = g.enforcer().filtered_sockets();
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    let id = inspect_container(engine, &name).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(restored[0].1.as_deref(), Some(id.as_str()));
+    // A restarted container mounts the restored socket.
+    g.ok(&["restart", "-t", "0", &name]);
+    assert_eq!(
+        g.ok(&[
+            "exec",
+            &name,
+            "docker",
+            "version",
+            "--format",
+            "{{.Server.APIVersion}}"
+        ]),
+        "1.41\n"
+    );
+    let err = String::from_utf8_lossy(&g.run(&["exec", &name, "docker", "push", &cli]).stderr)
+        .into_owned();
+    assert!(err.contains("is blocked"), "{err}");
+    // Removed directly on the engine: the enforcer follows the engine's events.
+    let path = restored[0].0.clone();
+    remove_container(engine, &name);
+    eventually(10, "the filtered socket to go", || {
+        g.enforcer().filtered_sockets().is_empty() && !path.exists()
+    });
+}

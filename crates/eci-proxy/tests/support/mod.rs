@@ -1,0 +1,334 @@
+//! Shared fixture of the end-to-end suites: an enforcer in front of the harness's real engine,
+//! the real docker CLI pointed at it, digest facts taken from the harness's registry pushes, raw
+//! HTTP over the socket for what the CLI cannot send, and the engine's own state as oracle.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eci_e2e::{shared, Engine, PushedImage};
+use eci_policy::decide::{AnyTagFact, DigestFacts, EntryDigests};
+use eci_policy::reference::{Digest, ImageEntry, Repository};
+use eci_proxy::{BlockEvent, Enforcer, EnforcerConfig, Limits, SettingsPaths};
+use serde_json::Value;
+use tokio::runtime::Runtime;
+
+/// Digests "published" for the images the harness pushed: what eci-registry would have fetched.
+#[derive(Debug, Default)]
+pub struct PushedDigests {
+    /// Canonical entry → its digests.
+    entries: HashMap<String, HashSet<String>>,
+    /// (repository, manifest digest, config digest) known to exist.
+    any_tag: HashSet<(String, String, String)>,
+}
+
+impl PushedDigests {
+    pub fn new(images: &[&PushedImage]) -> PushedDigests {
+        let mut d = PushedDigests::default();
+        for img in images {
+            let digests: HashSet<String> = [img.manifest_digest.clone(), img.config_digest.clone()]
+                .into_iter()
+                .collect();
+            for entry in [img.reference(), img.pinned_reference()] {
+                let e = ImageEntry::parse(&entry).expect("entry");
+                d.entries
+                    .entry(e.to_string())
+                    .or_default()
+                    .extend(digests.clone());
+            }
+            let repo = ImageEntry::parse(&img.reference())
+                .unwrap()
+                .repository()
+                .unwrap()
+                .to_string();
+            d.any_tag
+                .insert((repo, img.manifest_digest.clone(), img.config_digest.clone()));
+        }
+        d
+    }
+}
+
+impl DigestFacts for PushedDigests {
+    fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
+        match self.entries.get(&entry.to_string()) {
+            Some(s) => EntryDigests::Known(s.clone()),
+            None => EntryDigests::Unavailable("not published in the test registry".into()),
+        }
+    }
+
+    fn any_tag(&self, repo: &Repository, repo_digest: &Digest, id: &str) -> AnyTagFact {
+        let key = (repo.to_string(), repo_digest.to_string(), id.to_owned());
+        if self.any_tag.contains(&key) {
+            AnyTagFact::Verified
+        } else {
+            AnyTagFact::Mismatch
+        }
+    }
+}
+
+/// The admin settings text for ECI on, locked, with these images and this command list.
+pub fn admin_settings(images: &[String], list_type: &str, commands: &[&str]) -> String {
+    serde_json::json!({
+        "configurationFileVersion": 2,
+        "enhancedContainerIsolation": {
+            "locked": true,
+            "value": true,
+            "iechorSocketMount": {
+                "imageList": { "images": images },
+                "commandList": { "type": list_type, "commands": commands }
+            }
+        }
+    })
+    .to_string()
+}
+
+/// An enforcer on a private socket in front of an engine.
+pub struct Guard {
+    pub config: EnforcerConfig,
+    pub digests: Arc<dyn DigestFacts + Send + Sync>,
+    pub rt: Runtime,
+    pub enforcer: Option<Enforcer>,
+    pub dir: tempfile::TempDir,
+    pub listen: PathBuf,
+    pub admin: PathBuf,
+    pub engine: &'static Engine,
+    pub blocks: tokio::sync::broadcast::Receiver<BlockEvent>,
+}
+
+impl Guard {
+    /// An enforcer in front of the shared engine with `admin` as the admin settings.
+    pub fn start(admin: &str) -> Guard {
+        Guard::start_on(shared().engine(), admin)
+    }
+
+    pub fn start_on(engine: &'static Engine, admin: &str) -> Guard {
+        let s = shared();
+        let digests = PushedDigests::new(&[s.busybox(), s.cli()]);
+        Guard::start_with(engine, admin, Arc::new(digests))
+    }
+
+    pub fn start_with(
+        engine: &'static Engine,
+        admin: &str,
+        digests: Arc<dyn DigestFacts + Send + Sync>,
+    ) -> Guard {
+        let dir = tempfile::Builder::new()
+            .prefix("ecig")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let listen = dir.path().join("guard.sock");
+        let admin_path = dir.path().join("settings/admin-settings.json");
+        std::fs::create_dir_all(admin_path.parent().unwrap()).unwrap();
+        std::fs::write(&admin_path, admin).unwrap();
+        let config = EnforcerConfig {
+            listen: vec![listen.clone()],
+            upstream: engine.socket_path().to_path_buf(),
+            settings: SettingsPaths {
+                admin: Some(admin_path.clone()),
+                user: Some(dir.path().join("settings/user-settings.json")),
+            },
+            state_dir: dir.path().join("state"),
+            protect: vec![],
+            limits: Limits::default(),
+            watch_settings: true,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let enforcer = rt
+            .block_on(Enforcer::start(config.clone(), digests.clone(), None))
+            .expect("enforcer starts");
+        let blocks = enforcer.subscribe_blocks();
+        Guard {
+            config,
+            digests,
+            rt,
+            enforcer: Some(enforcer),
+            dir,
+            listen,
+            admin: admin_path,
+            engine,
+            blocks,
+        }
+    }
+
+    pub fn enforcer(&self) -> &Enforcer {
+        self.enforcer.as_ref().unwrap()
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.listen.display())
+    }
+
+    /// The real docker CLI through the enforcer.
+    pub fn docker(&self) -> Command {
+        let mut c = self.engine.docker();
+        c.env("DOCKER_HOST", self.host());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.docker().args(args).output().expect("docker runs")
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "docker {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and requires failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "docker {} should have failed; stdout: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// The next block recorded, within a few seconds.
+    pub fn next_block(&mut self) -> BlockEvent {
+        let rx = &mut self.blocks;
+        self.rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), rx.recv()).await })
+            .expect("a block within 5 s")
+            .expect("block channel open")
+    }
+
+    /// Stops the enforcer and starts a new one on the same sockets, settings and state.
+    pub fn restart(&mut self) {
+        self.stop();
+        let e = self
+            .rt
+            .block_on(Enforcer::start(
+                self.config.clone(),
+                self.digests.clone(),
+                None,
+            ))
+            .expect("enforcer restarts");
+        self.blocks = e.subscribe_blocks();
+        self.enforcer = Some(e);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(e) = self.enforcer.take() {
+            self.rt.block_on(e.stop());
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The engine directly, bypassing the enforcer (the oracle).
+pub fn engine_docker(engine: &Engine, args: &[&str]) -> Output {
+    engine.docker().args(args).output().expect("docker runs")
+}
+
+/// The engine's inspect of a container, `None` when it does not exist.
+pub fn inspect_container(engine: &Engine, name: &str) -> Option<Value> {
+    let out = engine_docker(engine, &["inspect", "--type", "container", name]);
+    if !out.status.success() {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.as_array()?.first().cloned()
+}
+
+/// The host paths a container mounts, resolved on the host, that reach `socket` (the socket
+/// itself or a directory above it). The oracle of every bypass test.
+pub fn exposing_mounts(engine: &Engine, name: &str, socket: &Path) -> Vec<String> {
+    let Some(info) = inspect_container(engine, name) else {
+        return Vec::new();
+    };
+    let socket = eci_proxy::resolve_host(&socket.to_string_lossy());
+    let mut out = Vec::new();
+    for m in info["Mounts"].as_array().into_iter().flatten() {
+        let mut sources = vec![m["Source"].as_str().unwrap_or("").to_owned()];
+        if m["Type"] == "volume" {
+            if let Some(name) = m["Name"].as_str() {
+                let v = engine_docker(engine, &["volume", "inspect", name]);
+                let v: Value = serde_json::from_slice(&v.stdout).unwrap_or(Value::Null);
+                if let Some(dev) = v[0]["Options"]["device"].as_str() {
+                    sources.push(dev.to_owned());
+                }
+            }
+        }
+        for s in sources {
+            if s.is_empty() {
+                continue;
+            }
+            let r = eci_proxy::resolve_host(&s);
+            let dir = r.trim_end_matches('/');
+            if r == socket || dir.is_empty() || socket.starts_with(&format!("{dir}/")) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+pub fn remove_container(engine: &Engine, name: &str) {
+    let _ = engine_docker(engine, &["rm", "-f", "-v", name]);
+}
+
+/// One HTTP exchange (or several pipelined) written raw to a unix socket; returns every status
+/// code in the answer and the whole answer text.
+pub fn raw_http(sock: &Path, request: &[u8]) -> (Vec<u16>, String) {
+    let mut s = UnixStream::connect(sock).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let statuses = text
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok())
+        .collect();
+    (statuses, text)
+}
+
+/// A `POST` with a JSON body and `Connection: close`.
+pub fn post(target: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {target} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Polls `check` for up to `secs` seconds.
+pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A name unique to this test process.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
