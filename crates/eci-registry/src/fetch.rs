@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use eci_policy::reference::{Digest, ImageEntry, Repository};
+use eci_policy::reference::{Digest, ImageEntry, Repository, DEFAULT_DOMAIN};
 use futures_util::future::try_join_all;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::Reference as OciReference;
 use serde::Deserialize;
@@ -212,7 +213,7 @@ impl Fetcher {
         let (bytes, digest) = tokio::time::timeout(self.timeouts.request, call)
             .await
             .map_err(|_| Failure::timeout(&what, self.timeouts.request))?
-            .map_err(|e| Failure::from_client(&what, &e))?;
+            .map_err(|e| rc.client_failure(&what, &e))?;
         let digest = digest
             .parse()
             .map_err(|e| Failure::new(FailureKind::Registry, format!("{what}: {e}")))?;
@@ -228,7 +229,7 @@ impl Fetcher {
         let tags = tokio::time::timeout(self.timeouts.request, call)
             .await
             .map_err(|_| Failure::timeout(&what, self.timeouts.request))?
-            .map_err(|e| Failure::from_client(&what, &e))?;
+            .map_err(|e| rc.client_failure(&what, &e))?;
         Ok(tags.tags.len())
     }
 }
@@ -249,6 +250,26 @@ impl RegistryClient {
             ManifestRef::Digest(_) => '@',
         };
         format!("{repo}{sep}{reference} at {}", self.endpoint)
+    }
+
+    /// The client's error, with what the user can do about it.
+    fn client_failure(&self, what: &str, error: &OciDistributionError) -> Failure {
+        let mut failure = Failure::from_client(what, error);
+        let hint = match failure.kind {
+            FailureKind::AuthRequired if self.endpoint.registry == DEFAULT_DOMAIN => {
+                "credentials come from the engine config: docker login".to_owned()
+            }
+            FailureKind::AuthRequired => format!(
+                "credentials come from the engine config: docker login {}",
+                self.endpoint.registry
+            ),
+            FailureKind::Tls => "trust the registry's CA with \"ca\" in the registry settings, \
+                 or reach it over plain HTTP with \"insecure\": true"
+                .to_owned(),
+            _ => return failure,
+        };
+        failure.message = format!("{} ({hint})", failure.message);
+        failure
     }
 
     fn failure(&self, repo: &Repository, reference: ManifestRef<'_>, message: String) -> Failure {
