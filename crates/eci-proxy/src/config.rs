@@ -66,6 +66,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read the registries file: {0}")]
+    Registries(#[source] eci_registry::SettingsError),
     #[error("cannot watch the settings files: {0}")]
     Watch(#[source] notify::Error),
 }

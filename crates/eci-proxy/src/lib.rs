@@ -14,6 +14,7 @@
 mod blocks;
 mod classify;
 mod config;
+mod digests;
 mod error;
 mod facts;
 mod filtered;
@@ -27,7 +28,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eci_policy::decide::DigestFacts;
 use eci_policy::gojson;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch, Semaphore};
@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 
 pub use blocks::{BlockEvent, BlockSink, SocketKind};
 pub use config::{ServeConfig, StartError};
+pub use digests::{DigestSource, Prepared, RegistryDigests};
 pub use error::ProxyError;
 pub use facts::resolve_host;
 pub use policy::{PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
@@ -130,7 +131,7 @@ impl Enforcer {
     /// containers, and starts serving. `sink` receives every block (the history store).
     pub async fn start(
         config: EnforcerConfig,
-        digests: Arc<dyn DigestFacts + Send + Sync>,
+        digests: Arc<dyn DigestSource>,
         sink: Option<Arc<dyn BlockSink>>,
     ) -> Result<Enforcer, StartError> {
         let upstream_ok = std::fs::symlink_metadata(&config.upstream).is_ok();
@@ -144,7 +145,11 @@ impl Enforcer {
             path: filtered_dir.clone(),
             source,
         })?;
-        let store = Arc::new(PolicyStore::fail_closed());
+        let hook_digests = digests.clone();
+        let store = Arc::new(
+            PolicyStore::fail_closed()
+                .with_swap_hook(Box::new(move |p| hook_digests.set_policy(p))),
+        );
         store.reload(&config.settings);
         let protected = Protected::new(
             config
@@ -357,16 +362,39 @@ async fn follow_events(shared: &Arc<Shared>) {
     }
 }
 
-/// Runs the enforcer until `shutdown` completes, with digest facts from `digests`.
+/// Runs the headless enforcer until `shutdown` completes: digests from the registries (cached
+/// under the state directory, refreshed in the background), blocks to `sink`.
 pub async fn serve(
     config: ServeConfig,
-    digests: Arc<dyn DigestFacts + Send + Sync>,
     sink: Option<Arc<dyn BlockSink>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let enforcer = Enforcer::start(config.into_enforcer_config(), digests, sink).await?;
-    shutdown.await;
-    tracing::info!("stopping");
-    enforcer.stop().await;
-    Ok(())
+    let registries = match &config.registries {
+        Some(path) => eci_registry::RegistrySettings::load(path).map_err(StartError::Registries)?,
+        None => eci_registry::RegistrySettings::default(),
+    };
+    let config = config.into_enforcer_config();
+    let service = eci_registry::DigestService::open(eci_registry::ServiceOptions {
+        registries,
+        ..eci_registry::ServiceOptions::new(config.state_dir.join("digests"))
+    });
+    if let Some(e) = service.load_error() {
+        tracing::warn!(error = %e, "the digest cache was set aside");
+    }
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let refresher = tokio::spawn(service.clone().run_refresher(cancel.clone()));
+    let digests = Arc::new(RegistryDigests::new(service));
+    let enforcer = Enforcer::start(config, digests, sink).await;
+    let result = match enforcer {
+        Ok(enforcer) => {
+            shutdown.await;
+            tracing::info!("stopping");
+            enforcer.stop().await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    cancel.cancel();
+    let _ = refresher.await;
+    result
 }

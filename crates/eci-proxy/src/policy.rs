@@ -53,12 +53,23 @@ pub struct ReloadEvent {
     pub outcome: ReloadOutcome,
 }
 
+/// Called with every policy put in force.
+pub type SwapHook = Box<dyn Fn(&Policy) + Send + Sync>;
+
 /// The policy in force and who wants to hear about reloads.
-#[derive(Debug)]
 pub struct PolicyStore {
     current: ArcSwap<Policy>,
     last: std::sync::Mutex<Option<ReloadEvent>>,
     events: broadcast::Sender<ReloadEvent>,
+    on_swap: Option<SwapHook>,
+}
+
+impl std::fmt::Debug for PolicyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyStore")
+            .field("version", &self.current.load().version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PolicyStore {
@@ -68,7 +79,16 @@ impl PolicyStore {
             current: ArcSwap::from_pointee(policy),
             last: std::sync::Mutex::new(None),
             events: broadcast::channel(64).0,
+            on_swap: None,
         }
+    }
+
+    /// Calls `hook` with the policy in force now and with every policy put in force later (the
+    /// digest source learns the image list this way).
+    pub fn with_swap_hook(mut self, hook: SwapHook) -> PolicyStore {
+        hook(&self.current.load());
+        self.on_swap = Some(hook);
+        self
     }
 
     /// A store holding the fail-closed default.
@@ -86,6 +106,9 @@ impl PolicyStore {
 
     /// Puts `policy` in force at once (tests, and an app that has the policy in hand).
     pub fn set(&self, policy: Policy) {
+        if let Some(hook) = &self.on_swap {
+            hook(&policy);
+        }
         self.current.store(Arc::new(policy));
     }
 

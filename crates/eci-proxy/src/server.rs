@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use eci_policy::decide::DigestFacts;
 use hyper::client::conn::http1::SendRequest;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,6 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::blocks::Blocks;
+use crate::digests::DigestSource;
 use crate::facts::Protected;
 use crate::filtered::FilteredSockets;
 use crate::policy::PolicyStore;
@@ -29,7 +29,7 @@ use crate::Limits;
 pub struct Shared {
     pub upstream: Upstream,
     pub policy: Arc<PolicyStore>,
-    pub digests: Arc<dyn DigestFacts + Send + Sync>,
+    pub digests: Arc<dyn DigestSource>,
     pub protected: Protected,
     pub filtered: FilteredSockets,
     pub blocks: Blocks,

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use eci_policy::decide::{mount_verdict, Denial, MountVerdict};
+use eci_policy::decide::{
+    mount_verdict, AnyTagFact, Denial, DigestFacts, EntryDigests, MountVerdict,
+};
 use eci_policy::gojson;
 use eci_policy::mounts::{self, MountRef};
+use eci_policy::reference::{Digest, ImageEntry, Repository};
 use eci_policy::settings::Policy;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -18,6 +21,7 @@ use serde_json::Value;
 
 use crate::blocks::{BlockEvent, SocketKind};
 use crate::classify::{self, Inspect};
+use crate::digests::DigestSource;
 use crate::error::ProxyError;
 use crate::facts;
 use crate::server::{ConnUpstream, Origin, Shared};
@@ -207,15 +211,25 @@ async fn judge_mounts(
         .ok_or_else(|| facts::no_such_image(image_name))?;
     ctx.image_id = Some(image.id.clone());
     let bases = facts::derived_bases(&shared.upstream, policy, &image).await?;
-    let verdict = mount_verdict(
-        policy,
-        mounts,
-        &exposures,
-        &image,
-        &bases,
-        shared.digests.as_ref(),
-    );
+    for i in std::iter::once(&image).chain(&bases) {
+        shared.digests.prepare(policy, i).await;
+    }
+    let facts = SourceFacts(shared.digests.as_ref());
+    let verdict = mount_verdict(policy, mounts, &exposures, &image, &bases, &facts);
     Ok(Some((verdict, image.id)))
+}
+
+/// The source's cached answers, as the pure decision takes them.
+struct SourceFacts<'a>(&'a dyn DigestSource);
+
+impl DigestFacts for SourceFacts<'_> {
+    fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
+        self.0.entry_digests(entry)
+    }
+
+    fn any_tag(&self, repo: &Repository, repo_digest: &Digest, id: &str) -> AnyTagFact {
+        self.0.any_tag(repo, repo_digest, id)
+    }
 }
 
 async fn container_create(

@@ -39,7 +39,11 @@ fn repo_of(reference: &str) -> String {
 fn seed_socket_mount_by_a_non_allowed_image_is_denied_with_the_exact_message() {
     let s = shared();
     let engine = s.engine();
-    let mut g = Guard::start(&admin_settings(&[s.cli().reference()], "deny", &["push"]));
+    let mut g = Guard::start(&admin_settings(
+        &[s.cli().reference().as_str()],
+        "deny",
+        &["push"],
+    ));
     engine
         .run_docker(["tag", &s.busybox().reference(), "iechor:cli"])
         .unwrap();
@@ -85,7 +89,7 @@ fn seed_socket_mount_by_a_non_allowed_image_is_denied_with_the_exact_message() {
 fn seed_allowed_image_starts_and_push_from_inside_is_blocked_with_the_exact_message() {
     let s = shared();
     let cli = s.cli().reference();
-    let mut g = Guard::start(&admin_settings(&[cli.clone()], "deny", &["push"]));
+    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
     let bind = format!("{}:/var/run/docker.sock", sock());
     let script = format!("docker ps -q >/dev/null && echo PS-OK; docker push {cli}");
     let out = g.run(&[
@@ -133,7 +137,7 @@ fn nested_creates_from_inside_are_judged_again() {
     let s = shared();
     let cli = s.cli().reference();
     let bb = s.busybox().reference();
-    let g = Guard::start(&admin_settings(&[cli.clone()], "deny", &["push"]));
+    let g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
     let bind = format!("{}:/var/run/docker.sock", sock());
     // Inside: a non-allowed image is refused; an allowed one runs and has a socket of its own.
     let script = format!(
@@ -178,7 +182,7 @@ fn command_lists_allow_and_deny_with_groups() {
         ("allow", &[], &[]),
     ];
     for (kind, commands, passes) in cases {
-        let g = Guard::start(&admin_settings(&[cli.clone()], kind, commands));
+        let g = Guard::start(&admin_settings(&[cli.as_str()], kind, commands));
         let out = g.run(&[
             "run",
             "--rm",
@@ -224,7 +228,7 @@ fn retagged_images_are_refused_and_any_tag_and_digest_entries_work() {
         cli.pinned_reference(),
         cli.reference(),
     ] {
-        let g = Guard::start(&admin_settings(&[entry.clone()], "deny", &[]));
+        let g = Guard::start(&admin_settings(&[entry.as_str()], "deny", &[]));
         // The retagged busybox carries an allowed name, but not an allowed digest.
         let err = g.fails(&[
             "run",
@@ -449,7 +453,11 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
 fn transparency_of_allowed_commands() {
     let s = shared();
     let bb = s.busybox().reference();
-    let g = Guard::start(&admin_settings(&[s.cli().reference()], "deny", &["push"]));
+    let g = Guard::start(&admin_settings(
+        &[s.cli().reference().as_str()],
+        "deny",
+        &["push"],
+    ));
 
     // run, with stdin through an upgraded, half-closed attach.
     assert_eq!(
@@ -606,7 +614,7 @@ fn settings_reload_within_100ms_keeps_last_good_and_fails_closed() {
     assert!(denied.contains(&mount_denied(&repo_of(&cli))), "{denied}");
 
     // An atomic replace, the way editors save.
-    let allowed = admin_settings(&[cli.clone()], "deny", &[]);
+    let allowed = admin_settings(&[cli.as_str()], "deny", &[]);
     let tmp = g.admin.with_extension("tmp");
     std::fs::write(&tmp, &allowed).unwrap();
     let written = Instant::now();
@@ -691,7 +699,7 @@ fn filtered_sockets_are_restored_after_a_restart_and_removed_with_their_containe
     let s = shared();
     let engine = s.engine();
     let cli = s.cli().reference();
-    let mut g = Guard::start(&admin_settings(&[cli.clone()], "deny", &["push"]));
+    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
     let bind = format!("{}:/var/run/docker.sock", sock());
     let name = unique("restored");
     g.ok(&[
@@ -749,4 +757,60 @@ fn filtered_sockets_are_restored_after_a_restart_and_removed_with_their_containe
     eventually(10, "the filtered socket to go", || {
         g.enforcer().filtered_sockets().is_empty() && !path.exists()
     });
+}
+
+#[test]
+fn digests_fetched_from_the_real_registry_decide() {
+    let s = shared();
+    let cli = s.cli();
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    let registries = eci_registry::RegistrySettings::from_json(&format!(
+        r#"{{"{}": {{"insecure": true}}}}"#,
+        cli.registry
+    ))
+    .unwrap();
+    let cli_repo = repo_of(&cli.reference());
+    for entry in [
+        cli.reference(),
+        format!("{cli_repo}:*"),
+        cli.pinned_reference(),
+    ] {
+        let state = tempfile::tempdir().unwrap();
+        let service = eci_registry::DigestService::open(eci_registry::ServiceOptions {
+            registries: registries.clone(),
+            ..eci_registry::ServiceOptions::new(state.path())
+        });
+        let digests = std::sync::Arc::new(eci_proxy::RegistryDigests::new(service.clone()));
+        let g = Guard::start_with(
+            s.engine(),
+            &admin_settings(&[entry.as_str()], "deny", &[]),
+            digests,
+        );
+        let report = g.rt.block_on(service.refresh_pending());
+        assert_eq!(report.failures().count(), 0, "{entry}: {report:?}");
+        g.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            &cli.reference(),
+            "true",
+        ]);
+        let err = g.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            &s.busybox().reference(),
+            "true",
+        ]);
+        assert!(
+            err.contains(&mount_denied(&repo_of(&s.busybox().reference()))),
+            "{err}"
+        );
+    }
 }

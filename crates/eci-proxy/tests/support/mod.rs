@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use eci_e2e::{shared, Engine, PushedImage};
 use eci_policy::decide::{AnyTagFact, DigestFacts, EntryDigests};
 use eci_policy::reference::{Digest, ImageEntry, Repository};
-use eci_proxy::{BlockEvent, Enforcer, EnforcerConfig, Limits, SettingsPaths};
+use eci_proxy::{BlockEvent, DigestSource, Enforcer, EnforcerConfig, Limits, SettingsPaths};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
@@ -54,6 +54,8 @@ impl PushedDigests {
     }
 }
 
+impl DigestSource for PushedDigests {}
+
 impl DigestFacts for PushedDigests {
     fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
         match self.entries.get(&entry.to_string()) {
@@ -73,7 +75,7 @@ impl DigestFacts for PushedDigests {
 }
 
 /// The admin settings text for ECI on, locked, with these images and this command list.
-pub fn admin_settings(images: &[String], list_type: &str, commands: &[&str]) -> String {
+pub fn admin_settings(images: &[&str], list_type: &str, commands: &[&str]) -> String {
     serde_json::json!({
         "configurationFileVersion": 2,
         "enhancedContainerIsolation": {
@@ -91,7 +93,7 @@ pub fn admin_settings(images: &[String], list_type: &str, commands: &[&str]) -> 
 /// An enforcer on a private socket in front of an engine.
 pub struct Guard {
     pub config: EnforcerConfig,
-    pub digests: Arc<dyn DigestFacts + Send + Sync>,
+    pub digests: Arc<dyn DigestSource>,
     pub rt: Runtime,
     pub enforcer: Option<Enforcer>,
     pub dir: tempfile::TempDir,
@@ -116,7 +118,7 @@ impl Guard {
     pub fn start_with(
         engine: &'static Engine,
         admin: &str,
-        digests: Arc<dyn DigestFacts + Send + Sync>,
+        digests: Arc<dyn DigestSource>,
     ) -> Guard {
         let dir = tempfile::Builder::new()
             .prefix("ecig")

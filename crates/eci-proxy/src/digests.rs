@@ -1,0 +1,106 @@
+//! Where the image decision's registry facts come from: a [`DigestSource`] answers from memory
+//! for the pure decision, hears of every policy swap, and may ask a registry before a decision
+//! (the lazy `name:*` check). [`RegistryDigests`] is the real one, over eci-registry.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use eci_policy::decide::{AnyTagFact, DigestFacts, EntryDigests, ImageFacts};
+use eci_policy::reference::{Digest, ImageEntry, Reference, Repository};
+use eci_policy::settings::Policy;
+use eci_registry::{AnyTagAnswer, DigestService};
+
+/// A future a source returns from [`DigestSource::prepare`].
+pub type Prepared<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Digest facts for the enforcer.
+pub trait DigestSource: DigestFacts + Send + Sync {
+    /// The policy in force changed (called for the first policy too).
+    fn set_policy(&self, _policy: &Policy) {}
+
+    /// Gathers, before the pure decision, what only a registry can tell about `image` (for
+    /// `name:*` entries). Answers are cached by the source; failures show in the decision as
+    /// unavailable facts.
+    fn prepare<'a>(&'a self, _policy: &'a Policy, _image: &'a ImageFacts) -> Prepared<'a> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// The digests eci-registry fetched (cached on disk, refreshed in the background).
+#[derive(Debug, Clone)]
+pub struct RegistryDigests {
+    service: DigestService,
+}
+
+impl RegistryDigests {
+    pub fn new(service: DigestService) -> RegistryDigests {
+        RegistryDigests { service }
+    }
+
+    pub fn service(&self) -> &DigestService {
+        &self.service
+    }
+}
+
+impl DigestFacts for RegistryDigests {
+    fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
+        let snapshot = self.service.snapshot();
+        match snapshot.entry(entry) {
+            Some(state) => match &state.digests {
+                Some(d) => EntryDigests::Known(d.all().map(ToString::to_string).collect()),
+                None => EntryDigests::Unavailable(state.unknown_reason().to_string()),
+            },
+            None => EntryDigests::Unavailable(
+                "the digests have not been fetched from the registry yet".to_owned(),
+            ),
+        }
+    }
+
+    fn any_tag(&self, repo: &Repository, repo_digest: &Digest, id: &str) -> AnyTagFact {
+        let snapshot = self.service.snapshot();
+        match snapshot.any_tag(repo, repo_digest) {
+            Some(AnyTagAnswer::Exists { digests }) => match id.parse::<Digest>() {
+                Ok(id) if digests.has_config(&id) => AnyTagFact::Verified,
+                _ => AnyTagFact::Mismatch,
+            },
+            Some(AnyTagAnswer::Missing) => AnyTagFact::Mismatch,
+            None => AnyTagFact::Unavailable(
+                "the registry could not be asked whether it publishes this digest".to_owned(),
+            ),
+        }
+    }
+}
+
+impl DigestSource for RegistryDigests {
+    fn set_policy(&self, policy: &Policy) {
+        self.service.set_entries(&policy.images);
+    }
+
+    fn prepare<'a>(&'a self, policy: &'a Policy, image: &'a ImageFacts) -> Prepared<'a> {
+        Box::pin(async move {
+            let any_tag: HashSet<&Repository> = policy
+                .images
+                .iter()
+                .filter_map(|e| match e {
+                    ImageEntry::AnyTag { repo } => Some(repo),
+                    _ => None,
+                })
+                .collect();
+            for rd in &image.repo_digests {
+                let Ok(r) = Reference::parse_normalized(rd) else {
+                    continue;
+                };
+                let Some(digest) = r.digest().cloned() else {
+                    continue;
+                };
+                let repo = r.into_repository();
+                if any_tag.contains(&repo) {
+                    if let Err(f) = self.service.verify_any_tag(&repo, &digest).await {
+                        tracing::warn!(%repo, %digest, failure = %f, "cannot verify a name:* digest");
+                    }
+                }
+            }
+        })
+    }
+}
