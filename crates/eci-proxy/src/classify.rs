@@ -2,35 +2,49 @@
 //! read, and which commands it belongs to (for the block record).
 
 use eci_policy::decide::Denial;
-use eci_policy::routes::{self, Endpoint, Route};
+use eci_policy::routes::{self, BodyKind, Route};
 
 /// Which request body the enforcer must read before forwarding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inspect {
+    /// Streamed through unread: no body, or one that carries no mount.
     None,
     ContainerCreate,
+    /// A start whose body (API < 1.24) would carry a `HostConfig`.
+    ContainerStart,
     /// Service create and update: a spec with mounts.
     Service,
 }
 
 #[derive(Debug, Clone)]
 pub struct Classified {
-    pub route: Route,
+    pub route: &'static Route,
     pub inspect: Inspect,
+    /// The route's commands and groups, as the history shows them.
     pub commands: Vec<String>,
 }
 
 /// Classifies a request as the engine's router would see it; what cannot be classified is
 /// refused, never forwarded.
 pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
-    let route =
-        routes::classify(method, target).map_err(|e| Denial::invalid(e.status, e.to_string()))?;
-    let inspect = match route.endpoint {
-        Endpoint::ContainerCreate => Inspect::ContainerCreate,
-        Endpoint::ServiceCreate | Endpoint::ServiceUpdate => Inspect::Service,
-        _ => Inspect::None,
+    let c =
+        routes::classify(method, target).map_err(|e| Denial::invalid(e.status(), e.to_string()))?;
+    let route = c.route;
+    // Volume create is let through: a volume exposes nothing until a container mounts it, and
+    // every container create and service spec inspects the named volumes it uses, including
+    // volumes made before the enforcer ran or through another socket.
+    let inspect = match route.body {
+        BodyKind::ContainerCreate => Inspect::ContainerCreate,
+        BodyKind::ContainerStart => Inspect::ContainerStart,
+        BodyKind::ServiceCreate | BodyKind::ServiceUpdate => Inspect::Service,
+        BodyKind::None | BodyKind::VolumeCreate | BodyKind::Opaque => Inspect::None,
     };
-    let commands = route.commands.iter().map(|c| c.to_string()).collect();
+    let commands = route
+        .commands
+        .iter()
+        .map(|c| (*c).to_owned())
+        .chain(route.groups.iter().map(|g| g.wildcard().to_owned()))
+        .collect();
     Ok(Classified {
         route,
         inspect,

@@ -129,7 +129,7 @@ async fn process(
         classify::classify(parts.method.as_str(), target).map_err(ProxyError::Denied)?;
     ctx.commands = classified.commands.clone();
     if let Origin::Filtered { .. } = origin {
-        eci_policy::decide::command_verdict(policy, &classified.route, target)
+        eci_policy::decide::command_verdict(policy, classified.route, target)
             .map_err(ProxyError::Denied)?;
     }
     match classified.inspect {
@@ -139,6 +139,10 @@ async fn process(
         Inspect::ContainerCreate => {
             let body = read_body(shared, body).await?;
             container_create(shared, conn, policy, parts, body, ctx).await
+        }
+        Inspect::ContainerStart => {
+            let body = read_body(shared, body).await?;
+            container_start(shared, conn, parts, body).await
         }
         Inspect::Service => {
             let body = read_body(shared, body).await?;
@@ -342,6 +346,35 @@ async fn collect(body: ClientBody) -> Result<Bytes, ProxyError> {
         Either::Left(b) => Ok(b.collect().await?.to_bytes()),
         Either::Right(b) => Ok(b.collect().await.map(|c| c.to_bytes()).unwrap_or_default()),
     }
+}
+
+/// Engines apply a `HostConfig` sent with a start (API < 1.24), binds and all. Clients send
+/// none; an empty body, `null` or `{}` passes, anything else is refused rather than checked.
+async fn container_start(
+    shared: &Arc<Shared>,
+    conn: &ConnUpstream,
+    mut parts: http::request::Parts,
+    body: Bytes,
+) -> Result<Response<ClientBody>, ProxyError> {
+    let trivial = body.iter().all(u8::is_ascii_whitespace)
+        || matches!(gojson::parse(&body, &shared.limits.body), Ok(Value::Null))
+        || matches!(
+            gojson::parse(&body, &shared.limits.body),
+            Ok(Value::Object(ref o)) if o.is_empty()
+        );
+    if !trivial {
+        return Err(ProxyError::Denied(Denial::invalid(
+            400,
+            "a container start with a host config body (API before 1.24) cannot be checked; give the host config at create",
+        )));
+    }
+    set_length(&mut parts.headers, body.len());
+    forward(
+        shared,
+        conn,
+        Request::from_parts(parts, Either::Right(Full::new(body))),
+    )
+    .await
 }
 
 /// Services run their tasks on swarm nodes, where no filtered socket can be given to each task's
