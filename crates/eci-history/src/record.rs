@@ -1,0 +1,355 @@
+//! One blocked request as the history keeps it, and its wire form (JSON keys, time as RFC 3339 and
+//! unix milliseconds).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use eci_policy::decide::BlockKind;
+
+/// A point in time at millisecond precision, the precision the store keeps.
+///
+/// Serialises as `{"time": "2026-11-28T20:30:09.123Z", "unix_ms": 1795897809123}`; a record
+/// flattens both keys into itself. Reads an RFC 3339 string, a number of unix milliseconds, or
+/// that object (whose two values must agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp::from_datetime(Utc::now())
+    }
+
+    /// Truncates to the millisecond.
+    pub fn from_datetime(at: DateTime<Utc>) -> Timestamp {
+        Timestamp(at.timestamp_millis())
+    }
+
+    /// `None` outside the years chrono can represent.
+    pub fn from_unix_ms(ms: i64) -> Option<Timestamp> {
+        DateTime::from_timestamp_millis(ms).map(|_| Timestamp(ms))
+    }
+
+    pub fn unix_ms(self) -> i64 {
+        self.0
+    }
+
+    pub fn datetime(self) -> DateTime<Utc> {
+        // Every constructor checked the range.
+        DateTime::from_timestamp_millis(self.0).unwrap_or_default()
+    }
+
+    pub fn rfc3339(self) -> String {
+        self.datetime().to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+/// Why a time given on the command line or by the app could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is neither an RFC 3339 time (2026-11-28T20:30:00Z) nor unix milliseconds")]
+pub struct BadTimestamp(String);
+
+impl FromStr for Timestamp {
+    type Err = BadTimestamp;
+
+    fn from_str(s: &str) -> Result<Timestamp, BadTimestamp> {
+        let bad = || BadTimestamp(s.to_owned());
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse()
+                .ok()
+                .and_then(Timestamp::from_unix_ms)
+                .ok_or_else(bad);
+        }
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| Timestamp::from_datetime(t.with_timezone(&Utc)))
+            .map_err(|_| bad())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Timestamp", 2)?;
+        st.serialize_field("time", &self.rfc3339())?;
+        st.serialize_field("unix_ms", &self.0)?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        // `deserialize_any` so that a flattened record hands over its remaining keys as a map.
+        d.deserialize_any(TimestampVisitor)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct TimestampVisitor;
+
+impl<'de> Visitor<'de> for TimestampVisitor {
+    type Value = Timestamp;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an RFC 3339 time, unix milliseconds, or {time, unix_ms}")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+        v.parse().map_err(E::custom)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
+        Timestamp::from_unix_ms(v).ok_or_else(|| E::custom(format!("unix ms {v} out of range")))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
+        let v = i64::try_from(v).map_err(|_| E::custom(format!("unix ms {v} out of range")))?;
+        self.visit_i64(v)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Timestamp, A::Error> {
+        let mut time: Option<String> = None;
+        let mut unix_ms: Option<i64> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "time" => time = Some(map.next_value()?),
+                "unix_ms" => unix_ms = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let from_ms = unix_ms
+            .map(|ms| self.visit_i64::<A::Error>(ms))
+            .transpose()?;
+        let from_text = time.map(|t| self.visit_str::<A::Error>(&t)).transpose()?;
+        match (from_text, from_ms) {
+            (Some(a), Some(b)) if a != b => Err(de::Error::custom(format!(
+                "time {a} and unix_ms {} disagree",
+                b.unix_ms()
+            ))),
+            (Some(t), _) | (None, Some(t)) => Ok(t),
+            (None, None) => Err(de::Error::missing_field("time")),
+        }
+    }
+}
+
+/// The listener a blocked request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum SocketKind {
+    /// The enforcer's own socket (the one `DOCKER_HOST` points at).
+    Main,
+    /// A container's filtered socket, under the command list.
+    Filtered,
+}
+
+impl SocketKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketKind::Main => "main",
+            SocketKind::Filtered => "filtered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SocketKind> {
+        match s {
+            "main" => Some(SocketKind::Main),
+            "filtered" => Some(SocketKind::Filtered),
+            _ => None,
+        }
+    }
+}
+
+/// The storage and wire name of a block kind (the serde names of [`BlockKind`]).
+pub fn kind_str(kind: BlockKind) -> &'static str {
+    match kind {
+        BlockKind::SocketMount => "socket_mount",
+        BlockKind::Command => "command",
+        BlockKind::InvalidRequest => "invalid_request",
+    }
+}
+
+/// Reads a block kind by its storage and wire name.
+pub fn parse_kind(s: &str) -> Result<BlockKind, String> {
+    match s {
+        "socket_mount" => Ok(BlockKind::SocketMount),
+        "command" => Ok(BlockKind::Command),
+        "invalid_request" => Ok(BlockKind::InvalidRequest),
+        _ => Err(format!(
+            "unknown block kind {s:?}; expected socket_mount, command or invalid_request"
+        )),
+    }
+}
+
+/// Who sent the request, as far as the enforcer could tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientInfo {
+    /// Peer credentials of the unix socket connection (`SO_PEERCRED`).
+    pub pid: Option<i32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// The `User-Agent` header (`Docker-Client/20.10.24 (linux)`).
+    pub user_agent: Option<String>,
+}
+
+/// One blocked request. Fields the enforcer could not know are `None` or empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRecord {
+    #[serde(flatten)]
+    pub time: Timestamp,
+    pub socket: SocketKind,
+    /// The listening socket's path.
+    pub socket_path: String,
+    /// The container a filtered socket belongs to.
+    pub container_id: Option<String>,
+    pub container_name: Option<String>,
+    /// The image as the request or the container named it.
+    pub image: Option<String>,
+    /// The image id (config digest) the engine reported.
+    pub image_id: Option<String>,
+    pub kind: BlockKind,
+    /// The `docker` commands the request was attributed to.
+    pub commands: Vec<String>,
+    pub method: String,
+    /// The raw request target, as received.
+    pub path: String,
+    /// A short reason for the history view.
+    pub reason: String,
+    /// The exact message the client received.
+    pub message: String,
+    /// The version (fingerprint) of the policy that decided.
+    pub policy_version: String,
+    pub client: Option<ClientInfo>,
+}
+
+/// A record as stored, with the id the store gave it. Ids only grow, even across a clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBlock {
+    pub id: i64,
+    #[serde(flatten)]
+    pub record: BlockRecord,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> BlockRecord {
+        BlockRecord {
+            time: Timestamp::from_unix_ms(1_795_897_809_123).unwrap(),
+            socket: SocketKind::Filtered,
+            socket_path: "/run/eci/c1.sock".into(),
+            container_id: Some("c1".into()),
+            container_name: Some("ci-agent".into()),
+            image: Some("iechor.io/library/iechor".into()),
+            image_id: Some("sha256:abc".into()),
+            kind: BlockKind::Command,
+            commands: vec!["push".into(), "image push".into()],
+            method: "POST".into(),
+            path: "/v1.43/images/myimage/push?tag=latest".into(),
+            reason: "command push denied".into(),
+            message: "enhanced container isolation: …".into(),
+            policy_version: "0123456789abcdef".into(),
+            client: Some(ClientInfo {
+                pid: Some(42),
+                uid: Some(1000),
+                gid: None,
+                user_agent: Some("Docker-Client/20.10.24 (linux)".into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn json_has_flat_time_keys_and_round_trips() {
+        let block = StoredBlock {
+            id: 7,
+            record: record(),
+        };
+        let v = serde_json::to_value(&block).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["time"], "2026-11-28T20:30:09.123Z");
+        assert_eq!(v["unix_ms"], 1_795_897_809_123_i64);
+        assert_eq!(v["kind"], "command");
+        assert_eq!(v["socket"], "filtered");
+        assert_eq!(v["client"]["gid"], serde_json::Value::Null);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(&keys[..4], ["id", "time", "unix_ms", "socket"]);
+        let back: StoredBlock = serde_json::from_value(v).unwrap();
+        assert_eq!(back, block);
+    }
+
+    #[test]
+    fn timestamps_read_from_every_form_and_reject_disagreement() {
+        let ms = 1_795_897_809_123_i64;
+        let cases: &[(&str, Option<i64>)] = &[
+            (r#""2026-11-28T20:30:09.123Z""#, Some(ms)),
+            (r#""2026-11-28T21:30:09.123+01:00""#, Some(ms)),
+            (r#""2026-11-28T20:30:09.123999Z""#, Some(ms)),
+            ("1795897809123", Some(ms)),
+            (
+                r#"{"time":"2026-11-28T20:30:09.123Z","unix_ms":1795897809123}"#,
+                Some(ms),
+            ),
+            (r#"{"unix_ms":1795897809123}"#, Some(ms)),
+            // A record whose two time fields disagree would be shown at one time and filtered at
+            // another.
+            (
+                r#"{"time":"2026-11-28T20:30:09.124Z","unix_ms":1795897809123}"#,
+                None,
+            ),
+            (r#"{}"#, None),
+            (r#""yesterday""#, None),
+            ("99999999999999999999", None),
+        ];
+        for (json, want) in cases {
+            let got = serde_json::from_str::<Timestamp>(json)
+                .ok()
+                .map(Timestamp::unix_ms);
+            assert_eq!(got, *want, "{json}");
+        }
+    }
+
+    #[test]
+    fn command_line_times_parse() {
+        let cases: &[(&str, Option<i64>)] = &[
+            ("2026-11-28T20:30:09.123Z", Some(1_795_897_809_123)),
+            ("1795897809123", Some(1_795_897_809_123)),
+            ("2026-11-28", None),
+            ("", None),
+            ("-5", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(
+                s.parse::<Timestamp>().ok().map(Timestamp::unix_ms),
+                *want,
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kind_names_are_the_serde_names() {
+        for kind in [
+            BlockKind::SocketMount,
+            BlockKind::Command,
+            BlockKind::InvalidRequest,
+        ] {
+            let serde_name = serde_json::to_value(kind).unwrap();
+            assert_eq!(serde_name, kind_str(kind));
+            assert_eq!(parse_kind(kind_str(kind)), Ok(kind));
+        }
+        assert!(parse_kind("Command").is_err());
+    }
+}
