@@ -3,6 +3,7 @@
 //! No I/O, no async runtime, no clock: callers gather facts and ask.
 
 pub mod commands;
+pub mod decide;
 pub mod gojson;
 pub mod mounts;
 pub mod reference;
