@@ -75,14 +75,61 @@ impl fmt::Display for Group {
 /// mean the same as their group.
 pub const COMMANDS: &[&str] = &[
     // Common commands
-    "run", "exec", "ps", "build", "pull", "push", "images", "login", "search", "version", "info",
+    "run",
+    "exec",
+    "ps",
+    "build",
+    "pull",
+    "push",
+    "images",
+    "login",
+    "search",
+    "version",
+    "info",
     // Management commands
-    "builder", "checkpoint", "config", "container", "image", "network", "node", "plugin", "secret",
-    "service", "stack", "swarm", "system", "volume",
+    "builder",
+    "checkpoint",
+    "config",
+    "container",
+    "image",
+    "network",
+    "node",
+    "plugin",
+    "secret",
+    "service",
+    "stack",
+    "swarm",
+    "system",
+    "volume",
     // Commands
-    "attach", "commit", "cp", "create", "diff", "events", "export", "history", "import", "inspect",
-    "kill", "load", "logs", "pause", "port", "rename", "restart", "rm", "rmi", "save", "start",
-    "stats", "stop", "tag", "top", "unpause", "update", "wait",
+    "attach",
+    "commit",
+    "cp",
+    "create",
+    "diff",
+    "events",
+    "export",
+    "history",
+    "import",
+    "inspect",
+    "kill",
+    "load",
+    "logs",
+    "pause",
+    "port",
+    "rename",
+    "restart",
+    "rm",
+    "rmi",
+    "save",
+    "start",
+    "stats",
+    "stop",
+    "tag",
+    "top",
+    "unpause",
+    "update",
+    "wait",
 ];
 
 /// Commands the seed lists as not supported in the command list, with the seed's description.
@@ -116,7 +163,9 @@ pub enum CommandEntry {
 /// Why a command-list entry is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
-    #[error("command \"{name}\" ({what}) is not supported in the command list and cannot be enforced")]
+    #[error(
+        "command \"{name}\" ({what}) is not supported in the command list and cannot be enforced"
+    )]
     Unsupported { name: String, what: &'static str },
     #[error("command \"{0}\" runs only in the client and never reaches the engine, so it cannot be enforced")]
     ClientOnly(String),
@@ -135,7 +184,10 @@ impl CommandEntry {
                 .ok_or_else(|| CommandError::UnknownWildcard(s.to_owned()));
         }
         if let Some((name, what)) = UNSUPPORTED.iter().find(|(n, _)| *n == s) {
-            return Err(CommandError::Unsupported { name: (*name).to_owned(), what });
+            return Err(CommandError::Unsupported {
+                name: (*name).to_owned(),
+                what,
+            });
         }
         if CLIENT_ONLY.contains(&s) {
             return Err(CommandError::ClientOnly(s.to_owned()));
@@ -172,10 +224,22 @@ mod tests {
     #[test]
     fn names_groups_and_management_aliases() {
         assert_eq!(CommandEntry::parse("push"), Ok(CommandEntry::Name("push")));
-        assert_eq!(CommandEntry::parse("image*"), Ok(CommandEntry::Group(Group::Image)));
-        assert_eq!(CommandEntry::parse("container"), Ok(CommandEntry::Group(Group::Container)));
-        assert_eq!(CommandEntry::parse("builder"), Ok(CommandEntry::Group(Group::Build)));
-        assert_eq!(CommandEntry::parse("plugin"), Ok(CommandEntry::Name("plugin")));
+        assert_eq!(
+            CommandEntry::parse("image*"),
+            Ok(CommandEntry::Group(Group::Image))
+        );
+        assert_eq!(
+            CommandEntry::parse("container"),
+            Ok(CommandEntry::Group(Group::Container))
+        );
+        assert_eq!(
+            CommandEntry::parse("builder"),
+            Ok(CommandEntry::Group(Group::Build))
+        );
+        assert_eq!(
+            CommandEntry::parse("plugin"),
+            Ok(CommandEntry::Name("plugin"))
+        );
     }
 
     #[test]
@@ -189,11 +253,23 @@ mod tests {
     #[test]
     fn bad_wildcards_and_unknown_names() {
         for s in ["*", "swarm*", "containers*", "con*tainer", "image**"] {
-            assert!(matches!(CommandEntry::parse(s), Err(CommandError::UnknownWildcard(_))), "{s}");
+            assert!(
+                matches!(
+                    CommandEntry::parse(s),
+                    Err(CommandError::UnknownWildcard(_))
+                ),
+                "{s}"
+            );
         }
         for s in ["Push", "pushh", "", " push"] {
-            assert!(matches!(CommandEntry::parse(s), Err(CommandError::Unknown(_))), "{s}");
+            assert!(
+                matches!(CommandEntry::parse(s), Err(CommandError::Unknown(_))),
+                "{s}"
+            );
         }
-        assert!(matches!(CommandEntry::parse("logout"), Err(CommandError::ClientOnly(_))));
+        assert!(matches!(
+            CommandEntry::parse("logout"),
+            Err(CommandError::ClientOnly(_))
+        ));
     }
 }
