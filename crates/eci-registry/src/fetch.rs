@@ -131,12 +131,43 @@ impl Fetcher {
         &self,
         entry: &ImageEntry,
     ) -> Result<Option<ImageDigests>, Failure> {
-        let (repo, reference) = match entry {
-            ImageEntry::All | ImageEntry::AnyTag { .. } => return Ok(None),
-            ImageEntry::Tag { repo, tag } => (repo, ManifestRef::Tag(tag.as_str())),
-            ImageEntry::Digest { repo, digest } => (repo, ManifestRef::Digest(digest)),
+        match manifest_ref(entry) {
+            Some((repo, reference)) => self.resolve_ref(repo, reference).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`Fetcher::resolve`], but first asks only for the digest the entry names now (one
+    /// `HEAD`): when it is still `known`'s, the content behind it is too, and `Ok(None)` says so
+    /// without reading the index and its platform manifests again.
+    pub(crate) async fn resolve_if_changed(
+        &self,
+        entry: &ImageEntry,
+        known: Option<&ImageDigests>,
+    ) -> Result<Option<ImageDigests>, Failure> {
+        let Some((repo, reference)) = manifest_ref(entry) else {
+            return Ok(None);
         };
+        if let Some(known) = known {
+            if self.head(repo, reference).await? == known.digest {
+                return Ok(None);
+            }
+        }
         self.resolve_ref(repo, reference).await.map(Some)
+    }
+
+    async fn head(&self, repo: &Repository, reference: ManifestRef<'_>) -> Result<Digest, Failure> {
+        let rc = self.client(repo)?;
+        let what = rc.what(repo, reference);
+        let oci = rc.oci_reference(repo, reference);
+        let call = rc.client.fetch_manifest_digest(&oci, &rc.auth);
+        let digest = tokio::time::timeout(self.timeouts.request, call)
+            .await
+            .map_err(|_| Failure::timeout(&what, self.timeouts.request))?
+            .map_err(|e| rc.client_failure(&what, &e))?;
+        digest
+            .parse()
+            .map_err(|e| Failure::new(FailureKind::Registry, format!("{what}: {e}")))
     }
 
     /// The digests published under `repo@digest` (asked for `name:*` entries).
@@ -277,6 +308,14 @@ impl RegistryClient {
             FailureKind::Registry,
             format!("{}: {message}", self.what(repo, reference)),
         )
+    }
+}
+
+fn manifest_ref(entry: &ImageEntry) -> Option<(&Repository, ManifestRef<'_>)> {
+    match entry {
+        ImageEntry::All | ImageEntry::AnyTag { .. } => None,
+        ImageEntry::Tag { repo, tag } => Some((repo, ManifestRef::Tag(tag.as_str()))),
+        ImageEntry::Digest { repo, digest } => Some((repo, ManifestRef::Digest(digest))),
     }
 }
 

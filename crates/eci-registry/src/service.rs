@@ -250,15 +250,27 @@ impl DigestService {
         let fetcher = &self.inner.fetcher;
         let mut results = Vec::with_capacity(entries.len());
         let mut changed = 0;
-        let mut answers = stream::iter(entries)
-            .map(|entry| async move {
-                let result = fetcher.resolve(&entry).await;
+        let known: Vec<(ImageEntry, Option<Arc<ImageDigests>>)> = {
+            let state = self.state();
+            entries
+                .into_iter()
+                .map(|e| {
+                    let digests = state.cached.entries.get(&e).and_then(|s| s.digests.clone());
+                    (e, digests)
+                })
+                .collect()
+        };
+        let mut answers = stream::iter(known)
+            .map(|(entry, known)| async move {
+                let result = match fetcher.resolve_if_changed(&entry, known.as_deref()).await {
+                    Ok(Some(fresh)) => Ok(Arc::new(fresh)),
+                    Ok(None) => Ok(known.expect("only tag and digest entries are wanted")),
+                    Err(failure) => Err(failure),
+                };
                 (entry, result)
             })
             .buffer_unordered(self.inner.concurrency);
         while let Some((entry, result)) = answers.next().await {
-            let result =
-                result.map(|d| Arc::new(d.expect("only tag and digest entries are wanted")));
             let mut state = self.state();
             if state.wanted.contains(&entry) {
                 let now = Utc::now();
