@@ -423,7 +423,7 @@ impl Writer {
         }
     }
 
-    fn push(&mut self, r: BlockRecord) {
+    fn push(&mut self, mut r: BlockRecord) {
         if self.pending.len() >= self.config.capacity.max(self.config.batch) {
             let lost = self.shared.lost.fetch_add(1, Ordering::SeqCst) + 1;
             if lost.is_power_of_two() {
@@ -433,6 +433,7 @@ impl Writer {
                 );
             }
         } else {
+            r.clip();
             self.pending.push(r);
         }
     }

@@ -20,6 +20,6 @@ pub use filter::{Cursor, Filter, Page, QueryPage, MAX_PAGE};
 pub use history::{Config, Failure, History, Recorded, Recorder, Retention, Status};
 pub use record::{
     kind_str, parse_kind, BadTimestamp, BlockKind, BlockRecord, ClientInfo, SocketKind,
-    StoredBlock, Timestamp,
+    StoredBlock, Timestamp, MAX_COMMANDS, MAX_FIELD,
 };
 pub use store::{db_path, DB_FILE, SCHEMA_VERSION};

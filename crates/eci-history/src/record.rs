@@ -234,6 +234,49 @@ pub struct BlockRecord {
     pub client: Option<ClientInfo>,
 }
 
+/// The longest text field the history keeps, in bytes. Paths, image names and user agents come
+/// from the blocked client: without a cap a flood of long requests would make `max_rows` rows
+/// arbitrarily large on disk.
+pub const MAX_FIELD: usize = 4096;
+
+/// The most commands one record keeps.
+pub const MAX_COMMANDS: usize = 64;
+
+impl BlockRecord {
+    /// Cuts every text field to [`MAX_FIELD`] bytes (on a character boundary, ending in `…`) and
+    /// the command list to [`MAX_COMMANDS`].
+    pub(crate) fn clip(&mut self) {
+        let opt = |v: &mut Option<String>| v.iter_mut().for_each(clip);
+        clip(&mut self.socket_path);
+        opt(&mut self.container_id);
+        opt(&mut self.container_name);
+        opt(&mut self.image);
+        opt(&mut self.image_id);
+        self.commands.truncate(MAX_COMMANDS);
+        self.commands.iter_mut().for_each(clip);
+        clip(&mut self.method);
+        clip(&mut self.path);
+        clip(&mut self.reason);
+        clip(&mut self.message);
+        clip(&mut self.policy_version);
+        if let Some(client) = &mut self.client {
+            opt(&mut client.user_agent);
+        }
+    }
+}
+
+fn clip(s: &mut String) {
+    if s.len() <= MAX_FIELD {
+        return;
+    }
+    let mut end = MAX_FIELD - '…'.len_utf8();
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push('…');
+}
+
 /// A record as stored, with the id the store gave it. Ids only grow, even across a clear.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredBlock {
@@ -337,6 +380,34 @@ mod tests {
                 "{s:?}"
             );
         }
+    }
+
+    #[test]
+    fn client_supplied_text_is_clipped() {
+        let long = "é".repeat(MAX_FIELD); // two bytes each: the cut falls inside a character
+        let mut r = record();
+        r.path = format!("/v1.41/{long}");
+        r.message = long.clone();
+        r.image = Some(long.clone());
+        r.client.as_mut().unwrap().user_agent = Some(long.clone());
+        r.commands = vec!["ps".into(); 1000];
+        let short = record();
+        r.clip();
+        for field in [
+            &r.path,
+            &r.message,
+            r.image.as_ref().unwrap(),
+            r.client.as_ref().unwrap().user_agent.as_ref().unwrap(),
+        ] {
+            assert!(field.len() <= MAX_FIELD, "{}", field.len());
+            assert!(field.len() > MAX_FIELD - 8, "{}", field.len());
+            assert!(field.ends_with("é…"), "{}", &field[field.len() - 8..]);
+        }
+        assert!(r.path.starts_with("/v1.41/éé"));
+        assert_eq!(r.commands.len(), MAX_COMMANDS);
+        let mut same = short.clone();
+        same.clip();
+        assert_eq!(same, short, "fields within the limit are kept as they are");
     }
 
     #[test]

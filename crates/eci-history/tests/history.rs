@@ -750,3 +750,22 @@ fn records_after_close_are_dropped_not_lost_track_of() {
     let h = History::open_with(dir.path(), fast());
     assert_eq!(ids(&all(&h)), vec![1]);
 }
+
+#[test]
+fn long_client_text_is_stored_and_streamed_clipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = History::open_with(dir.path(), fast());
+    let mut live = h.subscribe();
+    let mut r = command(
+        1,
+        "c",
+        "ps",
+        &format!("/v1.41/containers/json?{}", "a".repeat(1_000_000)),
+    );
+    r.message = r.path.clone();
+    h.recorder().record(r);
+    let streamed = live.blocking_recv().unwrap();
+    assert!(streamed.record.path.len() <= eci_history::MAX_FIELD);
+    assert!(streamed.record.message.len() <= eci_history::MAX_FIELD);
+    assert_eq!(all(&h), vec![streamed]);
+}
