@@ -386,15 +386,24 @@ impl DigestService {
     pub async fn run_refresher(self, cancel: CancellationToken) {
         let mut next_full = tokio::time::Instant::now() + self.jittered_interval();
         loop {
+            let full = tokio::select! {
+                () = cancel.cancelled() => return,
+                () = self.inner.pending_changed.notified() => false,
+                () = tokio::time::sleep_until(next_full) => true,
+            };
+            let refresh = async {
+                if full {
+                    self.refresh_all().await
+                } else {
+                    self.refresh_pending().await
+                }
+            };
             tokio::select! {
                 () = cancel.cancelled() => return,
-                () = self.inner.pending_changed.notified() => {
-                    self.refresh_pending().await;
-                }
-                () = tokio::time::sleep_until(next_full) => {
-                    self.refresh_all().await;
-                    next_full = tokio::time::Instant::now() + self.jittered_interval();
-                }
+                _ = refresh => {}
+            }
+            if full {
+                next_full = tokio::time::Instant::now() + self.jittered_interval();
             }
         }
     }

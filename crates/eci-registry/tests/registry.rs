@@ -407,6 +407,18 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
     let again = rt.block_on(early.probe(&image.reference(), &insecure(&registry), &cancel));
     assert_eq!(again, before);
 
+    // A name:* image the registry was never asked about: denied, saying why.
+    let any = entry(&format!("{}/eci-e2e/offline:*", registry.addr()));
+    let verdict = rt.block_on(service.check_list_verified(std::slice::from_ref(&any), &local));
+    let ListCheck::Denied { unverified } = verdict else {
+        panic!("{verdict:?}");
+    };
+    assert_eq!(unverified.len(), 1);
+    assert_eq!(
+        (&unverified[0].0, unverified[0].1.kind),
+        (&any, FailureKind::Unreachable)
+    );
+
     registry.start_again().unwrap();
     assert_eq!(
         rt.block_on(service.refresh_all()).failures().count(),
@@ -573,4 +585,65 @@ fn probe_reports_each_case() {
         );
         assert!(human.contains(&shows), "{input}: {human}");
     }
+}
+
+#[test]
+fn the_background_refresher_fetches_new_entries_and_follows_moved_tags() {
+    let s = shared();
+    let (engine, registry) = (s.engine(), s.registry());
+    let first = push_image(
+        engine,
+        registry,
+        &ImageSpec::new("periodic-first"),
+        "eci-e2e/periodic",
+        "1",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let service = DigestService::open(ServiceOptions {
+        registries: insecure(registry),
+        credentials: CredentialSource::Anonymous,
+        timeouts: short_timeouts(),
+        refresh_interval: Duration::from_millis(500),
+        ..ServiceOptions::new(dir.path())
+    });
+    let rt = runtime();
+    let cancel = CancellationToken::new();
+    let task = rt.spawn(service.clone().run_refresher(cancel.clone()));
+    let periodic = entry(&first.reference());
+    service.set_entries(std::slice::from_ref(&periodic));
+    let published = |want: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            let digests = service
+                .snapshot()
+                .entry(&periodic)
+                .and_then(|s| s.digests.clone());
+            if digests.is_some_and(|d| d.digest.to_string() == want) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(
+        published(&first.manifest_digest),
+        "the new entry was not fetched"
+    );
+    let second = push_image(
+        engine,
+        registry,
+        &ImageSpec::new("periodic-second"),
+        "eci-e2e/periodic",
+        "1",
+    )
+    .unwrap();
+    assert!(
+        published(&second.manifest_digest),
+        "the moved tag was not picked up"
+    );
+    cancel.cancel();
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await })
+        .expect("the refresher stops when cancelled")
+        .unwrap();
 }
