@@ -21,6 +21,16 @@ pub enum SocketKind {
     },
 }
 
+/// Who sent a request: the peer's credentials from the socket (`SO_PEERCRED`) and its
+/// `User-Agent`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClientInfo {
+    pub pid: Option<i32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub user_agent: Option<String>,
+}
+
 /// One blocked request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlockEvent {
@@ -40,6 +50,7 @@ pub struct BlockEvent {
     /// The message the client was given.
     pub message: String,
     pub policy_version: String,
+    pub client: ClientInfo,
 }
 
 /// Where blocks go besides the live broadcast: the history store. `record` must not block (the

@@ -33,7 +33,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch, Semaphore};
 use tokio::task::JoinHandle;
 
-pub use blocks::{BlockEvent, BlockSink, SocketKind};
+pub use blocks::{BlockEvent, BlockSink, ClientInfo, SocketKind};
 pub use config::{ServeConfig, StartError};
 pub use digests::{DigestSource, Prepared, RegistryDigests};
 pub use error::ProxyError;

@@ -52,6 +52,14 @@ pub enum Origin {
     },
 }
 
+/// The credentials of a client connection's peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub pid: Option<i32>,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// The engine connection of one client connection, dialled on first use and again whenever the
 /// engine has dropped it.
 pub type ConnUpstream = Arc<Mutex<Option<SendRequest<UpstreamBody>>>>;
@@ -129,6 +137,11 @@ pub fn spawn_listener(
 }
 
 async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origin) {
+    let peer = stream.peer_cred().ok().map(|c| Peer {
+        pid: c.pid(),
+        uid: c.uid(),
+        gid: c.gid(),
+    });
     let upstream: ConnUpstream = Arc::new(Mutex::new(None));
     let svc_shared = shared.clone();
     let service = service_fn(move |req| {
@@ -136,7 +149,9 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origi
         let origin = origin.clone();
         let upstream = upstream.clone();
         async move {
-            Ok::<_, Infallible>(crate::service::handle(&shared, &origin, &upstream, req).await)
+            Ok::<_, Infallible>(
+                crate::service::handle(&shared, &origin, peer, &upstream, req).await,
+            )
         }
     });
     let mut builder = http1::Builder::new();

@@ -19,12 +19,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::blocks::{BlockEvent, SocketKind};
+use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
 use crate::classify::{self, Inspect};
 use crate::digests::DigestSource;
 use crate::error::ProxyError;
 use crate::facts;
-use crate::server::{ConnUpstream, Origin, Shared};
+use crate::server::{ConnUpstream, Origin, Peer, Shared};
 use crate::upstream::{segment, UpstreamBody};
 
 /// The body of an answer to the client: the engine's stream, or one we made.
@@ -42,6 +42,7 @@ struct Ctx {
 pub async fn handle(
     shared: &Arc<Shared>,
     origin: &Origin,
+    peer: Option<Peer>,
     conn: &ConnUpstream,
     req: Request<Incoming>,
 ) -> Response<ClientBody> {
@@ -52,14 +53,24 @@ pub async fn handle(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
+    // A cheap clone (shared bytes); read only if the request is refused.
+    let user_agent = req.headers().get(header::USER_AGENT).cloned();
     let mut ctx = Ctx::default();
     match process(shared, origin, conn, &policy, req, &target, &mut ctx).await {
         Ok(resp) => resp,
         Err(err) => {
             if let ProxyError::Denied(d) = &err {
-                shared
-                    .blocks
-                    .record(block_event(origin, &policy, &method, &target, d, ctx));
+                let client = ClientInfo {
+                    pid: peer.and_then(|p| p.pid),
+                    uid: peer.map(|p| p.uid),
+                    gid: peer.map(|p| p.gid),
+                    user_agent: user_agent
+                        .as_ref()
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                };
+                let block = block_event(origin, &policy, &method, &target, d, ctx, client);
+                shared.blocks.record(block);
             } else {
                 tracing::warn!(%method, %target, error = %err, "request failed");
             }
@@ -75,6 +86,7 @@ fn block_event(
     target: &str,
     d: &Denial,
     ctx: Ctx,
+    client: ClientInfo,
 ) -> BlockEvent {
     let socket = match origin {
         Origin::Main { path } => SocketKind::Main {
@@ -98,6 +110,7 @@ fn block_event(
         reason: d.reason.clone(),
         message: d.message.clone(),
         policy_version: policy.version.clone(),
+        client,
     }
 }
 

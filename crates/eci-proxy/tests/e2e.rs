@@ -83,6 +83,18 @@ fn seed_socket_mount_by_a_non_allowed_image_is_denied_with_the_exact_message() {
         g.enforcer().policy().snapshot().version
     );
     assert!(block.message.ends_with(MOUNT_DENIED_TAIL));
+    // The suite runs as root; the CLI names itself.
+    assert_eq!(block.client.uid, Some(0));
+    assert!(block.client.pid.is_some());
+    assert!(
+        block
+            .client
+            .user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.starts_with("Docker-Client/")),
+        "{:?}",
+        block.client
+    );
 }
 
 #[test]
