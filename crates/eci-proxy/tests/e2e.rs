@@ -826,3 +826,61 @@ fn digests_fetched_from_the_real_registry_decide() {
         );
     }
 }
+
+#[test]
+fn an_engine_restart_mid_session_does_not_wedge_the_enforcer() {
+    let s = shared();
+    let engine: &'static eci_e2e::Engine =
+        Box::leak(Box::new(eci_e2e::Engine::start().expect("private engine")));
+    let cli = s.cli().reference();
+    let bb = s.busybox().reference();
+    let g = Guard::start_on(engine, &admin_settings(&[cli.as_str()], "deny", &["push"]));
+    // pull and push through the enforcer (the main socket: no command list).
+    g.ok(&["pull", "-q", &bb]);
+    g.ok(&["pull", "-q", &cli]);
+    let pushed = format!(
+        "{}/eci-e2e/through-guard:{}",
+        s.registry().addr(),
+        std::process::id()
+    );
+    g.ok(&["tag", &bb, &pushed]);
+    g.ok(&["push", "-q", &pushed]);
+    engine.run_docker(["rmi", &pushed]).unwrap();
+    g.ok(&["pull", "-q", &pushed]);
+
+    let mut client = std::os::unix::net::UnixStream::connect(&g.listen).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let ping = |c: &mut std::os::unix::net::UnixStream| {
+        use std::io::{Read, Write};
+        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(ping(&mut client).starts_with("HTTP/1.1 200"));
+    engine.restart().expect("engine restarts");
+    // The same client connection goes on: the enforcer dials the engine again.
+    assert!(ping(&mut client).starts_with("HTTP/1.1 200"));
+    let bind = format!("{}:/var/run/docker.sock", engine.socket_path().display());
+    let out = g.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "docker",
+        "version",
+        "--format",
+        "{{.Server.APIVersion}}",
+    ]);
+    assert_eq!(out, "1.41\n");
+    // The event follower reconnected: the --rm container's filtered socket is gone.
+    eventually(10, "the filtered socket to go", || {
+        g.enforcer().filtered_sockets().is_empty()
+    });
+}
