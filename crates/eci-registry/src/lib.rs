@@ -11,7 +11,9 @@
 //!    no network, so an offline restart keeps the last digests fetched.
 //! 2. Spawn `service.clone().run_refresher(cancel)`: it fetches pending entries as soon as they
 //!    appear and every entry every 5 minutes ± 10 % (bounded concurrency, each request bounded
-//!    as a whole by [`Timeouts::request`]).
+//!    as a whole by [`Timeouts::request`]). A refresh asks one `HEAD` per entry and reads an
+//!    index and its platform manifests again only when the digest moved. Unreachable, timeout,
+//!    TLS or auth failures keep the last digests; "not found" drops them (fail closed).
 //! 3. On every policy swap (the first included): `service.set_entries(&policy_images)`. It never
 //!    waits for registries: entries it had not seen become pending and the refresher fetches
 //!    them; entries dropped from the policy are forgotten.

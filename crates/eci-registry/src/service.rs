@@ -287,6 +287,12 @@ impl DigestService {
                     }
                     Err(failure) => {
                         tracing::warn!(%entry, %failure, "cannot fetch digests");
+                        // The registry itself says the tag or digest is gone: what it named
+                        // before is no longer what the entry allows. Any other failure keeps the
+                        // last digests, as the registry may only be out of reach.
+                        if failure.kind == FailureKind::NotFound && known.digests.take().is_some() {
+                            changed += 1;
+                        }
                         known.last_error = Some(failure.clone());
                     }
                 }

@@ -427,6 +427,20 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
     );
     assert_eq!(failure_kind(&service, &known), None);
     assert_eq!(failure_kind(&service, &new), Some(FailureKind::NotFound));
+
+    // The registry loses the image: its cached digests no longer allow anything.
+    registry.stop();
+    std::fs::remove_dir_all(registry.storage_dir()).unwrap();
+    std::fs::create_dir_all(registry.storage_dir()).unwrap();
+    registry.start_again().unwrap();
+    assert_eq!(rt.block_on(service.refresh_all()).changed, 1);
+    assert_eq!(failure_kind(&service, &known), Some(FailureKind::NotFound));
+    let ListCheck::Denied { unverified } = service.check_list(&entries, &local) else {
+        panic!("the image is gone from the registry");
+    };
+    assert!(unverified
+        .iter()
+        .any(|(e, f)| *e == known && f.kind == FailureKind::NotFound));
 }
 
 #[test]
