@@ -10,12 +10,30 @@ use eci_policy::decide::{AnyTagFact, DigestFacts, EntryDigests, ImageFacts};
 use eci_policy::reference::{Digest, ImageEntry, Reference, Repository};
 use eci_policy::settings::Policy;
 use eci_registry::{AnyTagAnswer, DigestService};
+use serde::Serialize;
 
 /// A future a source returns from [`DigestSource::prepare`].
 pub type Prepared<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// How fresh the digests of one image-list entry are, for the app's status view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryFreshness {
+    pub entry: String,
+    /// Digests known for the entry (0: never fetched).
+    pub digests: usize,
+    /// When they were last fetched, RFC 3339.
+    pub fetched_at: Option<String>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
 /// Digest facts for the enforcer.
 pub trait DigestSource: DigestFacts + Send + Sync {
+    /// Per entry, how fresh its digests are.
+    fn freshness(&self) -> Vec<EntryFreshness> {
+        Vec::new()
+    }
+
     /// The policy in force changed (called for the first policy too).
     fn set_policy(&self, _policy: &Policy) {}
 
@@ -73,6 +91,19 @@ impl DigestFacts for RegistryDigests {
 }
 
 impl DigestSource for RegistryDigests {
+    fn freshness(&self) -> Vec<EntryFreshness> {
+        self.service
+            .snapshot()
+            .entries()
+            .map(|(entry, state)| EntryFreshness {
+                entry: entry.to_string(),
+                digests: state.digests.as_ref().map_or(0, |d| d.all().count()),
+                fetched_at: state.fetched_at.map(|t| t.to_rfc3339()),
+                last_error: state.last_error.as_ref().map(ToString::to_string),
+            })
+            .collect()
+    }
+
     fn set_policy(&self, policy: &Policy) {
         self.service.set_entries(&policy.images);
     }

@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 pub use blocks::{BlockEvent, BlockSink, ClientInfo, SocketKind};
 pub use config::{ServeConfig, StartError};
-pub use digests::{DigestSource, Prepared, RegistryDigests};
+pub use digests::{DigestSource, EntryFreshness, Prepared, RegistryDigests};
 pub use error::ProxyError;
 pub use facts::resolve_host;
 pub use policy::{PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
@@ -107,6 +107,8 @@ pub struct Status {
     pub last_reload: Option<ReloadEvent>,
     /// Filtered sockets and their containers (`None` while a create is pending).
     pub filtered_sockets: Vec<(PathBuf, Option<String>)>,
+    /// Per image-list entry, how fresh its registry digests are.
+    pub digests: Vec<EntryFreshness>,
 }
 
 /// A running enforcer. Dropping it without [`Enforcer::stop`] also stops it, less gracefully.
@@ -266,6 +268,7 @@ impl Enforcer {
             policy_provenance: policy.provenance,
             last_reload: self.shared.policy.last_reload(),
             filtered_sockets: self.filtered_sockets(),
+            digests: self.shared.digests.freshness(),
         }
     }
 

@@ -800,6 +800,25 @@ fn digests_fetched_from_the_real_registry_decide() {
         );
         let report = g.rt.block_on(service.refresh_pending());
         assert_eq!(report.failures().count(), 0, "{entry}: {report:?}");
+        let status = g.rt.block_on(g.enforcer().status());
+        assert!(status.upstream_reachable);
+        assert!(
+            status
+                .engine_version
+                .as_deref()
+                .is_some_and(|v| v.starts_with("20.10")),
+            "{status:?}"
+        );
+        assert_eq!(status.engine_api_version.as_deref(), Some("1.41"));
+        assert_eq!(status.listening, vec![g.listen.clone()]);
+        assert!(matches!(
+            status.last_reload.as_ref().map(|r| &r.outcome),
+            Some(ReloadOutcome::Applied { .. })
+        ));
+        if !entry.ends_with(":*") {
+            assert_eq!(status.digests.len(), 1, "{status:?}");
+            assert!(status.digests[0].fetched_at.is_some() && status.digests[0].digests >= 2);
+        }
         g.ok(&[
             "run",
             "--rm",
