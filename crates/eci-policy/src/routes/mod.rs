@@ -20,12 +20,14 @@
 //!   create` from `docker run`, nor `pull` from `import`, nor `port` from `inspect`, so such
 //!   commands share a row, and denying one denies the request for all of them: a denied command
 //!   must be blocked, and its collateral is shown by the path in the message.
-//! - `used_by`: commands that issue the request while doing their own job, observed with the
-//!   docker 28 CLI against the 20.10 engine: `run`/`start`/`attach` wait, resize, attach and
-//!   proxy signals (`kill`); `exec`, `logs`, `attach`, `start` inspect the container; `run` and
-//!   `create` pull a missing image; pre-23 CLIs read `GET /info` before any registry operation;
-//!   SDK-based clients read `GET /version` before lifecycle commands. `used_by` counts only for
-//!   allow lists, so `allow: ["run"]` runs `docker run -it` end to end while `deny: ["wait"]`
+//! - `used_by`: commands that issue the request while doing their job. Observed with the docker
+//!   28 CLI against the 20.10 engine: `run`/`start`/`attach` wait, resize, attach and proxy
+//!   signals (`kill`); `exec`, `logs`, `attach`, `start` inspect the container; `run` and
+//!   `create` pull a missing image; `stats` lists containers and follows events. From older
+//!   CLIs: before 23 they read `GET /info` to elect the registry auth server. Not observed but
+//!   listed so SDK-based clients (Testcontainers, docker-py) work under an allow list: `cp` and
+//!   `run` inspect the container, lifecycle commands read `GET /version`. `used_by` counts only
+//!   for allow lists, so `allow: ["run"]` runs `docker run -it` end to end while `deny: ["wait"]`
 //!   still blocks every wait.
 //! - `build` names the whole builder: `/build`, `/build/prune`, `/build/cancel`, `/session` and
 //!   `/grpc` (BuildKit) all list it.

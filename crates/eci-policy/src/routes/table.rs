@@ -40,7 +40,8 @@ const INFO_READERS: &[&str] = &[
     "create", "login", "node", "plugin", "pull", "push", "run", "search", "service", "stack",
     "swarm",
 ];
-/// Lifecycle commands before which SDK-based clients read `GET /version`.
+/// Lifecycle commands around which SDK-based clients read `GET /version` (the docker CLI
+/// negotiates with `/_ping` instead).
 const VERSION_READERS: &[&str] = &["attach", "create", "exec", "run", "start"];
 const NONE: &[&str] = &[];
 
