@@ -74,7 +74,8 @@ impl Default for Config {
             retry: Duration::from_millis(500),
             max_retry: Duration::from_secs(30),
             busy_timeout: Duration::from_secs(2),
-            broadcast: 1024,
+            // The broadcast keeps its last `broadcast` blocks in memory; the app re-queries on lag.
+            broadcast: 256,
         }
     }
 }
