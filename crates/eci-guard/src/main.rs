@@ -1,6 +1,7 @@
 //! The eci-guard command line. Thin: parses arguments, calls the core crates, prints, and maps
 //! outcomes to exit statuses.
 
+mod probe;
 mod validate;
 
 use std::process::ExitCode;
@@ -27,6 +28,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Ask the registry about an image reference: digest and platforms, any-tag count, or why not.
+    /// Exit 0 found, 1 not found or invalid, 2 the registry could not be asked.
+    Probe {
+        /// An image reference or image-list entry (`busybox`, `name:*`, `name@sha256:…`).
+        reference: String,
+        /// Registry settings (endpoints, plain HTTP, extra CAs), JSON.
+        #[arg(long, env = "ECI_GUARD_REGISTRIES")]
+        registries: Option<std::path::PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,5 +51,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { file, format } => validate::run(&file, format),
+        Command::Probe {
+            reference,
+            registries,
+            format,
+        } => probe::run(&reference, registries.as_deref(), format),
     }
 }
