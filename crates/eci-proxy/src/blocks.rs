@@ -59,6 +59,46 @@ pub trait BlockSink: Send + Sync {
     fn record(&self, block: &BlockEvent);
 }
 
+/// The history store records every block it is given, queued (never waits).
+impl BlockSink for eci_history::Recorder {
+    fn record(&self, block: &BlockEvent) {
+        let (socket, socket_path, container_id) = match &block.socket {
+            SocketKind::Main { path } => (eci_history::SocketKind::Main, path.clone(), None),
+            SocketKind::Filtered { path, container } => (
+                eci_history::SocketKind::Filtered,
+                path.clone(),
+                container.clone(),
+            ),
+        };
+        let at = chrono::DateTime::<chrono::Utc>::from(block.at);
+        eci_history::Recorder::record(
+            self,
+            eci_history::BlockRecord {
+                time: eci_history::Timestamp::from_datetime(at),
+                socket,
+                socket_path,
+                container_id,
+                container_name: None,
+                image: block.image_name.clone(),
+                image_id: block.image_id.clone(),
+                kind: block.kind,
+                commands: block.commands.clone(),
+                method: block.method.clone(),
+                path: block.path.clone(),
+                reason: block.reason.clone(),
+                message: block.message.clone(),
+                policy_version: block.policy_version.clone(),
+                client: Some(eci_history::ClientInfo {
+                    pid: block.client.pid,
+                    uid: block.client.uid,
+                    gid: block.client.gid,
+                    user_agent: block.client.user_agent.clone(),
+                }),
+            },
+        );
+    }
+}
+
 /// The one exit of every block.
 #[derive(Clone)]
 pub struct Blocks {

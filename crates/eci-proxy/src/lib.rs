@@ -366,10 +366,10 @@ async fn follow_events(shared: &Arc<Shared>) {
 }
 
 /// Runs the headless enforcer until `shutdown` completes: digests from the registries (cached
-/// under the state directory, refreshed in the background), blocks to `sink`.
+/// under the state directory, refreshed in the background), blocks recorded in the history
+/// under the state directory.
 pub async fn serve(
     config: ServeConfig,
-    sink: Option<Arc<dyn BlockSink>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let registries = match &config.registries {
@@ -387,7 +387,9 @@ pub async fn serve(
     let cancel = tokio_util::sync::CancellationToken::new();
     let refresher = tokio::spawn(service.clone().run_refresher(cancel.clone()));
     let digests = Arc::new(RegistryDigests::new(service));
-    let enforcer = Enforcer::start(config, digests, sink).await;
+    let history = eci_history::History::open(&config.state_dir, eci_history::Retention::default());
+    let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
+    let enforcer = Enforcer::start(config, digests, Some(sink)).await;
     let result = match enforcer {
         Ok(enforcer) => {
             shutdown.await;
@@ -399,5 +401,8 @@ pub async fn serve(
     };
     cancel.cancel();
     let _ = refresher.await;
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || history.close()).await {
+        tracing::warn!(error = %e, "closing the history");
+    }
     result
 }

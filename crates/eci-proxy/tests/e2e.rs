@@ -797,6 +797,7 @@ fn digests_fetched_from_the_real_registry_decide() {
             s.engine(),
             &admin_settings(&[entry.as_str()], "deny", &[]),
             digests,
+            None,
         );
         let report = g.rt.block_on(service.refresh_pending());
         assert_eq!(report.failures().count(), 0, "{entry}: {report:?}");
@@ -902,4 +903,86 @@ fn an_engine_restart_mid_session_does_not_wedge_the_enforcer() {
     eventually(10, "the filtered socket to go", || {
         g.enforcer().filtered_sockets().is_empty()
     });
+}
+
+#[test]
+fn blocks_are_recorded_in_the_history_and_kept() {
+    use eci_history::{Filter, Format, History, Page, Retention};
+    let s = shared();
+    let cli = s.cli().reference();
+    let bb = s.busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let history = History::open(dir.path(), Retention::default());
+    let g = Guard::start_recording(
+        &admin_settings(&[cli.as_str()], "deny", &["push"]),
+        std::sync::Arc::new(history.recorder()),
+    );
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    g.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &bb.reference(),
+        "true",
+    ]);
+    let push = format!("docker push {cli}");
+    g.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &cli,
+        "sh",
+        "-c",
+        &push,
+    ]);
+    history.flush().unwrap();
+    let page = history.query(&Filter::default(), &Page::default()).unwrap();
+    assert_eq!(page.total, 2, "{page:?}");
+    // Newest first.
+    let command = &page.blocks[0].record;
+    assert_eq!(command.kind, BlockKind::Command);
+    assert_eq!(command.socket, eci_history::SocketKind::Filtered);
+    assert!(command.container_id.is_some());
+    assert!(command.commands.iter().any(|c| c == "push"));
+    assert_eq!(
+        command.path,
+        format!("/v1.41/images/{}/push?tag=latest", repo_of(&cli))
+    );
+    let mount = &page.blocks[1].record;
+    assert_eq!(mount.kind, BlockKind::SocketMount);
+    assert_eq!(mount.socket, eci_history::SocketKind::Main);
+    assert_eq!(mount.image.as_deref(), Some(bb.reference().as_str()));
+    assert_eq!(mount.image_id.as_deref(), Some(bb.config_digest.as_str()));
+    assert_eq!(mount.method, "POST");
+    assert!(mount.message.ends_with(MOUNT_DENIED_TAIL));
+    assert_eq!(mount.client.as_ref().and_then(|c| c.uid), Some(0));
+    assert!(!mount.policy_version.is_empty());
+
+    let only_commands = Filter {
+        kinds: vec![BlockKind::Command],
+        ..Filter::default()
+    };
+    let mut out = Vec::new();
+    history
+        .export(&only_commands, Format::Json, &mut out)
+        .unwrap();
+    let exported: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(exported.as_array().map(Vec::len), Some(1), "{exported}");
+
+    drop(g);
+    history.close().unwrap();
+    let again = History::open(dir.path(), Retention::default());
+    assert_eq!(
+        again
+            .query(&Filter::default(), &Page::default())
+            .unwrap()
+            .total,
+        2
+    );
 }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use eci_e2e::{shared, Engine, PushedImage};
 use eci_policy::decide::{AnyTagFact, DigestFacts, EntryDigests};
 use eci_policy::reference::{Digest, ImageEntry, Repository};
-use eci_proxy::{BlockEvent, DigestSource, Enforcer, EnforcerConfig, Limits, SettingsPaths};
+use eci_proxy::{
+    BlockEvent, BlockSink, DigestSource, Enforcer, EnforcerConfig, Limits, SettingsPaths,
+};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
@@ -94,6 +96,7 @@ pub fn admin_settings(images: &[&str], list_type: &str, commands: &[&str]) -> St
 pub struct Guard {
     pub config: EnforcerConfig,
     pub digests: Arc<dyn DigestSource>,
+    pub sink: Option<Arc<dyn BlockSink>>,
     pub rt: Runtime,
     pub enforcer: Option<Enforcer>,
     pub dir: tempfile::TempDir,
@@ -112,13 +115,21 @@ impl Guard {
     pub fn start_on(engine: &'static Engine, admin: &str) -> Guard {
         let s = shared();
         let digests = PushedDigests::new(&[s.busybox(), s.cli()]);
-        Guard::start_with(engine, admin, Arc::new(digests))
+        Guard::start_with(engine, admin, Arc::new(digests), None)
+    }
+
+    /// An enforcer in front of the shared engine whose blocks also go to `sink`.
+    pub fn start_recording(admin: &str, sink: Arc<dyn BlockSink>) -> Guard {
+        let s = shared();
+        let digests = PushedDigests::new(&[s.busybox(), s.cli()]);
+        Guard::start_with(s.engine(), admin, Arc::new(digests), Some(sink))
     }
 
     pub fn start_with(
         engine: &'static Engine,
         admin: &str,
         digests: Arc<dyn DigestSource>,
+        sink: Option<Arc<dyn BlockSink>>,
     ) -> Guard {
         let dir = tempfile::Builder::new()
             .prefix("ecig")
@@ -146,12 +157,17 @@ impl Guard {
             .build()
             .unwrap();
         let enforcer = rt
-            .block_on(Enforcer::start(config.clone(), digests.clone(), None))
+            .block_on(Enforcer::start(
+                config.clone(),
+                digests.clone(),
+                sink.clone(),
+            ))
             .expect("enforcer starts");
         let blocks = enforcer.subscribe_blocks();
         Guard {
             config,
             digests,
+            sink,
             rt,
             enforcer: Some(enforcer),
             dir,
