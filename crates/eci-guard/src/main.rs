@@ -1,7 +1,9 @@
 //! The eci-guard command line. Thin: parses arguments, calls the core crates, prints, and maps
 //! outcomes to exit statuses.
 
+mod history;
 mod probe;
+mod serve;
 mod validate;
 
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run the enforcer: a filtering proxy in front of the engine socket.
+    Serve(eci_proxy::ServeConfig),
+    /// Print the history of blocked requests (JSON array or CSV), newest first.
+    History(history::HistoryArgs),
     /// Ask the registry about an image reference: digest and platforms, any-tag count, or why not.
     /// Exit 0 found, 1 not found or invalid, 2 the registry could not be asked.
     Probe {
@@ -51,6 +57,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { file, format } => validate::run(&file, format),
+        Command::Serve(config) => serve::run(config),
+        Command::History(args) => history::run(args),
         Command::Probe {
             reference,
             registries,
