@@ -354,7 +354,9 @@ mod tests {
         std::fs::write(&sock, b"").unwrap();
         symlink(format!("{root}/run"), format!("{root}/varrun")).unwrap();
         symlink(format!("{root}/run/docker.sock"), format!("{root}/link")).unwrap();
-        symlink("../run", format!("{root}/rel")).unwrap();
+        symlink("run", format!("{root}/rel")).unwrap();
+        std::fs::create_dir_all(format!("{root}/deep")).unwrap();
+        symlink("../run", format!("{root}/deep/up")).unwrap();
         symlink(
             format!("{root}/run/missing/deeper"),
             format!("{root}/dangling"),
@@ -368,6 +370,7 @@ mod tests {
             ("link", sock.clone()),
             ("sub/../rel/docker.sock", sock.clone()),
             ("rel/./docker.sock", sock.clone()),
+            ("deep/up/docker.sock", sock.clone()),
             ("/varrun//docker.sock/", sock.clone()),
             ("varrun", format!("{root}/run")),
             // A missing tail keeps its spelling under the resolved prefix.

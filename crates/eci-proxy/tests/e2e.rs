@@ -457,6 +457,38 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
         assert!(!statuses.contains(&201), "{name}: {text}");
         remove_container(engine, &name);
     }
+
+    // A start with a host config body (API < 1.24): the engine would apply its binds.
+    let started = unique("start-body");
+    g.ok(&[
+        "create",
+        "--name",
+        &started,
+        "--network",
+        "none",
+        &bb,
+        "true",
+    ]);
+    for target in [
+        format!("/v1.23/containers/{started}/start"),
+        format!("/containers/{started}/start"),
+    ] {
+        let (statuses, text) = raw_http(
+            &g.listen,
+            &post(&target, &format!(r#"{{"Binds":["{sock}:/s"]}}"#)),
+        );
+        assert_eq!(statuses.first(), Some(&400), "{target}: {text}");
+        assert!(exposing_mounts(engine, &started, engine.socket_path()).is_empty());
+    }
+    remove_container(engine, &started);
+
+    // A service spec mounting the socket is refused before the engine sees it.
+    let spec = format!(
+        r#"{{"Name":"svc","TaskTemplate":{{"ContainerSpec":{{"Image":"{bb}","Mounts":[{{"Type":"bind","Source":"{sock}","Target":"/s"}}]}}}}}}"#
+    );
+    let (statuses, text) = raw_http(&g.listen, &post("/v1.41/services/create", &spec));
+    assert_eq!(statuses.first(), Some(&403), "{text}");
+
     remove_container(engine, &holder);
     let _ = engine.run_docker(["volume", "rm", &vol]);
 }
@@ -985,4 +1017,66 @@ fn blocks_are_recorded_in_the_history_and_kept() {
             .total,
         2
     );
+}
+
+#[test]
+fn derived_images_follow_allow_derived_images() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let bind = format!("{}:/var/run/docker.sock", sock());
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {cli}\nRUN echo derived > /derived\n"),
+    )
+    .unwrap();
+    let tag = format!("eci-proxy-derived:{}", std::process::id());
+    let with = |allow: bool| {
+        serde_json::json!({
+            "configurationFileVersion": 2,
+            "enhancedContainerIsolation": {
+                "locked": true, "value": true,
+                "iechorSocketMount": {
+                    "imageList": { "images": [cli], "allowDerivedImages": allow },
+                    "commandList": { "type": "deny", "commands": [] }
+                }
+            }
+        })
+        .to_string()
+    };
+    let g = Guard::start(&with(true));
+    g.ok(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
+    // A local build on top of the allowed image may mount the socket...
+    assert_eq!(
+        g.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            &tag,
+            "cat",
+            "/derived"
+        ]),
+        "derived\n"
+    );
+    drop(g);
+    // ...unless derived images are not allowed.
+    let g = Guard::start(&with(false));
+    let err = g.fails(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        &tag,
+        "true",
+    ]);
+    assert!(
+        err.contains(&mount_denied("iechor.io/library/eci-proxy-derived")),
+        "{err}"
+    );
+    g.ok(&["rmi", &tag]);
 }
