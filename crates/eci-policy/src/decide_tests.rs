@@ -385,25 +385,25 @@ fn derived_images_extend_an_allowed_base_and_are_on_no_registry() {
         image_verdict(p, img, bases, &cli_facts())
     };
     assert_eq!(
-        verdict(&on, &derived, &[base.clone()]),
+        verdict(&on, &derived, std::slice::from_ref(&base)),
         ImageVerdict::Allowed {
             entry: "iechor.io/library/iechor:cli".into(),
             derived_from: Some("iechor.io/library/iechor".into())
         }
     );
     assert!(matches!(
-        verdict(&off, &derived, &[base.clone()]),
+        verdict(&off, &derived, std::slice::from_ref(&base)),
         ImageVerdict::Denied { .. }
     ));
     // The base's chain must be a prefix; an equal chain is a config-only build.
     let unrelated = image("mytool:dev", ID_EVIL, &[], &["x1", "l1"]);
     assert!(matches!(
-        verdict(&on, &unrelated, &[base.clone()]),
+        verdict(&on, &unrelated, std::slice::from_ref(&base)),
         ImageVerdict::Denied { .. }
     ));
     let same_layers = image("mytool:dev", ID_EVIL, &[], &["l1"]);
     assert!(matches!(
-        verdict(&on, &same_layers, &[base.clone()]),
+        verdict(&on, &same_layers, std::slice::from_ref(&base)),
         ImageVerdict::Allowed { .. }
     ));
     let no_layers = image("mytool:dev", ID_EVIL, &[], &[]);
@@ -419,7 +419,7 @@ fn derived_images_extend_an_allowed_base_and_are_on_no_registry() {
         &["l1", "l2"],
     );
     assert!(matches!(
-        verdict(&on, &pushed, &[base.clone()]),
+        verdict(&on, &pushed, std::slice::from_ref(&base)),
         ImageVerdict::Denied { .. }
     ));
     // A base that is itself not allowed lends nothing.
