@@ -365,6 +365,22 @@ async fn follow_events(shared: &Arc<Shared>) {
     }
 }
 
+/// Completes on SIGINT or SIGTERM: the `shutdown` of [`serve`] for a service manager or a
+/// terminal. If the handlers cannot be installed it never completes, and the process ends the
+/// default way.
+pub async fn termination_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
 /// Runs the headless enforcer until `shutdown` completes: digests from the registries (cached
 /// under the state directory, refreshed in the background), blocks recorded in the history
 /// under the state directory.

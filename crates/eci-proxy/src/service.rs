@@ -25,7 +25,7 @@ use crate::digests::DigestSource;
 use crate::error::ProxyError;
 use crate::facts;
 use crate::server::{ConnUpstream, Origin, Peer, Shared};
-use crate::upstream::{segment, UpstreamBody};
+use crate::upstream::UpstreamBody;
 
 /// The body of an answer to the client: the engine's stream, or one we made.
 pub type ClientBody = Either<Incoming, Full<Bytes>>;
@@ -268,6 +268,14 @@ async fn container_create(
             Some((MountVerdict::Deny(d), _)) => return Err(ProxyError::Denied(d)),
             Some((MountVerdict::Rewrite { mounts, .. }, id)) => (mounts, id),
         };
+    // The image that runs is the image that was checked: the engine gets its id, so a tag moved
+    // after the check changes nothing.
+    if let Some(image) = value
+        .as_object_mut()
+        .and_then(|o| gojson::field_mut(o, "Image"))
+    {
+        *image = Value::String(checked_id);
+    }
     if indices.is_empty() {
         return forward(shared, conn, canonical(parts, &value)).await;
     }
@@ -287,71 +295,16 @@ async fn container_create(
     }
     let (mut head, body) = resp.into_parts();
     let bytes = collect(body).await?;
-    let id = serde_json::from_slice::<Value>(&bytes)
+    match serde_json::from_slice::<Value>(&bytes)
         .ok()
         .and_then(|v| v.get("Id").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_default();
-    verify_image(shared, policy, &id, &checked_id, ctx).await?;
-    pending.bind(&id);
+    {
+        Some(id) => pending.bind(&id),
+        // No id to bind to: the socket goes with `pending`, and the container cannot reach it.
+        None => tracing::warn!("the engine's create answer has no Id"),
+    }
     set_length(&mut head.headers, bytes.len());
     Ok(Response::from_parts(head, Either::Right(Full::new(bytes))))
-}
-
-/// Closes the window between the image check and the create: the container must run the image
-/// that was checked. If a tag moved meanwhile, the image the engine chose is judged afresh, and
-/// the container is removed when that one is not allowed.
-async fn verify_image(
-    shared: &Arc<Shared>,
-    policy: &Policy,
-    id: &str,
-    checked_id: &str,
-    ctx: &mut Ctx,
-) -> Result<(), ProxyError> {
-    let info = shared
-        .upstream
-        .get(
-            &format!("/containers/{}/json", segment(id)),
-            "the new container",
-        )
-        .await;
-    let refuse = |shared: &Arc<Shared>, d: ProxyError| {
-        let shared = shared.clone();
-        let id = id.to_owned();
-        async move {
-            let _ = shared
-                .upstream
-                .call(
-                    Method::DELETE,
-                    &format!("/containers/{}?force=1&v=1", segment(&id)),
-                )
-                .await;
-            Err(d)
-        }
-    };
-    let info = match info {
-        Ok(v) => v,
-        Err(e) => return refuse(shared, e).await,
-    };
-    let running = info.get("Image").and_then(Value::as_str).unwrap_or("");
-    if running == checked_id {
-        return Ok(());
-    }
-    tracing::warn!(checked = %checked_id, running = %running, "image changed between check and create");
-    let create = info
-        .get("HostConfig")
-        .map(|hc| serde_json::json!({ "Image": running, "HostConfig": hc }))
-        .unwrap_or(Value::Null);
-    let mounts = match mounts::container_create(&create) {
-        Ok(c) => c.mounts,
-        Err(e) => return refuse(shared, body_denial(e)).await,
-    };
-    // Its binds now hold the pending filtered socket, which counts as exposed: the image the
-    // engine chose must be allowed on its own.
-    match judge_mounts(shared, policy, running, &mounts, ctx).await {
-        Ok(Some((MountVerdict::Deny(d), _))) => refuse(shared, ProxyError::Denied(d)).await,
-        Ok(_) => Ok(()),
-        Err(e) => refuse(shared, e).await,
-    }
 }
 
 async fn collect(body: ClientBody) -> Result<Bytes, ProxyError> {

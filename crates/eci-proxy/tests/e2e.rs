@@ -760,6 +760,10 @@ fn filtered_sockets_are_restored_after_a_restart_and_removed_with_their_containe
         "300",
     ]);
     assert_eq!(g.enforcer().filtered_sockets().len(), 1);
+    // The container runs the image that was checked, by id: a tag moved later changes nothing.
+    let info = inspect_container(engine, &name).unwrap();
+    assert_eq!(info["Config"]["Image"], s.cli().config_digest.as_str());
+    assert_eq!(info["Image"], s.cli().config_digest.as_str());
     assert_eq!(
         g.ok(&[
             "exec",
