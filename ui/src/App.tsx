@@ -1,0 +1,122 @@
+// The app shell: three tabs (Settings, History, Status), the mode banner and the theme toggle.
+// Views stay mounted while hidden so an unsaved edit survives a look at the history.
+
+import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { api, events, type SettingsView } from './api';
+import { History } from './history/History';
+import { Settings } from './settings/Settings';
+import { Status } from './status/Status';
+import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from './theme';
+
+const TABS = [
+  { id: 'settings', label: 'Settings' },
+  { id: 'history', label: 'History' },
+  { id: 'status', label: 'Status' },
+] as const;
+
+export type TabId = (typeof TABS)[number]['id'];
+
+export function App({ initialTab = 'settings' }: { initialTab?: TabId }) {
+  const [tab, setTab] = useState<TabId>(initialTab);
+  const [theme, setTheme] = useState<ThemeChoice>(loadTheme);
+  const [view, setView] = useState<SettingsView | null>(null);
+  const [pendingImage, setPendingImage] = useState<string | null>(null);
+  const tabRefs = useRef<Record<string, HTMLButtonElement | null>>({});
+
+  useEffect(() => applyTheme(theme), [theme]);
+
+  const refresh = useCallback(() => {
+    api.loadSettings().then(setView, () => undefined);
+  }, []);
+
+  useEffect(() => {
+    refresh();
+    let unlisten: (() => void) | null = null;
+    let gone = false;
+    events
+      .onPolicyChanged(() => refresh())
+      .then((u) => (gone ? u() : (unlisten = u)))
+      .catch(() => undefined);
+    return () => {
+      gone = true;
+      unlisten?.();
+    };
+  }, [refresh]);
+
+  const onTabKey = (e: KeyboardEvent, index: number) => {
+    const delta = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+    let next = index;
+    if (delta !== 0) next = (index + delta + TABS.length) % TABS.length;
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = TABS.length - 1;
+    else return;
+    e.preventDefault();
+    const id = TABS[next]!.id;
+    setTab(id);
+    tabRefs.current[id]?.focus();
+  };
+
+  const takePending = useCallback(() => setPendingImage(null), []);
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <h1 className="brand">eci-guard</h1>
+        <div role="tablist" aria-label="Views" className="tabs">
+          {TABS.map((t, i) => (
+            <button
+              key={t.id}
+              ref={(el) => {
+                tabRefs.current[t.id] = el;
+              }}
+              type="button"
+              role="tab"
+              id={`tab-${t.id}`}
+              data-testid={`tab-${t.id}`}
+              aria-selected={tab === t.id}
+              aria-controls={`panel-${t.id}`}
+              tabIndex={tab === t.id ? 0 : -1}
+              onClick={() => setTab(t.id)}
+              onKeyDown={(e) => onTabKey(e, i)}
+            >
+              {t.label}
+            </button>
+          ))}
+        </div>
+        <span className="mode" data-testid="mode-badge" data-mode={view?.mode ?? ''}>
+          {view === null ? '' : view.mode === 'admin' ? 'Admin mode' : 'User mode'}
+          {view?.locked ? ' · locked' : ''}
+        </span>
+        <button
+          type="button"
+          className="theme-toggle"
+          data-testid="theme-toggle"
+          aria-label={`Theme: ${theme}. Switch to ${nextTheme(theme)}`}
+          onClick={() => setTheme(nextTheme(theme))}
+        >
+          {theme === 'system' ? '◐ System' : theme === 'light' ? '☀ Light' : '☾ Dark'}
+        </button>
+      </header>
+      <main>
+        <div role="tabpanel" id="panel-settings" aria-labelledby="tab-settings" hidden={tab !== 'settings'}>
+          <Settings pendingImage={pendingImage} onPendingImageTaken={takePending} onChanged={refresh} />
+        </div>
+        <div role="tabpanel" id="panel-history" aria-labelledby="tab-history" hidden={tab !== 'history'}>
+          <History
+            mode={view?.mode ?? 'user'}
+            policy={view?.effective ?? null}
+            locked={view?.locked ?? false}
+            onAllowImage={(image) => {
+              setPendingImage(image);
+              setTab('settings');
+            }}
+            onEditCommands={() => setTab('settings')}
+          />
+        </div>
+        <div role="tabpanel" id="panel-status" aria-labelledby="tab-status" hidden={tab !== 'status'}>
+          <Status />
+        </div>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,375 @@
+// The one module that talks to the Tauri shell: every command and event of
+// /work/notes/app-contract.md, typed; components never call `invoke` or `listen` themselves.
+
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { downloadDir, join } from '@tauri-apps/api/path';
+
+// ---- Settings (eci_policy serde forms) ----
+
+export type Severity = 'error' | 'warning';
+
+export type DiagnosticCode =
+  | 'syntax'
+  | 'duplicate-key'
+  | 'wrong-type'
+  | 'version'
+  | 'missing-version'
+  | 'alias-clash'
+  | 'unknown-key'
+  | 'key-case'
+  | 'list-type'
+  | 'image-reference'
+  | 'duplicate-image'
+  | 'wildcard-beside-entries'
+  | 'unsupported-command'
+  | 'client-only-command'
+  | 'unknown-command'
+  | 'bad-wildcard'
+  | 'duplicate-command';
+
+export interface Diagnostic {
+  severity: Severity;
+  code: DiagnosticCode;
+  /** JSON pointer in the file's own spelling; "" is the whole document. */
+  pointer: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export type ListKind = 'allow' | 'deny';
+
+export interface ImageListSettings {
+  images?: string[];
+  allowDerivedImages?: boolean;
+}
+
+export interface CommandListSettings {
+  type?: ListKind;
+  commands?: string[];
+}
+
+export interface SocketMount {
+  imageList?: ImageListSettings;
+  commandList?: CommandListSettings;
+}
+
+/** `enhancedContainerIsolation` as written; an absent field is not set by this file. */
+export interface EciSection {
+  locked?: boolean;
+  value?: boolean;
+  iechorSocketMount?: SocketMount;
+}
+
+export type MountKey = 'iechorSocketMount' | 'dockerSocketMount';
+
+export type Source = { from: 'admin'; locked: boolean } | { from: 'user' } | { from: 'default' };
+
+export interface Provenance {
+  value: Source;
+  images: Source;
+  allowDerivedImages: Source;
+  commandList: Source;
+}
+
+/** The effective policy (`eci_policy::settings::Policy`), entries in canonical spelling. */
+export interface Policy {
+  version: string;
+  eciEnabled: boolean;
+  images: string[];
+  allowDerivedImages: boolean;
+  commandList: { type: ListKind; commands: string[] };
+  provenance: Provenance;
+}
+
+export interface FileView {
+  path: string;
+  exists: boolean;
+  writable: boolean;
+  text: string | null;
+  section: EciSection | null;
+  mount_key: MountKey;
+  diagnostics: Diagnostic[];
+  /** "" when the file is absent. */
+  etag: string;
+}
+
+export type Mode = 'admin' | 'user';
+export type Target = 'admin' | 'user';
+
+export interface SettingsView {
+  mode: Mode;
+  admin: FileView;
+  user: FileView;
+  effective: Policy;
+  locked: boolean;
+}
+
+// ---- Registry probe (eci_registry serde forms) ----
+
+export type FailureKind =
+  | 'invalid-reference'
+  | 'unreachable'
+  | 'timeout'
+  | 'tls'
+  | 'not-found'
+  | 'auth-required'
+  | 'registry'
+  | 'pending'
+  | 'cancelled';
+
+export interface PlatformImage {
+  platform?: string;
+  manifest: string;
+  config: string;
+}
+
+interface ProbeBase {
+  input: string;
+  normalized?: string;
+  endpoint?: string;
+}
+
+export type ProbeReport =
+  | (ProbeBase & { status: 'all-images' })
+  | (ProbeBase & { status: 'found'; digest: string; media_type: string; images: PlatformImage[] })
+  | (ProbeBase & { status: 'any-tag'; tags: number })
+  | (ProbeBase & { status: 'failed'; kind: FailureKind; message: string });
+
+// ---- History (eci_history serde forms) ----
+
+export type BlockKind = 'socket_mount' | 'command' | 'invalid_request';
+export type SocketKind = 'main' | 'filtered';
+
+export interface Filter {
+  kinds?: BlockKind[];
+  socket?: SocketKind;
+  image?: string;
+  command?: string;
+  /** RFC 3339. */
+  since?: string;
+  until?: string;
+  text?: string;
+}
+
+export interface Cursor {
+  unix_ms: number;
+  id: number;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+  after: Cursor | null;
+}
+
+export interface ClientInfo {
+  pid: number | null;
+  uid: number | null;
+  gid: number | null;
+  user_agent: string | null;
+}
+
+export interface StoredBlock {
+  id: number;
+  /** RFC 3339 with milliseconds. */
+  time: string;
+  unix_ms: number;
+  socket: SocketKind;
+  socket_path: string;
+  container_id: string | null;
+  container_name: string | null;
+  image: string | null;
+  image_id: string | null;
+  kind: BlockKind;
+  commands: string[];
+  method: string;
+  path: string;
+  reason: string;
+  message: string;
+  policy_version: string;
+  client: ClientInfo | null;
+}
+
+export interface QueryPage {
+  total: number;
+  blocks: StoredBlock[];
+  next: Cursor | null;
+}
+
+export interface HistoryStatus {
+  database: string;
+  healthy: boolean;
+  recorded: number;
+  committed: number;
+  dropped: number;
+  lost: number;
+  pending: number;
+  last_error: { time: string; unix_ms: number; message: string } | null;
+}
+
+// ---- Enforcer (eci_proxy serde forms) ----
+
+export interface FileDiagnostics {
+  origin: 'admin' | 'user';
+  diagnostics: Diagnostic[];
+}
+
+export type ReloadOutcome =
+  | { outcome: 'applied'; version: string; warnings: FileDiagnostics[]; user_ignored: boolean }
+  | { outcome: 'rejected'; kept_version: string; errors: FileDiagnostics[] }
+  | { outcome: 'unreadable'; kept_version: string; error: string };
+
+/** serde's `SystemTime`; an RFC 3339 string is accepted too. */
+export type SystemTimeJson = { secs_since_epoch: number; nanos_since_epoch: number } | string;
+
+export interface ReloadEvent {
+  at: SystemTimeJson;
+  outcome: ReloadOutcome;
+}
+
+export interface EntryFreshness {
+  entry: string;
+  digests: number;
+  fetched_at: string | null;
+  last_error: string | null;
+}
+
+export interface EnforcerStatus {
+  listening: string[];
+  upstream: string;
+  upstream_reachable: boolean;
+  engine_version: string | null;
+  engine_api_version: string | null;
+  settings: { admin: string | null; user: string | null };
+  eci_enabled: boolean;
+  policy_version: string;
+  policy_provenance: Provenance;
+  last_reload: ReloadEvent | null;
+  filtered_sockets: [string, string | null][];
+  digests: EntryFreshness[];
+}
+
+export interface AppStatus {
+  enforcer: EnforcerStatus | null;
+  enforcer_error: string | null;
+  history: HistoryStatus;
+  digests: EntryFreshness[];
+  docker_host: string;
+}
+
+// ---- Errors ----
+
+export type ErrorCode =
+  | 'invalid'
+  | 'conflict'
+  | 'forbidden'
+  | 'not_found'
+  | 'io'
+  | 'registry'
+  | 'enforcer'
+  | 'cancelled'
+  | 'internal';
+
+/** The shell's one error shape; components branch on `code`, never on `message`. */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly diagnostics: Diagnostic[];
+
+  constructor(code: ErrorCode, message: string, diagnostics: Diagnostic[] = []) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.diagnostics = diagnostics;
+  }
+}
+
+const CODES: readonly string[] = [
+  'invalid',
+  'conflict',
+  'forbidden',
+  'not_found',
+  'io',
+  'registry',
+  'enforcer',
+  'cancelled',
+  'internal',
+];
+
+/** Turns whatever `invoke` rejected with into an [`ApiError`]. */
+export function toApiError(raw: unknown): ApiError {
+  if (raw instanceof ApiError) return raw;
+  if (typeof raw === 'object' && raw !== null && 'code' in raw && 'message' in raw) {
+    const r = raw as { code: unknown; message: unknown; diagnostics?: unknown };
+    const code = typeof r.code === 'string' && CODES.includes(r.code) ? (r.code as ErrorCode) : 'internal';
+    const diagnostics = Array.isArray(r.diagnostics) ? (r.diagnostics as Diagnostic[]) : [];
+    return new ApiError(code, String(r.message), diagnostics);
+  }
+  if (raw instanceof Error) return new ApiError('internal', raw.message);
+  return new ApiError('internal', String(raw));
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (raw) {
+    throw toApiError(raw);
+  }
+}
+
+// ---- Commands ----
+
+export const api = {
+  loadSettings: (): Promise<SettingsView> => call('load_settings'),
+  validateSection: (target: Target, section: EciSection): Promise<Diagnostic[]> =>
+    call('validate_section', { target, section }),
+  previewSettings: (target: Target, section: EciSection): Promise<string> =>
+    call('preview_settings', { target, section }),
+  saveSettings: (target: Target, section: EciSection, etag: string): Promise<FileView> =>
+    call('save_settings', { target, section, etag }),
+  probeImage: (entry: string, requestId: string): Promise<ProbeReport> =>
+    call('probe_image', { entry, requestId }),
+  cancelProbe: (requestId: string): Promise<void> => call('cancel_probe', { requestId }),
+  historyQuery: (filter: Filter, page: Page): Promise<QueryPage> =>
+    call('history_query', { filter, page }),
+  historyExport: (filter: Filter, format: 'json' | 'csv', path: string): Promise<number> =>
+    call('history_export', { filter, format, path }),
+  historyClear: (): Promise<number> => call('history_clear'),
+  status: (): Promise<AppStatus> => call('status'),
+  dockerHostLine: (): Promise<string> => call('docker_host_line'),
+  createDockerContext: (name: string): Promise<string> => call('create_docker_context', { name }),
+  /** Where exports go by default; "" when the shell cannot tell. */
+  async defaultExportPath(format: 'json' | 'csv'): Promise<string> {
+    try {
+      return await join(await downloadDir(), `eci-history.${format}`);
+    } catch {
+      return '';
+    }
+  },
+};
+
+// ---- Events ----
+
+export const EVENTS = {
+  policyChanged: 'policy://changed',
+  historyBlocked: 'history://blocked',
+  statusChanged: 'status://changed',
+} as const;
+
+export const events = {
+  onPolicyChanged: (handler: (event: ReloadEvent) => void): Promise<UnlistenFn> =>
+    listen<ReloadEvent>(EVENTS.policyChanged, (e) => handler(e.payload)),
+  onBlocked: (handler: (block: StoredBlock) => void): Promise<UnlistenFn> =>
+    listen<StoredBlock>(EVENTS.historyBlocked, (e) => handler(e.payload)),
+  onStatusChanged: (handler: (status: AppStatus) => void): Promise<UnlistenFn> =>
+    listen<AppStatus>(EVENTS.statusChanged, (e) => handler(e.payload)),
+};
+
+export type { UnlistenFn };
+
+/** Milliseconds since the epoch of a reload time, in either form. */
+export function systemTimeMs(at: SystemTimeJson): number {
+  if (typeof at === 'string') return Date.parse(at);
+  return at.secs_since_epoch * 1000 + Math.floor(at.nanos_since_epoch / 1e6);
+}

@@ -1,0 +1,615 @@
+// The Settings view: edit the ECI section of the file this user may write (admin file in admin
+// mode, user file in user mode), with live diagnostics, registry badges, a preview of the exact
+// file text, and a save that refuses to overwrite a file changed on disk.
+
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import {
+  api,
+  ApiError,
+  toApiError,
+  type Diagnostic,
+  type EciSection,
+  type ListKind,
+  type SettingsView,
+  type Source,
+  type Target,
+} from '../api';
+import { COMMANDS, GROUPS, UNSUPPORTED, CLIENT_ONLY, parseCommand } from '../rules';
+import {
+  badgeText,
+  byField,
+  cleanSection,
+  commandType,
+  commands,
+  derived,
+  images,
+  policySection,
+  setCommands,
+  setCommandType,
+  setDerived,
+  setFlag,
+  setImages,
+  type Badge,
+} from './model';
+import { useProbes } from './useProbes';
+
+export const LIVE_CHECK_MS = 150;
+
+interface Props {
+  /** An image History asked to allow; added to the list once the settings are loaded. */
+  pendingImage: string | null;
+  onPendingImageTaken: () => void;
+  /** Called after a save or a reload from disk, so the rest of the app sees the new settings. */
+  onChanged: () => void;
+}
+
+type Notice =
+  | { kind: 'saved'; path: string }
+  | { kind: 'conflict'; message: string }
+  | { kind: 'forbidden'; message: string }
+  | { kind: 'invalid'; message: string }
+  | { kind: 'error'; message: string };
+
+let nextKey = 1;
+const newKeys = (n: number) => Array.from({ length: n }, () => nextKey++);
+
+function sourceLabel(s: Source): string {
+  switch (s.from) {
+    case 'admin':
+      return s.locked ? 'the admin settings (locked)' : 'the admin settings';
+    case 'user':
+      return 'your settings';
+    case 'default':
+      return 'the default';
+  }
+}
+
+function Diags({ list, id }: { list: Diagnostic[] | undefined; id?: string }) {
+  if (!list || list.length === 0) return null;
+  return (
+    <ul className="diags" id={id} data-testid="field-diagnostics">
+      {list.map((d, i) => (
+        <li key={i} className={`diag diag-${d.severity}`}>
+          <span className="diag-sev">{d.severity}</span> {d.message}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function BadgeView({ badge }: { badge: Badge | undefined }) {
+  const b = badge ?? { state: 'checking' as const };
+  const title = 'message' in b ? b.message : b.state === 'found' ? b.digest : undefined;
+  return (
+    <span className={`badge badge-${b.state}`} data-testid="image-badge" data-state={b.state} title={title} role="status">
+      {badgeText(b)}
+    </span>
+  );
+}
+
+export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props) {
+  const [view, setView] = useState<SettingsView | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [baseline, setBaseline] = useState<EciSection>({});
+  const [draft, setDraft] = useState<EciSection>({});
+  const [imageKeys, setImageKeys] = useState<number[]>([]);
+  const [liveDiags, setLiveDiags] = useState<Diagnostic[] | null>(null);
+  const [preview, setPreview] = useState<string>('');
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [newImage, setNewImage] = useState('');
+  const [newCommand, setNewCommand] = useState('');
+  const newImageRef = useRef<HTMLInputElement>(null);
+
+  const target: Target = view?.mode === 'admin' ? 'admin' : 'user';
+  const file = view ? view[target] : null;
+  const lockedByAdmin = view !== null && view.mode === 'user' && view.locked;
+  const readOnly = view === null || lockedByAdmin || (file !== null && file.exists && !file.writable);
+
+  const load = useCallback(async () => {
+    try {
+      const v = await api.loadSettings();
+      const t: Target = v.mode === 'admin' ? 'admin' : 'user';
+      // Locked: the user's own file does not count; show what is enforced.
+      const section = v.mode === 'user' && v.locked ? policySection(v.effective) : cleanSection(v[t].section);
+      setView(v);
+      setBaseline(section);
+      setDraft(section);
+      setImageKeys(newKeys(images(section)?.length ?? 0));
+      setLiveDiags(null);
+      setLoadError(null);
+    } catch (e) {
+      setLoadError(toApiError(e).message);
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const imageList = images(draft);
+  const imageRows = useMemo(
+    () => (imageList ?? []).map((text, i) => ({ key: imageKeys[i] ?? -1 - i, text })),
+    [imageList, imageKeys],
+  );
+  const badges = useProbes(imageRows, view !== null);
+
+  const updateImages = (list: string[], keys: number[]) => {
+    setDraft((d) => setImages(d, list));
+    setImageKeys(keys);
+  };
+
+  const addImage = useCallback(
+    (entry: string) => {
+      const text = entry.trim();
+      if (text === '') return;
+      setDraft((d) => setImages(d, [...(images(d) ?? []), text]));
+      setImageKeys((k) => [...k, ...newKeys(1)]);
+    },
+    [],
+  );
+
+  useEffect(() => {
+    if (view === null || pendingImage === null) return;
+    if (!readOnly && !(images(draft) ?? []).includes(pendingImage)) addImage(pendingImage);
+    onPendingImageTaken();
+  }, [view, pendingImage, readOnly, draft, addImage, onPendingImageTaken]);
+
+  // Live diagnostics and preview from the shell, for the latest draft only.
+  const checkSeq = useRef(0);
+  useEffect(() => {
+    if (view === null) return;
+    const seq = ++checkSeq.current;
+    const timer = setTimeout(() => {
+      api.validateSection(target, draft).then(
+        (d) => seq === checkSeq.current && setLiveDiags(d),
+        () => undefined,
+      );
+      api.previewSettings(target, draft).then(
+        (p) => seq === checkSeq.current && setPreview(p),
+        (e: unknown) => seq === checkSeq.current && setPreview(`(no preview: ${toApiError(e).message})`),
+      );
+    }, LIVE_CHECK_MS);
+    return () => clearTimeout(timer);
+  }, [view, target, draft]);
+
+  const fileDiags = file?.diagnostics ?? [];
+  // The file's own diagnostics until the first live check; pointers outside the section stay.
+  const diags = useMemo(() => {
+    const section = liveDiags ?? fileDiags.filter((d) => d.pointer.startsWith('/enhancedContainerIsolation'));
+    const outside = fileDiags.filter((d) => !d.pointer.startsWith('/enhancedContainerIsolation'));
+    return byField([...outside, ...section]);
+  }, [liveDiags, fileDiags]);
+  const hasErrors = [...diags.values()].some((l) => l.some((d) => d.severity === 'error'));
+
+  const dirty = JSON.stringify(draft) !== JSON.stringify(baseline);
+
+  const save = async () => {
+    if (!view || !file) return;
+    setSaving(true);
+    setNotice(null);
+    try {
+      const saved = await api.saveSettings(target, draft, file.etag);
+      setView({ ...view, [target]: saved });
+      const section = cleanSection(saved.section ?? draft);
+      setBaseline(section);
+      setDraft(section);
+      setNotice({ kind: 'saved', path: saved.path });
+      onChanged();
+    } catch (raw) {
+      const e = raw instanceof ApiError ? raw : toApiError(raw);
+      switch (e.code) {
+        case 'conflict':
+          setNotice({ kind: 'conflict', message: e.message });
+          break;
+        case 'forbidden':
+          setNotice({ kind: 'forbidden', message: e.message });
+          break;
+        case 'invalid':
+          setLiveDiags(e.diagnostics);
+          setNotice({ kind: 'invalid', message: e.message });
+          break;
+        default:
+          setNotice({ kind: 'error', message: e.message });
+      }
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const revert = () => {
+    setDraft(baseline);
+    setImageKeys(newKeys(images(baseline)?.length ?? 0));
+    setNotice(null);
+  };
+
+  const reloadFromDisk = async () => {
+    setNotice(null);
+    await load();
+    onChanged();
+  };
+
+  if (loadError !== null && view === null) {
+    return (
+      <section aria-labelledby="settings-h" className="view">
+        <h2 id="settings-h">Settings</h2>
+        <p role="alert" className="notice notice-error">
+          Cannot load the settings: {loadError}
+        </p>
+        <button type="button" onClick={() => void load()}>
+          Try again
+        </button>
+      </section>
+    );
+  }
+  if (view === null || file === null) {
+    return (
+      <section aria-labelledby="settings-h" className="view">
+        <h2 id="settings-h">Settings</h2>
+        <p aria-busy="true">Loading settings…</p>
+      </section>
+    );
+  }
+
+  const eff = view.effective;
+  const inheritedValue = target === 'user' ? eff.eciEnabled : true;
+  const inheritedDerived = target === 'user' ? eff.allowDerivedImages : true;
+  const lockNote = lockedByAdmin ? (
+    <span className="lock-note" data-testid="locked-note">
+      🔒 locked by your administrator
+    </span>
+  ) : null;
+  const cmdList = commands(draft);
+  const cmdType: ListKind = commandType(draft) ?? (target === 'user' ? eff.commandList.type : 'deny');
+
+  return (
+    <section aria-labelledby="settings-h" className="view settings">
+      <div className="view-head">
+        <h2 id="settings-h">Settings</h2>
+        <p className="muted">
+          Editing <code>{file.path}</code>
+          {file.exists ? '' : ' (will be created)'} · {view.mode === 'admin' ? 'admin mode' : 'user mode'}
+        </p>
+      </div>
+
+      {lockedByAdmin && (
+        <p className="notice notice-info" data-testid="locked-banner">
+          🔒 These settings are locked by your administrator. You can read them but not change them.
+        </p>
+      )}
+      {!lockedByAdmin && file.exists && !file.writable && (
+        <p className="notice notice-warn">You cannot write {file.path}; the fields are read-only.</p>
+      )}
+      <Diags list={diags.get('general')} />
+
+      <div className="settings-grid">
+        <form
+          className="settings-form"
+          aria-label="ECI settings"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void save();
+          }}
+        >
+          <fieldset disabled={readOnly} className="group">
+            <legend>Enhanced Container Isolation</legend>
+            <div className="field">
+              <label>
+                <input
+                  type="checkbox"
+                  data-testid="eci-toggle"
+                  checked={draft.value ?? inheritedValue}
+                  onChange={(e) => setDraft((d) => setFlag(d, 'value', e.target.checked))}
+                  aria-describedby="value-help"
+                />{' '}
+                ECI enabled
+              </label>
+              {lockNote}
+              <span id="value-help" className="help">
+                {draft.value === undefined ? `Not set in this file: ${inheritedValue ? 'on' : 'off'} from ${sourceLabel(eff.provenance.value)}.` : 'Off: the enforcer passes every request through.'}
+              </span>
+              <Diags list={diags.get('value')} />
+            </div>
+            <div className="field">
+              <label>
+                <input
+                  type="checkbox"
+                  data-testid="lock-toggle"
+                  checked={view.mode === 'admin' ? draft.locked ?? false : view.locked}
+                  disabled={view.mode !== 'admin' || readOnly}
+                  onChange={(e) => setDraft((d) => setFlag(d, 'locked', e.target.checked))}
+                  aria-describedby="lock-help"
+                />{' '}
+                Lock these settings for users
+              </label>
+              {lockNote}
+              <span id="lock-help" className="help">
+                {view.mode === 'admin'
+                  ? 'Locked: users cannot change the ECI settings; their own values are ignored.'
+                  : 'Only an administrator can lock or unlock these settings.'}
+              </span>
+              <Diags list={diags.get('locked')} />
+            </div>
+          </fieldset>
+
+          <fieldset disabled={readOnly} className="group">
+            <legend>Images allowed to mount the engine socket</legend>
+            {lockNote}
+            {imageList === undefined && (
+              <p className="help" data-testid="images-unset">
+                Not set in this file: {eff.images.length} entr{eff.images.length === 1 ? 'y' : 'ies'} in force from{' '}
+                {sourceLabel(eff.provenance.images)}
+                {target === 'user' && eff.images.length > 0 ? '; a list here replaces it.' : '.'}
+              </p>
+            )}
+            <ul className="image-list" aria-label="Image list">
+              {(imageList ?? []).map((text, i) => {
+                const key = imageKeys[i] ?? -1 - i;
+                const fieldDiags = diags.get(`images/${i}`);
+                const badge = badges.get(key);
+                const descId = `image-${key}-desc`;
+                return (
+                  <li key={key} className="image-row" data-testid="image-row">
+                    <div className="row-line">
+                      <input
+                        type="text"
+                        aria-label={`Image entry ${i + 1}`}
+                        data-testid="image-entry"
+                        value={text}
+                        spellCheck={false}
+                        aria-invalid={badge?.state === 'invalid' || fieldDiags?.some((d) => d.severity === 'error')}
+                        aria-describedby={descId}
+                        onChange={(e) => {
+                          const list = [...(imageList ?? [])];
+                          list[i] = e.target.value;
+                          updateImages(list, imageKeys);
+                        }}
+                      />
+                      <BadgeView badge={badge} />
+                      <button
+                        type="button"
+                        aria-label={`Remove image entry ${i + 1}`}
+                        data-testid="image-remove"
+                        onClick={() => {
+                          const list = (imageList ?? []).filter((_, j) => j !== i);
+                          updateImages(
+                            list,
+                            imageKeys.filter((_, j) => j !== i),
+                          );
+                        }}
+                      >
+                        Remove
+                      </button>
+                    </div>
+                    <div id={descId}>
+                      {badge?.state === 'invalid' && !fieldDiags && <p className="diag diag-error">{badge.message}</p>}
+                      {badge && badge.state !== 'invalid' && 'message' in badge && <p className="help">{badge.message}</p>}
+                      <Diags list={fieldDiags} />
+                    </div>
+                  </li>
+                );
+              })}
+            </ul>
+            <Diags list={diags.get('images')} />
+            <div className="row-line add-row">
+              <label htmlFor="new-image" className="sr-only">
+                New image entry
+              </label>
+              <input
+                id="new-image"
+                ref={newImageRef}
+                type="text"
+                data-testid="new-image-input"
+                placeholder="name[:tag], name:*, name@sha256:…, or *"
+                value={newImage}
+                spellCheck={false}
+                onChange={(e) => setNewImage(e.target.value)}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter') {
+                    e.preventDefault();
+                    addImage(newImage);
+                    setNewImage('');
+                  }
+                }}
+              />
+              <button
+                type="button"
+                data-testid="add-image"
+                disabled={newImage.trim() === ''}
+                onClick={() => {
+                  addImage(newImage);
+                  setNewImage('');
+                  newImageRef.current?.focus();
+                }}
+              >
+                Add image
+              </button>
+            </div>
+            <div className="field">
+              <label>
+                <input
+                  type="checkbox"
+                  data-testid="derived-toggle"
+                  checked={derived(draft) ?? inheritedDerived}
+                  onChange={(e) => setDraft((d) => setDerived(d, e.target.checked))}
+                />{' '}
+                Allow images derived from allowed images
+              </label>
+              <span className="help">Local images built on top of an allowed image (its full layer chain first).</span>
+              <Diags list={diags.get('derived')} />
+            </div>
+          </fieldset>
+
+          <fieldset disabled={readOnly} className="group">
+            <legend>Commands through a filtered socket</legend>
+            {lockNote}
+            <div className="field">
+              <label htmlFor="cmd-type">List type</label>{' '}
+              <select
+                id="cmd-type"
+                data-testid="command-type"
+                value={cmdType}
+                onChange={(e) => setDraft((d) => setCommandType(d, e.target.value as ListKind))}
+              >
+                <option value="deny">deny: block these commands</option>
+                <option value="allow">allow: only these commands</option>
+              </select>
+              <Diags list={diags.get('commandType')} />
+            </div>
+            {cmdList === undefined && (
+              <p className="help" data-testid="commands-unset">
+                Not set in this file: {eff.commandList.type} list of {eff.commandList.commands.length} from{' '}
+                {sourceLabel(eff.provenance.commandList)}.
+              </p>
+            )}
+            <ul className="command-list" aria-label="Command list">
+              {(cmdList ?? []).map((c, i) => {
+                const check = parseCommand(c);
+                const fieldDiags = diags.get(`commands/${i}`);
+                return (
+                  <li key={`${i}-${c}`} className="command-row" data-testid="command-row">
+                    <code>{c}</code>
+                    {!check.ok && (
+                      <span className="badge badge-invalid" data-testid="command-flag">
+                        {check.message}
+                      </span>
+                    )}
+                    <button
+                      type="button"
+                      aria-label={`Remove command ${c}`}
+                      onClick={() =>
+                        setDraft((d) =>
+                          setCommands(
+                            d,
+                            (commands(d) ?? []).filter((_, j) => j !== i),
+                          ),
+                        )
+                      }
+                    >
+                      Remove
+                    </button>
+                    {check.ok && <Diags list={fieldDiags} />}
+                  </li>
+                );
+              })}
+            </ul>
+            <Diags list={diags.get('commands')} />
+            <div className="row-line add-row">
+              <label htmlFor="new-command" className="sr-only">
+                Command or group
+              </label>
+              <select
+                id="new-command"
+                data-testid="command-picker"
+                value={newCommand}
+                onChange={(e) => setNewCommand(e.target.value)}
+              >
+                <option value="">Choose a command or group…</option>
+                <optgroup label="Groups">
+                  {GROUPS.map((g) => (
+                    <option key={g} value={g}>
+                      {g}
+                    </option>
+                  ))}
+                </optgroup>
+                <optgroup label="Commands">
+                  {COMMANDS.map((c) => (
+                    <option key={c} value={c}>
+                      {c}
+                    </option>
+                  ))}
+                </optgroup>
+                <optgroup label="Cannot be enforced">
+                  {UNSUPPORTED.map(([n, what]) => (
+                    <option key={n} value={n} disabled>
+                      {n} — {what}: not supported
+                    </option>
+                  ))}
+                  {CLIENT_ONLY.map((n) => (
+                    <option key={n} value={n} disabled>
+                      {n} — client only, never reaches the engine
+                    </option>
+                  ))}
+                </optgroup>
+              </select>
+              <button
+                type="button"
+                data-testid="add-command"
+                disabled={newCommand === ''}
+                onClick={() => {
+                  setDraft((d) => setCommands(d, [...(commands(d) ?? []), newCommand]));
+                  setNewCommand('');
+                }}
+              >
+                Add command
+              </button>
+            </div>
+          </fieldset>
+
+          {notice && <NoticeView notice={notice} onReload={() => void reloadFromDisk()} />}
+
+          <div className="actions">
+            <button
+              type="submit"
+              className="primary"
+              data-testid="save-settings"
+              disabled={readOnly || saving || !dirty}
+              title={hasErrors ? 'Fix the errors first' : undefined}
+            >
+              {saving ? 'Saving…' : 'Save'}
+            </button>
+            <button type="button" data-testid="revert-settings" disabled={readOnly || !dirty} onClick={revert}>
+              Revert
+            </button>
+            {dirty && <span className="muted">Unsaved changes</span>}
+          </div>
+        </form>
+
+        <details className="preview" open>
+          <summary>Preview of {file.path}</summary>
+          <pre data-testid="settings-preview" tabIndex={0} aria-label="Preview of the file to be written">
+            {preview}
+          </pre>
+        </details>
+      </div>
+    </section>
+  );
+}
+
+function NoticeView({ notice, onReload }: { notice: Notice; onReload: () => void }) {
+  switch (notice.kind) {
+    case 'saved':
+      return (
+        <p className="notice notice-ok" role="status" data-testid="save-notice" data-kind="saved">
+          Saved to {notice.path}.
+        </p>
+      );
+    case 'conflict':
+      return (
+        <div className="notice notice-warn" role="alert" data-testid="save-notice" data-kind="conflict">
+          <p>The file changed on disk since it was loaded; saving would overwrite someone else’s change. {notice.message}</p>
+          <button type="button" data-testid="reload-from-disk" onClick={onReload}>
+            Reload from disk (discards your edits)
+          </button>
+        </div>
+      );
+    case 'forbidden':
+      return (
+        <p className="notice notice-error" role="alert" data-testid="save-notice" data-kind="forbidden">
+          Not allowed: {notice.message}
+        </p>
+      );
+    case 'invalid':
+      return (
+        <p className="notice notice-error" role="alert" data-testid="save-notice" data-kind="invalid">
+          Not saved: the settings have errors (shown at their fields). {notice.message}
+        </p>
+      );
+    case 'error':
+      return (
+        <p className="notice notice-error" role="alert" data-testid="save-notice" data-kind="error">
+          Not saved: {notice.message}
+        </p>
+      );
+  }
+}

@@ -1,0 +1,10 @@
+// Test environment: React's act() support, a clean Tauri mock and DOM after each test.
+import { afterEach } from 'vitest';
+import { clearMocks } from '@tauri-apps/api/mocks';
+
+(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+
+afterEach(() => {
+  clearMocks();
+  document.body.innerHTML = '';
+});
