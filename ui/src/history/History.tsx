@@ -152,9 +152,8 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
       else if (top + ROW_HEIGHT > el.scrollTop + viewport) el.scrollTop = top + ROW_HEIGHT - viewport;
       setScrollTop(el.scrollTop);
     }
-    requestAnimationFrame(() => {
-      scroller.current?.querySelector<HTMLElement>(`[data-row-id="${b.id}"]`)?.focus();
-    });
+    // After the window re-renders around the new row.
+    setTimeout(() => scroller.current?.querySelector<HTMLElement>(`[data-row-id="${b.id}"]`)?.focus(), 0);
   };
 
   const onRowKey = (e: KeyboardEvent, index: number) => {

@@ -149,8 +149,11 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
     [],
   );
 
+  const takenImage = useRef<string | null>(null);
   useEffect(() => {
-    if (view === null || pendingImage === null) return;
+    if (pendingImage === null) takenImage.current = null;
+    if (view === null || pendingImage === null || takenImage.current === pendingImage) return;
+    takenImage.current = pendingImage;
     if (!readOnly && !(images(draft) ?? []).includes(pendingImage)) addImage(pendingImage);
     onPendingImageTaken();
   }, [view, pendingImage, readOnly, draft, addImage, onPendingImageTaken]);
