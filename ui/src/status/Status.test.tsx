@@ -1,0 +1,95 @@
+import { describe, expect, test } from 'vitest';
+import { Status } from './Status';
+import { $, $$, appStatus, backend, click, emitEvent, flush, render, setValue } from '../test/harness';
+
+describe('Status', () => {
+  test('shows sockets, engine, policy source, last reload, digest freshness and the DOCKER_HOST line', async () => {
+    backend({
+      status: () => appStatus(),
+      docker_host_line: () => 'export DOCKER_HOST=unix:///run/user/1000/eci-guard/docker.sock',
+    });
+    const { container } = await render(<Status />);
+    expect($(container, 'status-listening').textContent).toContain('/run/user/1000/eci-guard/docker.sock');
+    expect($(container, 'engine-version').textContent).toBe('20.10.24+dfsg1');
+    expect($(container, 'status-engine').textContent).toContain('API 1.41');
+    expect($(container, 'policy-source-images').textContent).toBe('admin settings, locked');
+    expect($(container, 'last-reload').textContent).toContain('applied (policy 0123456789abcdef)');
+    const rows = $$(container, 'digest-row');
+    expect(rows.map((r) => r.dataset.fresh)).toEqual(['true', 'false']);
+    expect(rows[1]!.textContent).toContain('never fetched');
+    expect(rows[1]!.textContent).toContain('connection refused');
+    expect($<HTMLInputElement>(container, 'docker-host-line').value).toBe(
+      'export DOCKER_HOST=unix:///run/user/1000/eci-guard/docker.sock',
+    );
+  });
+
+  test('status://changed replaces what is shown; a rejected reload lists its errors', async () => {
+    backend({ status: () => appStatus(), docker_host_line: () => 'export DOCKER_HOST=unix:///x' });
+    const { container } = await render(<Status />);
+    const next = appStatus();
+    next.enforcer!.upstream_reachable = false;
+    next.enforcer!.last_reload = {
+      at: '2026-11-28T21:00:00Z',
+      outcome: {
+        outcome: 'rejected',
+        kept_version: 'aaaabbbbccccdddd',
+        errors: [
+          {
+            origin: 'admin',
+            diagnostics: [{ severity: 'error', code: 'syntax', pointer: '', message: 'expected `,` or `}` at line 3' }],
+          },
+        ],
+      },
+    };
+    await emitEvent('status://changed', next);
+    expect($(container, 'engine-unreachable').textContent).toContain('Not reachable');
+    expect($(container, 'last-reload').textContent).toContain('rejected');
+    expect($(container, 'last-reload').textContent).toContain('aaaabbbbccccdddd stays in force');
+    expect($(container, 'status-policy').textContent).toContain('expected `,` or `}` at line 3');
+  });
+
+  test('a policy reload refreshes the status from the shell', async () => {
+    let n = 0;
+    const be = backend({
+      status: () => {
+        n += 1;
+        const s = appStatus();
+        s.enforcer!.policy_version = n === 1 ? '1111111111111111' : '2222222222222222';
+        return s;
+      },
+      docker_host_line: () => '',
+    });
+    const { container } = await render(<Status />);
+    expect($(container, 'status-policy').textContent).toContain('1111111111111111');
+    await emitEvent('policy://changed', { at: { secs_since_epoch: 1, nanos_since_epoch: 0 }, outcome: { outcome: 'applied', version: '2222222222222222', warnings: [], user_ignored: false } });
+    await flush();
+    expect(be.of('status')).toHaveLength(2);
+    expect($(container, 'status-policy').textContent).toContain('2222222222222222');
+  });
+
+  test('an enforcer that failed to start says why', async () => {
+    backend({
+      status: () => appStatus({ enforcer: null, enforcer_error: 'cannot bind /run/eci.sock: address in use' }),
+      docker_host_line: () => '',
+    });
+    const { container } = await render(<Status />);
+    expect($(container, 'enforcer-error').textContent).toContain('address in use');
+    expect($<HTMLInputElement>(container, 'docker-host-line').value).toBe('export DOCKER_HOST=unix:///run/user/1000/eci-guard/docker.sock');
+  });
+
+  test('creating a docker context sends the name and shows the output or the error', async () => {
+    const results: unknown[] = ['eci-guard', Promise.reject({ code: 'io', message: 'context "eci-guard" already exists' })];
+    results.forEach((r) => r instanceof Promise && r.catch(() => undefined));
+    const be = backend({ status: () => appStatus(), docker_host_line: () => '', create_docker_context: () => results.shift() });
+    const { container } = await render(<Status />);
+    await click($(container, 'create-context'));
+    await flush();
+    expect(be.last('create_docker_context')!.args).toEqual({ name: 'eci-guard' });
+    expect($(container, 'context-output').textContent).toContain('docker context use eci-guard');
+    await click($(container, 'create-context'));
+    await flush();
+    expect($(container, 'context-output').textContent).toContain('already exists');
+    await setValue($<HTMLInputElement>(container, 'context-name'), 'bad name');
+    expect($<HTMLButtonElement>(container, 'create-context').disabled).toBe(true);
+  });
+});
