@@ -414,43 +414,9 @@ function Details({
   return (
     <div>
       <h3>{KIND_LABEL[block.kind]} blocked</h3>
-      <dl>
-        <dt>When</dt>
-        <dd>{block.time}</dd>
-        <dt>Reason</dt>
-        <dd data-testid="detail-reason">{block.reason}</dd>
-        {block.image && (
-          <>
-            <dt>Image</dt>
-            <dd>
-              <code>{block.image}</code>
-              {block.image_id && <div className="muted small">{block.image_id}</div>}
-            </dd>
-          </>
-        )}
-        {block.container_name && (
-          <>
-            <dt>Container</dt>
-            <dd>{block.container_name}</dd>
-          </>
-        )}
-        <dt>Request</dt>
-        <dd>
-          <code className="wrap">
-            {block.method} {block.path}
-          </code>
-        </dd>
-        <dt>Socket</dt>
-        <dd>
-          {block.socket} <span className="muted small">{block.socket_path}</span>
-        </dd>
-        <dt>Message sent</dt>
-        <dd className="wrap small">{block.message}</dd>
-        <dt>Policy version</dt>
-        <dd>
-          <code>{block.policy_version}</code>
-        </dd>
-      </dl>
+      <p className="reason" data-testid="detail-reason">
+        {block.reason}
+      </p>
       <div className="fix" data-testid="detail-fix" data-fix={fix.kind}>
         <h4>How to fix it</h4>
         {fix.kind === 'allow-image' && (
@@ -490,6 +456,41 @@ function Details({
           <p>The enforcer could not read this request unambiguously, so it refused it. Send a well-formed request.</p>
         )}
       </div>
+      <dl>
+        <dt>When</dt>
+        <dd>{block.time}</dd>
+        {block.image && (
+          <>
+            <dt>Image</dt>
+            <dd>
+              <code>{block.image}</code>
+              {block.image_id && <div className="muted small">{block.image_id}</div>}
+            </dd>
+          </>
+        )}
+        {block.container_name && (
+          <>
+            <dt>Container</dt>
+            <dd>{block.container_name}</dd>
+          </>
+        )}
+        <dt>Request</dt>
+        <dd>
+          <code className="wrap">
+            {block.method} {block.path}
+          </code>
+        </dd>
+        <dt>Socket</dt>
+        <dd>
+          {block.socket} <span className="muted small">{block.socket_path}</span>
+        </dd>
+        <dt>Message sent</dt>
+        <dd className="wrap small">{block.message}</dd>
+        <dt>Policy version</dt>
+        <dd>
+          <code>{block.policy_version}</code>
+        </dd>
+      </dl>
     </div>
   );
 }

@@ -259,7 +259,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
   const inheritedDerived = target === 'user' ? eff.allowDerivedImages : true;
   const lockNote = lockedByAdmin ? (
     <span className="lock-note" data-testid="locked-note">
-      🔒 locked by your administrator
+      <LockIcon /> locked by your administrator
     </span>
   ) : null;
   const cmdList = commands(draft);
@@ -270,14 +270,20 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
       <div className="view-head">
         <h2 id="settings-h">Settings</h2>
         <p className="muted">
-          Editing <code>{file.path}</code>
-          {file.exists ? '' : ' (will be created)'} · {view.mode === 'admin' ? 'admin mode' : 'user mode'}
+          {lockedByAdmin ? (
+            'The policy in force, set by your administrator'
+          ) : (
+            <>
+              Editing <code>{file.path}</code>
+              {file.exists ? '' : ' (will be created)'} · {view.mode === 'admin' ? 'admin mode' : 'user mode'}
+            </>
+          )}
         </p>
       </div>
 
       {lockedByAdmin && (
         <p className="notice notice-info" data-testid="locked-banner">
-          🔒 These settings are locked by your administrator. You can read them but not change them.
+          <LockIcon /> These settings are locked by your administrator. You can read them but not change them.
         </p>
       )}
       {!lockedByAdmin && file.exists && !file.writable && (
@@ -309,7 +315,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
               </label>
               {lockNote}
               <span id="value-help" className="help">
-                {draft.value === undefined ? `Not set in this file: ${inheritedValue ? 'on' : 'off'} from ${sourceLabel(eff.provenance.value)}.` : 'Off: the enforcer passes every request through.'}
+                {draft.value === undefined ? `Not set in this file: ${inheritedValue ? 'on' : 'off'} from ${sourceLabel(eff.provenance.value)}.` : 'When off, the enforcer passes every request through unchecked.'}
               </span>
               <Diags list={diags.get('value')} />
             </div>
@@ -359,6 +365,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                         aria-label={`Image entry ${i + 1}`}
                         data-testid="image-entry"
                         value={text}
+                        readOnly={readOnly}
                         spellCheck={false}
                         aria-invalid={badge?.state === 'invalid' || fieldDiags?.some((d) => d.severity === 'error')}
                         aria-describedby={descId}
@@ -370,6 +377,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                       />
                       <BadgeView badge={badge} />
                       <button
+                        hidden={readOnly}
                         type="button"
                         aria-label={`Remove image entry ${i + 1}`}
                         data-testid="image-remove"
@@ -394,7 +402,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
               })}
             </ul>
             <Diags list={diags.get('images')} />
-            <div className="row-line add-row">
+            <div className="row-line add-row" hidden={readOnly}>
               <label htmlFor="new-image" className="sr-only">
                 New image entry
               </label>
@@ -479,6 +487,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                     )}
                     <button
                       type="button"
+                      hidden={readOnly}
                       aria-label={`Remove command ${c}`}
                       onClick={() =>
                         setDraft((d) =>
@@ -497,7 +506,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
               })}
             </ul>
             <Diags list={diags.get('commands')} />
-            <div className="row-line add-row">
+            <div className="row-line add-row" hidden={readOnly}>
               <label htmlFor="new-command" className="sr-only">
                 Command or group
               </label>
@@ -565,6 +574,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
               Revert
             </button>
             {dirty && <span className="muted">Unsaved changes</span>}
+            {lockNote}
           </div>
         </form>
 
@@ -576,6 +586,17 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
         </details>
       </div>
     </section>
+  );
+}
+
+function LockIcon() {
+  return (
+    <svg className="lock-icon" viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
+      <path
+        fill="currentColor"
+        d="M4 7V5a4 4 0 1 1 8 0v2h1a1 1 0 0 1 1 1v7a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1h1zm2 0h4V5a2 2 0 1 0-4 0v2z"
+      />
+    </svg>
   );
 }
 

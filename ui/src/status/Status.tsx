@@ -218,34 +218,6 @@ export function Status() {
         </div>
       </div>
 
-      <h3>Registry digests of allowed images</h3>
-      {digests.length === 0 ? (
-        <p className="muted">No image entries to check.</p>
-      ) : (
-        <table className="digests" data-testid="status-digests">
-          <thead>
-            <tr>
-              <th scope="col">Entry</th>
-              <th scope="col">Digests</th>
-              <th scope="col">Fetched</th>
-              <th scope="col">Last error</th>
-            </tr>
-          </thead>
-          <tbody>
-            {digests.map((d) => (
-              <tr key={d.entry} data-testid="digest-row" data-fresh={d.fetched_at !== null && d.last_error === null}>
-                <td>
-                  <code>{d.entry}</code>
-                </td>
-                <td>{d.digests === 0 ? 'never fetched' : d.digests}</td>
-                <td>{d.fetched_at ? ago(Date.parse(d.fetched_at), now) : '—'}</td>
-                <td className="wrap">{d.last_error ?? '—'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-
       <h3>Point the docker CLI at the enforcer</h3>
       <div className="field">
         <label htmlFor="docker-host-line">In a shell:</label>
@@ -282,6 +254,34 @@ export function Status() {
           </p>
         )}
       </div>
+      <h3>Registry digests of allowed images</h3>
+      {digests.length === 0 ? (
+        <p className="muted">No image entries to check.</p>
+      ) : (
+        <table className="digests" data-testid="status-digests">
+          <thead>
+            <tr>
+              <th scope="col">Entry</th>
+              <th scope="col">Digests</th>
+              <th scope="col">Fetched</th>
+              <th scope="col">Last error</th>
+            </tr>
+          </thead>
+          <tbody>
+            {digests.map((d) => (
+              <tr key={d.entry} data-testid="digest-row" data-fresh={d.fetched_at !== null && d.last_error === null}>
+                <td>
+                  <code>{d.entry}</code>
+                </td>
+                <td>{d.digests === 0 ? 'never fetched' : d.digests}</td>
+                <td>{d.fetched_at ? ago(Date.parse(d.fetched_at), now) : '—'}</td>
+                <td className="wrap">{d.last_error ?? '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
     </section>
   );
 }
