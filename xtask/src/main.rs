@@ -120,9 +120,68 @@ fn test() -> Result<()> {
     sh("cargo", &["test", "--workspace"])
 }
 
-/// Builds and runs the eci-guard binary with the given arguments.
+/// Builds and runs eci-guard with the given arguments; with none, makes sure an engine is
+/// running and starts the enforcer on its embedded defaults in front of it.
 fn run(args: &[String]) -> Result<()> {
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--")
+        .collect();
     let mut full = vec!["run", "--release", "-p", "eci-guard", "--"];
-    full.extend(args.iter().map(String::as_str).filter(|a| *a != "--"));
+    if args.is_empty() {
+        ensure_engine()?;
+        eprintln!("xtask: starting the enforcer; point the CLI at it with");
+        eprintln!("  export DOCKER_HOST=unix://{}", default_listen().display());
+        full.push("serve");
+    } else {
+        full.extend(args);
+    }
     sh("cargo", &full)
+}
+
+/// Where `eci-guard serve` listens by default (root: system path; others: the runtime dir).
+fn default_listen() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !is_root() => PathBuf::from(dir).join("eci-guard/docker.sock"),
+        _ => PathBuf::from("/run/eci-guard/docker.sock"),
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+/// Starts the system engine when its socket does not answer: through systemd where it runs,
+/// otherwise dockerd in the background (no bridge, no iptables: nothing on the host changes).
+fn ensure_engine() -> Result<()> {
+    let socket = Path::new("/var/run/docker.sock");
+    let answers = || std::os::unix::net::UnixStream::connect(socket).is_ok();
+    if answers() {
+        return Ok(());
+    }
+    if Path::new("/run/systemd/system").exists() {
+        sh("systemctl", &["start", "docker"])?;
+    } else {
+        let log = std::fs::File::create("/var/log/eci-guard-dockerd.log")
+            .context("cannot create the dockerd log")?;
+        eprintln!("xtask: starting dockerd (log: /var/log/eci-guard-dockerd.log)");
+        Command::new("dockerd")
+            .args(["--bridge=none", "--iptables=false"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start dockerd")?;
+    }
+    for _ in 0..100 {
+        if answers() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    bail!("the engine did not come up at {}", socket.display())
 }
