@@ -330,7 +330,8 @@ export const api = {
     call('save_settings', { target, section, etag }),
   probeImage: (entry: string, requestId: string): Promise<ProbeReport> =>
     call('probe_image', { entry, requestId }),
-  cancelProbe: (requestId: string): Promise<void> => call('cancel_probe', { requestId }),
+  /** Whether a probe with that id was still running. */
+  cancelProbe: (requestId: string): Promise<boolean> => call('cancel_probe', { requestId }),
   historyQuery: (filter: Filter, page: Page): Promise<QueryPage> =>
     call('history_query', { filter, page }),
   historyExport: (filter: Filter, format: 'json' | 'csv', path: string): Promise<number> =>

@@ -3,7 +3,7 @@ import { vi } from 'vitest';
 import type { Diagnostic, EciSection, ProbeReport, SettingsView } from '../api';
 import { Settings } from './Settings';
 import { PROBE_DEBOUNCE_MS } from './useProbes';
-import { $, $$, backend, click, deferred, fileView, flush, policy, render, setValue, settingsView, type Handler } from '../test/harness';
+import { $, $$, backend, click, deferred, emitEvent, fileView, flush, policy, render, setValue, settingsView, type Handler } from '../test/harness';
 
 const DIGEST = 'sha256:' + '0123456789abcdef'.repeat(4);
 
@@ -41,7 +41,7 @@ function settingsBackend(view: SettingsView | (() => SettingsView), extra: Recor
     validate_section: () => [] as Diagnostic[],
     preview_settings: (a) => JSON.stringify({ enhancedContainerIsolation: a.section, otherSetting: 1 }, null, 2),
     probe_image: (a) => found(a.entry as string),
-    cancel_probe: () => null,
+    cancel_probe: () => true,
     ...extra,
   });
 }
@@ -387,5 +387,36 @@ describe('Settings', () => {
     await flush();
     expect($$<HTMLInputElement>(container, 'image-entry').map((i) => i.value)).toEqual(['busybox', 'iechor.io/library/iechor']);
     expect(taken).toBe(1);
+  });
+
+  test('a reload after someone else changed the file: taken when nothing is edited, announced when edits would be lost', async () => {
+    let disk = settingsView('admin', section(['busybox']));
+    const be = settingsBackend(() => disk);
+    const { container } = await mount();
+    const reload = { at: { secs_since_epoch: 1, nanos_since_epoch: 0 }, outcome: { outcome: 'applied', version: 'v', warnings: [], user_ignored: false } };
+
+    // Same etag (our own save, or the other file): nothing changes.
+    await emitEvent('policy://changed', reload);
+    await flush();
+    expect(be.of('load_settings')).toHaveLength(2);
+    expect($$<HTMLInputElement>(container, 'image-entry').map((i) => i.value)).toEqual(['busybox']);
+
+    disk = settingsView('admin', section(['alpine:3']));
+    disk.admin.etag = 'etag-2';
+    await emitEvent('policy://changed', reload);
+    await flush();
+    expect($$<HTMLInputElement>(container, 'image-entry').map((i) => i.value)).toEqual(['alpine:3']);
+
+    await setValue($<HTMLInputElement>(container, 'new-image-input'), 'mine:1');
+    await click($(container, 'add-image'));
+    disk = settingsView('admin', section(['theirs:1']));
+    disk.admin.etag = 'etag-3';
+    await emitEvent('policy://changed', reload);
+    await flush();
+    expect($$<HTMLInputElement>(container, 'image-entry').map((i) => i.value)).toEqual(['alpine:3', 'mine:1']);
+    expect($(container, 'save-notice').dataset.kind).toBe('changed-on-disk');
+    await click($(container, 'reload-from-disk'));
+    await flush();
+    expect($$<HTMLInputElement>(container, 'image-entry').map((i) => i.value)).toEqual(['theirs:1']);
   });
 });

@@ -5,6 +5,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
   api,
+  events,
   ApiError,
   toApiError,
   type Diagnostic,
@@ -46,6 +47,7 @@ interface Props {
 type Notice =
   | { kind: 'saved'; path: string }
   | { kind: 'conflict'; message: string }
+  | { kind: 'changed-on-disk' }
   | { kind: 'forbidden'; message: string }
   | { kind: 'invalid'; message: string }
   | { kind: 'error'; message: string };
@@ -106,26 +108,55 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
   const lockedByAdmin = view !== null && view.mode === 'user' && view.locked;
   const readOnly = view === null || lockedByAdmin || (file !== null && file.exists && !file.writable);
 
+  const apply = useCallback((v: SettingsView) => {
+    const t: Target = v.mode === 'admin' ? 'admin' : 'user';
+    // Locked: the user's own file does not count; show what is enforced.
+    const section = v.mode === 'user' && v.locked ? policySection(v.effective) : cleanSection(v[t].section);
+    setView(v);
+    setBaseline(section);
+    setDraft(section);
+    setImageKeys(newKeys(images(section)?.length ?? 0));
+    setLiveDiags(null);
+    setLoadError(null);
+  }, []);
+
   const load = useCallback(async () => {
     try {
-      const v = await api.loadSettings();
-      const t: Target = v.mode === 'admin' ? 'admin' : 'user';
-      // Locked: the user's own file does not count; show what is enforced.
-      const section = v.mode === 'user' && v.locked ? policySection(v.effective) : cleanSection(v[t].section);
-      setView(v);
-      setBaseline(section);
-      setDraft(section);
-      setImageKeys(newKeys(images(section)?.length ?? 0));
-      setLiveDiags(null);
-      setLoadError(null);
+      apply(await api.loadSettings());
     } catch (e) {
       setLoadError(toApiError(e).message);
     }
-  }, []);
+  }, [apply]);
 
   useEffect(() => {
     void load();
   }, [load]);
+
+  // A reload means a settings file changed. If it is the one being edited (and not by our own
+  // save, which already holds the new etag): take it when nothing is edited, otherwise say so.
+  const latest = useRef({ view, dirty: false });
+  useEffect(() => {
+    let unlisten: (() => void) | null = null;
+    let gone = false;
+    events
+      .onPolicyChanged(() => {
+        api.loadSettings().then((v) => {
+          const cur = latest.current;
+          if (gone || cur.view === null) return;
+          const t: Target = cur.view.mode === 'admin' ? 'admin' : 'user';
+          const changed = v[t].etag !== cur.view[t].etag || v.locked !== cur.view.locked || v.mode !== cur.view.mode;
+          if (!changed) return;
+          if (cur.dirty) setNotice({ kind: 'changed-on-disk' });
+          else apply(v);
+        }, () => undefined);
+      })
+      .then((u) => (gone ? u() : (unlisten = u)))
+      .catch(() => undefined);
+    return () => {
+      gone = true;
+      unlisten?.();
+    };
+  }, [apply]);
 
   const imageList = images(draft);
   const imageRows = useMemo(
@@ -186,6 +217,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
   const hasErrors = [...diags.values()].some((l) => l.some((d) => d.severity === 'error'));
 
   const dirty = JSON.stringify(draft) !== JSON.stringify(baseline);
+  latest.current = { view, dirty };
 
   const save = async () => {
     if (!view || !file) return;
@@ -612,6 +644,15 @@ function NoticeView({ notice, onReload }: { notice: Notice; onReload: () => void
       return (
         <div className="notice notice-warn" role="alert" data-testid="save-notice" data-kind="conflict">
           <p>The file changed on disk since it was loaded; saving would overwrite someone else’s change. {notice.message}</p>
+          <button type="button" data-testid="reload-from-disk" onClick={onReload}>
+            Reload from disk (discards your edits)
+          </button>
+        </div>
+      );
+    case 'changed-on-disk':
+      return (
+        <div className="notice notice-warn" role="alert" data-testid="save-notice" data-kind="changed-on-disk">
+          <p>The file was changed on disk by someone else while you were editing it; a save would be refused.</p>
           <button type="button" data-testid="reload-from-disk" onClick={onReload}>
             Reload from disk (discards your edits)
           </button>

@@ -242,7 +242,7 @@ export function Status() {
           <button
             type="button"
             data-testid="create-context"
-            disabled={!/^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$/.test(contextName.trim())}
+            disabled={!/^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$/.test(contextName.trim())}
             onClick={() => void createContext()}
           >
             Create context
