@@ -1,7 +1,7 @@
 import { act } from 'react';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { Filter, Page, QueryPage, StoredBlock } from '../api';
-import { History, FILTER_DEBOUNCE_MS, PAGE_SIZE, ROW_HEIGHT } from './History';
+import { History, FILTER_DEBOUNCE_MS, LIVE_BATCH_MS, PAGE_SIZE, ROW_HEIGHT } from './History';
 import { $, $$, backend, block, click, emitEvent, flush, key, policy, render, setValue } from '../test/harness';
 
 /** A store of `n` blocks, newest first, answering `history_query` like eci-history. */
@@ -51,6 +51,7 @@ describe('History', () => {
     const { container } = await mountHistory();
     const queries = be.of('history_query').length;
     await emitEvent('history://blocked', block({ id: 50, kind: 'command', commands: ['push'], image: null }));
+    await flush(LIVE_BATCH_MS);
     expect($$(container, 'history-row').map((r) => r.dataset.rowId)).toEqual(['50', '2', '1']);
     expect($(container, 'history-total').textContent).toBe('Rows 1–3 of 3');
     expect(be.of('history_query')).toHaveLength(queries);
@@ -58,9 +59,24 @@ describe('History', () => {
     await setValue($<HTMLSelectElement>(container, 'filter-kind'), 'socket_mount');
     await flush(FILTER_DEBOUNCE_MS);
     await emitEvent('history://blocked', block({ id: 51, kind: 'command', commands: ['push'] }));
+    await flush(LIVE_BATCH_MS);
     expect($$(container, 'history-row').map((r) => r.dataset.rowId)).not.toContain('51');
     await emitEvent('history://blocked', block({ id: 52, kind: 'socket_mount' }));
+    await flush(LIVE_BATCH_MS);
     expect($$(container, 'history-row')[0]!.dataset.rowId).toBe('52');
+  });
+
+  test('a flood of live blocks is applied in one batch, newest first, without duplicates', async () => {
+    const s = store(1);
+    backend({ history_query: s.query });
+    const { container } = await mountHistory();
+    for (let id = 10; id < 210; id++) await emitEvent('history://blocked', block({ id }));
+    await emitEvent('history://blocked', block({ id: 1 }));
+    expect($$(container, 'history-row')).toHaveLength(1);
+    await flush(LIVE_BATCH_MS);
+    const ids = $$(container, 'history-row').map((r) => Number(r.dataset.rowId));
+    expect(ids.slice(0, 3)).toEqual([209, 208, 207]);
+    expect($(container, 'history-total').textContent).toBe('Rows 1–201 of 201');
   });
 
   test('the filters are sent to history_query once typing pauses, and restart at the first page', async () => {
@@ -104,6 +120,7 @@ describe('History', () => {
 
     // A live block while on page 2 is counted, not spliced into this page.
     await emitEvent('history://blocked', block({ id: 9999 }));
+    await flush(LIVE_BATCH_MS);
     expect($$(container, 'history-row')[0]!.dataset.rowId).toBe('20');
     expect($(container, 'history-new').textContent).toContain('1 new');
 

@@ -13,6 +13,7 @@ const OVERSCAN = 8;
 /** Used before layout (and under jsdom, which has none). */
 const FALLBACK_VIEWPORT = 480;
 export const FILTER_DEBOUNCE_MS = 250;
+export const LIVE_BATCH_MS = 100;
 
 interface Props {
   mode: Mode;
@@ -87,24 +88,42 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
     if (scroller.current) scroller.current.scrollTop = 0;
   }, [appliedFilter, after]);
 
-  // Live rows: on the first page they appear at the top; elsewhere they are counted.
+  // Live rows: on the first page they appear at the top; elsewhere they are counted. Blocks are
+  // applied in batches so that a flood of blocks costs one render per LIVE_BATCH_MS, not one each.
   const live = useRef({ filter: appliedFilter, first: pageIndex === 0 });
   live.current = { filter: appliedFilter, first: pageIndex === 0 };
   useEffect(() => {
     let unlisten: (() => void) | null = null;
     let gone = false;
+    let queued: StoredBlock[] = [];
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const apply = () => {
+      timer = null;
+      const batch = queued.filter((b) => matches(b, live.current.filter));
+      queued = [];
+      if (batch.length === 0) return;
+      if (live.current.first) {
+        setPage((p) => {
+          if (p === null) return p;
+          const seen = new Set(p.blocks.map((b) => b.id));
+          // The batch is oldest first; the table is newest first.
+          const fresh: StoredBlock[] = [];
+          for (const b of batch) {
+            if (seen.has(b.id)) continue;
+            seen.add(b.id);
+            fresh.unshift(b);
+          }
+          return fresh.length === 0 ? p : { ...p, total: p.total + fresh.length, blocks: [...fresh, ...p.blocks] };
+        });
+      } else {
+        setPage((p) => (p === null ? p : { ...p, total: p.total + batch.length }));
+        setLiveNotOnPage((n) => n + batch.length);
+      }
+    };
     events
       .onBlocked((block) => {
-        if (!matches(block, live.current.filter)) return;
-        if (live.current.first) {
-          setPage((p) => {
-            if (p === null || p.blocks.some((b) => b.id === block.id)) return p;
-            return { ...p, total: p.total + 1, blocks: [block, ...p.blocks] };
-          });
-        } else {
-          setPage((p) => (p === null ? p : { ...p, total: p.total + 1 }));
-          setLiveNotOnPage((n) => n + 1);
-        }
+        queued.push(block);
+        if (timer === null) timer = setTimeout(apply, LIVE_BATCH_MS);
       })
       .then((u) => {
         if (gone) u();
@@ -113,6 +132,7 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
       .catch(() => undefined);
     return () => {
       gone = true;
+      if (timer !== null) clearTimeout(timer);
       unlisten?.();
     };
   }, []);

@@ -79,7 +79,10 @@ describe('Settings', () => {
     expect(be.of('probe_image').map((c) => c.args.entry)).toEqual(entries);
     const states = entries.map((_, i) => badgeOfRow(container, i).dataset.state);
     expect(states).toEqual(['found', 'any-tag', 'not-found', 'auth', 'unreachable']);
-    expect(badgeOfRow(container, 0).textContent).toBe('found sha256:0123456789ab · linux/amd64, linux/arm64');
+    expect(badgeOfRow(container, 0).textContent).toBe('found sha256:0123456789ab');
+    expect($$(container, 'image-row')[0]!.querySelector('[data-testid="image-platforms"]')!.textContent).toContain(
+      'platforms: linux/amd64, linux/arm64',
+    );
     expect(badgeOfRow(container, 1).textContent).toBe('any tag: 12 tags');
     expect(badgeOfRow(container, 2).textContent).toBe('not found');
     expect(badgeOfRow(container, 3).textContent).toBe('auth required');

@@ -427,6 +427,12 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                     <div id={descId}>
                       {badge?.state === 'invalid' && !fieldDiags && <p className="diag diag-error">{badge.message}</p>}
                       {badge && badge.state !== 'invalid' && 'message' in badge && <p className="help">{badge.message}</p>}
+                      {badge?.state === 'found' && (
+                        <p className="help" data-testid="image-platforms">
+                          {badge.platforms.length > 0 ? `platforms: ${badge.platforms.join(', ')}` : 'single-platform image'} ·{' '}
+                          <code>{badge.digest}</code>
+                        </p>
+                      )}
                       <Diags list={fieldDiags} />
                     </div>
                   </li>

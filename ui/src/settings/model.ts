@@ -165,7 +165,7 @@ export function badgeText(b: Badge): string {
     case 'all':
       return 'all images';
     case 'found':
-      return `found ${shortDigest(b.digest)}${b.platforms.length ? ` · ${b.platforms.join(', ')}` : ''}`;
+      return `found ${shortDigest(b.digest)}`;
     case 'any-tag':
       return `any tag: ${b.tags} tag${b.tags === 1 ? '' : 's'}`;
     case 'not-found':
