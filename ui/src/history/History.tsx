@@ -330,6 +330,7 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
                     data-testid="history-row"
                     data-row-id={b.id}
                     data-kind={b.kind}
+                    data-image={b.image ?? ''}
                     aria-rowindex={index + 2}
                     aria-selected={b.id === selectedId}
                     tabIndex={b.id === selectedId || (selectedId === null && index === 0) ? 0 : -1}

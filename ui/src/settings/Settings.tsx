@@ -73,6 +73,13 @@ function Diags({ list, id }: { list: Diagnostic[] | undefined; id?: string }) {
       {list.map((d, i) => (
         <li key={i} className={`diag diag-${d.severity}`}>
           <span className="diag-sev">{d.severity}</span> {d.message}
+          {d.line !== undefined && (
+            <span className="muted">
+              {' '}
+              (line {d.line}
+              {d.column !== undefined ? `, column ${d.column}` : ''})
+            </span>
+          )}
         </li>
       ))}
     </ul>
