@@ -1,0 +1,37 @@
+import { describe, expect, test } from 'vitest';
+import { api, ApiError, systemTimeMs, toApiError } from './api';
+import { backend } from './test/harness';
+
+describe('api', () => {
+  test('arguments go out under the names the shell reads (camelCase for multi-word ones)', async () => {
+    const be = backend({ probe_image: () => ({ input: 'x', status: 'all-images' }), cancel_probe: () => true });
+    await api.probeImage('busybox', 'r1');
+    await api.cancelProbe('r1');
+    expect(be.calls).toEqual([
+      { cmd: 'probe_image', args: { entry: 'busybox', requestId: 'r1' } },
+      { cmd: 'cancel_probe', args: { requestId: 'r1' } },
+    ]);
+  });
+
+  test('a rejected command becomes an ApiError with its code and diagnostics', async () => {
+    const diagnostics = [{ severity: 'error', code: 'syntax', pointer: '', message: 'bad' }];
+    backend({ save_settings: () => Promise.reject({ code: 'invalid', message: 'has errors', diagnostics }) });
+    const err = await api.saveSettings('admin', {}, '').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ code: 'invalid', message: 'has errors', diagnostics });
+  });
+
+  test.each([
+    [{ code: 'conflict', message: 'changed' }, 'conflict', 'changed'],
+    [{ code: 'teapot', message: 'odd' }, 'internal', 'odd'],
+    ['plain string from a panic', 'internal', 'plain string from a panic'],
+    [new Error('boom'), 'internal', 'boom'],
+  ])('toApiError(%j) → %s', (raw, code, message) => {
+    expect(toApiError(raw)).toMatchObject({ code, message });
+  });
+
+  test('reload times read in both forms', () => {
+    expect(systemTimeMs({ secs_since_epoch: 1_795_897_809, nanos_since_epoch: 123_000_000 })).toBe(1_795_897_809_123);
+    expect(systemTimeMs('2026-11-28T20:30:09.123Z')).toBe(1_795_897_809_123);
+  });
+});
