@@ -381,6 +381,7 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
           <input
             type="text"
             data-testid="export-path"
+            placeholder="absolute path, e.g. /home/you/eci-history.csv"
             value={exportPath}
             onChange={(e) => {
               setExportPathTouched(true);

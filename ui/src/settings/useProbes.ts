@@ -28,6 +28,8 @@ export function useProbes(rows: readonly Row[], enabled: boolean): ReadonlyMap<n
   const tracked = useRef(new Map<number, Tracked>());
 
   useEffect(() => {
+    // Nothing is tracked until enabled, so every row is judged once it is.
+    if (!enabled) return;
     const set = (key: number, badge: Badge) =>
       setBadges((prev) => {
         const next = new Map(prev);
@@ -80,7 +82,6 @@ export function useProbes(rows: readonly Row[], enabled: boolean): ReadonlyMap<n
         set(key, { state: 'all' });
         continue;
       }
-      if (!enabled) continue;
       set(key, { state: 'checking' });
       t.timer = setTimeout(() => {
         t.timer = null;
