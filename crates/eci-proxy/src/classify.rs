@@ -20,8 +20,16 @@ pub enum Inspect {
 pub struct Classified {
     pub route: &'static Route,
     pub inspect: Inspect,
-    /// The route's commands and groups, as the history shows them.
-    pub commands: Vec<String>,
+}
+
+/// The route's commands and groups, as the history shows them.
+pub fn commands_of(route: &Route) -> Vec<String> {
+    route
+        .commands
+        .iter()
+        .map(|c| (*c).to_owned())
+        .chain(route.groups.iter().map(|g| g.wildcard().to_owned()))
+        .collect()
 }
 
 /// Classifies a request as the engine's router would see it; what cannot be classified is
@@ -39,15 +47,5 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
         BodyKind::ServiceCreate | BodyKind::ServiceUpdate => Inspect::Service,
         BodyKind::None | BodyKind::VolumeCreate | BodyKind::Opaque => Inspect::None,
     };
-    let commands = route
-        .commands
-        .iter()
-        .map(|c| (*c).to_owned())
-        .chain(route.groups.iter().map(|g| g.wildcard().to_owned()))
-        .collect();
-    Ok(Classified {
-        route,
-        inspect,
-        commands,
-    })
+    Ok(Classified { route, inspect })
 }

@@ -143,10 +143,17 @@ impl Enforcer {
             });
         }
         let filtered_dir = config.state_dir.join("filtered");
-        std::fs::create_dir_all(&filtered_dir).map_err(|source| StartError::StateDir {
-            path: filtered_dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&filtered_dir)
+            .and_then(|()| {
+                // Filtered sockets are for the containers they are mounted into, not for local
+                // users.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&filtered_dir, std::fs::Permissions::from_mode(0o700))
+            })
+            .map_err(|source| StartError::StateDir {
+                path: filtered_dir.clone(),
+                source,
+            })?;
         let hook_digests = digests.clone();
         let store = Arc::new(
             PolicyStore::fail_closed()
@@ -370,7 +377,10 @@ async fn follow_events(shared: &Arc<Shared>) {
 /// default way.
 pub async fn termination_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut int), Ok(mut term)) => {
             tokio::select! {
                 _ = int.recv() => {}

@@ -8,12 +8,13 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use hyper::client::conn::http1::SendRequest;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{watch, Mutex, Semaphore};
+use tokio::sync::{mpsc, watch, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -22,7 +23,7 @@ use crate::digests::DigestSource;
 use crate::facts::Protected;
 use crate::filtered::FilteredSockets;
 use crate::policy::PolicyStore;
-use crate::upstream::{Upstream, UpstreamBody};
+use crate::upstream::{Upstream, UpstreamBody, UpstreamConn};
 use crate::Limits;
 
 /// Everything a request needs, shared by all connections of one enforcer.
@@ -61,8 +62,11 @@ pub struct Peer {
 }
 
 /// The engine connection of one client connection, dialled on first use and again whenever the
-/// engine has dropped it.
-pub type ConnUpstream = Arc<Mutex<Option<SendRequest<UpstreamBody>>>>;
+/// engine has dropped it. Its driver is handed to the client connection's task.
+pub struct ConnUpstream {
+    pub sender: Mutex<Option<SendRequest<UpstreamBody>>>,
+    pub drivers: mpsc::UnboundedSender<UpstreamConn>,
+}
 
 /// Binds a unix listener at `path` with mode 0660. A socket file nobody answers on is stale and
 /// replaced; a live socket is an error unless `replace` (our own filtered sockets, restored).
@@ -142,7 +146,11 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origi
         uid: c.uid(),
         gid: c.gid(),
     });
-    let upstream: ConnUpstream = Arc::new(Mutex::new(None));
+    let (drivers_tx, mut drivers_rx) = mpsc::unbounded_channel();
+    let upstream = Arc::new(ConnUpstream {
+        sender: Mutex::new(None),
+        drivers: drivers_tx,
+    });
     let svc_shared = shared.clone();
     let service = service_fn(move |req| {
         let shared = svc_shared.clone();
@@ -164,16 +172,35 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origi
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
+    let mut drivers = FuturesUnordered::new();
     let mut shutdown = shared.shutdown.clone();
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "client connection ended");
+    loop {
+        tokio::select! {
+            biased;
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "client connection ended");
+                }
+                return;
             }
-        }
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+            Some(d) = drivers_rx.recv() => drivers.push(d),
+            Some(r) = drivers.next(), if !drivers.is_empty() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "engine connection ended");
+                }
+            }
+            _ = shutdown.changed() => break,
         }
     }
+    conn.as_mut().graceful_shutdown();
+    let drive = async {
+        loop {
+            tokio::select! {
+                biased;
+                _ = conn.as_mut() => return,
+                Some(_) = drivers.next(), if !drivers.is_empty() => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drive).await;
 }

@@ -12,6 +12,7 @@ use eci_policy::decide::{
 use eci_policy::gojson;
 use eci_policy::mounts::{self, MountRef};
 use eci_policy::reference::{Digest, ImageEntry, Repository};
+use eci_policy::routes::Route;
 use eci_policy::settings::Policy;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -33,7 +34,7 @@ pub type ClientBody = Either<Incoming, Full<Bytes>>;
 /// What is known about a request when it is refused, for its block record.
 #[derive(Default)]
 struct Ctx {
-    commands: Vec<String>,
+    route: Option<&'static Route>,
     image_name: Option<String>,
     image_id: Option<String>,
 }
@@ -103,7 +104,7 @@ fn block_event(
         image_name: ctx.image_name,
         image_id: ctx.image_id,
         kind: d.kind,
-        commands: ctx.commands,
+        commands: ctx.route.map(classify::commands_of).unwrap_or_default(),
         method: method.to_string(),
         path: target.to_owned(),
         status: d.status,
@@ -140,7 +141,7 @@ async fn process(
     }
     let classified =
         classify::classify(parts.method.as_str(), target).map_err(ProxyError::Denied)?;
-    ctx.commands = classified.commands.clone();
+    ctx.route = Some(classified.route);
     if let Origin::Filtered { .. } = origin {
         eci_policy::decide::command_verdict(policy, classified.route, target)
             .map_err(ProxyError::Denied)?;
@@ -411,14 +412,20 @@ async fn forward(
         }
         resp
     } else {
-        let mut slot = conn.lock().await;
+        let mut slot = conn.sender.lock().await;
         let alive = match slot.as_mut() {
             Some(s) => s.ready().await.is_ok(),
             None => false,
         };
         let sender = match slot.take() {
             Some(s) if alive => slot.insert(s),
-            _ => slot.insert(shared.upstream.dial().await?),
+            _ => {
+                let (sender, driver) = shared.upstream.connect().await?;
+                // Driven by this client connection's task; if that task is gone, so is the
+                // client, and the request fails with the closed connection.
+                let _ = conn.drivers.send(driver);
+                slot.insert(sender)
+            }
         };
         sender.send_request(req).await?
     };

@@ -19,6 +19,9 @@ use crate::error::ProxyError;
 /// The body of a request sent to the engine: the client's own stream, or a body we rewrote.
 pub type UpstreamBody = Either<Incoming, Full<Bytes>>;
 
+/// A connection to the engine, to be polled by its owner.
+pub type UpstreamConn = http1::Connection<TokioIo<UnixStream>, UpstreamBody>;
+
 /// Largest engine answer read for a fact (an inspect); real ones are a few KiB.
 const FACT_LIMIT: usize = 8 << 20;
 /// A fact request that takes longer than this means a wedged engine; fail closed.
@@ -41,15 +44,22 @@ impl Upstream {
         }
     }
 
-    /// A fresh HTTP/1 connection to the engine, with upgrades enabled so attach, exec and
-    /// BuildKit sessions can be spliced once the engine answers 101.
-    pub async fn dial(&self) -> Result<SendRequest<UpstreamBody>, ProxyError> {
+    /// A fresh HTTP/1 connection to the engine and the future that drives it, for the caller
+    /// to poll (a client connection's task polls its engine connection itself: no hop between
+    /// tasks per request).
+    pub async fn connect(&self) -> Result<(SendRequest<UpstreamBody>, UpstreamConn), ProxyError> {
         let stream = UnixStream::connect(&self.path)
             .await
             .map_err(|e| self.unavailable(e))?;
-        let (sender, conn) = http1::Builder::new()
+        Ok(http1::Builder::new()
             .handshake(TokioIo::new(stream))
-            .await?;
+            .await?)
+    }
+
+    /// A fresh HTTP/1 connection to the engine driven by a task of its own, with upgrades
+    /// enabled so attach, exec and BuildKit sessions can be spliced once the engine answers 101.
+    pub async fn dial(&self) -> Result<SendRequest<UpstreamBody>, ProxyError> {
+        let (sender, conn) = self.connect().await?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "engine connection ended");
