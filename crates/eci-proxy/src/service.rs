@@ -192,11 +192,8 @@ async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, ProxyError>
 /// checked, with its own length.
 fn canonical(mut parts: http::request::Parts, value: &Value) -> Request<UpstreamBody> {
     let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+    // Content-Type stays the client's: the engine checks it, and so it does here too.
     set_length(&mut parts.headers, bytes.len());
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     Request::from_parts(parts, Either::Right(Full::new(bytes)))
 }
 

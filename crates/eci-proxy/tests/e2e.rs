@@ -406,7 +406,16 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
             ),
         ),
     ];
-    let targets = ["/containers/create", "/v1.41/containers/create"];
+    // Path forms the engine routes to container create (percent-encoded, old API versions),
+    // and one it would redirect.
+    let targets = [
+        "/containers/create",
+        "/v1.41/containers/create",
+        "/v1.23/containers/create",
+        "/containers%2Fcreate",
+        "/v1.41/containers/%63reate",
+        "/v1.41//containers/create",
+    ];
     for (what, body) in &cases {
         for target in targets {
             let name = unique("bypass");
