@@ -41,7 +41,8 @@ pub struct ServeConfig {
     /// Registry endpoints (plain HTTP, CA files, mirrors) for the digest fetcher.
     #[arg(long, value_name = "FILE", env = "ECI_GUARD_REGISTRIES")]
     pub registries: Option<PathBuf>,
-    /// A further protected socket path (repeatable), e.g. `/var/run/iechor.sock`.
+    /// A further protected socket path (repeatable). The usual engine socket paths
+    /// ([`ServeConfig::DEFAULT_PROTECTED`]) are always protected.
     #[arg(long = "protect", value_name = "PATH")]
     pub protect: Vec<PathBuf>,
     /// Client connections served at once.
@@ -87,6 +88,15 @@ fn env_dir(var: &str, home_rel: &str) -> PathBuf {
 }
 
 impl ServeConfig {
+    /// Engine sockets protected whatever the upstream is: mounting another path to the engine
+    /// (or a directory above one) must not escape the check.
+    pub const DEFAULT_PROTECTED: &'static [&'static str] = &[
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+        "/var/run/iechor.sock",
+        "/run/iechor.sock",
+    ];
+
     /// The default admin settings path (SPEC §1, the Docker Desktop pattern on Linux).
     pub fn default_admin_settings() -> PathBuf {
         PathBuf::from("/usr/share/iechor-desktop/admin-settings.json")
@@ -142,7 +152,11 @@ impl ServeConfig {
                 ),
             },
             state_dir,
-            protect: self.protect,
+            protect: Self::DEFAULT_PROTECTED
+                .iter()
+                .map(PathBuf::from)
+                .chain(self.protect)
+                .collect(),
             limits: Limits {
                 max_connections: self.max_connections,
                 ..Limits::default()

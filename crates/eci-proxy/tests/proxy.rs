@@ -114,6 +114,7 @@ struct Rig {
     enforcer: Option<Enforcer>,
     _dir: tempfile::TempDir,
     listen: PathBuf,
+    upstream: PathBuf,
     seen: Seen,
 }
 
@@ -150,7 +151,7 @@ impl Rig {
         });
         let config = EnforcerConfig {
             listen: vec![listen.clone()],
-            upstream: up,
+            upstream: up.clone(),
             settings: SettingsPaths {
                 admin: None,
                 user: None,
@@ -168,6 +169,7 @@ impl Rig {
             enforcer: Some(enforcer),
             _dir: dir,
             listen,
+            upstream: up,
             seen,
         }
     }
@@ -433,4 +435,53 @@ fn a_missing_upstream_or_a_taken_socket_stops_the_start() {
         ))
         .unwrap_err();
     assert!(matches!(err, eci_proxy::StartError::Listen { .. }), "{err}");
+}
+
+#[test]
+fn serve_runs_until_shutdown_and_cleans_up() {
+    let rig = Rig::start(Limits::default());
+    let dir = tempfile::tempdir().unwrap();
+    let listen = dir.path().join("served.sock");
+    let config = eci_proxy::ServeConfig {
+        listen: vec![listen.clone()],
+        upstream: rig.upstream.clone(),
+        admin_settings: Some(dir.path().join("admin.json")),
+        user_settings: Some(dir.path().join("user.json")),
+        state_dir: Some(dir.path().join("state")),
+        registries: None,
+        protect: vec![],
+        max_connections: 16,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = rig.rt.spawn(eci_proxy::serve(config, async {
+        let _ = stopped.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while StdStream::connect(&listen).is_err() {
+        assert!(Instant::now() < deadline, "serve never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut s = connect(&listen);
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut s).0, 200);
+    // No settings files: the fail-closed default (ECI on) classifies, so unknown routes are 404.
+    s.write_all(b"GET /nope HTTP/1.1\r\nHost: d\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut s).0, 404);
+    drop(s);
+    stop.send(()).unwrap();
+    rig.rt.block_on(served).unwrap().unwrap();
+    assert!(!listen.exists(), "the listening socket is removed");
+    // The block was recorded in the history under the state directory.
+    let history =
+        eci_history::History::open(dir.path().join("state"), eci_history::Retention::default());
+    let page = history
+        .query(
+            &eci_history::Filter::default(),
+            &eci_history::Page::default(),
+        )
+        .unwrap();
+    assert_eq!(page.total, 1, "{page:?}");
+    assert_eq!(page.blocks[0].record.path, "/nope");
 }
