@@ -1103,3 +1103,45 @@ fn derived_images_follow_allow_derived_images() {
     );
     g.ok(&["rmi", &tag]);
 }
+
+#[test]
+fn run_and_exec_with_a_terminal() {
+    let s = shared();
+    let bb = s.busybox().reference();
+    let g = Guard::start(&admin_settings(&[], "deny", &[]));
+    let cli = s.engine().docker_cli_path().display().to_string();
+    let name = unique("tty");
+    // `script` gives the CLI a pseudo-terminal, as a user's shell would.
+    let in_pty = |line: &str| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", line, "/dev/null"]);
+        for (k, v) in g.docker().get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        let out = c.stdin(std::process::Stdio::null()).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = in_pty(&format!(
+        "{cli} run -it --rm --network none {bb} sh -c 'test -t 0 && test -t 1 && echo tty-ok'"
+    ));
+    assert!(out.contains("tty-ok"), "{out}");
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "60",
+    ]);
+    let out = in_pty(&format!(
+        "{cli} exec -it {name} sh -c 'test -t 0 && echo exec-tty-ok'"
+    ));
+    assert!(out.contains("exec-tty-ok"), "{out}");
+    remove_container(s.engine(), &name);
+}
