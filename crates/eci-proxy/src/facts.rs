@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use eci_policy::decide::{exposure, Exposure, ImageFacts};
+use eci_policy::decide::{exposure, Denial, Exposure, ImageFacts};
 use eci_policy::mounts::{self, clean_path, MountRef, MountSource};
 use eci_policy::reference::Reference;
 use eci_policy::settings::Policy;
@@ -189,13 +189,12 @@ async fn volume_exposure(
     });
     match mounts::volume_create(&as_create) {
         Ok(v) => Ok(v.bind_device.and_then(|d| protected.classify_host(&d))),
-        // Options the engine accepted but we cannot check (overlay, relative devices): treat
-        // the volume as reaching everything, which only allowed images can then not use either.
-        Err(e) => Err(ProxyError::Facts {
-            what: format!("volume {name:?}"),
-            status: 200,
-            message: e.to_string(),
-        }),
+        // Options the engine accepted but we cannot check (overlay, relative devices): no
+        // container may use the volume while ECI is on.
+        Err(e) => Err(ProxyError::Denied(Denial::invalid(
+            403,
+            format!("volume {name:?} cannot be checked: {e}"),
+        ))),
     }
 }
 
