@@ -388,7 +388,9 @@ fn orchestrate() {
     let ha = dir.path().join("ha.sock");
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
-    std::fs::write(state.join("admin-settings.json"), admin_settings(true)).unwrap();
+    // `ECI_BENCH_ECI=0` measures the pass-through of ECI off, for comparison.
+    let eci = std::env::var("ECI_BENCH_ECI").map_or(true, |v| v != "0");
+    std::fs::write(state.join("admin-settings.json"), admin_settings(eci)).unwrap();
 
     let _upstream = spawn_role("upstream", &[&up]);
     wait_for(&up);
