@@ -2,10 +2,10 @@
 //! read, and which commands it belongs to (for the block record).
 
 use eci_policy::decide::Denial;
-use eci_policy::routes::{self, BodyKind, Route};
+use eci_policy::routes::{self, BodyKind, Endpoint, Route};
 
 /// Which request body the enforcer must read before forwarding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inspect {
     /// Streamed through unread: no body, or one that carries no mount.
     None,
@@ -14,6 +14,11 @@ pub enum Inspect {
     ContainerStart,
     /// Service create and update: a spec with mounts.
     Service,
+    /// A plugin about to run: its configured host mounts are checked (however they were set:
+    /// pull with privileges, create from a tar, `plugin set`, upgrade).
+    PluginEnable {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +47,9 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
     // every container create and service spec inspects the named volumes it uses, including
     // volumes made before the enforcer ran or through another socket.
     let inspect = match route.body {
+        _ if route.endpoint == Endpoint::PluginEnable => Inspect::PluginEnable {
+            name: c.param("name").unwrap_or_default().to_owned(),
+        },
         BodyKind::ContainerCreate => Inspect::ContainerCreate,
         BodyKind::ContainerStart => Inspect::ContainerStart,
         BodyKind::ServiceCreate | BodyKind::ServiceUpdate => Inspect::Service,

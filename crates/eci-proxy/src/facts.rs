@@ -124,18 +124,20 @@ impl Protected {
     }
 }
 
-/// Keeps the worst of several exposures: a directory over a socket, then the socket itself, then
-/// a filtered socket.
-fn worst(a: Option<Exposure>, b: Option<Exposure>) -> Option<Exposure> {
-    fn rank(e: &Option<Exposure>) -> u8 {
-        match e {
-            None => 0,
-            Some(Exposure::Filtered { .. }) => 1,
-            Some(Exposure::Socket { .. }) => 2,
-            Some(Exposure::Ancestor { .. }) => 3,
-        }
+/// How bad an exposure is: a directory over a socket, then the socket itself, then a filtered
+/// socket.
+fn rank(e: Option<&Exposure>) -> u8 {
+    match e {
+        None => 0,
+        Some(Exposure::Filtered { .. }) => 1,
+        Some(Exposure::Socket { .. }) => 2,
+        Some(Exposure::Ancestor { .. }) => 3,
     }
-    if rank(&b) > rank(&a) {
+}
+
+/// Keeps the worst of two exposures.
+fn worst(a: Option<Exposure>, b: Option<Exposure>) -> Option<Exposure> {
+    if rank(b.as_ref()) > rank(a.as_ref()) {
         b
     } else {
         a
@@ -234,6 +236,34 @@ async fn container_exposure(
         worst_seen = worst(worst_seen, e);
     }
     Ok(worst_seen)
+}
+
+/// The host paths a plugin mounts when enabled (its settings and its config's defaults) and
+/// where the worst of them stands. `None` when the engine has no such plugin.
+pub async fn plugin_exposure(
+    upstream: &Upstream,
+    protected: &Protected,
+    name: &str,
+) -> Result<Option<Option<(String, Exposure)>>, ProxyError> {
+    let target = format!("/plugins/{}/json", segment(name));
+    let Some(p) = upstream
+        .get_optional(&target, &format!("plugin {name:?}"))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut found: Vec<(String, Exposure)> = Vec::new();
+    for section in ["Settings", "Config"] {
+        for m in p[section]["Mounts"].as_array().into_iter().flatten() {
+            if let Some(source) = m["Source"].as_str().filter(|s| !s.is_empty()) {
+                if let Some(e) = protected.classify_host(source) {
+                    found.push((source.to_owned(), e));
+                }
+            }
+        }
+    }
+    let found = found.into_iter().max_by_key(|(_, e)| rank(Some(e)));
+    Ok(Some(found))
 }
 
 /// The engine's view of an image; `None` when the engine has no such image.

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use eci_policy::decide::{
-    mount_verdict, AnyTagFact, Denial, DigestFacts, EntryDigests, MountVerdict,
+    mount_verdict, AnyTagFact, Denial, DigestFacts, EntryDigests, Exposure, MountVerdict,
 };
 use eci_policy::gojson;
 use eci_policy::mounts::{self, MountRef};
@@ -146,7 +146,7 @@ async fn process(
         eci_policy::decide::command_verdict(policy, classified.route, target)
             .map_err(ProxyError::Denied)?;
     }
-    match classified.inspect {
+    match classified.inspect.clone() {
         Inspect::None => {
             forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
         }
@@ -161,6 +161,22 @@ async fn process(
         Inspect::Service => {
             let body = read_body(shared, body).await?;
             service(shared, conn, parts, body, ctx).await
+        }
+        Inspect::PluginEnable { name } => {
+            let exposed =
+                facts::plugin_exposure(&shared.upstream, &shared.protected, &name).await?;
+            if let Some(Some((source, e))) = exposed {
+                let socket = match e {
+                    Exposure::Socket { socket }
+                    | Exposure::Ancestor { socket, .. }
+                    | Exposure::Filtered { socket } => socket,
+                };
+                return Err(ProxyError::Denied(Denial::invalid(
+                    403,
+                    format!("plugin \"{name}\" mounts \"{source}\", which exposes the iechor socket \"{socket}\"; plugins cannot be given filtered sockets"),
+                )));
+            }
+            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
         }
     }
 }

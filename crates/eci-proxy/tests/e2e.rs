@@ -1146,3 +1146,62 @@ fn run_and_exec_with_a_terminal() {
     assert!(out.contains("exec-tty-ok"), "{out}");
     remove_container(s.engine(), &name);
 }
+
+#[test]
+fn plugins_mounting_the_socket_are_not_enabled() {
+    let s = shared();
+    let engine = s.engine();
+    let g = Guard::start(&admin_settings(
+        &[s.cli().reference().as_str()],
+        "deny",
+        &[],
+    ));
+    let sock = sock();
+    let sock_dir = Path::new(&sock).parent().unwrap().display().to_string();
+    let busybox = which_busybox();
+    // (mount source in the plugin's config, source set afterwards with `plugin set`)
+    let cases = [
+        (sock_dir.clone(), None),
+        ("/tmp".to_owned(), Some(sock.clone())),
+    ];
+    for (i, (source, set)) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rootfs/bin")).unwrap();
+        std::fs::copy(&busybox, dir.path().join("rootfs/bin/busybox")).unwrap();
+        let config = serde_json::json!({
+            "description": "eci-proxy test plugin",
+            "documentation": "-",
+            "entrypoint": ["/bin/busybox", "sleep", "600"],
+            "interface": { "types": ["docker.dummy/1.0"], "socket": "p.sock" },
+            "network": { "type": "none" },
+            "mounts": [{
+                "name": "host", "source": source, "destination": "/host",
+                "type": "bind", "options": ["rbind"], "settable": ["source"]
+            }]
+        });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let name = format!("eci-proxy-plugin-{}-{i}:latest", std::process::id());
+        g.ok(&["plugin", "create", &name, &dir.path().display().to_string()]);
+        if let Some(set) = set {
+            g.ok(&["plugin", "set", &name, &format!("host.source={set}")]);
+        }
+        let err = g.fails(&["plugin", "enable", &name]);
+        assert!(
+            err.contains("plugins cannot be given filtered sockets"),
+            "{err}"
+        );
+        let enabled = engine
+            .run_docker(["plugin", "inspect", "-f", "{{.Enabled}}", &name])
+            .unwrap();
+        assert_eq!(enabled.trim(), "false");
+        let _ = engine.run_docker(["plugin", "rm", "-f", &name]);
+    }
+}
+
+fn which_busybox() -> std::path::PathBuf {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .expect("busybox-static")
+}
