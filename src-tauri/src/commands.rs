@@ -1,0 +1,296 @@
+//! The commands of the app contract (`/work/notes/app-contract.md`, `ui/src/api.ts`). Each one
+//! checks its arguments, calls a core crate (or [`crate::files`]), and returns; no policy logic
+//! lives here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eci_history::{Filter, Format, Page, QueryPage};
+use eci_policy::settings::{EciSection, Policy};
+use eci_policy::validate::Diagnostic;
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::{AppError, ErrorCode};
+use crate::files::{self, FileView, Mode, Target};
+use crate::state::{AppState, AppStatus};
+
+type AppResult<T> = Result<T, AppError>;
+
+/// Both settings files as the editor needs them, the effective policy, and who may change what.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub mode: Mode,
+    pub admin: FileView,
+    pub user: FileView,
+    /// What the enforcer applies now; when it does not run, what the files would give (the
+    /// fail-closed default if they have errors).
+    pub effective: Policy,
+    /// The admin section is locked: users cannot change the ECI settings.
+    pub locked: bool,
+}
+
+fn path_of(state: &AppState, target: Target) -> PathBuf {
+    match target {
+        Target::Admin => state.config.admin_path(),
+        Target::User => state.config.user_path(),
+    }
+}
+
+fn is_locked(admin: &FileView) -> bool {
+    admin.section.as_ref().and_then(|s| s.locked) == Some(true)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> AppResult<T> + Send + 'static,
+) -> AppResult<T> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Internal, format!("a worker failed: {e}")))?
+}
+
+#[tauri::command]
+pub async fn load_settings(state: State<'_, Arc<AppState>>) -> AppResult<SettingsView> {
+    let mode = state.mode();
+    let admin_path = state.config.admin_path();
+    let user_path = state.config.user_path();
+    let (admin, user) = blocking(move || {
+        let admin = files::read_view(&admin_path, mode == Mode::Admin)?;
+        let user = files::read_view(&user_path, files::may_write(&user_path))?;
+        Ok((admin, user))
+    })
+    .await?;
+    let effective = match state.enforced_policy().await {
+        Some(policy) => (*policy).clone(),
+        None => eci_policy::settings::load(admin.text.as_deref(), user.text.as_deref())
+            .map(|l| l.policy)
+            .unwrap_or_default(),
+    };
+    Ok(SettingsView {
+        mode,
+        locked: is_locked(&admin),
+        admin,
+        user,
+        effective,
+    })
+}
+
+#[tauri::command]
+pub async fn validate_section(
+    state: State<'_, Arc<AppState>>,
+    target: Target,
+    section: EciSection,
+) -> AppResult<Vec<Diagnostic>> {
+    let path = path_of(&state, target);
+    let view = blocking(move || files::read_view(&path, false)).await?;
+    Ok(eci_policy::validate::validate_section(
+        &section,
+        view.mount_key,
+    ))
+}
+
+#[tauri::command]
+pub async fn preview_settings(
+    state: State<'_, Arc<AppState>>,
+    target: Target,
+    section: EciSection,
+) -> AppResult<String> {
+    let path = path_of(&state, target);
+    blocking(move || files::render(&path, &section).map(|(text, _)| text)).await
+}
+
+#[tauri::command]
+pub async fn save_settings(
+    state: State<'_, Arc<AppState>>,
+    target: Target,
+    section: EciSection,
+    etag: String,
+) -> AppResult<FileView> {
+    let path = path_of(&state, target);
+    match target {
+        Target::Admin if state.mode() != Mode::Admin => {
+            return Err(AppError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "only whoever can write {} can change the admin settings; the app does not \
+                     ask for more rights",
+                    path.display()
+                ),
+            ));
+        }
+        Target::User => {
+            let admin_path = state.config.admin_path();
+            let admin = blocking(move || files::read_view(&admin_path, false)).await?;
+            if is_locked(&admin) {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "locked by your administrator: the ECI settings cannot be changed here",
+                ));
+            }
+        }
+        Target::Admin => {}
+    }
+    let _one_at_a_time = state.save_lock.lock().await;
+    let writable = match target {
+        Target::Admin => true,
+        Target::User => files::may_write(&path),
+    };
+    blocking(move || {
+        files::save(&path, &section, &etag)?;
+        files::read_view(&path, writable)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn probe_image(
+    state: State<'_, Arc<AppState>>,
+    entry: String,
+    request_id: String,
+) -> AppResult<eci_registry::ProbeReport> {
+    if entry.trim().is_empty() {
+        return Err(AppError::new(
+            ErrorCode::Invalid,
+            "the image entry is empty",
+        ));
+    }
+    let (serial, token) = state.begin_probe(&request_id);
+    let report = eci_registry::probe(&entry, &state.registries, &token).await;
+    state.end_probe(&request_id, serial);
+    if token.is_cancelled() {
+        return Err(AppError::new(
+            ErrorCode::Cancelled,
+            format!("the probe of {entry} was cancelled"),
+        ));
+    }
+    Ok(report)
+}
+
+#[tauri::command]
+pub fn cancel_probe(state: State<'_, Arc<AppState>>, request_id: String) -> bool {
+    state.cancel_probe(&request_id)
+}
+
+#[tauri::command]
+pub async fn history_query(
+    state: State<'_, Arc<AppState>>,
+    filter: Filter,
+    page: Page,
+) -> AppResult<QueryPage> {
+    let history = state.history.clone();
+    blocking(move || Ok(history.query(&filter, &page)?)).await
+}
+
+#[tauri::command]
+pub async fn history_export(
+    state: State<'_, Arc<AppState>>,
+    filter: Filter,
+    format: Format,
+    path: String,
+) -> AppResult<u64> {
+    let path = PathBuf::from(path);
+    if !path.is_absolute() {
+        return Err(AppError::new(
+            ErrorCode::Invalid,
+            format!("export to an absolute path, not {}", path.display()),
+        ));
+    }
+    let history = state.history.clone();
+    blocking(move || export_to(&history, &filter, format, &path)).await
+}
+
+/// Writes the export next to its destination and renames it into place, so a failed export
+/// never leaves half a file under the chosen name.
+fn export_to(
+    history: &eci_history::History,
+    filter: &Filter,
+    format: Format,
+    path: &Path,
+) -> AppResult<u64> {
+    let what = || format!("cannot write {}", path.display());
+    let dir = path
+        .parent()
+        .ok_or_else(|| AppError::new(ErrorCode::Invalid, what()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".eci-guard-export-")
+        .tempfile_in(dir)
+        .map_err(|e| AppError::io(what(), &e))?;
+    let rows = history.export(filter, format, std::io::BufWriter::new(tmp.as_file()))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| AppError::io(what(), &e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path)
+        .map_err(|e| AppError::io(what(), &e.error))?;
+    Ok(rows)
+}
+
+#[tauri::command]
+pub async fn history_clear(state: State<'_, Arc<AppState>>) -> AppResult<u64> {
+    if state.mode() != Mode::Admin {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "only an administrator (who can write the admin settings) can clear the history",
+        ));
+    }
+    let history = state.history.clone();
+    blocking(move || Ok(history.clear()?)).await
+}
+
+#[tauri::command]
+pub async fn status(state: State<'_, Arc<AppState>>) -> AppResult<AppStatus> {
+    Ok(state.status().await)
+}
+
+#[tauri::command]
+pub fn docker_host_line(state: State<'_, Arc<AppState>>) -> String {
+    format!(
+        "export DOCKER_HOST=unix://{}",
+        state.config.client_socket().display()
+    )
+}
+
+/// A name `docker context create` accepts (the CLI's own rule: `^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$`).
+fn valid_context_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c))
+}
+
+#[tauri::command]
+pub async fn create_docker_context(
+    state: State<'_, Arc<AppState>>,
+    name: String,
+) -> AppResult<String> {
+    if !valid_context_name(&name) {
+        return Err(AppError::new(
+            ErrorCode::Invalid,
+            format!(
+                "{name:?} is not a valid context name: letters, digits and _.+- only, starting \
+                 with a letter or digit, at least two characters"
+            ),
+        ));
+    }
+    let host = format!("host=unix://{}", state.config.client_socket().display());
+    let output = tokio::process::Command::new("docker")
+        .args(["context", "create", &name, "--docker", &host])
+        .output()
+        .await
+        .map_err(|e| AppError::io("cannot run the docker CLI", &e))?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    if output.status.success() {
+        Ok(text.trim().to_owned())
+    } else {
+        Err(AppError::new(
+            ErrorCode::Io,
+            format!("docker context create failed: {}", text.trim()),
+        ))
+    }
+}

@@ -1,0 +1,374 @@
+//! The app's managed state and the embedded enforcer's life: the same parts as `eci-guard serve`
+//! (history, digest service, enforcer) built from the same `ECI_GUARD_*` variables, with the
+//! enforcer supervised in the background so the window opens even without an engine.
+//!
+//! [`AppState::open`] needs no window and no runtime hook, so tests `manage` it directly (Tauri's
+//! `setup` hook does not run under `build()` in tests); [`AppState::start`] starts the background
+//! tasks and [`AppState::stop`] ends them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use eci_proxy::{DigestSource, Enforcer, EnforcerConfig, RegistryDigests, ServeConfig};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Runtime};
+use tokio::sync::RwLock;
+use tokio_util::sync::CancellationToken;
+
+use crate::files::{may_write, Mode};
+
+/// Event names (SPEC §8; `ui/src/api.ts` listens to the same).
+pub const POLICY_CHANGED: &str = "policy://changed";
+pub const HISTORY_BLOCKED: &str = "history://blocked";
+pub const STATUS_CHANGED: &str = "status://changed";
+
+/// How often the status is looked at for changes (engine gone, digests refreshed).
+const STATUS_PERIOD: Duration = Duration::from_secs(3);
+/// How soon a failed enforcer start is tried again (the engine may come up later).
+const RETRY_PERIOD: Duration = Duration::from_secs(3);
+
+/// `eci-guard serve`'s options, read from the `ECI_GUARD_*` environment variables only (command
+/// line arguments are the window system's and the WebDriver's business).
+#[derive(Debug, Parser)]
+#[command(name = "eci-guard-desktop")]
+struct EnvOnly {
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+/// Where everything is, resolved once at launch.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub enforcer: EnforcerConfig,
+    pub registries: Option<PathBuf>,
+    /// Act as a user even if the admin file is writable (`ECI_GUARD_USER_MODE=1`), to see what
+    /// users see. Only ever lowers privileges.
+    pub force_user_mode: bool,
+}
+
+impl AppConfig {
+    /// The same variables and defaults as `eci-guard serve`, plus `ECI_GUARD_USER_MODE`.
+    pub fn from_env() -> Result<AppConfig, String> {
+        let args = EnvOnly::try_parse_from(["eci-guard-desktop"]).map_err(|e| e.to_string())?;
+        let registries = args.serve.registries.clone();
+        let force_user_mode = std::env::var("ECI_GUARD_USER_MODE")
+            .is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        Ok(AppConfig {
+            enforcer: args.serve.into_enforcer_config(),
+            registries,
+            force_user_mode,
+        })
+    }
+
+    pub fn admin_path(&self) -> PathBuf {
+        self.enforcer
+            .settings
+            .admin
+            .clone()
+            .unwrap_or_else(ServeConfig::default_admin_settings)
+    }
+
+    pub fn user_path(&self) -> PathBuf {
+        self.enforcer
+            .settings
+            .user
+            .clone()
+            .unwrap_or_else(ServeConfig::default_user_settings)
+    }
+
+    /// The socket clients should use: the first one the enforcer listens on.
+    pub fn client_socket(&self) -> PathBuf {
+        self.enforcer
+            .listen
+            .first()
+            .cloned()
+            .unwrap_or_else(ServeConfig::default_listen)
+    }
+}
+
+/// The embedded enforcer: running, or why not.
+enum Slot {
+    NotStarted,
+    Running(Box<Enforcer>),
+    Failed(String),
+    Stopped,
+}
+
+/// The last serial given out, and the probes in flight by request id with their serials.
+type Probes = (u64, HashMap<String, (u64, CancellationToken)>);
+
+/// Everything the commands share. Cheap to reach: Tauri hands commands a `State<AppState>`.
+pub struct AppState {
+    pub config: AppConfig,
+    pub history: Arc<eci_history::History>,
+    pub digests: Arc<RegistryDigests>,
+    pub registries: eci_registry::RegistrySettings,
+    enforcer: RwLock<Slot>,
+    /// Probes in flight by the frontend's request id, with a serial so that a finished probe
+    /// never unregisters a newer one under the same id.
+    probes: Mutex<Probes>,
+    /// Serialises saves, so two saves from this app never interleave their check and rename.
+    pub save_lock: tokio::sync::Mutex<()>,
+    shutdown: CancellationToken,
+    tasks: Mutex<Vec<tauri::async_runtime::JoinHandle<()>>>,
+}
+
+impl AppState {
+    /// Opens the history and the digest cache under the state directory. Starts nothing: see
+    /// [`AppState::start`].
+    pub fn open(config: AppConfig) -> Result<AppState, String> {
+        let registries = match &config.registries {
+            Some(path) => eci_registry::RegistrySettings::load(path).map_err(|e| e.to_string())?,
+            None => eci_registry::RegistrySettings::default(),
+        };
+        let state_dir = &config.enforcer.state_dir;
+        let service = eci_registry::DigestService::open(eci_registry::ServiceOptions {
+            registries: registries.clone(),
+            ..eci_registry::ServiceOptions::new(state_dir.join("digests"))
+        });
+        if let Some(e) = service.load_error() {
+            tracing::warn!(error = %e, "the digest cache was set aside");
+        }
+        let history = eci_history::History::open(state_dir, eci_history::Retention::default());
+        Ok(AppState {
+            config,
+            history: Arc::new(history),
+            digests: Arc::new(RegistryDigests::new(service)),
+            registries,
+            enforcer: RwLock::new(Slot::NotStarted),
+            probes: Mutex::new((0, HashMap::new())),
+            save_lock: tokio::sync::Mutex::new(()),
+            shutdown: CancellationToken::new(),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Admin mode iff this process may write the admin file (or create it).
+    pub fn mode(&self) -> Mode {
+        if !self.config.force_user_mode && may_write(&self.config.admin_path()) {
+            Mode::Admin
+        } else {
+            Mode::User
+        }
+    }
+
+    /// Starts the digest refresher, the enforcer's supervisor, and the event forwarders.
+    pub fn start<R: Runtime>(self: &Arc<Self>, app: AppHandle<R>) {
+        let mut tasks = lock(&self.tasks);
+        let service = self.digests.service().clone();
+        tasks.push(tauri::async_runtime::spawn(
+            service.run_refresher(self.shutdown.clone()),
+        ));
+        tasks.push(tauri::async_runtime::spawn(forward_blocks(
+            self.clone(),
+            app.clone(),
+        )));
+        tasks.push(tauri::async_runtime::spawn(supervise(
+            self.clone(),
+            app.clone(),
+        )));
+        tasks.push(tauri::async_runtime::spawn(watch_status(self.clone(), app)));
+    }
+
+    /// Stops the enforcer (its sockets removed), the background tasks, and writes out the
+    /// history. Idempotent.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        let slot = std::mem::replace(&mut *self.enforcer.write().await, Slot::Stopped);
+        if let Slot::Running(enforcer) = slot {
+            enforcer.stop().await;
+        }
+        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+        }
+        let history = self.history.clone();
+        let _ = tauri::async_runtime::spawn_blocking(move || history.flush()).await;
+    }
+
+    /// The running enforcer's status, or why there is none.
+    pub async fn enforcer_status(&self) -> (Option<eci_proxy::Status>, Option<String>) {
+        match &*self.enforcer.read().await {
+            Slot::Running(e) => (Some(e.status().await), None),
+            Slot::Failed(why) => (None, Some(why.clone())),
+            Slot::NotStarted => (None, Some("the enforcer has not started".into())),
+            Slot::Stopped => (None, Some("the enforcer has stopped".into())),
+        }
+    }
+
+    /// The policy in force, when the enforcer runs.
+    pub async fn enforced_policy(&self) -> Option<Arc<eci_policy::settings::Policy>> {
+        match &*self.enforcer.read().await {
+            Slot::Running(e) => Some(e.policy().snapshot()),
+            _ => None,
+        }
+    }
+
+    /// Registers a probe under the frontend's request id; a later probe with the same id
+    /// cancels the earlier one. Pass the returned serial to [`AppState::end_probe`].
+    pub fn begin_probe(&self, id: &str) -> (u64, CancellationToken) {
+        let token = self.shutdown.child_token();
+        let mut probes = lock(&self.probes);
+        probes.0 += 1;
+        let serial = probes.0;
+        if let Some((_, old)) = probes.1.insert(id.to_owned(), (serial, token.clone())) {
+            old.cancel();
+        }
+        (serial, token)
+    }
+
+    pub fn end_probe(&self, id: &str, serial: u64) {
+        let mut probes = lock(&self.probes);
+        if probes.1.get(id).is_some_and(|(s, _)| *s == serial) {
+            probes.1.remove(id);
+        }
+    }
+
+    /// Cancels the probe with this id; `false` if none runs.
+    pub fn cancel_probe(&self, id: &str) -> bool {
+        match lock(&self.probes).1.remove(id) {
+            Some((_, token)) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the Status view shows (SPEC §8).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    pub enforcer: Option<eci_proxy::Status>,
+    pub enforcer_error: Option<String>,
+    pub history: eci_history::Status,
+    pub digests: Vec<eci_proxy::EntryFreshness>,
+    /// `unix:///…`, the value for `DOCKER_HOST`.
+    pub docker_host: String,
+}
+
+impl AppState {
+    pub async fn status(&self) -> AppStatus {
+        let (enforcer, enforcer_error) = self.enforcer_status().await;
+        AppStatus {
+            enforcer,
+            enforcer_error,
+            history: self.history.status(),
+            digests: self.digests.freshness(),
+            docker_host: format!("unix://{}", self.config.client_socket().display()),
+        }
+    }
+}
+
+/// Keeps the enforcer running: starts it, and while it cannot start (no engine socket, a socket
+/// path in use) records why and tries again. Forwards its reloads as `policy://changed`.
+async fn supervise<R: Runtime>(state: Arc<AppState>, app: AppHandle<R>) {
+    loop {
+        let sink: Arc<dyn eci_proxy::BlockSink> = Arc::new(state.history.recorder());
+        let started = Enforcer::start(
+            state.config.enforcer.clone(),
+            state.digests.clone(),
+            Some(sink),
+        )
+        .await;
+        match started {
+            Ok(enforcer) => {
+                let reloads = enforcer.subscribe_reloads();
+                {
+                    let mut slot = state.enforcer.write().await;
+                    if matches!(*slot, Slot::Stopped) {
+                        drop(slot);
+                        enforcer.stop().await;
+                        return;
+                    }
+                    *slot = Slot::Running(Box::new(enforcer));
+                }
+                emit_status(&state, &app).await;
+                forward_reloads(&state, &app, reloads).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the embedded enforcer did not start; retrying");
+                {
+                    let mut slot = state.enforcer.write().await;
+                    if matches!(*slot, Slot::Stopped) {
+                        return;
+                    }
+                    *slot = Slot::Failed(e.to_string());
+                }
+                emit_status(&state, &app).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY_PERIOD) => {}
+                    _ = state.shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+async fn forward_reloads<R: Runtime>(
+    state: &AppState,
+    app: &AppHandle<R>,
+    mut reloads: tokio::sync::broadcast::Receiver<eci_proxy::ReloadEvent>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        tokio::select! {
+            event = reloads.recv() => match event {
+                Ok(event) => {
+                    let _ = app.emit(POLICY_CHANGED, &event);
+                    emit_status(state, app).await;
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Every block the history commits, with its id, as `history://blocked`.
+async fn forward_blocks<R: Runtime>(state: Arc<AppState>, app: AppHandle<R>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut blocks = state.history.subscribe();
+    loop {
+        tokio::select! {
+            block = blocks.recv() => match block {
+                Ok(block) => { let _ = app.emit(HISTORY_BLOCKED, &block); }
+                // The UI re-queries on its own when it missed rows; nothing to replay here.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Looks at the status every few seconds and emits `status://changed` when it differs from the
+/// last one sent (engine gone or back, digests refreshed, history failing).
+async fn watch_status<R: Runtime>(state: Arc<AppState>, app: AppHandle<R>) {
+    let mut last = String::new();
+    loop {
+        let status = state.status().await;
+        let text = serde_json::to_string(&status).unwrap_or_default();
+        if text != last {
+            let _ = app.emit(STATUS_CHANGED, &status);
+            last = text;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(STATUS_PERIOD) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn emit_status<R: Runtime>(state: &AppState, app: &AppHandle<R>) {
+    let _ = app.emit(STATUS_CHANGED, state.status().await);
+}

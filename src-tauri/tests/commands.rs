@@ -1,0 +1,589 @@
+//! The app's commands driven through Tauri's IPC with the mock runtime (no window system): the
+//! settings round trip, the save's refusals (conflict, forbidden, invalid), history, status, the
+//! error shape, and the capability's limits as the real ACL applies them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eci_guard_desktop::{AppConfig, AppError, AppState, ErrorCode};
+use eci_proxy::{EnforcerConfig, Limits, SettingsPaths};
+use serde_json::{json, Value};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    state: Arc<AppState>,
+    _app: App<MockRuntime>,
+    webview: WebviewWindow<MockRuntime>,
+}
+
+/// An admin file with other desktop settings and an unknown key inside the ECI section, the
+/// Docker Desktop spelling of the socket-mount key, and a key order to keep.
+const ADMIN: &str = r#"{
+  "configurationFileVersion": 2,
+  "analyticsEnabled": { "locked": false, "value": false },
+  "enhancedContainerIsolation": {
+    "locked": false,
+    "value": true,
+    "dockerSocketMount": {
+      "imageList": { "images": ["iechor.io/localstack/localstack:*"], "futureOption": 7 },
+      "commandList": { "type": "deny", "commands": ["push"] }
+    }
+  },
+  "proxy": { "mode": "manual", "http": "http://proxy.example:3128" }
+}
+"#;
+
+const LOCKED_ADMIN: &str = r#"{
+  "configurationFileVersion": 2,
+  "enhancedContainerIsolation": { "locked": true, "value": true }
+}
+"#;
+
+impl Fixture {
+    fn new(admin: Option<&str>, user: Option<&str>, force_user_mode: bool) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let admin_path = dir.path().join("admin/admin-settings.json");
+        let user_path = dir.path().join("user/settings.json");
+        std::fs::create_dir_all(admin_path.parent().unwrap()).unwrap();
+        if let Some(text) = admin {
+            std::fs::write(&admin_path, text).unwrap();
+        }
+        if let Some(text) = user {
+            std::fs::create_dir_all(user_path.parent().unwrap()).unwrap();
+            std::fs::write(&user_path, text).unwrap();
+        }
+        let config = AppConfig {
+            enforcer: EnforcerConfig {
+                listen: vec![dir.path().join("run/docker.sock")],
+                upstream: dir.path().join("no-engine.sock"),
+                settings: SettingsPaths {
+                    admin: Some(admin_path),
+                    user: Some(user_path),
+                },
+                state_dir: dir.path().join("state"),
+                protect: Vec::new(),
+                limits: Limits::default(),
+                watch_settings: true,
+            },
+            registries: None,
+            force_user_mode,
+        };
+        let state = Arc::new(AppState::open(config).unwrap());
+        let app = eci_guard_desktop::builder(mock_builder())
+            .manage(state.clone())
+            .build(tauri::generate_context!("tauri.conf.json", test = true))
+            .unwrap();
+        let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        Fixture {
+            dir,
+            state,
+            _app: app,
+            webview,
+        }
+    }
+
+    fn admin_path(&self) -> PathBuf {
+        self.dir.path().join("admin/admin-settings.json")
+    }
+
+    fn user_path(&self) -> PathBuf {
+        self.dir.path().join("user/settings.json")
+    }
+
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        invoke(&self.webview, cmd, args)
+    }
+
+    fn ok(&self, cmd: &str, args: Value) -> Value {
+        match self.invoke(cmd, args) {
+            Ok(v) => v,
+            Err(e) => panic!("{cmd} failed: {e}"),
+        }
+    }
+
+    /// The error code a failing command returned (and checks the error's shape).
+    fn err_code(&self, cmd: &str, args: Value) -> String {
+        let e = match self.invoke(cmd, args) {
+            Ok(v) => panic!("{cmd} succeeded: {v}"),
+            Err(e) => e,
+        };
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+        e["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no code: {e}"))
+            .to_owned()
+    }
+}
+
+fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    get_ipc_response(
+        webview,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|body| body.deserialize::<Value>().unwrap())
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn load_validate_preview_save_keeps_unknown_keys() {
+    let f = Fixture::new(Some(ADMIN), None, false);
+    let view = f.ok("load_settings", json!({}));
+    assert_eq!(view["mode"], "admin");
+    assert_eq!(view["locked"], false);
+    assert_eq!(view["admin"]["exists"], true);
+    assert_eq!(view["admin"]["writable"], true);
+    assert_eq!(view["admin"]["mount_key"], "dockerSocketMount");
+    assert_eq!(view["user"]["exists"], false);
+    assert_eq!(view["user"]["etag"], "");
+    assert_eq!(
+        view["effective"]["images"],
+        json!(["iechor.io/localstack/localstack:*"])
+    );
+    // The lenient read types what it can (the section's serde form names the key
+    // `iechorSocketMount`; `mount_key` keeps the file's spelling) and flags the unknown key in
+    // place.
+    let section = view["admin"]["section"].clone();
+    assert_eq!(
+        section["iechorSocketMount"]["commandList"]["commands"],
+        json!(["push"])
+    );
+    assert!(view["admin"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["pointer"]
+            == "/enhancedContainerIsolation/dockerSocketMount/imageList/futureOption"));
+
+    // Live validation points at the entry, under the file's spelling of the key.
+    let mut edited = section.clone();
+    edited["iechorSocketMount"]["imageList"]["images"] = json!(["Busybox:latest"]);
+    let diags = f.ok(
+        "validate_section",
+        json!({ "target": "admin", "section": edited }),
+    );
+    let diags = diags.as_array().unwrap();
+    assert!(
+        diags.iter().any(|d| d["severity"] == "error"
+            && d["pointer"] == "/enhancedContainerIsolation/dockerSocketMount/imageList/images/0"),
+        "{diags:?}"
+    );
+    // An invalid section is never written.
+    let before = read(&f.admin_path());
+    let etag = view["admin"]["etag"].clone();
+    let e = f
+        .invoke(
+            "save_settings",
+            json!({ "target": "admin", "section": edited, "etag": etag }),
+        )
+        .unwrap_err();
+    assert_eq!(e["code"], "invalid");
+    assert!(!e["diagnostics"].as_array().unwrap().is_empty());
+    assert_eq!(read(&f.admin_path()), before);
+
+    // A valid edit: preview equals what save writes, and both keep every unknown key in order.
+    let mut edited = section;
+    edited["locked"] = json!(true);
+    edited["iechorSocketMount"]["imageList"]["images"] = json!([
+        "iechor.io/localstack/localstack:*",
+        "127.0.0.1:5000/tools/agent:1"
+    ]);
+    edited["iechorSocketMount"]["imageList"]["allowDerivedImages"] = json!(false);
+    let preview = f.ok(
+        "preview_settings",
+        json!({ "target": "admin", "section": edited }),
+    );
+    let saved = f.ok(
+        "save_settings",
+        json!({ "target": "admin", "section": edited, "etag": etag }),
+    );
+    let on_disk = read(&f.admin_path());
+    assert_eq!(preview.as_str().unwrap(), on_disk);
+    let doc: serde_json::Map<String, Value> = serde_json::from_str(&on_disk).unwrap();
+    let keys: Vec<&str> = doc.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "configurationFileVersion",
+            "analyticsEnabled",
+            "enhancedContainerIsolation",
+            "proxy"
+        ]
+    );
+    assert_eq!(doc["proxy"]["http"], "http://proxy.example:3128");
+    let eci = &doc["enhancedContainerIsolation"];
+    assert_eq!(eci["locked"], true);
+    assert!(eci.get("iechorSocketMount").is_none());
+    let list = &eci["dockerSocketMount"]["imageList"];
+    assert_eq!(list["futureOption"], 7);
+    assert_eq!(list["allowDerivedImages"], false);
+    assert_eq!(list["images"][1], "127.0.0.1:5000/tools/agent:1");
+    // The returned view is the file as now on disk, with a new etag that a next save can use.
+    assert_eq!(saved["text"].as_str().unwrap(), on_disk);
+    assert_ne!(saved["etag"], etag);
+    let again = f.ok("load_settings", json!({}));
+    assert_eq!(again["admin"]["etag"], saved["etag"]);
+    assert_eq!(again["locked"], true);
+    f.ok(
+        "save_settings",
+        json!({ "target": "admin", "section": again["admin"]["section"], "etag": saved["etag"] }),
+    );
+}
+
+#[test]
+fn save_creates_a_missing_file_readable_by_all() {
+    let f = Fixture::new(None, None, false);
+    let section =
+        json!({ "value": true, "iechorSocketMount": { "imageList": { "images": ["*"] } } });
+    let saved = f.ok(
+        "save_settings",
+        json!({ "target": "user", "section": section, "etag": "" }),
+    );
+    assert_eq!(saved["exists"], true);
+    let doc: Value = serde_json::from_str(&read(&f.user_path())).unwrap();
+    assert_eq!(doc["configurationFileVersion"], 2);
+    assert_eq!(
+        doc["enhancedContainerIsolation"]["iechorSocketMount"]["imageList"]["images"],
+        json!(["*"])
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(f.user_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+    // No temporary file is left beside it.
+    let names: Vec<_> = std::fs::read_dir(f.user_path().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["settings.json"]);
+}
+
+#[test]
+fn save_refuses_a_file_changed_since_load() {
+    type Change = fn(&Path);
+    let cases: [(&str, Change); 3] = [
+        ("edited", |p| {
+            let t = read(p).replace("push", "pull");
+            std::fs::write(p, t).unwrap();
+        }),
+        ("removed", |p| std::fs::remove_file(p).unwrap()),
+        ("replaced with the same length", |p| {
+            let t = read(p).replace("\"push\"", "\"tag\" ");
+            std::fs::write(p, t).unwrap();
+        }),
+    ];
+    for (name, change) in cases {
+        let f = Fixture::new(Some(ADMIN), None, false);
+        let view = f.ok("load_settings", json!({}));
+        change(&f.admin_path());
+        let after_change = std::fs::read_to_string(f.admin_path()).ok();
+        let code = f.err_code(
+            "save_settings",
+            json!({ "target": "admin", "section": view["admin"]["section"], "etag": view["admin"]["etag"] }),
+        );
+        assert_eq!(code, "conflict", "{name}");
+        assert_eq!(
+            std::fs::read_to_string(f.admin_path()).ok(),
+            after_change,
+            "{name}: the other writer's change must stay"
+        );
+    }
+    // A file that appeared after an empty load is a conflict too.
+    let f = Fixture::new(None, None, false);
+    std::fs::create_dir_all(f.user_path().parent().unwrap()).unwrap();
+    std::fs::write(f.user_path(), "{\"configurationFileVersion\": 2}\n").unwrap();
+    let code = f.err_code(
+        "save_settings",
+        json!({ "target": "user", "section": { "value": false }, "etag": "" }),
+    );
+    assert_eq!(code, "conflict");
+}
+
+#[test]
+fn user_mode_cannot_write_the_admin_file_or_clear_history() {
+    let f = Fixture::new(Some(ADMIN), None, true);
+    let view = f.ok("load_settings", json!({}));
+    assert_eq!(view["mode"], "user");
+    assert_eq!(view["admin"]["writable"], false);
+    let before = read(&f.admin_path());
+    let code = f.err_code(
+        "save_settings",
+        json!({ "target": "admin", "section": { "value": false }, "etag": view["admin"]["etag"] }),
+    );
+    assert_eq!(code, "forbidden");
+    assert_eq!(read(&f.admin_path()), before);
+    assert_eq!(f.err_code("history_clear", json!({})), "forbidden");
+    // Unlocked: the user's own file is theirs to write.
+    f.ok(
+        "save_settings",
+        json!({ "target": "user", "section": { "value": false }, "etag": "" }),
+    );
+}
+
+#[test]
+fn a_locked_admin_section_forbids_user_saves_in_every_mode() {
+    for force_user_mode in [true, false] {
+        let f = Fixture::new(
+            Some(LOCKED_ADMIN),
+            Some("{\"configurationFileVersion\": 2}\n"),
+            force_user_mode,
+        );
+        let view = f.ok("load_settings", json!({}));
+        assert_eq!(view["locked"], true);
+        let before = read(&f.user_path());
+        let code = f.err_code(
+            "save_settings",
+            json!({ "target": "user", "section": { "value": false }, "etag": view["user"]["etag"] }),
+        );
+        assert_eq!(code, "forbidden", "user mode forced: {force_user_mode}");
+        assert_eq!(read(&f.user_path()), before);
+    }
+}
+
+#[test]
+fn a_broken_file_loads_for_fixing_but_is_never_overwritten() {
+    let broken = "{ \"configurationFileVersion\": 2, \"other\": [1, 2,\n";
+    let f = Fixture::new(Some(broken), None, false);
+    let view = f.ok("load_settings", json!({}));
+    assert_eq!(view["admin"]["text"], broken);
+    let diags = view["admin"]["diagnostics"].as_array().unwrap();
+    assert!(diags
+        .iter()
+        .any(|d| d["code"] == "syntax" && d["line"].is_number()));
+    // Nothing applies from a broken file: the effective policy is the fail-closed default.
+    assert_eq!(view["effective"]["images"], json!([]));
+    let code = f.err_code(
+        "save_settings",
+        json!({ "target": "admin", "section": { "value": true }, "etag": view["admin"]["etag"] }),
+    );
+    assert_eq!(code, "invalid");
+    assert_eq!(read(&f.admin_path()), broken);
+}
+
+fn block(image: &str, command: &str) -> eci_history::BlockRecord {
+    eci_history::BlockRecord {
+        time: eci_history::Timestamp::now(),
+        socket: eci_history::SocketKind::Main,
+        socket_path: "/run/eci-guard/docker.sock".into(),
+        container_id: None,
+        container_name: None,
+        image: Some(image.into()),
+        image_id: Some("sha256:0123".into()),
+        kind: eci_history::BlockKind::SocketMount,
+        commands: vec![command.into()],
+        method: "POST".into(),
+        path: "/v1.41/containers/create".into(),
+        reason: "image not allowed to mount the engine socket".into(),
+        message: "denied".into(),
+        policy_version: "0011223344556677".into(),
+        client: None,
+    }
+}
+
+#[test]
+fn history_query_export_and_clear() {
+    let f = Fixture::new(None, None, false);
+    let recorder = f.state.history.recorder();
+    recorder.record(block("busybox:latest", "run"));
+    recorder.record(block("alpine:3", "run"));
+    recorder.record(block("busybox:1", "create"));
+    f.state.history.flush().unwrap();
+
+    let page = f.ok(
+        "history_query",
+        json!({ "filter": { "image": "busybox" }, "page": { "limit": 1 } }),
+    );
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["blocks"].as_array().unwrap().len(), 1);
+    assert_eq!(page["blocks"][0]["image"], "busybox:1", "newest first");
+    assert!(page["next"].is_object());
+    let rest = f.ok(
+        "history_query",
+        json!({ "filter": { "image": "busybox" }, "page": { "limit": 10, "after": page["next"] } }),
+    );
+    assert_eq!(rest["blocks"][0]["image"], "busybox:latest");
+
+    let out = f.dir.path().join("export.csv");
+    let rows = f.ok(
+        "history_export",
+        json!({ "filter": { "command": "run" }, "format": "csv", "path": out }),
+    );
+    assert_eq!(rows, 2);
+    let csv = read(&out);
+    assert!(csv.starts_with("id,time,"), "{csv}");
+    assert_eq!(csv.lines().count(), 3);
+    assert_eq!(
+        f.err_code(
+            "history_export",
+            json!({ "filter": {}, "format": "json", "path": "relative.json" })
+        ),
+        "invalid"
+    );
+
+    assert_eq!(f.ok("history_clear", json!({})), 3);
+    let empty = f.ok("history_query", json!({ "filter": {}, "page": {} }));
+    assert_eq!(empty["total"], 0);
+}
+
+#[test]
+fn status_says_why_the_enforcer_is_not_running() {
+    let f = Fixture::new(None, None, false);
+    let status = f.ok("status", json!({}));
+    assert!(status["enforcer"].is_null());
+    assert_eq!(
+        status["docker_host"],
+        format!("unix://{}", f.dir.path().join("run/docker.sock").display())
+    );
+    assert_eq!(
+        f.ok("docker_host_line", json!({})),
+        format!(
+            "export DOCKER_HOST=unix://{}",
+            f.dir.path().join("run/docker.sock").display()
+        )
+    );
+    // Started without an engine: the app stays up and the status names the missing socket.
+    f.state.start(f._app.handle().clone());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let why = loop {
+        let status = f.ok("status", json!({}));
+        if let Some(why) = status["enforcer_error"].as_str() {
+            if why.contains("no-engine.sock") {
+                break why.to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "no start error in {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(why.contains("does not exist"), "{why}");
+    tauri::async_runtime::block_on(f.state.stop());
+    let status = f.ok("status", json!({}));
+    assert_eq!(status["enforcer_error"], "the enforcer has stopped");
+}
+
+#[test]
+fn probes_report_registry_failures_and_can_be_cancelled() {
+    let f = Fixture::new(None, None, false);
+    assert_eq!(
+        f.err_code("probe_image", json!({ "entry": " ", "requestId": "a" })),
+        "invalid"
+    );
+    // A registry port nobody listens on: the report says so; the command itself succeeds.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let report = f.ok(
+        "probe_image",
+        json!({ "entry": format!("127.0.0.1:{port}/team/tool:1"), "requestId": "b" }),
+    );
+    assert_eq!(report["status"], "failed", "{report}");
+
+    // A registry that accepts and never answers: only cancelling ends the probe early.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let probing = {
+        let webview = f.webview.clone();
+        std::thread::spawn(move || {
+            invoke(
+                &webview,
+                "probe_image",
+                json!({ "entry": format!("127.0.0.1:{port}/team/tool:1"), "requestId": "c" }),
+            )
+        })
+    };
+    let started = Instant::now();
+    let mut cancelled = false;
+    while !cancelled && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        cancelled = f.ok("cancel_probe", json!({ "requestId": "c" })) == true;
+    }
+    assert!(cancelled, "the probe never registered");
+    let result = probing.join().unwrap().unwrap_err();
+    assert_eq!(result["code"], "cancelled", "{result}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(f.ok("cancel_probe", json!({ "requestId": "c" })), false);
+    drop(silent);
+}
+
+#[test]
+fn docker_context_names_are_checked_before_running_docker() {
+    let f = Fixture::new(None, None, false);
+    for name in ["", "a", "-x", "bad name", "x/../y"] {
+        assert_eq!(
+            f.err_code("create_docker_context", json!({ "name": name })),
+            "invalid",
+            "{name:?}"
+        );
+    }
+}
+
+#[test]
+fn the_capability_allows_only_the_apps_commands_and_listening() {
+    let f = Fixture::new(None, None, false);
+    // Allowed: listening to events (the event plugin's listen command).
+    f.ok(
+        "plugin:event|listen",
+        json!({ "event": "status://changed", "target": { "kind": "Any" }, "handler": 7 }),
+    );
+    // Not allowed: emitting events, window control, anything else of core.
+    for cmd in [
+        "plugin:event|emit",
+        "plugin:window|close",
+        "plugin:webview|print",
+        "plugin:app|app_hide",
+        "plugin:path|resolve_directory",
+    ] {
+        let e = f.invoke(cmd, json!({})).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("not allowed"),
+            "{cmd} must be refused by the ACL, got {text}"
+        );
+    }
+}
+
+#[test]
+fn the_error_shape_is_code_and_message() {
+    let cases = [
+        (
+            AppError::new(ErrorCode::Conflict, "changed"),
+            json!({ "code": "conflict", "message": "changed" }),
+        ),
+        (
+            AppError::new(ErrorCode::NotFound, "gone"),
+            json!({ "code": "not_found", "message": "gone" }),
+        ),
+        (
+            AppError::invalid("bad", Vec::new()),
+            json!({ "code": "invalid", "message": "bad", "diagnostics": [] }),
+        ),
+        (
+            AppError::io(
+                "cannot write x",
+                &std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            ),
+            json!({ "code": "forbidden", "message": "cannot write x: permission denied" }),
+        ),
+    ];
+    for (error, expected) in cases {
+        assert_eq!(serde_json::to_value(&error).unwrap(), expected);
+    }
+}
