@@ -88,13 +88,16 @@ fn env_dir(var: &str, home_rel: &str) -> PathBuf {
 }
 
 impl ServeConfig {
-    /// Engine sockets protected whatever the upstream is: mounting another path to the engine
-    /// (or a directory above one) must not escape the check.
+    /// Engine (and containerd) sockets protected whatever the upstream is: mounting another path
+    /// to the engine, or a directory above one, must not escape the check.
     pub const DEFAULT_PROTECTED: &'static [&'static str] = &[
         "/var/run/docker.sock",
         "/run/docker.sock",
         "/var/run/iechor.sock",
         "/run/iechor.sock",
+        // containerd's socket controls the same containers as the engine does.
+        "/run/containerd/containerd.sock",
+        "/var/run/docker/containerd/containerd.sock",
     ];
 
     /// The default admin settings path (SPEC §1, the Docker Desktop pattern on Linux).

@@ -98,6 +98,14 @@ impl Protected {
 
     /// Where a host path (already resolved) stands.
     pub fn classify(&self, resolved: &str) -> Option<Exposure> {
+        // A procfs reaches every process's root (`/proc/1/root/run/docker.sock`), wherever it
+        // is mounted: as good as mounting `/`.
+        if on_procfs(resolved) {
+            return self.paths.first().map(|socket| Exposure::Ancestor {
+                dir: resolved.to_owned(),
+                socket: socket.clone(),
+            });
+        }
         if resolved
             .strip_prefix(&self.filtered_dir)
             .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
@@ -121,6 +129,25 @@ impl Protected {
 
     pub fn classify_host(&self, path: &str) -> Option<Exposure> {
         self.classify(&resolve_host(path))
+    }
+}
+
+/// `PROC_SUPER_MAGIC` from `linux/magic.h`.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Whether `resolved` is on a procfs: the path itself, or the nearest existing directory above it
+/// (what the engine would create there would be on that procfs).
+fn on_procfs(resolved: &str) -> bool {
+    let mut p = Path::new(resolved);
+    loop {
+        match rustix::fs::statfs(p) {
+            #[allow(clippy::unnecessary_cast)]
+            Ok(fs) => return fs.f_type as i64 == PROC_SUPER_MAGIC,
+            Err(_) => match p.parent() {
+                Some(parent) => p = parent,
+                None => return false,
+            },
+        }
     }
 }
 
@@ -463,6 +490,20 @@ mod tests {
                 "/state/filtered/ab.sock",
                 Some(Exposure::Filtered {
                     socket: "/state/filtered/ab.sock".into(),
+                }),
+            ),
+            (
+                "/proc",
+                Some(Exposure::Ancestor {
+                    dir: "/proc".into(),
+                    socket: "/run/docker.sock".into(),
+                }),
+            ),
+            (
+                "/proc/1",
+                Some(Exposure::Ancestor {
+                    dir: "/proc/1".into(),
+                    socket: "/run/docker.sock".into(),
                 }),
             ),
             ("/run/docker.sock2", None),

@@ -355,6 +355,8 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
         ("parent directory", binds(&sock_dir)),
         ("root", binds("/")),
         ("proc root", binds(&format!("/proc/self/root{sock}"))),
+        ("the host's procfs", binds("/proc")),
+        ("a process's root through procfs", binds("/proc/1")),
         (
             "read-only mode",
             format!(r#"{{"Image":"{bb}","HostConfig":{{"Binds":["{sock}:/s:ro"]}}}}"#),

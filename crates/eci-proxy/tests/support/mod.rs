@@ -298,7 +298,9 @@ pub fn exposing_mounts(engine: &Engine, name: &str, socket: &Path) -> Vec<String
             }
             let r = eci_proxy::resolve_host(&s);
             let dir = r.trim_end_matches('/');
-            if r == socket || dir.is_empty() || socket.starts_with(&format!("{dir}/")) {
+            // A procfs reaches every process's root, the engine's socket included.
+            let procfs = r == "/proc" || r.starts_with("/proc/");
+            if r == socket || dir.is_empty() || socket.starts_with(&format!("{dir}/")) || procfs {
                 out.push(s);
             }
         }
