@@ -7,7 +7,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context, Result};
 
 /// Debian packages the tests and the app need: the real engine, the real registry, the image
-/// payload, certificate and password tools.
+/// payload, certificate tools; the desktop app's WebKitGTK stack, a display and a WebDriver for
+/// its window; HAProxy as the benchmark's baseline.
 const DEBIAN_PACKAGES: &[&str] = &[
     "docker.io",
     "docker-registry",
@@ -15,6 +16,16 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "openssl",
     "apache2-utils",
     "ca-certificates",
+    "build-essential",
+    "pkg-config",
+    "libssl-dev",
+    "libwebkit2gtk-4.1-dev",
+    "libsoup-3.0-dev",
+    "librsvg2-dev",
+    "libayatana-appindicator3-dev",
+    "xvfb",
+    "webkit2gtk-driver",
+    "haproxy",
 ];
 
 fn main() -> ExitCode {
@@ -87,6 +98,7 @@ fn setup() -> Result<()> {
             bail!("apt-get install {} failed", missing.join(" "));
         }
     }
+    setup_ui()?;
     for component in ["rustfmt", "clippy"] {
         let probe = Command::new("cargo")
             .arg(if component == "rustfmt" {
@@ -103,24 +115,37 @@ fn setup() -> Result<()> {
     Ok(())
 }
 
-/// fmt check, clippy with warnings as errors, then every test of the workspace.
-fn test() -> Result<()> {
-    sh("cargo", &["fmt", "--all", "--check"])?;
-    sh(
-        "cargo",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
-    sh("cargo", &["test", "--workspace"])
+/// Installs the frontend's locked dependencies when they changed, and builds it: the desktop
+/// app embeds `ui/dist` at compile time.
+fn setup_ui() -> Result<()> {
+    if Command::new("npm").arg("--version").output().is_err() {
+        sh("apt-get", &["install", "-y", "-q", "nodejs", "npm"])?;
+    }
+    let ui = root().join("ui");
+    let stamp = ui.join("node_modules/.package-lock.json");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&stamp) < modified(&ui.join("package-lock.json")) {
+        sh("npm", &["ci", "--prefix", "ui", "--no-audit", "--no-fund"])?;
+    }
+    sh("npm", &["run", "--prefix", "ui", "build"])
 }
 
-/// Builds and runs eci-guard with the given arguments; with none, makes sure an engine is
+/// fmt check, clippy with warnings as errors, then every test of the workspace and the frontend.
+fn test() -> Result<()> {
+    sh("cargo", &["fmt", "--all", "--check"])?;
+    let clippy = [
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    sh("cargo", &clippy)?;
+    sh("cargo", &["test", "--workspace"])?;
+    sh("npm", &["test", "--prefix", "ui"])
+}
+
 /// running and starts the enforcer on its embedded defaults in front of it.
 fn run(args: &[String]) -> Result<()> {
     let args: Vec<&str> = args
