@@ -10,8 +10,12 @@ pub enum Inspect {
     /// Streamed through unread: no body, or one that carries no mount.
     None,
     ContainerCreate,
-    /// A start whose body (API < 1.24) would carry a `HostConfig`.
-    ContainerStart,
+    /// A start (whose body, API < 1.24, would carry a `HostConfig`) or restart: the container's
+    /// mounts are checked again, since host paths may have changed since the create.
+    ContainerStart {
+        id: String,
+        body: bool,
+    },
     /// Service create and update: a spec with mounts.
     Service,
     /// A plugin about to run: its configured host mounts are checked (however they were set:
@@ -51,7 +55,14 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
             name: c.param("name").unwrap_or_default().to_owned(),
         },
         BodyKind::ContainerCreate => Inspect::ContainerCreate,
-        BodyKind::ContainerStart => Inspect::ContainerStart,
+        BodyKind::ContainerStart => Inspect::ContainerStart {
+            id: c.param("id").unwrap_or_default().to_owned(),
+            body: true,
+        },
+        _ if route.endpoint == Endpoint::ContainerRestart => Inspect::ContainerStart {
+            id: c.param("id").unwrap_or_default().to_owned(),
+            body: false,
+        },
         BodyKind::ServiceCreate | BodyKind::ServiceUpdate => Inspect::Service,
         BodyKind::None | BodyKind::VolumeCreate | BodyKind::Opaque => Inspect::None,
     };

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use eci_policy::decide::{exposure, Denial, Exposure, ImageFacts};
-use eci_policy::mounts::{self, clean_path, MountRef, MountSource};
+use eci_policy::mounts::{self, clean_path, MountRef, MountSource, Surface};
 use eci_policy::reference::Reference;
 use eci_policy::settings::Policy;
 use serde_json::{json, Value};
@@ -231,38 +231,68 @@ async fn volume_exposure(
 async fn container_exposure(
     upstream: &Upstream,
     protected: &Protected,
-    container: &str,
+    name: &str,
 ) -> Result<Option<Exposure>, ProxyError> {
-    let target = format!(
-        "/containers/{}/json",
-        segment(container).replace('/', "%2F")
-    );
-    let Some(info) = upstream
-        .get_optional(&target, &format!("container {container:?}"))
-        .await?
-    else {
+    let Some(info) = container(upstream, name).await? else {
         return Ok(None);
     };
-    let mut worst_seen = None;
-    for m in info
-        .get("Mounts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let kind = m.get("Type").and_then(Value::as_str).unwrap_or("");
-        let source = m.get("Source").and_then(Value::as_str).unwrap_or("");
-        let e = match kind {
-            "bind" => protected.classify_host(source),
-            "volume" => match m.get("Name").and_then(Value::as_str) {
-                Some(name) => volume_exposure(upstream, protected, name).await?,
-                None => None,
-            },
-            _ => None,
+    let (_, exposures) = container_mounts(upstream, protected, &info).await?;
+    Ok(exposures.into_iter().fold(None, worst))
+}
+
+/// The engine's inspect of a container; `None` when there is no such container.
+pub async fn container(upstream: &Upstream, name: &str) -> Result<Option<Value>, ProxyError> {
+    let target = format!("/containers/{}/json", segment(name).replace('/', "%2F"));
+    upstream
+        .get_optional(&target, &format!("container {name:?}"))
+        .await
+}
+
+/// The mounts an existing container gets when it starts (its `Mounts`, where the engine has
+/// already expanded `VolumesFrom`), with where each stands now.
+pub async fn container_mounts(
+    upstream: &Upstream,
+    protected: &Protected,
+    info: &Value,
+) -> Result<(Vec<MountRef>, Vec<Option<Exposure>>), ProxyError> {
+    let mut mounts = Vec::new();
+    let mut exposures = Vec::new();
+    for (index, m) in info["Mounts"].as_array().into_iter().flatten().enumerate() {
+        let source = m["Source"].as_str().unwrap_or("").to_owned();
+        let (source, e) = match m["Type"].as_str().unwrap_or("") {
+            "bind" => {
+                let e = protected.classify_host(&source);
+                (MountSource::Bind { path: source }, e)
+            }
+            "volume" => {
+                let name = m["Name"].as_str().map(str::to_owned);
+                let e = match &name {
+                    Some(n) => volume_exposure(upstream, protected, n).await?,
+                    None => None,
+                };
+                let driver = m["Driver"].as_str().map(str::to_owned);
+                (
+                    MountSource::Volume {
+                        name,
+                        driver,
+                        bind_device: None,
+                    },
+                    e,
+                )
+            }
+            _ => continue,
         };
-        worst_seen = worst(worst_seen, e);
+        mounts.push(MountRef {
+            surface: Surface::Mounts,
+            index,
+            pointer: format!("/Mounts/{index}"),
+            source,
+            target: m["Destination"].as_str().unwrap_or("").to_owned(),
+            read_only: m["RW"].as_bool() == Some(false),
+        });
+        exposures.push(e);
     }
-    Ok(worst_seen)
+    Ok((mounts, exposures))
 }
 
 /// The host paths a plugin mounts when enabled (its settings and its config's defaults) and

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use eci_policy::decide::{
-    mount_verdict, AnyTagFact, Denial, DigestFacts, EntryDigests, Exposure, MountVerdict,
+    mount_verdict, AnyTagFact, Denial, DigestFacts, EntryDigests, Exposure, ImageFacts,
+    MountVerdict,
 };
 use eci_policy::gojson;
 use eci_policy::mounts::{self, MountRef};
@@ -154,8 +155,13 @@ async fn process(
             let body = read_body(shared, body).await?;
             container_create(shared, conn, policy, parts, body, ctx).await
         }
-        Inspect::ContainerStart => {
+        Inspect::ContainerStart { id, body: false } => {
+            start_check(shared, policy, &id, ctx).await?;
+            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
+        }
+        Inspect::ContainerStart { id, body: true } => {
             let body = read_body(shared, body).await?;
+            start_check(shared, policy, &id, ctx).await?;
             container_start(shared, conn, parts, body).await
         }
         Inspect::Service => {
@@ -240,14 +246,68 @@ async fn judge_mounts(
     let image = facts::image(&shared.upstream, image_name)
         .await?
         .ok_or_else(|| facts::no_such_image(image_name))?;
+    let id = image.id.clone();
+    let verdict = verdict(shared, policy, image, mounts, &exposures, ctx).await?;
+    Ok(Some((verdict, id)))
+}
+
+/// The decision for mounts whose exposures are known, on the engine's view of the image.
+async fn verdict(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    image: ImageFacts,
+    mounts: &[MountRef],
+    exposures: &[Option<Exposure>],
+    ctx: &mut Ctx,
+) -> Result<MountVerdict, ProxyError> {
     ctx.image_id = Some(image.id.clone());
     let bases = facts::derived_bases(&shared.upstream, policy, &image).await?;
     for i in std::iter::once(&image).chain(&bases) {
         shared.digests.prepare(policy, i).await;
     }
     let facts = SourceFacts(shared.digests.as_ref());
-    let verdict = mount_verdict(policy, mounts, &exposures, &image, &bases, &facts);
-    Ok(Some((verdict, image.id)))
+    Ok(mount_verdict(
+        policy, mounts, exposures, &image, &bases, &facts,
+    ))
+}
+
+/// A container's bind sources are paths the engine resolves again at every start: a symlink
+/// planted after the create (say by another container writing into a shared directory) would
+/// otherwise expose the socket. Its mounts are judged again before it starts.
+async fn start_check(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    id: &str,
+    ctx: &mut Ctx,
+) -> Result<(), ProxyError> {
+    let Some(info) = facts::container(&shared.upstream, id).await? else {
+        // The engine answers its own 404.
+        return Ok(());
+    };
+    let (mounts, exposures) =
+        facts::container_mounts(&shared.upstream, &shared.protected, &info).await?;
+    if exposures.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    let shown = info["Config"]["Image"].as_str().unwrap_or("").to_owned();
+    let image_id = info["Image"].as_str().unwrap_or("").to_owned();
+    ctx.image_name = Some(shown.clone()).filter(|s| !s.is_empty());
+    let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
+        return Err(ProxyError::Denied(Denial::invalid(
+            403,
+            format!("the image {image_id} of container {id} is gone, so its socket mount cannot be checked"),
+        )));
+    };
+    image.name = if shown.is_empty() { image_id } else { shown };
+    match verdict(shared, policy, image, &mounts, &exposures, ctx).await? {
+        MountVerdict::Allow => Ok(()),
+        MountVerdict::Rewrite { mounts, .. } if mounts.is_empty() => Ok(()),
+        MountVerdict::Rewrite { .. } => Err(ProxyError::Denied(Denial::invalid(
+            403,
+            format!("container {id} mounts the iechor socket itself, not a filtered socket; create it again through the enforcer"),
+        ))),
+        MountVerdict::Deny(d) => Err(ProxyError::Denied(d)),
+    }
 }
 
 /// The source's cached answers, as the pure decision takes them.

@@ -1207,3 +1207,65 @@ fn which_busybox() -> std::path::PathBuf {
         .find(|p| p.exists())
         .expect("busybox-static")
 }
+
+#[test]
+fn starts_judge_the_mounts_again() {
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let cli = s.cli().reference();
+    let g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &[]));
+    let sock = sock();
+    let sock_dir = Path::new(&sock).parent().unwrap().display().to_string();
+    let never_started = |name: &str| {
+        let info = inspect_container(engine, name).unwrap();
+        info["State"]["StartedAt"] == "0001-01-01T00:00:00Z"
+    };
+
+    // A harmless directory at create, a symlink to the socket's directory at start (planted,
+    // say, by another container writing into a shared host directory).
+    let shared_dir = tempfile::tempdir().unwrap();
+    let planted = shared_dir.path().join("data");
+    std::fs::create_dir(&planted).unwrap();
+    let swapped = unique("swapped");
+    g.ok(&[
+        "create",
+        "--name",
+        &swapped,
+        "--network",
+        "none",
+        "-v",
+        &format!("{}:/data", planted.display()),
+        &bb,
+        "true",
+    ]);
+    std::fs::remove_dir(&planted).unwrap();
+    std::os::unix::fs::symlink(&sock_dir, &planted).unwrap();
+    for verb in ["start", "restart"] {
+        let err = g.fails(&[verb, &swapped]);
+        assert!(err.contains(&mount_denied(&repo_of(&bb))), "{verb}: {err}");
+        assert!(never_started(&swapped), "{verb}");
+    }
+    remove_container(engine, &swapped);
+
+    // Made directly on the engine with the socket itself: an allowed image still gets no
+    // unfiltered socket.
+    let direct = unique("direct");
+    engine
+        .run_docker([
+            "create",
+            "--name",
+            &direct,
+            "--network",
+            "none",
+            "-v",
+            &format!("{sock}:/var/run/docker.sock"),
+            &cli,
+            "true",
+        ])
+        .unwrap();
+    let err = g.fails(&["start", &direct]);
+    assert!(err.contains("not a filtered socket"), "{err}");
+    assert!(never_started(&direct));
+    remove_container(engine, &direct);
+}
