@@ -66,9 +66,11 @@ impl Default for Limits {
         Limits {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(30),
-            // Go's net/http default `MaxHeaderBytes`, which the engine uses.
-            max_header_bytes: 1 << 20,
-            max_uri_bytes: 64 << 10,
+            // Go's net/http default `MaxHeaderBytes` with the 4 KiB it adds, which the engine
+            // uses: any head the engine reads, we read.
+            max_header_bytes: (1 << 20) + 4096,
+            // Build arguments and labels travel in the query; the engine's own bound is the head.
+            max_uri_bytes: eci_policy::routes::MAX_TARGET_LEN,
             body: gojson::Limits::default(),
         }
     }

@@ -397,11 +397,11 @@ async fn container_start(
     body: Bytes,
 ) -> Result<Response<ClientBody>, ProxyError> {
     let trivial = body.iter().all(u8::is_ascii_whitespace)
-        || matches!(gojson::parse(&body, &shared.limits.body), Ok(Value::Null))
-        || matches!(
-            gojson::parse(&body, &shared.limits.body),
-            Ok(Value::Object(ref o)) if o.is_empty()
-        );
+        || match gojson::parse(&body, &shared.limits.body) {
+            Ok(Value::Null) => true,
+            Ok(Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
     if !trivial {
         return Err(ProxyError::Denied(Denial::invalid(
             400,

@@ -273,7 +273,7 @@ fn limits_hold() {
     let mut s = connect(&rig.listen);
     let long = format!(
         "GET /containers/json?x={} HTTP/1.1\r\nHost: d\r\n\r\n",
-        "a".repeat(70 << 10)
+        "a".repeat(1 << 20)
     );
     s.write_all(long.as_bytes()).unwrap();
     assert_eq!(read_response(&mut s).0, 414);
