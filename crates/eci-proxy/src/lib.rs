@@ -51,7 +51,8 @@ use crate::upstream::Upstream;
 pub struct Limits {
     /// Client connections served at once, over all sockets; more wait in the kernel backlog.
     pub max_connections: usize,
-    /// A client must send a request's headers within this time.
+    /// A client must send a request's headers within this time, counted from the end of the
+    /// previous response on a kept-alive connection.
     pub header_read_timeout: Duration,
     /// Largest request head (request line and headers) read.
     pub max_header_bytes: usize,
@@ -65,7 +66,10 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 1024,
-            header_read_timeout: Duration::from_secs(30),
+            // hyper runs this clock while a kept-alive connection waits for its next request
+            // too; longer than Go's 90 s idle timeout, clients close idle connections first and
+            // never race our close with a request (a POST would not be retried).
+            header_read_timeout: Duration::from_secs(120),
             // Go's net/http default `MaxHeaderBytes` with the 4 KiB it adds, which the engine
             // uses: any head the engine reads, we read.
             max_header_bytes: (1 << 20) + 4096,
