@@ -76,6 +76,13 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
         .manage(state.clone())
         .setup(move |app| {
             started.start(app.handle().clone());
+            // SIGINT/SIGTERM quit like closing the window, so the enforcer's sockets are removed
+            // and the history written out.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                eci_proxy::termination_signal().await;
+                handle.exit(0);
+            });
             Ok(())
         })
         .build(context);

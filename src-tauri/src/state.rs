@@ -270,6 +270,7 @@ impl AppState {
 /// Keeps the enforcer running: starts it, and while it cannot start (no engine socket, a socket
 /// path in use) records why and tries again. Forwards its reloads as `policy://changed`.
 async fn supervise<R: Runtime>(state: Arc<AppState>, app: AppHandle<R>) {
+    let mut last_error = String::new();
     loop {
         let sink: Arc<dyn eci_proxy::BlockSink> = Arc::new(state.history.recorder());
         let started = Enforcer::start(
@@ -295,14 +296,19 @@ async fn supervise<R: Runtime>(state: Arc<AppState>, app: AppHandle<R>) {
                 return;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the embedded enforcer did not start; retrying");
+                let why = e.to_string();
+                // Said once per distinct reason, not at every retry.
+                if why != last_error {
+                    tracing::warn!(error = %why, "the embedded enforcer did not start; retrying");
+                }
                 {
                     let mut slot = state.enforcer.write().await;
                     if matches!(*slot, Slot::Stopped) {
                         return;
                     }
-                    *slot = Slot::Failed(e.to_string());
+                    *slot = Slot::Failed(why.clone());
                 }
+                last_error = why;
                 emit_status(&state, &app).await;
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY_PERIOD) => {}
