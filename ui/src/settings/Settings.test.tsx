@@ -215,7 +215,7 @@ describe('Settings', () => {
     expect($(cmdRows[1]!, 'command-flag').textContent).toContain('iEchor Scan');
     expect(cmdRows[0]!.textContent).not.toContain('cannot be enforced');
     // A file-level diagnostic outside the section stays visible, at the top.
-    expect(container.querySelector('.settings > [data-testid="field-diagnostics"]')!.textContent).toContain('configurationFileVersion is missing');
+    expect(container.querySelector('.settings-scroll > [data-testid="field-diagnostics"]')!.textContent).toContain('configurationFileVersion is missing');
   });
 
   test('the command picker offers names and the six groups, and refuses the unsupported names', async () => {

@@ -320,315 +320,321 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
         </p>
       </div>
 
-      {lockedByAdmin && (
-        <p className="notice notice-info" data-testid="locked-banner">
-          <LockIcon /> These settings are locked by your administrator. You can read them but not change them.
-        </p>
-      )}
-      {!lockedByAdmin && file.exists && !file.writable && (
-        <p className="notice notice-warn">You cannot write {file.path}; the fields are read-only.</p>
-      )}
-      <Diags list={diags.get('general')} />
+      <div className="settings-scroll">
+        {lockedByAdmin && (
+          <p className="notice notice-info" data-testid="locked-banner">
+            <LockIcon /> These settings are locked by your administrator. You can read them but not change them.
+          </p>
+        )}
+        {!lockedByAdmin && file.exists && !file.writable && (
+          <p className="notice notice-warn">You cannot write {file.path}; the fields are read-only.</p>
+        )}
+        <Diags list={diags.get('general')} />
 
-      <div className="settings-grid">
-        <form
-          className="settings-form"
-          aria-label="ECI settings"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void save();
-          }}
-        >
-          <fieldset disabled={readOnly} className="group">
-            <legend>Enhanced Container Isolation</legend>
-            <div className="field">
-              <label>
-                <input
-                  type="checkbox"
-                  data-testid="eci-toggle"
-                  checked={draft.value ?? inheritedValue}
-                  onChange={(e) => setDraft((d) => setFlag(d, 'value', e.target.checked))}
-                  aria-describedby="value-help"
-                />{' '}
-                ECI enabled
-              </label>
-              {lockNote}
-              <span id="value-help" className="help">
-                {draft.value === undefined ? `Not set in this file: ${inheritedValue ? 'on' : 'off'} from ${sourceLabel(eff.provenance.value)}.` : 'When off, the enforcer passes every request through unchecked.'}
-              </span>
-              <Diags list={diags.get('value')} />
-            </div>
-            <div className="field">
-              <label>
-                <input
-                  type="checkbox"
-                  data-testid="lock-toggle"
-                  checked={view.mode === 'admin' ? draft.locked ?? false : view.locked}
-                  disabled={view.mode !== 'admin' || readOnly}
-                  onChange={(e) => setDraft((d) => setFlag(d, 'locked', e.target.checked))}
-                  aria-describedby="lock-help"
-                />{' '}
-                Lock these settings for users
-              </label>
-              {lockNote}
-              <span id="lock-help" className="help">
-                {view.mode === 'admin'
-                  ? 'Locked: users cannot change the ECI settings; their own values are ignored.'
-                  : 'Only an administrator can lock or unlock these settings.'}
-              </span>
-              <Diags list={diags.get('locked')} />
-            </div>
-          </fieldset>
+        <div className="settings-grid">
+          <form
+            id="settings-form"
+            className="settings-form"
+            aria-label="ECI settings"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void save();
+            }}
+          >
+            <fieldset disabled={readOnly} className="group">
+              <legend>Enhanced Container Isolation</legend>
+              <div className="field">
+                <label>
+                  <input
+                    type="checkbox"
+                    data-testid="eci-toggle"
+                    checked={draft.value ?? inheritedValue}
+                    onChange={(e) => setDraft((d) => setFlag(d, 'value', e.target.checked))}
+                    aria-describedby="value-help"
+                  />{' '}
+                  ECI enabled
+                </label>
+                {lockNote}
+                <span id="value-help" className="help">
+                  {draft.value === undefined ? `Not set in this file: ${inheritedValue ? 'on' : 'off'} from ${sourceLabel(eff.provenance.value)}.` : 'When off, the enforcer passes every request through unchecked.'}
+                </span>
+                <Diags list={diags.get('value')} />
+              </div>
+              <div className="field">
+                <label>
+                  <input
+                    type="checkbox"
+                    data-testid="lock-toggle"
+                    checked={view.mode === 'admin' ? draft.locked ?? false : view.locked}
+                    disabled={view.mode !== 'admin' || readOnly}
+                    onChange={(e) => setDraft((d) => setFlag(d, 'locked', e.target.checked))}
+                    aria-describedby="lock-help"
+                  />{' '}
+                  Lock these settings for users
+                </label>
+                {lockNote}
+                <span id="lock-help" className="help">
+                  {view.mode === 'admin'
+                    ? 'Locked: users cannot change the ECI settings; their own values are ignored.'
+                    : 'Only an administrator can lock or unlock these settings.'}
+                </span>
+                <Diags list={diags.get('locked')} />
+              </div>
+            </fieldset>
 
-          <fieldset disabled={readOnly} className="group">
-            <legend>Images allowed to mount the engine socket</legend>
-            {lockNote}
-            {imageList === undefined && (
-              <p className="help" data-testid="images-unset">
-                Not set in this file: {eff.images.length} entr{eff.images.length === 1 ? 'y' : 'ies'} in force from{' '}
-                {sourceLabel(eff.provenance.images)}
-                {target === 'user' && eff.images.length > 0 ? '; a list here replaces it.' : '.'}
-              </p>
-            )}
-            <ul className="image-list" aria-label="Image list">
-              {(imageList ?? []).map((text, i) => {
-                const key = imageKeys[i] ?? -1 - i;
-                const fieldDiags = diags.get(`images/${i}`);
-                const badge = badges.get(key);
-                const descId = `image-${key}-desc`;
-                return (
-                  <li key={key} className="image-row" data-testid="image-row">
-                    <div className="row-line">
-                      <input
-                        type="text"
-                        aria-label={`Image entry ${i + 1}`}
-                        data-testid="image-entry"
-                        value={text}
-                        readOnly={readOnly}
-                        spellCheck={false}
-                        aria-invalid={badge?.state === 'invalid' || fieldDiags?.some((d) => d.severity === 'error')}
-                        aria-describedby={descId}
-                        onChange={(e) => {
-                          const list = [...(imageList ?? [])];
-                          list[i] = e.target.value;
-                          updateImages(list, imageKeys);
-                        }}
-                      />
-                      <BadgeView badge={badge} />
+            <fieldset disabled={readOnly} className="group">
+              <legend>Images allowed to mount the engine socket</legend>
+              {lockNote}
+              {imageList === undefined && (
+                <p className="help" data-testid="images-unset">
+                  Not set in this file: {eff.images.length} entr{eff.images.length === 1 ? 'y' : 'ies'} in force from{' '}
+                  {sourceLabel(eff.provenance.images)}
+                  {target === 'user' && eff.images.length > 0 ? '; a list here replaces it.' : '.'}
+                </p>
+              )}
+              <ul className="image-list" aria-label="Image list">
+                {(imageList ?? []).map((text, i) => {
+                  const key = imageKeys[i] ?? -1 - i;
+                  const fieldDiags = diags.get(`images/${i}`);
+                  const badge = badges.get(key);
+                  const descId = `image-${key}-desc`;
+                  return (
+                    <li key={key} className="image-row" data-testid="image-row">
+                      <div className="row-line">
+                        <input
+                          type="text"
+                          aria-label={`Image entry ${i + 1}`}
+                          data-testid="image-entry"
+                          value={text}
+                          readOnly={readOnly}
+                          spellCheck={false}
+                          aria-invalid={badge?.state === 'invalid' || fieldDiags?.some((d) => d.severity === 'error')}
+                          aria-describedby={descId}
+                          onChange={(e) => {
+                            const list = [...(imageList ?? [])];
+                            list[i] = e.target.value;
+                            updateImages(list, imageKeys);
+                          }}
+                        />
+                        <BadgeView badge={badge} />
+                        <button
+                          hidden={readOnly}
+                          type="button"
+                          aria-label={`Remove image entry ${i + 1}`}
+                          data-testid="image-remove"
+                          onClick={() => {
+                            const list = (imageList ?? []).filter((_, j) => j !== i);
+                            updateImages(
+                              list,
+                              imageKeys.filter((_, j) => j !== i),
+                            );
+                          }}
+                        >
+                          Remove
+                        </button>
+                      </div>
+                      <div id={descId}>
+                        {badge?.state === 'invalid' && !fieldDiags && <p className="diag diag-error">{badge.message}</p>}
+                        {badge && badge.state !== 'invalid' && 'message' in badge && <p className="help">{badge.message}</p>}
+                        {badge?.state === 'found' && (
+                          <p className="help" data-testid="image-platforms">
+                            {badge.platforms.length > 0 ? `platforms: ${badge.platforms.join(', ')}` : 'single-platform image'} ·{' '}
+                            <code>{badge.digest}</code>
+                          </p>
+                        )}
+                        <Diags list={fieldDiags} />
+                      </div>
+                    </li>
+                  );
+                })}
+              </ul>
+              <Diags list={diags.get('images')} />
+              <div className="row-line add-row" hidden={readOnly}>
+                <label htmlFor="new-image" className="sr-only">
+                  New image entry
+                </label>
+                <input
+                  id="new-image"
+                  ref={newImageRef}
+                  type="text"
+                  data-testid="new-image-input"
+                  placeholder="name[:tag], name:*, name@sha256:…, or *"
+                  value={newImage}
+                  spellCheck={false}
+                  onChange={(e) => setNewImage(e.target.value)}
+                  onKeyDown={(e) => {
+                    if (e.key === 'Enter') {
+                      e.preventDefault();
+                      addImage(newImage);
+                      setNewImage('');
+                    }
+                  }}
+                />
+                <button
+                  type="button"
+                  data-testid="add-image"
+                  disabled={newImage.trim() === ''}
+                  onClick={() => {
+                    addImage(newImage);
+                    setNewImage('');
+                    newImageRef.current?.focus();
+                  }}
+                >
+                  Add image
+                </button>
+              </div>
+              <div className="field">
+                <label>
+                  <input
+                    type="checkbox"
+                    data-testid="derived-toggle"
+                    checked={derived(draft) ?? inheritedDerived}
+                    onChange={(e) => setDraft((d) => setDerived(d, e.target.checked))}
+                  />{' '}
+                  Allow images derived from allowed images
+                </label>
+                <span className="help">Local images built on top of an allowed image (its full layer chain first).</span>
+                <Diags list={diags.get('derived')} />
+              </div>
+            </fieldset>
+
+            <fieldset disabled={readOnly} className="group">
+              <legend>Commands through a filtered socket</legend>
+              {lockNote}
+              <div className="field">
+                <label htmlFor="cmd-type">List type</label>{' '}
+                <select
+                  id="cmd-type"
+                  data-testid="command-type"
+                  value={cmdType}
+                  onChange={(e) => setDraft((d) => setCommandType(d, e.target.value as ListKind))}
+                >
+                  <option value="deny">deny: block these commands</option>
+                  <option value="allow">allow: only these commands</option>
+                </select>
+                <Diags list={diags.get('commandType')} />
+              </div>
+              {cmdList === undefined && (
+                <p className="help" data-testid="commands-unset">
+                  Not set in this file: {eff.commandList.type} list of {eff.commandList.commands.length} from{' '}
+                  {sourceLabel(eff.provenance.commandList)}.
+                </p>
+              )}
+              <ul className="command-list" aria-label="Command list">
+                {(cmdList ?? []).map((c, i) => {
+                  const check = parseCommand(c);
+                  const fieldDiags = diags.get(`commands/${i}`);
+                  return (
+                    <li key={`${i}-${c}`} className="command-row" data-testid="command-row">
+                      <code>{c}</code>
+                      {!check.ok && (
+                        <span className="badge badge-invalid" data-testid="command-flag">
+                          {check.message}
+                        </span>
+                      )}
                       <button
-                        hidden={readOnly}
                         type="button"
-                        aria-label={`Remove image entry ${i + 1}`}
-                        data-testid="image-remove"
-                        onClick={() => {
-                          const list = (imageList ?? []).filter((_, j) => j !== i);
-                          updateImages(
-                            list,
-                            imageKeys.filter((_, j) => j !== i),
-                          );
-                        }}
+                        hidden={readOnly}
+                        aria-label={`Remove command ${c}`}
+                        onClick={() =>
+                          setDraft((d) =>
+                            setCommands(
+                              d,
+                              (commands(d) ?? []).filter((_, j) => j !== i),
+                            ),
+                          )
+                        }
                       >
                         Remove
                       </button>
-                    </div>
-                    <div id={descId}>
-                      {badge?.state === 'invalid' && !fieldDiags && <p className="diag diag-error">{badge.message}</p>}
-                      {badge && badge.state !== 'invalid' && 'message' in badge && <p className="help">{badge.message}</p>}
-                      {badge?.state === 'found' && (
-                        <p className="help" data-testid="image-platforms">
-                          {badge.platforms.length > 0 ? `platforms: ${badge.platforms.join(', ')}` : 'single-platform image'} ·{' '}
-                          <code>{badge.digest}</code>
-                        </p>
-                      )}
-                      <Diags list={fieldDiags} />
-                    </div>
-                  </li>
-                );
-              })}
-            </ul>
-            <Diags list={diags.get('images')} />
-            <div className="row-line add-row" hidden={readOnly}>
-              <label htmlFor="new-image" className="sr-only">
-                New image entry
-              </label>
-              <input
-                id="new-image"
-                ref={newImageRef}
-                type="text"
-                data-testid="new-image-input"
-                placeholder="name[:tag], name:*, name@sha256:…, or *"
-                value={newImage}
-                spellCheck={false}
-                onChange={(e) => setNewImage(e.target.value)}
-                onKeyDown={(e) => {
-                  if (e.key === 'Enter') {
-                    e.preventDefault();
-                    addImage(newImage);
-                    setNewImage('');
-                  }
-                }}
-              />
-              <button
-                type="button"
-                data-testid="add-image"
-                disabled={newImage.trim() === ''}
-                onClick={() => {
-                  addImage(newImage);
-                  setNewImage('');
-                  newImageRef.current?.focus();
-                }}
-              >
-                Add image
-              </button>
-            </div>
-            <div className="field">
-              <label>
-                <input
-                  type="checkbox"
-                  data-testid="derived-toggle"
-                  checked={derived(draft) ?? inheritedDerived}
-                  onChange={(e) => setDraft((d) => setDerived(d, e.target.checked))}
-                />{' '}
-                Allow images derived from allowed images
-              </label>
-              <span className="help">Local images built on top of an allowed image (its full layer chain first).</span>
-              <Diags list={diags.get('derived')} />
-            </div>
-          </fieldset>
+                      {check.ok && <Diags list={fieldDiags} />}
+                    </li>
+                  );
+                })}
+              </ul>
+              <Diags list={diags.get('commands')} />
+              <div className="row-line add-row" hidden={readOnly}>
+                <label htmlFor="new-command" className="sr-only">
+                  Command or group
+                </label>
+                <select
+                  id="new-command"
+                  data-testid="command-picker"
+                  value={newCommand}
+                  onChange={(e) => setNewCommand(e.target.value)}
+                >
+                  <option value="">Choose a command or group…</option>
+                  <optgroup label="Groups">
+                    {GROUPS.map((g) => (
+                      <option key={g} value={g}>
+                        {g}
+                      </option>
+                    ))}
+                  </optgroup>
+                  <optgroup label="Commands">
+                    {COMMANDS.map((c) => (
+                      <option key={c} value={c}>
+                        {c}
+                      </option>
+                    ))}
+                  </optgroup>
+                  <optgroup label="Cannot be enforced">
+                    {UNSUPPORTED.map(([n, what]) => (
+                      <option key={n} value={n} disabled>
+                        {n} — {what}: not supported
+                      </option>
+                    ))}
+                    {CLIENT_ONLY.map((n) => (
+                      <option key={n} value={n} disabled>
+                        {n} — client only, never reaches the engine
+                      </option>
+                    ))}
+                  </optgroup>
+                </select>
+                <button
+                  type="button"
+                  data-testid="add-command"
+                  disabled={newCommand === ''}
+                  onClick={() => {
+                    setDraft((d) => setCommands(d, [...(commands(d) ?? []), newCommand]));
+                    setNewCommand('');
+                  }}
+                >
+                  Add command
+                </button>
+              </div>
+            </fieldset>
 
-          <fieldset disabled={readOnly} className="group">
-            <legend>Commands through a filtered socket</legend>
-            {lockNote}
-            <div className="field">
-              <label htmlFor="cmd-type">List type</label>{' '}
-              <select
-                id="cmd-type"
-                data-testid="command-type"
-                value={cmdType}
-                onChange={(e) => setDraft((d) => setCommandType(d, e.target.value as ListKind))}
-              >
-                <option value="deny">deny: block these commands</option>
-                <option value="allow">allow: only these commands</option>
-              </select>
-              <Diags list={diags.get('commandType')} />
-            </div>
-            {cmdList === undefined && (
-              <p className="help" data-testid="commands-unset">
-                Not set in this file: {eff.commandList.type} list of {eff.commandList.commands.length} from{' '}
-                {sourceLabel(eff.provenance.commandList)}.
-              </p>
-            )}
-            <ul className="command-list" aria-label="Command list">
-              {(cmdList ?? []).map((c, i) => {
-                const check = parseCommand(c);
-                const fieldDiags = diags.get(`commands/${i}`);
-                return (
-                  <li key={`${i}-${c}`} className="command-row" data-testid="command-row">
-                    <code>{c}</code>
-                    {!check.ok && (
-                      <span className="badge badge-invalid" data-testid="command-flag">
-                        {check.message}
-                      </span>
-                    )}
-                    <button
-                      type="button"
-                      hidden={readOnly}
-                      aria-label={`Remove command ${c}`}
-                      onClick={() =>
-                        setDraft((d) =>
-                          setCommands(
-                            d,
-                            (commands(d) ?? []).filter((_, j) => j !== i),
-                          ),
-                        )
-                      }
-                    >
-                      Remove
-                    </button>
-                    {check.ok && <Diags list={fieldDiags} />}
-                  </li>
-                );
-              })}
-            </ul>
-            <Diags list={diags.get('commands')} />
-            <div className="row-line add-row" hidden={readOnly}>
-              <label htmlFor="new-command" className="sr-only">
-                Command or group
-              </label>
-              <select
-                id="new-command"
-                data-testid="command-picker"
-                value={newCommand}
-                onChange={(e) => setNewCommand(e.target.value)}
-              >
-                <option value="">Choose a command or group…</option>
-                <optgroup label="Groups">
-                  {GROUPS.map((g) => (
-                    <option key={g} value={g}>
-                      {g}
-                    </option>
-                  ))}
-                </optgroup>
-                <optgroup label="Commands">
-                  {COMMANDS.map((c) => (
-                    <option key={c} value={c}>
-                      {c}
-                    </option>
-                  ))}
-                </optgroup>
-                <optgroup label="Cannot be enforced">
-                  {UNSUPPORTED.map(([n, what]) => (
-                    <option key={n} value={n} disabled>
-                      {n} — {what}: not supported
-                    </option>
-                  ))}
-                  {CLIENT_ONLY.map((n) => (
-                    <option key={n} value={n} disabled>
-                      {n} — client only, never reaches the engine
-                    </option>
-                  ))}
-                </optgroup>
-              </select>
-              <button
-                type="button"
-                data-testid="add-command"
-                disabled={newCommand === ''}
-                onClick={() => {
-                  setDraft((d) => setCommands(d, [...(commands(d) ?? []), newCommand]));
-                  setNewCommand('');
-                }}
-              >
-                Add command
-              </button>
-            </div>
-          </fieldset>
+          </form>
 
-          {notice && <NoticeView notice={notice} onReload={() => void reloadFromDisk()} />}
+          <details className="preview" open>
+            <summary>Preview of {file.path}</summary>
+            <pre data-testid="settings-preview" tabIndex={0} aria-label="Preview of the file to be written">
+              {preview}
+            </pre>
+          </details>
+        </div>
+      </div>
 
-          <div className="actions">
-            <button
-              type="submit"
-              className="primary"
-              data-testid="save-settings"
-              disabled={readOnly || saving || !dirty}
-              title={hasErrors ? 'Fix the errors first' : undefined}
-            >
-              {saving ? 'Saving…' : 'Save'}
-            </button>
-            <button type="button" data-testid="revert-settings" disabled={readOnly || !dirty} onClick={revert}>
-              Revert
-            </button>
-            {dirty && <span className="muted">Unsaved changes</span>}
-            {lockNote}
-          </div>
-        </form>
-
-        <details className="preview" open>
-          <summary>Preview of {file.path}</summary>
-          <pre data-testid="settings-preview" tabIndex={0} aria-label="Preview of the file to be written">
-            {preview}
-          </pre>
-        </details>
+      <div className="settings-footer">
+        {notice && <NoticeView notice={notice} onReload={() => void reloadFromDisk()} />}
+        <div className="actions">
+          <button
+            type="submit"
+            form="settings-form"
+            className="primary"
+            data-testid="save-settings"
+            disabled={readOnly || saving || !dirty}
+            title={hasErrors ? 'Fix the errors first' : undefined}
+          >
+            {saving ? 'Saving…' : 'Save'}
+          </button>
+          <button type="button" data-testid="revert-settings" disabled={readOnly || !dirty} onClick={revert}>
+            Revert
+          </button>
+          {dirty && <span className="muted">Unsaved changes</span>}
+          {lockNote}
+        </div>
       </div>
     </section>
   );
@@ -656,7 +662,9 @@ function NoticeView({ notice, onReload }: { notice: Notice; onReload: () => void
     case 'conflict':
       return (
         <div className="notice notice-warn" role="alert" data-testid="save-notice" data-kind="conflict">
-          <p>The file changed on disk since it was loaded; saving would overwrite someone else’s change. {notice.message}</p>
+          <p title={notice.message}>
+            The file changed on disk since it was loaded; saving would overwrite someone else’s change.
+          </p>
           <button type="button" data-testid="reload-from-disk" onClick={onReload}>
             Reload from disk (discards your edits)
           </button>
