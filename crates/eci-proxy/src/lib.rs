@@ -184,6 +184,7 @@ impl Enforcer {
                 path: path.clone(),
                 source,
             })?;
+            share_group_with_upstream(path, &config.upstream);
             listeners.push((path.clone(), l));
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -310,6 +311,21 @@ impl Drop for Enforcer {
         }
         for t in &self.tasks {
             t.abort();
+        }
+    }
+}
+
+/// Whoever may use the engine's socket (its group, `docker` on most systems) may use ours: the
+/// listening socket takes the engine socket's group. Only possible for root; otherwise the
+/// socket keeps our own group, which is the desktop user's case anyway.
+fn share_group_with_upstream(path: &std::path::Path, upstream: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    if let Ok(meta) = std::fs::metadata(upstream) {
+        if let Err(e) = std::os::unix::fs::chown(path, None, Some(meta.gid())) {
+            tracing::warn!(socket = %path.display(), error = %e, "cannot give the socket the engine socket's group");
         }
     }
 }

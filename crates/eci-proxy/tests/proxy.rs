@@ -132,6 +132,8 @@ impl Rig {
         let listener = rt
             .block_on(async { tokio::net::UnixListener::bind(&up) })
             .unwrap();
+        // A group of its own, as the engine's `docker` group, to see ours follow it.
+        std::os::unix::fs::chown(&up, None, Some(1)).unwrap();
         let s2 = seen.clone();
         rt.spawn(async move {
             loop {
@@ -224,6 +226,16 @@ fn read_response(s: &mut StdStream) -> (u16, String) {
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[test]
+fn the_listening_socket_is_0660_with_the_engine_socket_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let rig = Rig::start(Limits::default());
+    let meta = std::fs::metadata(&rig.listen).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    let engine = std::fs::metadata(&rig.upstream).unwrap();
+    assert_eq!(meta.gid(), engine.gid());
 }
 
 #[test]
