@@ -7,9 +7,13 @@
 //! spliced after a 101) or refuse with a block record. Settings are watched and swapped into an
 //! `ArcSwap`; each request judges by one snapshot.
 //!
-//! Embedding: [`Enforcer::start`] with an [`EnforcerConfig`] and the registry's digest facts;
-//! [`Enforcer::status`], [`Enforcer::subscribe_blocks`], [`Enforcer::subscribe_reloads`],
-//! [`Enforcer::stop`]. Headless: [`serve`] with a [`ServeConfig`] (clap flags and env vars).
+//! Headless: `serve(config, termination_signal()).await` with a [`ServeConfig`] (clap flags and
+//! environment variables); it opens the digest service and the history under the state
+//! directory. Embedded (the desktop app, inside a tokio runtime): open an
+//! `eci_registry::DigestService`, spawn its `run_refresher`, then
+//! `Enforcer::start(config, Arc::new(RegistryDigests::new(service)), Some(Arc::new(history.recorder())))`;
+//! then [`Enforcer::status`], [`Enforcer::subscribe_blocks`], [`Enforcer::subscribe_reloads`],
+//! [`Enforcer::reload`], [`Enforcer::policy`] and [`Enforcer::stop`].
 
 mod blocks;
 mod classify;
