@@ -34,6 +34,8 @@ pub struct ClientInfo {
 /// One blocked request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlockEvent {
+    /// Serialised as unix milliseconds.
+    #[serde(serialize_with = "unix_ms")]
     pub at: SystemTime,
     pub socket: SocketKind,
     /// The image of the container being created, as named and as the engine resolved it.
@@ -51,6 +53,14 @@ pub struct BlockEvent {
     pub message: String,
     pub policy_version: String,
     pub client: ClientInfo,
+}
+
+/// A time as unix milliseconds, the form the app and the history use.
+pub(crate) fn unix_ms<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    let ms = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    s.serialize_u64(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 /// Where blocks go besides the live broadcast: the history store. `record` must not block (the
@@ -139,5 +149,38 @@ impl Blocks {
             sink.record(&block);
         }
         let _ = self.live.send(block);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_app_reads_times_as_unix_ms_and_sockets_tagged() {
+        let block = BlockEvent {
+            at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_897_809_123),
+            socket: SocketKind::Filtered {
+                path: "/s/f.sock".into(),
+                container: Some("abc".into()),
+            },
+            image_name: None,
+            image_id: None,
+            kind: BlockKind::Command,
+            commands: vec!["push".into()],
+            method: "POST".into(),
+            path: "/v1.41/images/x/push".into(),
+            status: 403,
+            reason: "r".into(),
+            message: "m".into(),
+            policy_version: "v".into(),
+            client: ClientInfo::default(),
+        };
+        let v = serde_json::to_value(&block).unwrap();
+        assert_eq!(v["at"], 1_795_897_809_123_u64);
+        assert_eq!(v["socket"]["socket"], "filtered");
+        assert_eq!(v["socket"]["container"], "abc");
+        assert_eq!(v["kind"], "command");
     }
 }

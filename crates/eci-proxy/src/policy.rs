@@ -49,6 +49,8 @@ pub enum ReloadOutcome {
 /// One reload, as published to subscribers and kept as the last result in the status.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReloadEvent {
+    /// Serialised as unix milliseconds.
+    #[serde(serialize_with = "crate::blocks::unix_ms")]
     pub at: SystemTime,
     pub outcome: ReloadOutcome,
 }
