@@ -341,8 +341,13 @@ describe('Settings', () => {
     expect($$(container, 'locked-note').length).toBeGreaterThan(0);
     const entry = $$<HTMLInputElement>(container, 'image-entry')[0]!;
     expect(entry.value).toBe('iechor.io/testcontainers/ryuk:*');
-    // Disabled through the fieldset: neither typing nor the buttons reach the draft.
+    // Disabled on the control itself (WebDriver's "is enabled" ignores a disabled fieldset) and
+    // through the fieldset.
+    expect(entry.disabled).toBe(true);
     expect(entry.closest('fieldset')!.disabled).toBe(true);
+    expect($<HTMLInputElement>(container, 'eci-toggle').disabled).toBe(true);
+    expect($<HTMLSelectElement>(container, 'command-type').disabled).toBe(true);
+    expect($<HTMLButtonElement>(container, 'add-image').disabled).toBe(true);
     expect($<HTMLInputElement>(container, 'lock-toggle').checked).toBe(true);
     expect($<HTMLInputElement>(container, 'lock-toggle').disabled).toBe(true);
     expect($<HTMLInputElement>(container, 'eci-toggle').checked).toBe(true);

@@ -348,6 +348,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                   <input
                     type="checkbox"
                     data-testid="eci-toggle"
+                  disabled={readOnly}
                     checked={draft.value ?? inheritedValue}
                     onChange={(e) => setDraft((d) => setFlag(d, 'value', e.target.checked))}
                     aria-describedby="value-help"
@@ -405,9 +406,9 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                           type="text"
                           aria-label={`Image entry ${i + 1}`}
                           data-testid="image-entry"
+                  disabled={readOnly}
                           value={text}
-                          readOnly={readOnly}
-                          spellCheck={false}
+                            spellCheck={false}
                           aria-invalid={badge?.state === 'invalid' || fieldDiags?.some((d) => d.severity === 'error')}
                           aria-describedby={descId}
                           onChange={(e) => {
@@ -422,6 +423,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                           type="button"
                           aria-label={`Remove image entry ${i + 1}`}
                           data-testid="image-remove"
+                  disabled={readOnly}
                           onClick={() => {
                             const list = (imageList ?? []).filter((_, j) => j !== i);
                             updateImages(
@@ -458,6 +460,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                   ref={newImageRef}
                   type="text"
                   data-testid="new-image-input"
+                  disabled={readOnly}
                   placeholder="name[:tag], name:*, name@sha256:…, or *"
                   value={newImage}
                   spellCheck={false}
@@ -488,6 +491,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                   <input
                     type="checkbox"
                     data-testid="derived-toggle"
+                  disabled={readOnly}
                     checked={derived(draft) ?? inheritedDerived}
                     onChange={(e) => setDraft((d) => setDerived(d, e.target.checked))}
                   />{' '}
@@ -506,6 +510,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                 <select
                   id="cmd-type"
                   data-testid="command-type"
+                  disabled={readOnly}
                   value={cmdType}
                   onChange={(e) => setDraft((d) => setCommandType(d, e.target.value as ListKind))}
                 >
@@ -560,6 +565,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                 <select
                   id="new-command"
                   data-testid="command-picker"
+                  disabled={readOnly}
                   value={newCommand}
                   onChange={(e) => setNewCommand(e.target.value)}
                 >
