@@ -310,22 +310,22 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
           data-testid="history-scroll"
           onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
         >
-          <table className="history-table" aria-label="Blocked requests" aria-rowcount={rows.length + 1}>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Image</th>
-                <th scope="col">Commands</th>
-                <th scope="col">Reason</th>
-              </tr>
-            </thead>
-            <tbody>
-              {first > 0 && <tr aria-hidden="true" style={{ height: first * ROW_HEIGHT }} />}
+          <div role="grid" className="history-grid" aria-label="Blocked requests" aria-rowcount={rows.length + 1}>
+            <div role="row" className="grid-row grid-head" aria-rowindex={1}>
+              <div role="columnheader">Time</div>
+              <div role="columnheader">Kind</div>
+              <div role="columnheader">Image</div>
+              <div role="columnheader">Commands</div>
+              <div role="columnheader">Reason</div>
+            </div>
+            {/* Rows are divs, not <tr>: WebDriver cannot click a table row. Only the rows in view
+                exist; the group's height keeps the scroll bar true to the whole page. */}
+            <div role="rowgroup" className="grid-body" style={{ height: rows.length * ROW_HEIGHT }}>
               {visible.map((b, i) => {
                 const index = first + i;
                 return (
-                  <tr
+                  <div
+                    role="row"
                     key={b.id}
                     data-testid="history-row"
                     data-row-id={b.id}
@@ -334,22 +334,21 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
                     aria-rowindex={index + 2}
                     aria-selected={b.id === selectedId}
                     tabIndex={b.id === selectedId || (selectedId === null && index === 0) ? 0 : -1}
-                    className={b.id === selectedId ? 'selected' : undefined}
-                    style={{ height: ROW_HEIGHT }}
+                    className={b.id === selectedId ? 'grid-row selected' : 'grid-row'}
+                    style={{ top: index * ROW_HEIGHT, height: ROW_HEIGHT }}
                     onClick={() => setSelectedId(b.id)}
                     onKeyDown={(e) => onRowKey(e, index)}
                   >
-                    <td>{formatTime(b.unix_ms)}</td>
-                    <td>{KIND_LABEL[b.kind]}</td>
-                    <td className="ellipsis">{b.image ?? '—'}</td>
-                    <td className="ellipsis">{b.commands.join(', ') || '—'}</td>
-                    <td className="ellipsis">{b.reason}</td>
-                  </tr>
+                    <div role="gridcell">{formatTime(b.unix_ms)}</div>
+                    <div role="gridcell">{KIND_LABEL[b.kind]}</div>
+                    <div role="gridcell">{b.image ?? '—'}</div>
+                    <div role="gridcell">{b.commands.join(', ') || '—'}</div>
+                    <div role="gridcell">{b.reason}</div>
+                  </div>
                 );
               })}
-              {last < rows.length && <tr aria-hidden="true" style={{ height: (rows.length - last) * ROW_HEIGHT }} />}
-            </tbody>
-          </table>
+            </div>
+          </div>
         </div>
 
         <aside className="details" aria-label="Details of the selected block" data-testid="history-details">
