@@ -9,6 +9,8 @@ import { EMPTY_FORM, fixFor, matches, toFilter, type FilterForm } from './filter
 
 export const PAGE_SIZE = 500;
 export const ROW_HEIGHT = 30;
+/** The sticky column header above the rows (`.grid-head` in styles.css). */
+const HEADER_HEIGHT = 28;
 const OVERSCAN = 8;
 /** Used before layout (and under jsdom, which has none). */
 const FALLBACK_VIEWPORT = 480;
@@ -169,7 +171,7 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
     if (el) {
       const top = index * ROW_HEIGHT;
       if (top < el.scrollTop) el.scrollTop = top;
-      else if (top + ROW_HEIGHT > el.scrollTop + viewport) el.scrollTop = top + ROW_HEIGHT - viewport;
+      else if (HEADER_HEIGHT + top + ROW_HEIGHT > el.scrollTop + viewport) el.scrollTop = HEADER_HEIGHT + top + ROW_HEIGHT - viewport;
       setScrollTop(el.scrollTop);
     }
     // After the window re-renders around the new row.
