@@ -388,6 +388,16 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
         ),
         ("existing bind volume", binds(&vol)),
         (
+            "existing bind volume as a mount",
+            format!(
+                r#"{{"Image":"{bb}","HostConfig":{{"Mounts":[{{"Type":"volume","Source":"{vol}","Target":"/s"}}]}}}}"#
+            ),
+        ),
+        (
+            "volumes from, read-only",
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"VolumesFrom":["{holder}:ro"]}}}}"#),
+        ),
+        (
             "volumes from",
             format!(r#"{{"Image":"{bb}","HostConfig":{{"VolumesFrom":["{holder}"]}}}}"#),
         ),
