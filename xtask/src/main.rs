@@ -34,8 +34,9 @@ fn main() -> ExitCode {
         Some("setup") => setup(),
         Some("test") => setup().and_then(|()| test()),
         Some("run") => setup().and_then(|()| run(&args[1..])),
+        Some("bench") => setup().and_then(|()| bench()),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|run [-- ARGS]>");
+            eprintln!("usage: cargo xtask <setup|test|bench|run [-- ARGS]>");
             return ExitCode::from(2);
         }
     };
