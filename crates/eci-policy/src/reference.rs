@@ -237,7 +237,7 @@ impl Repository {
             return self.to_string();
         }
         match self.path.strip_prefix(OFFICIAL_REPO_PREFIX) {
-            Some(rest) if !rest.contains('/') => rest.to_owned(),
+            Some(rest) if !rest.contains('/') && !is_identifier(rest) => rest.to_owned(),
             _ if first_part_is_domain(&self.path) => self.to_string(),
             _ => self.path.clone(),
         }
