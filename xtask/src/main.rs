@@ -147,6 +147,28 @@ fn test() -> Result<()> {
     sh("npm", &["test", "--prefix", "ui"])
 }
 
+/// Every benchmark, each printing its figures beside its baseline from the same run: the enforcer
+/// against a direct connection and HAProxy, the registry digests, and the history store.
+fn bench() -> Result<()> {
+    sh("cargo", &["bench", "-p", "eci-proxy", "--bench", "proxy"])?;
+    sh(
+        "cargo",
+        &["bench", "-p", "eci-registry", "--bench", "digests"],
+    )?;
+    let history = [
+        "test",
+        "--release",
+        "-p",
+        "eci-history",
+        "--test",
+        "bench",
+        "--",
+        "--nocapture",
+    ];
+    sh("cargo", &history)
+}
+
+/// Builds and runs eci-guard with the given arguments; with none, makes sure an engine is
 /// running and starts the enforcer on its embedded defaults in front of it.
 fn run(args: &[String]) -> Result<()> {
     let args: Vec<&str> = args
