@@ -26,7 +26,11 @@ fn numbers_read_correctly_rounded_like_go() {
             .unwrap_or_else(|e| panic!("{body}: {e}"));
         let read = value["NanoCpus"].as_f64().expect("a number");
         let go = text.parse::<f64>().expect("a float");
-        assert_eq!(read.to_bits(), go.to_bits(), "{text} read as {read:e}, Go reads {go:e}");
+        assert_eq!(
+            read.to_bits(),
+            go.to_bits(),
+            "{text} read as {read:e}, Go reads {go:e}"
+        );
         let again = gojson::parse(&serde_json::to_vec(&value).unwrap(), &Limits::default())
             .expect("our own serialisation reads back");
         assert_eq!(again, value, "{text}: serialise → parse changed the value");
