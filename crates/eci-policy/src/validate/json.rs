@@ -58,20 +58,8 @@ pub(crate) fn strip_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
-/// Appends one reference token to a JSON pointer (RFC 6901 escaping).
-pub(crate) fn push_token(pointer: &str, token: &str) -> String {
-    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
-    out.push_str(pointer);
-    out.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// One JSON pointer syntax for the whole crate: the body reader's.
+pub(crate) use crate::gojson::pointer_push as push_token;
 
 /// serde_json counts columns in bytes, and reports column 0 when the character it stopped at is a
 /// newline (it has moved to the next line); people count characters from 1 and expect the
