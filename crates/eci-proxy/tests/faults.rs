@@ -1,0 +1,763 @@
+//! Fault injection against the real parts (issue 6, point 3): the engine, a registry, the
+//! settings files, the history's state directory and the enforcer process itself fail while the
+//! enforcer serves, and slow or stalled clients hold connections. Each test states the outcome it
+//! expects in its doc comment.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use eci_e2e::{push_image, shared, Engine, ImageSpec, Registry, RegistryConfig};
+use eci_history::{Filter, History, Page, Retention};
+use eci_policy::decide::{DigestFacts, EntryDigests};
+use eci_policy::reference::ImageEntry;
+use eci_proxy::{BlockSink, Enforcer, EnforcerConfig, Limits, ReloadOutcome, SettingsPaths};
+use support::*;
+
+/// One request with `Connection: close` on `sock`, bounded by `timeout`: the status (0 when the
+/// connection ended without one), the whole answer and how long it took.
+fn exchange(sock: &Path, request: &[u8], timeout: Duration) -> (u16, String, Duration) {
+    let start = Instant::now();
+    let Ok(mut s) = UnixStream::connect(sock) else {
+        return (0, String::new(), start.elapsed());
+    };
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(timeout)).unwrap();
+    if s.write_all(request).is_err() {
+        return (0, String::new(), start.elapsed());
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text, start.elapsed())
+}
+
+fn get(target: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// The JSON body of an answer.
+fn body_json(answer: &str) -> serde_json::Value {
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null)
+}
+
+/// A create whose container mounts the engine socket.
+fn socket_mount_create(engine: &Engine, image: &str) -> Vec<u8> {
+    let body = serde_json::json!({
+        "Image": image,
+        "Cmd": ["true"],
+        "HostConfig": {
+            "NetworkMode": "none",
+            "Binds": [format!("{}:/var/run/docker.sock", engine.socket_path().display())]
+        }
+    });
+    post("/v1.41/containers/create", &body.to_string())
+}
+
+/// The engine is SIGKILLed while a client is attached through the enforcer, and again between
+/// requests. Expected: the attached client sees its stream end within seconds (no hang); while
+/// the engine is down a request through the enforcer is answered promptly with a 502 whose JSON
+/// `message` says the engine cannot be reached; once the engine is back, the first request
+/// through the enforcer succeeds, and so do the CLI's.
+#[test]
+fn engine_killed_during_attach_and_between_requests() {
+    let s = shared();
+    let engine: &'static Engine = Box::leak(Box::new(Engine::start().expect("private engine")));
+    let bb = s.busybox().reference();
+    engine.run_docker(["pull", "-q", &bb]).unwrap();
+    let g = Guard::start_on(engine, &admin_settings(&["*"], "deny", &[]));
+    let name = unique("attached");
+    engine
+        .run_docker([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            &bb,
+            "sh",
+            "-c",
+            "while true; do echo tick; sleep 0.2; done",
+        ])
+        .unwrap();
+    let mut attach = g
+        .docker()
+        .args(["attach", "--no-stdin", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = attach.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(15)).expect("a tick");
+    assert_eq!(first.unwrap(), "tick");
+
+    engine.kill();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(st) = attach.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the attached client still waits 10 s after the engine died"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success() || status.code().is_some());
+
+    // Between requests: the engine is down.
+    let (code, answer, took) = exchange(&g.listen, &get("/_ping"), Duration::from_secs(10));
+    assert_eq!(code, 502, "{answer}");
+    assert!(took < Duration::from_secs(5), "the 502 took {took:?}");
+    let msg = body_json(&answer)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(msg.contains("cannot reach the engine"), "{answer}");
+
+    engine.start_again().expect("engine starts again");
+    let (code, answer, took) = exchange(&g.listen, &get("/_ping"), Duration::from_secs(10));
+    assert_eq!(code, 200, "first request after the restart: {answer}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(
+        g.ok(&["version", "--format", "{{.Server.APIVersion}}"]),
+        "1.41\n"
+    );
+    g.ok(&["rm", "-f", &name]);
+}
+
+/// The registry stops while the digests are refreshed and before a probe. Expected: the refresh
+/// returns (reporting the failure) and the digests fetched before still answer, so an allowed
+/// image still mounts the socket through the enforcer; a probe of the stopped registry reports
+/// it unreachable (exit code 2) within a few seconds.
+#[test]
+fn registry_stopped_during_refresh_and_probe() {
+    use eci_registry::{
+        CredentialSource, DigestService, FailureKind, ProbeOutcome, Prober, RegistrySettings,
+        ServiceOptions, Timeouts,
+    };
+    let s = shared();
+    let registry = Registry::start(RegistryConfig::plain()).expect("registry");
+    let pushed = push_image(
+        s.engine(),
+        &registry,
+        &ImageSpec::new("faults-registry"),
+        "eci-faults/cached",
+        "1",
+    )
+    .expect("push");
+    let reference = pushed.reference();
+    let registries =
+        RegistrySettings::from_json(&format!(r#"{{"{}": {{"insecure": true}}}}"#, registry.addr()))
+            .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let service = DigestService::open(ServiceOptions {
+        registries: registries.clone(),
+        ..ServiceOptions::new(state.path())
+    });
+    let digests = Arc::new(eci_proxy::RegistryDigests::new(service.clone()));
+    let g = Guard::start_with(
+        s.engine(),
+        &admin_settings(&[reference.as_str()], "deny", &[]),
+        digests.clone(),
+        None,
+    );
+    let report = g.rt.block_on(service.refresh_pending());
+    assert_eq!(report.failures().count(), 0, "{report:?}");
+    let entry = ImageEntry::parse(&reference).unwrap();
+    let before = match digests.entry_digests(&entry) {
+        EntryDigests::Known(d) => d,
+        other => panic!("digests not fetched: {other:?}"),
+    };
+    assert!(before.contains(&pushed.manifest_digest));
+
+    // Stopped while the refresh runs: the refresh is already on its way when the registry goes.
+    let refresh = {
+        let service = service.clone();
+        g.rt.spawn(async move { service.refresh_all().await })
+    };
+    registry.stop();
+    let started = Instant::now();
+    let report = g
+        .rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), refresh).await })
+        .expect("the refresh returns")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30), "{report:?}");
+    match digests.entry_digests(&entry) {
+        EntryDigests::Known(d) => assert_eq!(d, before),
+        other => panic!("cached digests lost: {other:?}"),
+    }
+    let (code, answer, _) = exchange(
+        &g.listen,
+        &socket_mount_create(s.engine(), &reference),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 201, "the allowed image must still mount: {answer}");
+    let id = body_json(&answer)["Id"].as_str().unwrap().to_owned();
+    remove_container(s.engine(), &id);
+
+    let prober = Prober::new(
+        CredentialSource::Anonymous,
+        Timeouts {
+            request: Duration::from_secs(10),
+            connect: Duration::from_secs(2),
+        },
+        Duration::ZERO,
+    );
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let started = Instant::now();
+    let probe = g
+        .rt
+        .block_on(prober.probe(&reference, &registries, &cancel));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the probe took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(probe.exit_code(), 2, "{probe:?}");
+    match &probe.outcome {
+        ProbeOutcome::Failed { failure } => {
+            assert_eq!(failure.kind, FailureKind::Unreachable, "{probe:?}")
+        }
+        other => panic!("a stopped registry probed as {other:?}"),
+    }
+}
+
+/// The policy version in force once the last reload matches `want`, within 3 s.
+fn settle(g: &Guard, what: &str, want: impl Fn(&ReloadOutcome) -> bool) -> String {
+    let mut seen = None;
+    let ok = (0..150).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        seen = g.enforcer().policy().last_reload().map(|r| r.outcome);
+        seen.as_ref().is_some_and(&want)
+    });
+    assert!(ok, "{what}: last reload {seen:?}");
+    g.enforcer().policy().snapshot().version.clone()
+}
+
+/// The settings file is replaced by garbage, by a directory, by a dangling symlink, deleted, and
+/// its directory removed and recreated. Expected (SPEC §7): garbage is rejected and an
+/// unreadable path (a directory) is reported, both keeping the last good policy; a missing file
+/// (deleted, dangling symlink, directory gone) is the documented fail-closed default (ECI on, no
+/// image may mount the socket); every later valid write is picked up again, including one into a
+/// recreated directory.
+#[test]
+fn settings_file_faults_keep_the_last_good_policy_or_fail_closed() {
+    let cli = shared().cli().reference();
+    let a = admin_settings(&[cli.as_str()], "deny", &["push"]);
+    let b = admin_settings(&[cli.as_str()], "deny", &["ps"]);
+    let g = Guard::start(&a);
+    let v_a = g.enforcer().policy().snapshot().version.clone();
+    let fail_closed = eci_policy::settings::load(None, None)
+        .unwrap()
+        .policy
+        .version;
+    assert_ne!(v_a, fail_closed);
+    let path = g.admin.clone();
+    let dir = path.parent().unwrap().to_path_buf();
+    let applied = |o: &ReloadOutcome| matches!(o, ReloadOutcome::Applied { .. });
+
+    std::fs::write(&path, "{ garbage").unwrap();
+    let v = settle(&g, "garbage", |o| {
+        matches!(o, ReloadOutcome::Rejected { .. })
+    });
+    assert_eq!(v, v_a, "garbage must keep the last good policy");
+
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let v = settle(&g, "a directory", |o| {
+        matches!(o, ReloadOutcome::Unreadable { .. })
+    });
+    assert_eq!(v, v_a, "an unreadable file must keep the last good policy");
+    std::fs::remove_dir(&path).unwrap();
+    std::fs::write(&path, &b).unwrap();
+    let v_b = settle(&g, "valid after a directory", applied);
+    assert_ne!(v_b, v_a);
+
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(dir.join("nowhere.json"), &path).unwrap();
+    let v = settle(&g, "a dangling symlink", applied);
+    assert_eq!(v, fail_closed);
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, &a).unwrap();
+    assert_eq!(settle(&g, "valid after a symlink", applied), v_a);
+
+    std::fs::remove_file(&path).unwrap();
+    let v = settle(&g, "deleted", applied);
+    assert_eq!(v, fail_closed);
+    std::fs::write(&path, &b).unwrap();
+    assert_eq!(settle(&g, "valid after a delete", applied), v_b);
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    let v = settle(&g, "directory removed", applied);
+    assert_eq!(v, fail_closed);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(&path, &a).unwrap();
+    let mut version = String::new();
+    let picked = (0..150).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        version = g.enforcer().policy().snapshot().version.clone();
+        version == v_a
+    });
+    assert!(
+        picked,
+        "a valid write into the recreated directory was not picked up (in force: {version})"
+    );
+}
+
+/// A tmpfs mount removed when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs on {}", dir.display());
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The history cannot write: its file system is full, or its database path is a directory.
+/// Expected: every mount of a non-allowed image is still refused at once with the exact message;
+/// the history's status turns unhealthy with the error and commits none of them; no request
+/// waits on the failing store.
+#[test]
+fn state_dir_full_or_unwritable_blocks_still_happen() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let bb = s.busybox().reference();
+    let repo = bb.rsplit_once(':').unwrap().0.to_owned();
+    for case in ["tmpfs full", "database path is a directory"] {
+        let state = tempfile::tempdir().unwrap();
+        let _mount = match case {
+            "tmpfs full" => {
+                let m = Tmpfs::mount(state.path(), "64k");
+                let mut f = std::fs::File::create(state.path().join("filler")).unwrap();
+                let chunk = vec![0u8; 4096];
+                while f.write_all(&chunk).is_ok() {}
+                let _ = f.sync_all();
+                Some(m)
+            }
+            _ => {
+                std::fs::create_dir_all(eci_history::db_path(state.path())).unwrap();
+                None
+            }
+        };
+        let history = History::open(state.path(), Retention::default());
+        let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
+        let g = Guard::start_with(
+            s.engine(),
+            &admin_settings(&[cli.as_str()], "deny", &[]),
+            Arc::new(PushedDigests::new(&[s.busybox(), s.cli()])),
+            Some(sink),
+        );
+        let n = 30;
+        let started = Instant::now();
+        for i in 0..n {
+            let (code, answer, took) = exchange(
+                &g.listen,
+                &socket_mount_create(s.engine(), &bb),
+                Duration::from_secs(10),
+            );
+            assert_eq!(code, 403, "{case} #{i}: {answer}");
+            let msg = body_json(&answer)["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                msg.starts_with(&format!(
+                    "enhanced container isolation: iechor socket mount denied for container with image \"{repo}\""
+                )),
+                "{case}: {msg}"
+            );
+            assert!(took < Duration::from_secs(2), "{case} #{i} took {took:?}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{case}: {n} blocks took {:?}",
+            started.elapsed()
+        );
+        eventually(10, "the history to report the failure", || {
+            let st = history.status();
+            !st.healthy && st.last_error.is_some() && st.recorded >= n
+        });
+        let st = history.status();
+        assert_eq!(st.committed, 0, "{case}: {st:?}");
+        drop(g);
+        drop(history);
+    }
+}
+
+const CHILD_DIR: &str = "ECI_FAULTS_CHILD_DIR";
+const CHILD_UPSTREAM: &str = "ECI_FAULTS_CHILD_UPSTREAM";
+
+fn child_config(dir: &Path, upstream: PathBuf) -> EnforcerConfig {
+    EnforcerConfig {
+        listen: vec![dir.join("guard.sock")],
+        upstream,
+        settings: SettingsPaths {
+            admin: Some(dir.join("admin-settings.json")),
+            user: None,
+        },
+        state_dir: dir.join("state"),
+        protect: vec![],
+        limits: Limits::default(),
+        watch_settings: false,
+    }
+}
+
+/// The child of the kill -9 test: an enforcer recording into the history of its state directory,
+/// reporting how many blocks are committed until it is killed.
+fn enforcer_child(dir: &Path, upstream: PathBuf) -> ! {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = child_config(dir, upstream);
+    let history = History::open(&config.state_dir, Retention::default());
+    let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
+    let _enforcer = rt
+        .block_on(Enforcer::start(
+            config,
+            Arc::new(PushedDigests::default()),
+            Some(sink),
+        ))
+        .expect("child enforcer");
+    println!("ready");
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        println!("committed {}", history.status().committed);
+    }
+}
+
+/// The enforcer process is killed with SIGKILL while clients hammer a filtered socket with
+/// blocked commands. Expected: the history holds at least every block it had reported committed
+/// and no more than were answered (plus those in flight), each the right block; a new enforcer
+/// on the same state restores the container's filtered socket, which blocks and serves again.
+#[test]
+fn enforcer_killed_9_during_heavy_blocking() {
+    if let (Ok(dir), Ok(upstream)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_UPSTREAM)) {
+        enforcer_child(Path::new(&dir), PathBuf::from(upstream));
+    }
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let dir = tempfile::Builder::new()
+        .prefix("ecik")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let config = child_config(dir.path(), engine.socket_path().to_owned());
+    std::fs::write(
+        config.settings.admin.as_ref().unwrap(),
+        admin_settings(&["*"], "deny", &["ps"]),
+    )
+    .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "enforcer_killed_9_during_heavy_blocking",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .env(CHILD_UPSTREAM, engine.socket_path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the child reports ready");
+        if line.ends_with("ready") {
+            break;
+        }
+    }
+    let name = unique("killed9");
+    let out = engine
+        .docker()
+        .env("DOCKER_HOST", format!("unix://{}", config.listen[0].display()))
+        .args([
+            "create",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "-v",
+            &format!("{}:/var/run/docker.sock", engine.socket_path().display()),
+            &bb,
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let filtered = std::fs::read_dir(config.state_dir.join("filtered"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sock"))
+        .expect("a filtered socket");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let threads = 8;
+    let hammers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (stop, answered, filtered) = (stop.clone(), answered.clone(), filtered.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let (code, answer, _) = exchange(
+                        &filtered,
+                        &get("/v1.41/containers/json"),
+                        Duration::from_secs(5),
+                    );
+                    match code {
+                        403 => {
+                            assert!(answer.contains("is blocked"), "{answer}");
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                        0 => std::thread::sleep(Duration::from_millis(5)),
+                        other => panic!("unexpected {other}: {answer}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut committed = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while committed < 300 && Instant::now() < deadline {
+        let line = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        if let Some((_, n)) = line.rsplit_once("committed ") {
+            committed = n.parse().unwrap();
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for h in hammers {
+        h.join().unwrap();
+    }
+    let answered = answered.load(Ordering::SeqCst);
+    assert!(committed >= 300, "only {committed} committed before the kill");
+
+    let history = History::open(&config.state_dir, Retention::default());
+    let rows = history
+        .query(
+            &Filter::default(),
+            &Page {
+                limit: 1_000_000,
+                ..Page::default()
+            },
+        )
+        .unwrap()
+        .blocks;
+    let n = rows.len() as u64;
+    assert!(
+        n >= committed,
+        "{n} rows after the kill, {committed} reported committed"
+    );
+    assert!(
+        n <= answered + threads,
+        "{n} rows, only {answered} blocks answered"
+    );
+    for row in &rows {
+        assert_eq!(row.record.method, "GET");
+        assert!(row.record.path.ends_with("/containers/json"), "{row:?}");
+        assert_eq!(row.record.commands, vec!["ps".to_owned()]);
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let enforcer = rt
+        .block_on(Enforcer::start(
+            config.clone(),
+            Arc::new(PushedDigests::default()),
+            None,
+        ))
+        .expect("the enforcer starts again after kill -9");
+    let id = inspect_container(engine, &name).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let restored = enforcer.filtered_sockets();
+    assert!(
+        restored
+            .iter()
+            .any(|(p, c)| p == &filtered && c.as_deref() == Some(id.as_str())),
+        "{restored:?}"
+    );
+    let (code, answer, _) = exchange(
+        &filtered,
+        &get("/v1.41/containers/json"),
+        Duration::from_secs(5),
+    );
+    assert_eq!(code, 403, "{answer}");
+    let (code, answer, _) = exchange(&filtered, &get("/_ping"), Duration::from_secs(5));
+    assert_eq!(code, 200, "{answer}");
+    let (code, answer, _) = exchange(&config.listen[0], &get("/_ping"), Duration::from_secs(5));
+    assert_eq!(code, 200, "main socket after kill -9: {answer}");
+    remove_container(engine, &name);
+    rt.block_on(enforcer.stop());
+}
+
+/// An enforcer like `Guard::start`'s with other limits.
+fn guard_with_limits(limits: Limits) -> Guard {
+    let mut g = Guard::start(&admin_settings(&["*"], "deny", &[]));
+    g.stop();
+    g.config.limits = limits;
+    g.restart();
+    g
+}
+
+/// Pings on the main socket while something else holds connections: each must answer 200 within
+/// a second.
+fn pings_meanwhile(sock: &Path, n: usize) {
+    for i in 0..n {
+        let (code, answer, took) = exchange(sock, &get("/_ping"), Duration::from_secs(5));
+        assert_eq!(code, 200, "ping #{i}: {answer}");
+        assert!(took < Duration::from_secs(1), "ping #{i} took {took:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Clients send their request head one byte a second. Expected: each connection is closed once
+/// the header-read timeout (2 s here) has passed, long before the head could be complete, while
+/// other clients are served at once throughout.
+#[test]
+fn headers_one_byte_a_second_are_cut_off_by_the_header_timeout() {
+    let timeout = Duration::from_secs(2);
+    let g = guard_with_limits(Limits {
+        header_read_timeout: timeout,
+        ..Limits::default()
+    });
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let sock = g.listen.clone();
+            std::thread::spawn(move || {
+                let mut s = UnixStream::connect(&sock).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(900))).unwrap();
+                let start = Instant::now();
+                let mut buf = [0u8; 1024];
+                for &b in b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n" {
+                    if s.write_all(&[b]).is_err() {
+                        return start.elapsed();
+                    }
+                    match s.read(&mut buf) {
+                        // Closed, or a 408 before the close.
+                        Ok(_) => return start.elapsed(),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                        Err(_) => return start.elapsed(),
+                    }
+                }
+                panic!("the whole head went through one byte a second");
+            })
+        })
+        .collect();
+    pings_meanwhile(&g.listen, 30);
+    for h in slow {
+        let closed = h.join().unwrap();
+        assert!(
+            closed >= timeout - Duration::from_millis(200) && closed < timeout * 3,
+            "a slow head was closed after {closed:?}"
+        );
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        * 1024
+}
+
+/// A client asks for a large image tarball (`/images/get`) and never reads it. Expected: other
+/// clients are served normally meanwhile, and the enforcer (in this process) does not buffer the
+/// tarball: its resident memory grows by far less than the tarball's size.
+#[test]
+fn a_client_that_never_reads_its_response() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let size: u64 = s
+        .engine()
+        .run_docker(["image", "inspect", "--format", "{{.Size}}", &cli])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let bound = 24 << 20;
+    assert!(
+        size > 2 * bound,
+        "the image ({size} B) is too small to show buffering"
+    );
+    let g = guard_with_limits(Limits::default());
+    pings_meanwhile(&g.listen, 3);
+    let before = rss_bytes();
+    let mut stalled = UnixStream::connect(&g.listen).unwrap();
+    let target = format!("/v1.41/images/get?names={}", cli.replace('/', "%2F"));
+    stalled
+        .write_all(format!("GET {target} HTTP/1.1\r\nHost: docker\r\n\r\n").as_bytes())
+        .unwrap();
+    pings_meanwhile(&g.listen, 30);
+    let after = rss_bytes();
+    assert!(
+        after < before + bound,
+        "memory grew from {before} to {after} with a stalled {size} B download"
+    );
+    // The stalled download really was under way: it can still be read.
+    let mut head = [0u8; 12];
+    stalled.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    drop(stalled);
+    pings_meanwhile(&g.listen, 3);
+}
