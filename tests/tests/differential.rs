@@ -1,6 +1,7 @@
 //! Differential checks of eci-policy against the real engine, where the engine itself is the
-//! oracle: request targets are routed by moby as we classify them, and image references are
-//! normalised by moby as we normalise them. Bounded, seeded generated sets (a few hundred cases,
+//! oracle: request targets are routed by moby as we classify them, image references are
+//! normalised by moby as we normalise them, and every mount the engine registers for a create
+//! body is one we read from it. Bounded, seeded generated sets (a few hundred cases,
 //! seconds) so they run with the normal suite; `ECI_DIFF_SEED` draws another set and
 //! `ECI_DIFF_CASES` a larger one.
 
@@ -10,6 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use eci_e2e::{build_image, shared, Engine, ImageSpec};
+use eci_policy::gojson::{self, Limits};
+use eci_policy::mounts::{clean_path, container_create, MountSource};
 use eci_policy::reference::Reference;
 use eci_policy::routes::{classify, ClassifyError, Route, ROUTES};
 
@@ -48,13 +51,20 @@ impl Answer {
 /// Sends one HTTP/1.0 request (the engine closes after it, and never chunks the answer) with
 /// the target exactly as given: the point is to see how the engine reads the raw bytes.
 fn send(socket: &Path, method: &str, target: &str) -> Answer {
+    send_body(socket, method, target, "")
+}
+
+/// [`send`] with a JSON body.
+fn send_body(socket: &Path, method: &str, target: &str, body: &str) -> Answer {
     let mut stream = UnixStream::connect(socket).expect("engine socket");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     write!(
         stream,
-        "{method} {target} HTTP/1.0\r\nHost: docker\r\nContent-Length: 0\r\n\r\n"
+        "{method} {target} HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .expect("request written");
     let mut raw = Vec::new();
@@ -487,4 +497,171 @@ fn the_engine_normalises_references_as_we_do() {
         tally[0] > cases() / 4 && tally[2] + tally[3] > 0,
         "{tally:?}"
     );
+}
+
+// ---- container create bodies ----
+
+/// One of the spellings Go's case folding maps onto `name`.
+fn spelling(rng: &mut fastrand::Rng, name: &str) -> String {
+    match rng.usize(0..6) {
+        0 => name.to_lowercase(),
+        1 => name.to_uppercase(),
+        2 if name.contains('s') => name.replacen('s', "\u{17f}", 1),
+        3 => {
+            let mut c = name.chars();
+            c.next()
+                .map_or_else(String::new, |f| f.to_lowercase().chain(c).collect())
+        }
+        _ => name.to_owned(),
+    }
+}
+
+/// A host path under `dir`, as a client might spell it.
+fn host_path(rng: &mut fastrand::Rng, dir: &str) -> String {
+    let leaf = pick(rng, &["a", "b", "link"]);
+    match rng.usize(0..6) {
+        0 => format!("{dir}//{leaf}"),
+        1 => format!("{dir}/./{leaf}/"),
+        2 => format!("{dir}/b/../{leaf}"),
+        _ => format!("{dir}/{leaf}"),
+    }
+}
+
+fn bind_entry(rng: &mut fastrand::Rng, dir: &str, i: usize) -> String {
+    let target = format!("/t{i}{}", pick(rng, &["", "/", "/x/.."]));
+    match rng.usize(0..5) {
+        0 => target,
+        1 => format!(
+            "zzvol{}:{target}{}",
+            rng.usize(0..3),
+            pick(rng, &["", ":ro", ":nocopy"])
+        ),
+        _ => format!(
+            "{}:{target}{}",
+            host_path(rng, dir),
+            pick(rng, &["", ":ro", ":rw", ":ro,rprivate", ":rslave"])
+        ),
+    }
+}
+
+fn mount_object(rng: &mut fastrand::Rng, dir: &str, i: usize) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    let bind = rng.bool();
+    m.insert(
+        spelling(rng, "Type"),
+        (if bind { "bind" } else { "volume" }).into(),
+    );
+    let source = if bind {
+        host_path(rng, dir)
+    } else {
+        format!("zzvol{}", rng.usize(0..3))
+    };
+    m.insert(spelling(rng, "Source"), source.into());
+    m.insert(spelling(rng, "Target"), format!("/m{i}").into());
+    if rng.bool() {
+        m.insert(spelling(rng, "ReadOnly"), rng.bool().into());
+    }
+    serde_json::Value::Object(m)
+}
+
+/// A create body with binds and mounts under case-folded keys, inside `HostConfig` or at the
+/// top level (the deprecated embedded host config), or both.
+fn create_body(rng: &mut fastrand::Rng, image: &str, dir: &str) -> String {
+    let mut fields = serde_json::Map::new();
+    let binds: Vec<String> = (0..rng.usize(0..3))
+        .map(|i| bind_entry(rng, dir, i))
+        .collect();
+    if !binds.is_empty() {
+        fields.insert(spelling(rng, "Binds"), binds.into());
+    }
+    let mounts: Vec<serde_json::Value> = (0..rng.usize(0..3))
+        .map(|i| mount_object(rng, dir, i))
+        .collect();
+    if !mounts.is_empty() {
+        fields.insert(spelling(rng, "Mounts"), mounts.into());
+    }
+    let mut top = serde_json::Map::new();
+    top.insert(spelling(rng, "Image"), image.into());
+    match rng.usize(0..4) {
+        0 => top.extend(fields),
+        1 => {
+            top.insert(spelling(rng, "HostConfig"), serde_json::Value::Null);
+            top.extend(fields);
+        }
+        2 => {
+            let decoy = bind_entry(rng, dir, 9);
+            top.insert(spelling(rng, "Binds"), vec![decoy].into());
+            top.insert(spelling(rng, "HostConfig"), fields.into());
+        }
+        _ => {
+            top.insert(spelling(rng, "HostConfig"), fields.into());
+        }
+    }
+    serde_json::Value::Object(top).to_string()
+}
+
+#[test]
+fn every_mount_the_engine_registers_is_one_we_read() {
+    let engine = Engine::start().expect("throwaway engine");
+    let socket = engine.socket_path();
+    let image = "eci-diff/mounts:1";
+    build_image(&engine, &ImageSpec::new("mounts"), image).expect("image");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("a")).expect("dir a");
+    std::fs::create_dir(dir.path().join("b")).expect("dir b");
+    std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("link")).expect("link");
+    let dir = dir.path().to_str().expect("UTF-8 temp dir").to_owned();
+
+    let mut rng = fastrand::Rng::with_seed(seed());
+    let mut tally = [0usize; 4];
+    for case in 0..cases() / 2 {
+        let body = create_body(&mut rng, image, &dir);
+        let ours =
+            gojson::parse(body.as_bytes(), &Limits::default()).and_then(|v| container_create(&v));
+        let answer = send_body(socket, "POST", "/containers/create", &body);
+        let what = format!("case {case}: {body} → ours {ours:?}, engine {answer:?}");
+        let created = answer.status == 201;
+        let ours = match (ours, created) {
+            (Ok(ours), true) => ours,
+            (Err(_), true) => {
+                tally[1] += 1;
+                continue;
+            }
+            (_, false) => {
+                tally[2] += 1;
+                continue;
+            }
+        };
+        tally[0] += 1;
+        let created: serde_json::Value = serde_json::from_str(&answer.body).expect("create JSON");
+        let id = created["Id"].as_str().expect("container id");
+        let inspect = send(socket, "GET", &format!("/containers/{id}/json"));
+        let info: serde_json::Value = serde_json::from_str(&inspect.body).expect("inspect JSON");
+        for m in info["Mounts"].as_array().into_iter().flatten() {
+            let destination = m["Destination"].as_str().unwrap_or_default();
+            let found = ours.mounts.iter().any(|r| {
+                clean_path(&r.target) == destination
+                    && match (&r.source, m["Type"].as_str()) {
+                        (MountSource::Bind { path }, Some("bind")) => {
+                            clean_path(path) == m["Source"].as_str().unwrap_or_default()
+                        }
+                        (MountSource::Volume { name, .. }, Some("volume")) => match name {
+                            Some(n) => Some(n.as_str()) == m["Name"].as_str(),
+                            None => true,
+                        },
+                        _ => false,
+                    }
+            });
+            assert!(
+                found,
+                "the engine mounts {m} and we did not read it: {what}"
+            );
+        }
+        tally[3] += info["Mounts"].as_array().map_or(0, Vec::len);
+    }
+    eprintln!(
+        "mounts: {} creates read alike ({} engine mounts, each one ours), {} refused by us only, {} refused by the engine",
+        tally[0], tally[3], tally[1], tally[2]
+    );
+    assert!(tally[0] > cases() / 8 && tally[3] > 0, "{tally:?}");
 }
