@@ -1,0 +1,407 @@
+//! End to end through the real window (issue 5): the app under Xvfb, driven over WebDriver
+//! (`tauri-driver` + `WebKitWebDriver`), with a real engine and registry (eci-e2e) behind the
+//! embedded enforcer. Each step writes a screenshot to `docs/screenshots/`.
+//!
+//! Prerequisites (missing ones fail the test, naming what to install): root, Debian's `xvfb`,
+//! `webkit2gtk-driver`, `tauri-driver` (`cargo install tauri-driver --locked`), the built UI in
+//! `ui/dist`, and eci-e2e's (docker.io, docker-registry, busybox-static).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use eci_e2e::{push_image, shared, ImageSpec};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tool(name: &str, package: &str) -> PathBuf {
+    which::which(name)
+        .or_else(|_| {
+            let cargo_bin = Path::new(&std::env::var("HOME").unwrap_or_default())
+                .join(".cargo/bin")
+                .join(name);
+            cargo_bin.is_file().then_some(cargo_bin).ok_or(())
+        })
+        .unwrap_or_else(|()| panic!("{name} is missing: install {package}"))
+}
+
+/// An X server of its own, on a display number nobody uses.
+fn xvfb() -> (Proc, String) {
+    let xvfb = tool("Xvfb", "Debian's xvfb");
+    let n = (100..400)
+        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
+        .expect("a free X display");
+    let child = Command::new(xvfb)
+        .args([
+            format!(":{n}"),
+            "-screen".into(),
+            "0".into(),
+            "1280x800x24".into(),
+        ])
+        .args(["-nolisten", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting Xvfb");
+    let proc = Proc(child);
+    wait_until("Xvfb", || {
+        Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+    });
+    (proc, format!(":{n}"))
+}
+
+/// Where the app keeps everything for one run.
+struct AppEnv {
+    dir: tempfile::TempDir,
+    upstream: PathBuf,
+    registries: PathBuf,
+}
+
+impl AppEnv {
+    fn admin(&self) -> PathBuf {
+        self.dir.path().join("admin/admin-settings.json")
+    }
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/docker.sock")
+    }
+}
+
+/// `tauri-driver` with the app's environment (the app inherits it through WebKitWebDriver).
+fn driver(display: &str, env: &AppEnv, user_mode: bool) -> (Proc, u16) {
+    let port = free_port();
+    let native = free_port();
+    let mut cmd = Command::new(tool(
+        "tauri-driver",
+        "`cargo install tauri-driver --locked`",
+    ));
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--native-port",
+        &native.to_string(),
+    ])
+    .args([
+        "--native-driver",
+        tool("WebKitWebDriver", "Debian's webkit2gtk-driver")
+            .to_str()
+            .unwrap(),
+    ])
+    .env("DISPLAY", display)
+    .env("ECI_GUARD_UPSTREAM", &env.upstream)
+    .env("ECI_GUARD_LISTEN", env.socket())
+    .env("ECI_GUARD_ADMIN_SETTINGS", env.admin())
+    .env(
+        "ECI_GUARD_USER_SETTINGS",
+        env.dir.path().join("user/settings.json"),
+    )
+    .env("ECI_GUARD_STATE_DIR", env.dir.path().join("state"))
+    .env("ECI_GUARD_REGISTRIES", &env.registries)
+    .env("ECI_GUARD_USER_MODE", if user_mode { "1" } else { "0" })
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let proc = Proc(cmd.spawn().expect("starting tauri-driver"));
+    wait_until("tauri-driver", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (proc, port)
+}
+
+async fn session(port: u16) -> Client {
+    // fantoccini's rustls build needs a process-wide provider; the driver is plain HTTP anyway.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "tauri:options".into(),
+        json!({ "application": env!("CARGO_BIN_EXE_eci-guard-desktop") }),
+    );
+    ClientBuilder::rustls()
+        .expect("TLS roots")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session with the app")
+}
+
+fn css(selector: &str) -> Locator<'_> {
+    Locator::Css(selector)
+}
+
+async fn find(c: &Client, selector: &str) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(STEP_TIMEOUT)
+        .for_element(css(selector))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            shot(c, "zz-failure").await;
+            panic!("no {selector}: {e} (see docs/screenshots/zz-failure.png)")
+        }
+    }
+}
+
+async fn shot(c: &Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.expect("a screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits until `selector` matches an element whose content contains `text`.
+async fn wait_text(c: &Client, selector: &str, text: &str) {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        for e in c.find_all(css(selector)).await.unwrap_or_default() {
+            // The markup, not the rendered text: cells are cut with an ellipsis on screen.
+            if e.html(true).await.unwrap_or_default().contains(text) {
+                return;
+            }
+        }
+        if Instant::now() >= deadline {
+            shot(c, "zz-failure").await;
+            panic!("no {selector} showing {text:?} (see docs/screenshots/zz-failure.png)");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Other desktop settings and an unknown key in the ECI section, which a save must keep.
+const ADMIN: &str = r#"{
+  "configurationFileVersion": 2,
+  "analyticsEnabled": { "locked": false, "value": false },
+  "enhancedContainerIsolation": {
+    "locked": false,
+    "value": true,
+    "iechorSocketMount": {
+      "imageList": { "images": [], "futureOption": "kept" }
+    }
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_locked() {
+    let s = shared();
+    let engine = s.engine();
+    let registry = s.registry();
+    let blocked_image = s.busybox().reference();
+    let allowed = tokio::task::spawn_blocking(move || {
+        push_image(
+            shared().engine(),
+            shared().registry(),
+            &ImageSpec::new("tool"),
+            "team/tool",
+            "1",
+        )
+        .expect("pushing the allowed image")
+    })
+    .await
+    .unwrap();
+    let entry = allowed.reference();
+
+    let dir = tempfile::tempdir().unwrap();
+    let registries = dir.path().join("registries.json");
+    std::fs::write(
+        &registries,
+        json!({ registry.addr(): { "insecure": true } }).to_string(),
+    )
+    .unwrap();
+    let env = AppEnv {
+        upstream: engine.socket_path().to_owned(),
+        registries,
+        dir,
+    };
+    std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
+    std::fs::write(env.admin(), ADMIN).unwrap();
+
+    let (_x, display) = xvfb();
+    let guard_host = format!("unix://{}", env.socket().display());
+    let docker_through_guard = |args: Vec<String>| {
+        let mut cmd = engine.docker();
+        cmd.env("DOCKER_HOST", &guard_host).args(args);
+        cmd.output().expect("running docker")
+    };
+    let socket_mount = format!("{}:/var/run/docker.sock", env.socket().display());
+
+    let notice = {
+        let (_driver, port) = driver(&display, &env, false);
+        let c = session(port).await;
+        find(&c, "[data-testid=mode-badge][data-mode=admin]").await;
+        find(&c, "[data-testid=new-image-input]").await;
+        shot(&c, "01-settings-admin").await;
+
+        // Add the image: the badge turns green from the real registry.
+        find(&c, "[data-testid=new-image-input]")
+            .await
+            .send_keys(&entry)
+            .await
+            .unwrap();
+        find(&c, "[data-testid=add-image]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        find(&c, "[data-testid=image-badge][data-state=found]").await;
+        shot(&c, "02-settings-image-found").await;
+
+        // Lock and save: the file holds the change and the keys it had.
+        find(&c, "[data-testid=lock-toggle]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        find(&c, "[data-testid=save-settings]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        // Judged at the end, so one run shows every later step too.
+        let notice = find(&c, "[data-testid=save-notice]")
+            .await
+            .attr("data-kind")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        shot(&c, "03-settings-saved-locked").await;
+        let saved: Value =
+            serde_json::from_str(&std::fs::read_to_string(env.admin()).unwrap()).unwrap();
+        let eci = &saved["enhancedContainerIsolation"];
+        assert_eq!(eci["locked"], true);
+        assert_eq!(
+            eci["iechorSocketMount"]["imageList"]["images"],
+            json!([entry])
+        );
+        assert_eq!(
+            eci["iechorSocketMount"]["imageList"]["futureOption"],
+            "kept"
+        );
+        assert_eq!(saved["analyticsEnabled"]["value"], false);
+
+        // The enforcer reloaded: the allowed image may now mount the socket through it.
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let out = docker_through_guard(
+                [
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "-v",
+                    &socket_mount,
+                    &entry,
+                    "true",
+                ]
+                .map(String::from)
+                .to_vec(),
+            );
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the allowed image was never let through: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+
+        // History open; a blocked run shows up in it without a refresh.
+        find(&c, "[data-testid=tab-history]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        find(&c, "[data-testid=history-total]").await;
+        let out = docker_through_guard(
+            [
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                &socket_mount,
+                &blocked_image,
+                "true",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        assert!(
+            !out.status.success(),
+            "an unlisted image mounted the socket"
+        );
+        wait_text(&c, "[data-testid=history-row]", "eci-e2e/busybox").await;
+        find(&c, "[data-testid=history-row]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        find(&c, "[data-testid=history-details]").await;
+        shot(&c, "04-history-live-block").await;
+
+        find(&c, "[data-testid=tab-status]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        find(&c, "[data-testid=engine-version]").await;
+        find(&c, "[data-testid=docker-host-line]").await;
+        shot(&c, "05-status").await;
+        c.close().await.unwrap();
+        notice
+    };
+
+    // A user's run: the locked fields are read-only, with the administrator's note.
+    let (_driver, port) = driver(&display, &env, true);
+    let c = session(port).await;
+    find(&c, "[data-testid=mode-badge][data-mode=user]").await;
+    find(&c, "[data-testid=locked-banner]").await;
+    let input = find(&c, "[data-testid=image-entry]").await;
+    assert!(
+        !input.is_enabled().await.unwrap(),
+        "a locked entry is editable"
+    );
+    let lock = find(&c, "[data-testid=lock-toggle]").await;
+    assert!(!lock.is_enabled().await.unwrap(), "the lock is editable");
+    let save = find(&c, "[data-testid=save-settings]").await;
+    assert!(
+        !save.is_enabled().await.unwrap(),
+        "save is offered to a user"
+    );
+    shot(&c, "06-settings-user-locked").await;
+    c.close().await.unwrap();
+    assert_eq!(
+        notice, "saved",
+        "the admin's save was reported as {notice:?} (its own reload taken for someone else's edit)"
+    );
+}
