@@ -114,17 +114,16 @@ fn engine_killed_during_attach_and_between_requests() {
 
     engine.kill();
     let killed = Instant::now();
-    let status = loop {
-        if let Some(st) = attach.try_wait().unwrap() {
-            break st;
+    loop {
+        if attach.try_wait().unwrap().is_some() {
+            break;
         }
         assert!(
             killed.elapsed() < Duration::from_secs(10),
             "the attached client still waits 10 s after the engine died"
         );
         std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(!status.success() || status.code().is_some());
+    }
 
     // Between requests: the engine is down.
     let (code, answer, took) = exchange(&g.listen, &get("/_ping"), Duration::from_secs(10));

@@ -1,0 +1,383 @@
+//! Load and soak run (issue 6, point 2), not part of the test suite: an in-process enforcer in
+//! front of the real engine (the e2e harness's) or a trivial upstream, held by many idle
+//! connections while active clients mix pings, lists, allowed and denied creates and event
+//! streams. Prints throughput, latency percentiles, unexpected answers, file descriptors and
+//! memory early and at the end, and history rows against blocks answered.
+//!
+//! `cargo run --release -p eci-proxy --example soak -- [engine|trivial] [SECONDS] [ACTIVE] [IDLE]`
+//! (defaults: engine 600 256 10000; as root with the e2e harness's packages for `engine`).
+
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use eci_policy::decide::{AnyTagFact, DigestFacts, EntryDigests};
+use eci_policy::reference::{Digest, ImageEntry, Repository};
+use eci_proxy::{BlockSink, DigestSource, Enforcer, EnforcerConfig, Limits, SettingsPaths};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// Nothing is published: every image-list entry is unavailable, which denies its mounts.
+struct NoDigests;
+
+impl DigestFacts for NoDigests {
+    fn entry_digests(&self, _: &ImageEntry) -> EntryDigests {
+        EntryDigests::Unavailable("soak".into())
+    }
+    fn any_tag(&self, _: &Repository, _: &Digest, _: &str) -> AnyTagFact {
+        AnyTagFact::Mismatch
+    }
+}
+
+impl DigestSource for NoDigests {}
+
+async fn trivial(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let _ = req.into_body().collect().await;
+    let body = if path.ends_with("/containers/create") {
+        r#"{"Id":"0123456789ab","Warnings":[]}"#
+    } else if path.ends_with("/_ping") {
+        "OK"
+    } else {
+        "[]"
+    };
+    Ok(Response::new(Full::new(Bytes::from(body))))
+}
+
+fn trivial_upstream(rt: &tokio::runtime::Runtime, path: &Path) {
+    let l = rt
+        .block_on(async { tokio::net::UnixListener::bind(path) })
+        .unwrap();
+    rt.spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), hyper::service::service_fn(trivial))
+                    .await;
+            });
+        }
+    });
+}
+
+fn admin_settings() -> String {
+    serde_json::json!({
+        "configurationFileVersion": 2,
+        "enhancedContainerIsolation": {
+            "locked": true,
+            "value": true,
+            "iechorSocketMount": {
+                "imageList": { "images": ["iechor.io/testcontainers/ryuk:*"] },
+                "commandList": { "type": "deny", "commands": ["push"] }
+            }
+        }
+    })
+    .to_string()
+}
+
+/// One request with `Connection: close`: status (0 when none) and the body.
+fn exchange(sock: &Path, request: &[u8]) -> (u16, String) {
+    let Ok(mut s) = UnixStream::connect(sock) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    if s.write_all(request).is_err() {
+        return (0, String::new());
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn request(method: &str, target: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {target} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[derive(Default)]
+struct Totals {
+    latencies: Vec<Duration>,
+    unexpected: Vec<String>,
+}
+
+struct Load {
+    sock: PathBuf,
+    upstream: PathBuf,
+    image: String,
+    stop: AtomicBool,
+    requests: AtomicU64,
+    blocks: AtomicU64,
+    totals: Mutex<Totals>,
+}
+
+impl Load {
+    /// One active client: a fixed mix, each answer checked against what it must be.
+    fn client(&self, n: usize) {
+        let mut lat = Vec::new();
+        let mut unexpected = Vec::new();
+        let denied = serde_json::json!({
+            "Image": self.image,
+            "Cmd": ["true"],
+            "HostConfig": {"NetworkMode": "none", "Binds": [format!("{}:/var/run/docker.sock", self.upstream.display())]}
+        })
+        .to_string();
+        let allowed = serde_json::json!({"Image": self.image, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}}).to_string();
+        let mut i = n;
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let (what, req, want): (&str, Vec<u8>, &[u16]) = match i % 5 {
+                0 => ("ping", request("GET", "/v1.41/_ping", ""), &[200]),
+                1 => (
+                    "list",
+                    request("GET", "/v1.41/containers/json?all=1", ""),
+                    &[200],
+                ),
+                2 => (
+                    "denied create",
+                    request("POST", "/v1.41/containers/create", &denied),
+                    &[403],
+                ),
+                3 => (
+                    "allowed create",
+                    request("POST", "/v1.41/containers/create", &allowed),
+                    &[200, 201],
+                ),
+                _ => (
+                    "events stream",
+                    request(
+                        "GET",
+                        &format!("/v1.41/events?since={}&until={}", now - 1, now + 1),
+                        "",
+                    ),
+                    &[200],
+                ),
+            };
+            i += 1;
+            let start = Instant::now();
+            let (status, body) = exchange(&self.sock, &req);
+            lat.push(start.elapsed());
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            if status == 403 {
+                self.blocks.fetch_add(1, Ordering::Relaxed);
+            }
+            if !want.contains(&status) {
+                unexpected.push(format!(
+                    "{what}: {status} {}",
+                    body.chars().take(200).collect::<String>()
+                ));
+            } else if what == "allowed create" {
+                if let Some(id) = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["Id"].as_str().map(str::to_owned))
+                {
+                    let (status, body) = exchange(
+                        &self.sock,
+                        &request("DELETE", &format!("/v1.41/containers/{id}?force=1"), ""),
+                    );
+                    if !(200..300).contains(&status) {
+                        unexpected.push(format!("remove: {status} {body}"));
+                    }
+                }
+            }
+        }
+        let mut t = self.totals.lock().unwrap();
+        t.latencies.extend(lat);
+        t.unexpected.extend(unexpected);
+    }
+}
+
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("engine")
+        .to_owned();
+    let secs: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(600);
+    let active: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(256);
+    let idle: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+
+    // Each idle connection costs two descriptors here (client and enforcer side).
+    let want = (2 * idle + 4 * active + 4096) as u64;
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(want.max(lim.current.unwrap_or(0))),
+            maximum: Some(want.max(lim.maximum.unwrap_or(0))),
+        },
+    );
+
+    let dir = tempfile::Builder::new()
+        .prefix("ecisoak")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (upstream, image) = if mode == "trivial" {
+        let path = dir.path().join("upstream.sock");
+        trivial_upstream(&rt, &path);
+        (path, "busybox:latest".to_owned())
+    } else {
+        let s = eci_e2e::shared();
+        (s.engine().socket_path().to_owned(), s.busybox().reference())
+    };
+    let admin = dir.path().join("admin-settings.json");
+    std::fs::write(&admin, admin_settings()).unwrap();
+    let listen = dir.path().join("guard.sock");
+    let history = eci_history::History::open(
+        dir.path().join("history"),
+        eci_history::Retention::default(),
+    );
+    let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
+    let config = EnforcerConfig {
+        listen: vec![listen.clone()],
+        upstream: upstream.clone(),
+        settings: SettingsPaths {
+            admin: Some(admin),
+            user: None,
+        },
+        state_dir: dir.path().join("state"),
+        protect: vec![],
+        limits: Limits {
+            // Idle connections hold a permit each; the actives must still get theirs.
+            max_connections: idle + active + 1024,
+            // The idle connections are meant to stay for the whole run.
+            header_read_timeout: Duration::from_secs(secs + 120),
+            ..Limits::default()
+        },
+        watch_settings: false,
+    };
+    let enforcer = rt
+        .block_on(Enforcer::start(config, Arc::new(NoDigests), Some(sink)))
+        .expect("enforcer");
+
+    let fds0 = fds();
+    let mut idle_conns = Vec::with_capacity(idle);
+    for _ in 0..idle {
+        match UnixStream::connect(&listen) {
+            Ok(s) => idle_conns.push(s),
+            Err(e) => {
+                eprintln!("idle connection {}: {e}", idle_conns.len());
+                break;
+            }
+        }
+    }
+    let load = Arc::new(Load {
+        sock: listen.clone(),
+        upstream,
+        image,
+        stop: AtomicBool::new(false),
+        requests: AtomicU64::new(0),
+        blocks: AtomicU64::new(0),
+        totals: Mutex::new(Totals::default()),
+    });
+    let clients: Vec<_> = (0..active)
+        .map(|n| {
+            let load = load.clone();
+            std::thread::spawn(move || load.client(n))
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs.min(10)));
+    let (fds_early, rss_early) = (fds(), rss_mib());
+    std::thread::sleep(Duration::from_secs(secs.saturating_sub(10)));
+    let (fds_end, rss_end) = (fds(), rss_mib());
+    load.stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+    // The idle connections must still be open: each reads nothing yet (WouldBlock), not EOF.
+    let mut idle_alive = 0;
+    for s in &mut idle_conns {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        if matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+            idle_alive += 1;
+        }
+    }
+    drop(idle_conns);
+    rt.block_on(enforcer.stop());
+    let _ = history.flush();
+    let hs = history.status();
+
+    let totals = load.totals.lock().unwrap();
+    let mut lat = totals.latencies.clone();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let requests = load.requests.load(Ordering::Relaxed);
+    let blocks = load.blocks.load(Ordering::Relaxed);
+    println!("| upstream | {mode} |");
+    println!("|---|---|");
+    println!("| duration | {:.0} s |", elapsed.as_secs_f64());
+    println!(
+        "| active clients / idle connections (alive at end) | {active} / {idle} ({idle_alive}) |"
+    );
+    println!(
+        "| requests | {requests} ({:.0}/s) |",
+        requests as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "| p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    println!("| unexpected answers | {} |", totals.unexpected.len());
+    println!("| fds before idle / after 10 s / end | {fds0} / {fds_early} / {fds_end} |");
+    println!("| RSS after 10 s / end | {rss_early:.1} / {rss_end:.1} MiB |");
+    println!(
+        "| blocks answered / history committed (dropped, lost) | {blocks} / {} ({}, {}) |",
+        hs.committed, hs.dropped, hs.lost
+    );
+    for u in totals.unexpected.iter().take(10) {
+        println!("unexpected: {u}");
+    }
+    let ok = totals.unexpected.is_empty() && hs.committed == blocks && idle_alive == idle;
+    std::process::exit(if ok { 0 } else { 1 });
+}
