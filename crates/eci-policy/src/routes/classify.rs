@@ -1,6 +1,9 @@
 //! Reads a raw request target the way the engine does (Go's `url.ParseRequestURI`, then
 //! gorilla/mux on the decoded path) and names the route it reaches, or says why it is refused.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use percent_encoding::percent_decode_str;
 
 use super::{Route, ROUTES};
@@ -150,26 +153,28 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, ClassifyError>
     if let Some(b) = path.bytes().find(|b| *b < 0x20 || *b == 0x7f) {
         return Err(ClassifyError::ControlByte(b));
     }
-    let canonical = clean(&path);
-    if canonical != path {
-        return Err(ClassifyError::NonCanonical {
-            path: excerpt(&path),
-            canonical: excerpt(&canonical),
-        });
+    if !is_clean(&path) {
+        let canonical = clean(&path);
+        if canonical != path {
+            return Err(ClassifyError::NonCanonical {
+                path: excerpt(&path),
+                canonical: excerpt(&canonical),
+            });
+        }
     }
     let (version, rest) = split_version(&path)?;
     let mut served = Vec::new();
-    for route in ROUTES {
-        let Some(values) = match_template(route.engine, rest) else {
+    for compiled in INDEX.candidates(rest) {
+        let route = compiled.route;
+        let Some(values) = compiled.matches(rest) else {
             continue;
         };
         if route.method != method {
             served.push(route.method);
             continue;
         }
-        let names = param_names(route.pattern);
         let mut params = Vec::with_capacity(values.len());
-        for (name, value) in names.into_iter().zip(values) {
+        for (name, value) in compiled.names.iter().zip(values) {
             if value.is_empty() {
                 return Err(ClassifyError::EmptyParam {
                     method: method.to_owned(),
@@ -178,7 +183,7 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, ClassifyError>
                     pattern: route.pattern,
                 });
             }
-            params.push((name, value.to_owned()));
+            params.push((*name, value.to_owned()));
         }
         return Ok(Classified {
             route,
@@ -221,6 +226,22 @@ fn split_version(path: &str) -> Result<(Option<&str>, &str), ClassifyError> {
         return Err(ClassifyError::BadVersion(version.to_owned()));
     }
     Ok((Some(version), &after[n..]))
+}
+
+/// A cheap sufficient condition for `clean(path) == path`, which holds for nearly every request:
+/// no empty segment but a trailing one, no `.` or `..` segment.
+fn is_clean(path: &str) -> bool {
+    let Some(inner) = path.strip_prefix('/') else {
+        return false;
+    };
+    let mut segments = inner.split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if (seg.is_empty() && !last) || seg == "." || seg == ".." {
+            return false;
+        }
+    }
+    true
 }
 
 /// gorilla/mux's `cleanPath`: Go's `path.Clean`, keeping a trailing slash.
@@ -299,10 +320,90 @@ fn param_names(pattern: &'static str) -> Vec<&'static str> {
 }
 
 /// Matches `path` against a mux template anchored at both ends, returning the captured values.
+#[cfg(test)]
 fn match_template<'p>(template: &str, path: &'p str) -> Option<Vec<&'p str>> {
     let parts = parse_template(template)?;
     let mut caps = Vec::new();
     match_parts(&parts, path, &mut caps).then_some(caps)
+}
+
+/// A route with its template parsed once.
+struct Compiled {
+    route: &'static Route,
+    /// `None` for a template this matcher does not know: it matches nothing, as before indexing.
+    parts: Option<Vec<Part<'static>>>,
+    names: Vec<&'static str>,
+}
+
+impl Compiled {
+    /// Matches `path` against the template anchored at both ends, returning the captured values.
+    fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        let parts = self.parts.as_ref()?;
+        let mut caps = Vec::new();
+        match_parts(parts, path, &mut caps).then_some(caps)
+    }
+}
+
+/// The routes that can match a path, by its first segment, each list in table order (first
+/// match wins, so the order is the table's). Scanning the whole table cost microseconds.
+struct Index {
+    routes: Vec<Compiled>,
+    by_segment: HashMap<&'static str, Vec<usize>>,
+    /// Routes whose first segment is not a plain literal: candidates for every path.
+    any: Vec<usize>,
+}
+
+static INDEX: LazyLock<Index> = LazyLock::new(Index::build);
+
+impl Index {
+    fn build() -> Index {
+        let routes: Vec<Compiled> = ROUTES
+            .iter()
+            .map(|route| Compiled {
+                route,
+                parts: parse_template(route.engine),
+                names: param_names(route.pattern),
+            })
+            .collect();
+        let mut by_segment: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        let mut any = Vec::new();
+        for (i, c) in routes.iter().enumerate() {
+            match literal_first_segment(c.route.engine) {
+                Some(seg) => by_segment.entry(seg).or_default().push(i),
+                None => any.push(i),
+            }
+        }
+        for list in by_segment.values_mut() {
+            list.extend(&any);
+            list.sort_unstable();
+        }
+        Index {
+            routes,
+            by_segment,
+            any,
+        }
+    }
+
+    /// The routes that may match `path` (which starts with `/`), in table order.
+    fn candidates<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a Compiled> + 'a {
+        let seg = path[1..].split('/').next().unwrap_or("");
+        self.by_segment
+            .get(seg)
+            .unwrap_or(&self.any)
+            .iter()
+            .map(|&i| &self.routes[i])
+    }
+}
+
+/// The first segment of a template when it is all literal and ends at a `/` or at the end, so
+/// that a path can only match if its own first segment is exactly that.
+fn literal_first_segment(template: &'static str) -> Option<&'static str> {
+    let t = template.strip_prefix('/')?;
+    let end = t.find(['/', '{']).unwrap_or(t.len());
+    if t[end..].starts_with('{') {
+        return None;
+    }
+    Some(&t[..end])
 }
 
 fn match_parts<'p>(parts: &[Part<'_>], s: &'p str, caps: &mut Vec<&'p str>) -> bool {
@@ -411,6 +512,30 @@ fn excerpt(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_clean_check_never_passes_a_path_clean_would_change() {
+        for (path, fast) in [
+            ("/", true),
+            ("/containers/json", true),
+            ("/containers/json/", true),
+            ("//containers/json", false),
+            ("/containers//json", false),
+            ("/./containers/json", false),
+            ("/containers/x/..", false),
+            ("/containers/x/.", false),
+            ("/containers/../json", false),
+            ("/a//", false),
+            ("/.", false),
+            ("/..", false),
+            ("/..x/.y", true),
+        ] {
+            assert_eq!(is_clean(path), fast, "{path}");
+            if fast {
+                assert_eq!(clean(path), path, "{path}");
+            }
+        }
+    }
 
     #[test]
     fn clean_is_go_path_clean_keeping_a_trailing_slash() {
