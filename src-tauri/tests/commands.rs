@@ -480,6 +480,73 @@ fn status_says_why_the_enforcer_is_not_running() {
 }
 
 #[test]
+fn the_enforcer_runs_forwards_its_events_and_stops_cleanly() {
+    use tauri::Listener;
+    let f = Fixture::new(Some(ADMIN), None, false);
+    // Enforcer::start needs the engine's socket to exist; an engine that hangs up at once is
+    // enough here (the enforcer then finds no containers and the engine unreachable).
+    let engine =
+        std::os::unix::net::UnixListener::bind(f.dir.path().join("no-engine.sock")).unwrap();
+    std::thread::spawn(move || {
+        for conn in engine.incoming() {
+            drop(conn);
+        }
+    });
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Value)>();
+    for name in [
+        eci_guard_desktop::state::POLICY_CHANGED,
+        eci_guard_desktop::state::HISTORY_BLOCKED,
+        eci_guard_desktop::state::STATUS_CHANGED,
+    ] {
+        let tx = tx.clone();
+        f._app.listen_any(name, move |e| {
+            let _ = tx.send((name.to_owned(), serde_json::from_str(e.payload()).unwrap()));
+        });
+    }
+    let next = |want: &str, ok: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((name, payload)) if name == want && ok(&payload) => return payload,
+                Ok(_) => {}
+                Err(_) => panic!("no {want} event"),
+            }
+        }
+    };
+    f.state.start(f._app.handle().clone());
+    let socket = f.dir.path().join("run/docker.sock");
+    let status = next(eci_guard_desktop::state::STATUS_CHANGED, &|s| {
+        !s["enforcer"].is_null()
+    });
+    assert_eq!(status["enforcer"]["listening"], json!([socket]));
+    assert!(socket.exists());
+
+    // An edit on disk is reloaded and forwarded.
+    std::fs::write(f.admin_path(), ADMIN.replace("\"push\"", "\"pull\"")).unwrap();
+    let reload = next(eci_guard_desktop::state::POLICY_CHANGED, &|_| true);
+    assert_eq!(reload["outcome"]["outcome"], "applied", "{reload}");
+    let effective = f.ok("load_settings", json!({}))["effective"].clone();
+    assert_eq!(effective["commandList"]["commands"], json!(["pull"]));
+
+    // A committed block is forwarded with its id.
+    f.state
+        .history
+        .recorder()
+        .record(block("busybox:latest", "run"));
+    let stored = next(eci_guard_desktop::state::HISTORY_BLOCKED, &|_| true);
+    assert!(stored["id"].as_i64().is_some());
+    assert_eq!(stored["image"], "busybox:latest");
+
+    tauri::async_runtime::block_on(f.state.stop());
+    assert!(!socket.exists(), "the enforcer's socket outlived the app");
+    assert_eq!(
+        f.ok("status", json!({}))["enforcer_error"],
+        "the enforcer has stopped"
+    );
+}
+
+#[test]
 fn probes_report_registry_failures_and_can_be_cancelled() {
     let f = Fixture::new(None, None, false);
     assert_eq!(
