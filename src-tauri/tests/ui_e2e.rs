@@ -17,12 +17,26 @@ use serde_json::{json, Value};
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A child process killed when the test ends, however it ends.
+/// A child process, started in its own process group, whose whole group is killed when the
+/// test ends however it ends (tauri-driver's WebKitWebDriver and the app with it).
 struct Proc(Child);
+
+impl Proc {
+    fn spawn(cmd: &mut Command, what: &str) -> Proc {
+        use std::os::unix::process::CommandExt;
+        Proc(
+            cmd.process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {what}: {e}")),
+        )
+    }
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if let Some(pid) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
         let _ = self.0.wait();
     }
 }
@@ -60,19 +74,19 @@ fn xvfb() -> (Proc, String) {
     let n = (100..400)
         .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
         .expect("a free X display");
-    let child = Command::new(xvfb)
-        .args([
-            format!(":{n}"),
-            "-screen".into(),
-            "0".into(),
-            "1280x800x24".into(),
-        ])
-        .args(["-nolisten", "tcp"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting Xvfb");
-    let proc = Proc(child);
+    let proc = Proc::spawn(
+        Command::new(xvfb)
+            .args([
+                format!(":{n}"),
+                "-screen".into(),
+                "0".into(),
+                "1280x800x24".into(),
+            ])
+            .args(["-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        "Xvfb",
+    );
     wait_until("Xvfb", || {
         Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
     });
@@ -128,7 +142,7 @@ fn driver(display: &str, env: &AppEnv, user_mode: bool) -> (Proc, u16) {
     .env("ECI_GUARD_USER_MODE", if user_mode { "1" } else { "0" })
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    let proc = Proc(cmd.spawn().expect("starting tauri-driver"));
+    let proc = Proc::spawn(&mut cmd, "tauri-driver");
     wait_until("tauri-driver", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
