@@ -41,36 +41,9 @@ pub fn commands_of(route: &Route) -> Vec<String> {
         .collect()
 }
 
-/// Targets remembered per worker thread; the same few (`/_ping`, `/containers/json`, `/events`,
-/// `/version`) make up most of the traffic, and classifying costs microseconds.
-const MEMO_ENTRIES: usize = 512;
-
-thread_local! {
-    static MEMO: std::cell::RefCell<std::collections::HashMap<(String, String), Classified>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
-}
-
-/// [`classify_uncached`], remembered: classification is a pure function of the method and the
-/// target, so a remembered answer is the answer. Refusals are not remembered.
-pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
-    let key = (method.to_owned(), target.to_owned());
-    if let Some(hit) = MEMO.with(|m| m.borrow().get(&key).cloned()) {
-        return Ok(hit);
-    }
-    let c = classify_uncached(method, target)?;
-    MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= MEMO_ENTRIES {
-            m.clear();
-        }
-        m.insert(key, c.clone());
-    });
-    Ok(c)
-}
-
 /// Classifies a request as the engine's router would see it; what cannot be classified is
 /// refused, never forwarded.
-pub fn classify_uncached(method: &str, target: &str) -> Result<Classified, Denial> {
+pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
     let c =
         routes::classify(method, target).map_err(|e| Denial::invalid(e.status(), e.to_string()))?;
     let route = c.route;
