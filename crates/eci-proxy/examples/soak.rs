@@ -224,7 +224,63 @@ fn rss_mib() -> f64 {
         / 1024.0
 }
 
+/// Raises the descriptor limit to `want` where allowed; returns the limit in force.
+fn raise_nofile(want: u64) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(want.max(lim.current.unwrap_or(0))),
+            maximum: Some(want.max(lim.maximum.unwrap_or(0))),
+        },
+    );
+    let hard = getrlimit(Resource::Nofile).maximum.unwrap_or(u64::MAX);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        },
+    );
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// The idle holder, a child process so that its descriptors do not count against the
+/// enforcer's: opens `n` connections, reports how many, and on a line on stdin reports how many
+/// are still open (nothing to read yet, no end of stream).
+fn idle_holder(sock: &Path, n: usize) -> ! {
+    raise_nofile(n as u64 + 256);
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        match UnixStream::connect(sock) {
+            Ok(s) => conns.push(s),
+            Err(e) => {
+                eprintln!("idle connection {}: {e}", conns.len());
+                break;
+            }
+        }
+    }
+    println!("held {}", conns.len());
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    let mut alive = 0;
+    for s in &mut conns {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        if matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+            alive += 1;
+        }
+    }
+    println!("alive {alive}");
+    std::process::exit(0);
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("ECI_SOAK_IDLE") {
+        let (sock, n) = spec.rsplit_once(',').expect("socket,count");
+        idle_holder(Path::new(sock), n.parse().expect("count"));
+    }
     let args: Vec<String> = std::env::args().collect();
     let mode = args
         .get(1)
@@ -235,15 +291,10 @@ fn main() {
     let active: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(256);
     let idle: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(10_000);
 
-    // Each idle connection costs two descriptors here (client and enforcer side).
-    let want = (2 * idle + 4 * active + 4096) as u64;
-    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let _ = rustix::process::setrlimit(
-        rustix::process::Resource::Nofile,
-        rustix::process::Rlimit {
-            current: Some(want.max(lim.current.unwrap_or(0))),
-            maximum: Some(want.max(lim.maximum.unwrap_or(0))),
-        },
+    let limit = raise_nofile((idle + 4 * active + 4096) as u64);
+    assert!(
+        limit >= (idle + 4 * active + 1024) as u64,
+        "the descriptor limit {limit} is too low for {idle} idle connections"
     );
 
     let dir = tempfile::Builder::new()
@@ -293,16 +344,23 @@ fn main() {
         .expect("enforcer");
 
     let fds0 = fds();
-    let mut idle_conns = Vec::with_capacity(idle);
-    for _ in 0..idle {
-        match UnixStream::connect(&listen) {
-            Ok(s) => idle_conns.push(s),
-            Err(e) => {
-                eprintln!("idle connection {}: {e}", idle_conns.len());
-                break;
-            }
-        }
-    }
+    let mut holder = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("ECI_SOAK_IDLE", format!("{},{idle}", listen.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("idle holder");
+    let mut holder_out = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut report = |prefix: &str| -> usize {
+        use std::io::BufRead;
+        let mut line = String::new();
+        holder_out.read_line(&mut line).unwrap();
+        line.trim()
+            .strip_prefix(prefix)
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let held = report("held");
     let load = Arc::new(Load {
         sock: listen.clone(),
         upstream,
@@ -328,16 +386,10 @@ fn main() {
         c.join().unwrap();
     }
     let elapsed = started.elapsed();
-    // The idle connections must still be open: each reads nothing yet (WouldBlock), not EOF.
-    let mut idle_alive = 0;
-    for s in &mut idle_conns {
-        s.set_nonblocking(true).unwrap();
-        let mut b = [0u8; 1];
-        if matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
-            idle_alive += 1;
-        }
-    }
-    drop(idle_conns);
+    let mut stdin = holder.stdin.take().unwrap();
+    stdin.write_all(b"check\n").unwrap();
+    let idle_alive = report("alive");
+    let _ = holder.wait();
     rt.block_on(enforcer.stop());
     let _ = history.flush();
     let hs = history.status();
@@ -356,7 +408,7 @@ fn main() {
     println!("|---|---|");
     println!("| duration | {:.0} s |", elapsed.as_secs_f64());
     println!(
-        "| active clients / idle connections (alive at end) | {active} / {idle} ({idle_alive}) |"
+        "| active clients / idle connections held of {idle} (alive at end) | {active} / {held} ({idle_alive}) |"
     );
     println!(
         "| requests | {requests} ({:.0}/s) |",
@@ -369,7 +421,7 @@ fn main() {
         lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
     println!("| unexpected answers | {} |", totals.unexpected.len());
-    println!("| fds before idle / after 10 s / end | {fds0} / {fds_early} / {fds_end} |");
+    println!("| enforcer-process fds before idle / after 10 s / end | {fds0} / {fds_early} / {fds_end} |");
     println!("| RSS after 10 s / end | {rss_early:.1} / {rss_end:.1} MiB |");
     println!(
         "| blocks answered / history committed (dropped, lost) | {blocks} / {} ({}, {}) |",
@@ -378,6 +430,9 @@ fn main() {
     for u in totals.unexpected.iter().take(10) {
         println!("unexpected: {u}");
     }
-    let ok = totals.unexpected.is_empty() && hs.committed == blocks && idle_alive == idle;
+    let ok = totals.unexpected.is_empty()
+        && hs.committed == blocks
+        && held == idle
+        && idle_alive == idle;
     std::process::exit(if ok { 0 } else { 1 });
 }
