@@ -206,25 +206,10 @@ pub fn watch(store: Arc<PolicyStore>, paths: SettingsPaths) -> Result<WatchHandl
             }
         }
     })?;
-    let mut watched: Vec<PathBuf> = Vec::new();
-    for file in &files {
-        let mut dir = file.parent().map(Path::to_path_buf);
-        while let Some(d) = dir {
-            if d.is_dir() {
-                if !watched.contains(&d) {
-                    let mode = if d == file.parent().unwrap_or(&d) {
-                        RecursiveMode::NonRecursive
-                    } else {
-                        RecursiveMode::Recursive
-                    };
-                    watcher.watch(&d, mode)?;
-                    watched.push(d);
-                }
-                break;
-            }
-            dir = d.parent().map(Path::to_path_buf);
-        }
-    }
+    let mut watched = Vec::new();
+    ensure_watches(&mut watcher, &files, &mut watched)?;
+    let watcher = Arc::new(std::sync::Mutex::new(watcher));
+    let rewatch = watcher.clone();
     let task = tokio::spawn(async move {
         while rx.recv().await.is_some() {
             // Coalesce the burst of events an editor's save makes into one reload.
@@ -233,6 +218,13 @@ pub fn watch(store: Arc<PolicyStore>, paths: SettingsPaths) -> Result<WatchHandl
                     Ok(Some(())) => continue,
                     Ok(None) => return,
                     Err(_) => break,
+                }
+            }
+            // A settings directory removed and made again is a new inode: its old watch died with
+            // it. Watch again before reading, so a write after this reload is seen too.
+            if let Ok(mut w) = rewatch.lock() {
+                if let Err(e) = ensure_watches(&mut w, &files, &mut watched) {
+                    tracing::warn!(error = %e, "cannot watch the settings directories again");
                 }
             }
             let store = store.clone();
@@ -246,9 +238,38 @@ pub fn watch(store: Arc<PolicyStore>, paths: SettingsPaths) -> Result<WatchHandl
     })
 }
 
+/// Watches, for each settings file, its nearest existing directory and the one above it (so the
+/// directory's own removal and re-creation are seen). `watched` holds each watched directory
+/// with its inode: a directory whose inode changed was replaced and is watched anew.
+fn ensure_watches(
+    watcher: &mut notify::RecommendedWatcher,
+    files: &[PathBuf],
+    watched: &mut Vec<(PathBuf, u64)>,
+) -> Result<(), notify::Error> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = |d: &Path| {
+        std::fs::metadata(d)
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| m.ino())
+    };
+    watched.retain(|(d, ino)| inode(d) == Some(*ino));
+    for file in files {
+        let nearest = file.ancestors().skip(1).find(|d| d.is_dir());
+        for dir in nearest.into_iter().chain(nearest.and_then(Path::parent)) {
+            let Some(ino) = inode(dir) else { continue };
+            if watched.iter().all(|(d, _)| d != dir) {
+                watcher.watch(dir, RecursiveMode::NonRecursive)?;
+                watched.push((dir.to_path_buf(), ino));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Keeps a settings watch alive.
 pub struct WatchHandle {
-    _watcher: notify::RecommendedWatcher,
+    _watcher: Arc<std::sync::Mutex<notify::RecommendedWatcher>>,
     task: tokio::task::JoinHandle<()>,
 }
 

@@ -330,7 +330,7 @@ fn settings_file_faults_keep_the_last_good_policy_or_fail_closed() {
 /// applied within the reload bound, with no restart and no manual reload — like a first
 /// install, which the watch already handles by watching the nearest existing ancestor.
 #[test]
-#[ignore = "bug: the settings watch dies with the settings directory; a valid file written into the recreated directory is never applied (the fail-closed default stays until a restart or a manual reload)"]
+
 fn settings_written_into_a_recreated_directory_are_picked_up() {
     let cli = shared().cli().reference();
     let a = admin_settings(&[cli.as_str()], "deny", &["push"]);
