@@ -35,8 +35,10 @@ fn main() -> ExitCode {
         Some("test") => setup().and_then(|()| test()),
         Some("run") => setup().and_then(|()| run(&args[1..])),
         Some("bench") => setup().and_then(|()| bench()),
+        Some("fuzz") => setup().and_then(|()| fuzz(&args[1..])),
+        Some("soak") => setup().and_then(|()| soak(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|bench|run [-- ARGS]>");
+            eprintln!("usage: cargo xtask <setup|test|bench|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
             return ExitCode::from(2);
         }
     };
@@ -166,6 +168,33 @@ fn bench() -> Result<()> {
         "--nocapture",
     ];
     sh("cargo", &history)
+}
+
+/// Every fuzz target (libFuzzer, stable toolchain) for SECONDS each, default 600; not part of
+/// `test`, since a useful run is long.
+fn fuzz(args: &[String]) -> Result<()> {
+    let has_fuzz = Command::new("cargo").args(["fuzz", "--version"]).output();
+    if !has_fuzz.map(|o| o.status.success()).unwrap_or(false) {
+        sh("cargo", &["install", "cargo-fuzz", "--locked"])?;
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sh("fuzz/run.sh", &args)
+}
+
+/// The load and soak run of the enforcer (default: real engine, 600 s, 256 active clients,
+/// 10,000 idle connections); not part of `test`.
+fn soak(args: &[String]) -> Result<()> {
+    let mut full = vec![
+        "run",
+        "--release",
+        "-p",
+        "eci-proxy",
+        "--example",
+        "soak",
+        "--",
+    ];
+    full.extend(args.iter().map(String::as_str));
+    sh("cargo", &full)
 }
 
 /// Builds and runs eci-guard with the given arguments; with none, makes sure an engine is
