@@ -102,6 +102,10 @@ fn setup() -> Result<()> {
         }
     }
     setup_ui()?;
+    // The app's window is driven over WebDriver through tauri-driver, from crates.io.
+    if Command::new("tauri-driver").arg("--help").output().is_err() {
+        sh("cargo", &["install", "tauri-driver", "--locked"])?;
+    }
     for component in ["rustfmt", "clippy"] {
         let probe = Command::new("cargo")
             .arg(if component == "rustfmt" {
