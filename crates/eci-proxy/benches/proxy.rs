@@ -258,23 +258,24 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
-fn latencies(sock: &Path, n: usize) -> (Duration, Duration) {
+/// Round-trip times of `n` pings on one kept-alive connection.
+fn latencies(sock: &Path, n: usize) -> Vec<Duration> {
     let mut s = UnixStream::connect(sock).unwrap();
     let mut buf = Vec::new();
     let mut times = Vec::with_capacity(n);
-    for i in 0..n + 2000 {
+    for i in 0..n + 500 {
         let t = Instant::now();
         s.write_all(PING).unwrap();
         assert_eq!(read_response(&mut s, &mut buf), 200);
-        if i >= 2000 {
+        if i >= 500 {
             times.push(t.elapsed());
         }
     }
-    times.sort();
-    (times[n / 2], times[n * 99 / 100])
+    times
 }
 
-fn throughput(sock: &Path, conns: usize, secs: u64) -> f64 {
+/// Pings completed in `secs` by `conns` clients, each on its own kept-alive connection.
+fn throughput(sock: &Path, conns: usize, secs: f64) -> u64 {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..conns)
@@ -291,19 +292,18 @@ fn throughput(sock: &Path, conns: usize, secs: u64) -> f64 {
             })
         })
         .collect();
-    let t = Instant::now();
-    std::thread::sleep(Duration::from_secs(secs));
+    std::thread::sleep(Duration::from_secs_f64(secs));
     stop.store(true, Ordering::Relaxed);
     for th in threads {
         th.join().unwrap();
     }
-    count.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64()
+    count.load(Ordering::Relaxed)
 }
 
+/// Seconds to send a 100 MiB body and read the answer.
 fn stream(sock: &Path) -> f64 {
     let chunk = vec![b'x'; 1 << 20];
-    let mut best = f64::MAX;
-    for _ in 0..3 {
+    {
         let mut s = UnixStream::connect(sock).unwrap();
         let t = Instant::now();
         s.write_all(
@@ -316,9 +316,8 @@ fn stream(sock: &Path) -> f64 {
         }
         let mut buf = Vec::new();
         assert_eq!(read_response(&mut s, &mut buf), 200);
-        best = best.min(t.elapsed().as_secs_f64());
+        t.elapsed().as_secs_f64()
     }
-    STREAM_BYTES as f64 / best / 1e9
 }
 
 /// utime + stime of a process, in seconds.
@@ -351,27 +350,50 @@ struct Row {
     rss: Option<(f64, f64)>,
 }
 
-fn measure(name: &'static str, sock: &Path, pid: Option<u32>) -> Row {
-    let idle = pid.map(rss_mib);
-    let (p50, p99) = latencies(sock, 20_000);
-    let cpu0 = pid.map(cpu_seconds);
-    let t = Instant::now();
-    let rps = throughput(sock, 32, 3);
-    let reqs = rps * t.elapsed().as_secs_f64();
-    let cpu_us = pid
-        .zip(cpu0)
-        .map(|(p, c0)| (cpu_seconds(p) - c0) / reqs * 1e6);
-    let gbps = stream(sock);
-    let loaded = pid.map(rss_mib);
-    Row {
-        name,
-        p50,
-        p99,
-        rps,
-        cpu_us,
-        gbps,
-        rss: idle.zip(loaded),
+/// Rounds of each measurement, taken in turn on every path so that the load of a busy machine,
+/// which drifts over seconds, weighs on all of them alike rather than on whichever ran last.
+const ROUNDS: usize = 5;
+
+fn measure_all(paths: &[(&'static str, &Path, Option<u32>)]) -> Vec<Row> {
+    let n = paths.len();
+    let idle: Vec<_> = paths.iter().map(|p| p.2.map(rss_mib)).collect();
+    let mut times = vec![Vec::new(); n];
+    let mut reqs = vec![0u64; n];
+    let mut busy = vec![0.0f64; n];
+    let mut cpu = vec![0.0f64; n];
+    let mut best = vec![f64::MAX; n];
+    for _ in 0..ROUNDS {
+        for (i, (_, sock, pid)) in paths.iter().enumerate() {
+            times[i].extend(latencies(sock, 4_000));
+            let c0 = pid.map(cpu_seconds);
+            let t = Instant::now();
+            reqs[i] += throughput(sock, 32, 0.6);
+            busy[i] += t.elapsed().as_secs_f64();
+            if let (Some(p), Some(c0)) = (pid, c0) {
+                cpu[i] += cpu_seconds(*p) - c0;
+            }
+        }
+        for (i, (_, sock, _)) in paths.iter().enumerate() {
+            best[i] = best[i].min(stream(sock));
+        }
     }
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, &(name, _, pid))| {
+            let t = &mut times[i];
+            t.sort();
+            Row {
+                name,
+                p50: t[t.len() / 2],
+                p99: t[t.len() * 99 / 100],
+                rps: reqs[i] as f64 / busy[i],
+                cpu_us: pid.map(|_| cpu[i] / reqs[i] as f64 * 1e6),
+                gbps: STREAM_BYTES as f64 / best[i] / 1e9,
+                rss: idle[i].zip(pid.map(rss_mib)),
+            }
+        })
+        .collect()
 }
 
 fn micros(d: Duration) -> f64 {
@@ -409,13 +431,16 @@ fn orchestrate() {
     wait_for(&ha);
     std::thread::sleep(Duration::from_millis(500));
 
-    let direct = measure("direct", &up, None);
-    let eci = measure("eci-proxy", &guard, Some(enforcer.0.id()));
-    let hap = measure("haproxy", &ha, Some(haproxy.0.id()));
+    let rows = measure_all(&[
+        ("direct", &up, None),
+        ("eci-proxy", &guard, Some(enforcer.0.id())),
+        ("haproxy", &ha, Some(haproxy.0.id())),
+    ]);
+    let direct = &rows[0];
 
     println!("| path | p50 µs (added) | p99 µs (added) | req/s c=32 | CPU µs/req | 100 MiB GB/s | RSS idle/loaded MiB |");
     println!("|---|---|---|---|---|---|---|");
-    for r in [&direct, &eci, &hap] {
+    for r in &rows {
         let added = |d: Duration, base: Duration| micros(d) - micros(base);
         println!(
             "| {} | {:.1} ({:+.1}) | {:.1} ({:+.1}) | {:.0} | {} | {:.2} | {} |",
