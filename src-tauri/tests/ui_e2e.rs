@@ -157,12 +157,24 @@ async fn session(port: u16) -> Client {
         "tauri:options".into(),
         json!({ "application": env!("CARGO_BIN_EXE_eci-guard-desktop") }),
     );
-    ClientBuilder::rustls()
-        .expect("TLS roots")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session with the app")
+    // tauri-driver accepts before its WebKitWebDriver is ready; a first attempt may be refused.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ClientBuilder::rustls()
+            .expect("TLS roots")
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return client,
+            Err(e) if attempt < 3 => {
+                eprintln!("WebDriver session attempt {attempt} failed: {e}; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("no WebDriver session with the app: {e}"),
+        }
+    }
 }
 
 fn css(selector: &str) -> Locator<'_> {
