@@ -199,7 +199,10 @@ pub fn watch(store: Arc<PolicyStore>, paths: SettingsPaths) -> Result<WatchHandl
             let hit = event.paths.iter().any(|p| {
                 relevant
                     .iter()
-                    .any(|f| p == f || f.starts_with(p) || p.parent() == f.parent())
+                    // The file itself (written, or renamed into place by an editor) or a
+                    // directory above it (removed, recreated); not its neighbours, which would
+                    // make every write in a shared directory a reload.
+                    .any(|f| p == f || f.starts_with(p))
             });
             if hit {
                 let _ = tx.send(());
