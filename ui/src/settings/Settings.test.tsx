@@ -427,4 +427,33 @@ describe('Settings', () => {
     await flush();
     expect($$<HTMLInputElement>(container, 'image-entry').map((i) => i.value)).toEqual(['theirs:1']);
   });
+
+  test('the reload caused by our own save, arriving before its reply, is not a change on disk', async () => {
+    let disk = settingsView('admin', section(['busybox']));
+    const reply = deferred<unknown>();
+    const reread = deferred<SettingsView>();
+    let loads = 0;
+    settingsBackend(() => disk, {
+      save_settings: () => reply.promise,
+      // The first load is the view's own; the second is the re-read the reload event asks for.
+      load_settings: () => (++loads === 2 ? reread.promise : disk),
+    });
+    const { container } = await mount();
+    const reload = { at: { secs_since_epoch: 1, nanos_since_epoch: 0 }, outcome: { outcome: 'applied', version: 'v', warnings: [], user_ignored: false } };
+    await setValue($<HTMLInputElement>(container, 'new-image-input'), 'alpine:3');
+    await click($(container, 'add-image'));
+    await click($(container, 'save-settings'));
+    // The save has written the file (new etag, now locked) and the enforcer reloaded: its event
+    // comes before the save's reply, and the re-read it triggers answers after it.
+    disk = settingsView('admin', { ...section(['busybox', 'alpine:3']), locked: true });
+    disk.admin.etag = 'etag-saved';
+    await emitEvent('policy://changed', reload);
+    await flush();
+    // Both answers land before the view re-renders with the saved file.
+    reply.resolve(disk.admin);
+    reread.resolve(disk);
+    await flush();
+    expect(loads).toBe(2);
+    expect($(container, 'save-notice').dataset.kind).toBe('saved');
+  });
 });

@@ -142,6 +142,9 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
   // A reload means a settings file changed. If it is the one being edited (and not by our own
   // save, which already holds the new etag): take it when nothing is edited, otherwise say so.
   const latest = useRef({ view, dirty: false });
+  // Our own save reloads the enforcer too, and its event may arrive before the save's reply:
+  // while a save is in flight, and for the etag it wrote, the change is ours.
+  const ownSave = useRef<{ inFlight: boolean; etag: string | null }>({ inFlight: false, etag: null });
   useEffect(() => {
     let unlisten: (() => void) | null = null;
     let gone = false;
@@ -149,8 +152,10 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
       .onPolicyChanged(() => {
         api.loadSettings().then((v) => {
           const cur = latest.current;
-          if (gone || cur.view === null) return;
+          if (gone || cur.view === null || ownSave.current.inFlight) return;
           const t: Target = cur.view.mode === 'admin' ? 'admin' : 'user';
+          // What our own save wrote: the save's reply has updated (or is updating) the view.
+          if (v[t].etag === ownSave.current.etag) return;
           const changed = v[t].etag !== cur.view[t].etag || v.locked !== cur.view.locked || v.mode !== cur.view.mode;
           if (!changed) return;
           if (cur.dirty) setNotice({ kind: 'changed-on-disk' });
@@ -230,8 +235,10 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
     if (!view || !file) return;
     setSaving(true);
     setNotice(null);
+    ownSave.current.inFlight = true;
     try {
       const saved = await api.saveSettings(target, draft, file.etag);
+      ownSave.current.etag = saved.etag;
       setView({ ...view, [target]: saved });
       const section = cleanSection(saved.section ?? draft);
       setBaseline(section);
@@ -255,6 +262,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
           setNotice({ kind: 'error', message: e.message });
       }
     } finally {
+      ownSave.current.inFlight = false;
       setSaving(false);
     }
   };
