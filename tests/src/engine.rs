@@ -190,6 +190,12 @@ impl Engine {
     pub fn kill(&self) {
         if let Some(mut child) = self.lock().take() {
             process::wait_or_kill(&mut child, Duration::ZERO);
+            // The launcher is gone at once, but the kernel kills the namespace's processes (the
+            // daemon among them) after it: wait until the daemon has stopped answering.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while ping(&self.socket) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
