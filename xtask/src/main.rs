@@ -202,7 +202,7 @@ fn soak(args: &[String]) -> Result<()> {
 }
 
 /// Builds and runs eci-guard with the given arguments; with none, makes sure an engine is
-/// running and starts the enforcer on its embedded defaults in front of it.
+/// running and opens the desktop app (headless: `eci-guard serve`) on the embedded defaults.
 fn run(args: &[String]) -> Result<()> {
     let args: Vec<&str> = args
         .iter()
@@ -212,8 +212,16 @@ fn run(args: &[String]) -> Result<()> {
     let mut full = vec!["run", "--release", "-p", "eci-guard", "--"];
     if args.is_empty() {
         ensure_engine()?;
-        eprintln!("xtask: starting the enforcer; point the CLI at it with");
+        eprintln!("xtask: point the CLI at the enforcer with");
         eprintln!("  export DOCKER_HOST=unix://{}", default_listen().display());
+        // With a display, the desktop app (which embeds the enforcer); without one, headless.
+        let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        if display {
+            return sh("cargo", &["run", "--release", "-p", "eci-guard-desktop"]);
+        }
+        eprintln!("xtask: no display: starting the enforcer headless (eci-guard serve)");
         full.push("serve");
     } else {
         full.extend(args);
