@@ -125,18 +125,12 @@ impl AppState {
             None => eci_registry::RegistrySettings::default(),
         };
         let state_dir = &config.enforcer.state_dir;
-        let service = eci_registry::DigestService::open(eci_registry::ServiceOptions {
-            registries: registries.clone(),
-            ..eci_registry::ServiceOptions::new(state_dir.join("digests"))
-        });
-        if let Some(e) = service.load_error() {
-            tracing::warn!(error = %e, "the digest cache was set aside");
-        }
+        let digests = RegistryDigests::open(state_dir, registries.clone());
         let history = eci_history::History::open(state_dir, eci_history::Retention::default());
         Ok(AppState {
             config,
             history: Arc::new(history),
-            digests: Arc::new(RegistryDigests::new(service)),
+            digests: Arc::new(digests),
             registries,
             enforcer: RwLock::new(Slot::NotStarted),
             probes: Mutex::new((0, HashMap::new())),

@@ -56,6 +56,22 @@ impl RegistryDigests {
         RegistryDigests { service }
     }
 
+    /// The digest service over the cache in `state_dir` (its `digests/` folder), as both the
+    /// headless enforcer and the app open it, so they share one cache. Never touches the network.
+    pub fn open(
+        state_dir: &std::path::Path,
+        registries: eci_registry::RegistrySettings,
+    ) -> RegistryDigests {
+        let service = DigestService::open(eci_registry::ServiceOptions {
+            registries,
+            ..eci_registry::ServiceOptions::new(state_dir.join("digests"))
+        });
+        if let Some(e) = service.load_error() {
+            tracing::warn!(error = %e, "the digest cache was set aside");
+        }
+        RegistryDigests::new(service)
+    }
+
     pub fn service(&self) -> &DigestService {
         &self.service
     }

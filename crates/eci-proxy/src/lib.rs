@@ -429,16 +429,9 @@ pub async fn serve(
         None => eci_registry::RegistrySettings::default(),
     };
     let config = config.into_enforcer_config();
-    let service = eci_registry::DigestService::open(eci_registry::ServiceOptions {
-        registries,
-        ..eci_registry::ServiceOptions::new(config.state_dir.join("digests"))
-    });
-    if let Some(e) = service.load_error() {
-        tracing::warn!(error = %e, "the digest cache was set aside");
-    }
+    let digests = Arc::new(RegistryDigests::open(&config.state_dir, registries));
     let cancel = tokio_util::sync::CancellationToken::new();
-    let refresher = tokio::spawn(service.clone().run_refresher(cancel.clone()));
-    let digests = Arc::new(RegistryDigests::new(service));
+    let refresher = tokio::spawn(digests.service().clone().run_refresher(cancel.clone()));
     let history = eci_history::History::open(&config.state_dir, eci_history::Retention::default());
     let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
     let enforcer = Enforcer::start(config, digests, Some(sink)).await;
