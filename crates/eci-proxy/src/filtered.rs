@@ -1,14 +1,16 @@
 //! Filtered sockets: one unix listener per container allowed to mount the engine socket, created
 //! before the create is forwarded, bound to the container id once the engine answers, removed
-//! when the container is destroyed, and restored for existing containers after a restart.
+//! when the container is destroyed, and restored for existing containers after a restart (and
+//! mounted back into those that kept running, see [`crate::reattach`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use crate::reattach::{self, FileId, Target};
 use crate::server::{bind_socket, spawn_listener, Origin, Shared};
 use crate::upstream::Upstream;
 
@@ -126,6 +128,14 @@ impl FilteredSockets {
             slot.task.abort();
         }
         let _ = std::fs::remove_file(path);
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let p = entry.path();
+                if aside_of(&p).as_deref() == Some(path) {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
     }
 
     /// The container is gone: so are its filtered sockets.
@@ -147,18 +157,23 @@ impl FilteredSockets {
     }
 
     /// Brings the sockets in line with the engine: every container whose mounts point into the
-    /// directory gets its socket back (after a restart of the enforcer), sockets of containers
-    /// that no longer exist go, and stray files are removed. Pending creates are left alone.
+    /// directory gets its socket back (after a restart of the enforcer), also inside the
+    /// container when it kept running, sockets of containers that no longer exist go, and stray
+    /// files are removed. Pending creates are left alone.
     pub async fn sync(&self, shared: &Arc<Shared>, upstream: &Upstream) -> Result<(), String> {
         let list = upstream
             .get("/containers/json?all=1", "the containers")
             .await
             .map_err(|e| e.to_string())?;
         let mut wanted: HashMap<PathBuf, String> = HashMap::new();
+        // (socket, container, destination) of the running containers: their mounts were made
+        // from the socket that was at the path then.
+        let mut running: Vec<(PathBuf, String, PathBuf)> = Vec::new();
         for c in list.as_array().into_iter().flatten() {
             let Some(id) = c.get("Id").and_then(Value::as_str) else {
                 continue;
             };
+            let is_running = c.get("State").and_then(Value::as_str) == Some("running");
             for m in c
                 .get("Mounts")
                 .and_then(Value::as_array)
@@ -171,6 +186,11 @@ impl FilteredSockets {
                 let src = Path::new(src);
                 if src.parent() == Some(self.dir.as_path()) {
                     wanted.insert(src.to_path_buf(), id.to_owned());
+                    if let (true, Some(dest)) =
+                        (is_running, m.get("Destination").and_then(Value::as_str))
+                    {
+                        running.push((src.to_path_buf(), id.to_owned(), PathBuf::from(dest)));
+                    }
                 }
             }
         }
@@ -183,18 +203,76 @@ impl FilteredSockets {
             }
         }
         let current: HashMap<PathBuf, Option<String>> = self.list().into_iter().collect();
+        let mounted: HashSet<&PathBuf> = running.iter().map(|(path, _, _)| path).collect();
+        // Per restored path, the old socket that running containers still have mounted, moved
+        // aside and its identity.
+        let mut restored: HashMap<PathBuf, Option<(PathBuf, FileId)>> = HashMap::new();
         for (path, id) in &wanted {
             if !current.contains_key(path) {
+                let aside = if mounted.contains(path) {
+                    set_aside(path)
+                } else {
+                    None
+                };
                 let cell = Arc::new(OnceLock::new());
                 let _ = cell.set(id.clone());
                 match self.start(shared, path, cell) {
                     Ok(()) => {
-                        tracing::info!(socket = %path.display(), container = %id, "filtered socket restored")
+                        tracing::info!(socket = %path.display(), container = %id, "filtered socket restored");
+                        restored.insert(path.clone(), aside);
                     }
                     Err(e) => {
+                        if let Some((aside, _)) = aside {
+                            let _ = std::fs::rename(aside, path);
+                        }
                         tracing::warn!(socket = %path.display(), error = %e, "cannot restore a filtered socket")
                     }
                 }
+            }
+        }
+        let stale_mounts: Vec<_> = running
+            .into_iter()
+            .filter_map(|(path, id, dest)| Some((restored.get(&path)?.clone(), path, id, dest)))
+            .collect();
+        let mut mounted_on: HashSet<PathBuf> = HashSet::new();
+        if !stale_mounts.is_empty() {
+            let engine_pid = reattach::engine_pid(upstream).await;
+            for (aside, path, id, destination) in stale_mounts {
+                let outcome = match &aside {
+                    Some((aside, stale)) => {
+                        let r =
+                            put_back(upstream, engine_pid, &id, &path, &destination, *stale).await;
+                        if r == Ok(true) {
+                            mounted_on.insert(aside.clone());
+                        }
+                        r
+                    }
+                    None => Err(format!(
+                        "no old socket was left at {} to recognise the one the container has",
+                        path.display()
+                    )),
+                };
+                match outcome {
+                    Ok(true) => {
+                        tracing::info!(container = %id, destination = %destination.display(), socket = %path.display(), "filtered socket mounted back into the running container")
+                    }
+                    Ok(false) => {}
+                    Err(reason) => tracing::warn!(
+                        container = %id,
+                        destination = %destination.display(),
+                        socket = %path.display(),
+                        "container {id} keeps a dead filtered socket at {}: {reason}; it needs a restart to get its filtered socket back",
+                        destination.display()
+                    ),
+                }
+            }
+        }
+        // An old socket with nothing mounted on it is of no use; one with the new socket
+        // mounted on it stays until its container goes (unlinking a mount point detaches the
+        // mounts on it, in every namespace).
+        for (aside, _) in restored.into_values().flatten() {
+            if !mounted_on.contains(&aside) {
+                let _ = std::fs::remove_file(aside);
             }
         }
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
@@ -204,7 +282,7 @@ impl FilteredSockets {
                 let known = self
                     .slots
                     .lock()
-                    .map(|s| s.contains_key(&p))
+                    .map(|s| s.contains_key(&p) || aside_of(&p).is_some_and(|b| s.contains_key(&b)))
                     .unwrap_or(true);
                 if !known {
                     let _ = std::fs::remove_file(&p);
@@ -222,4 +300,63 @@ impl FilteredSockets {
             }
         }
     }
+}
+
+/// Mounts the new socket over the stale one inside the running container `id`; `Ok(false)`
+/// when the container stopped meanwhile (its next start mounts the new socket anyway).
+async fn put_back(
+    upstream: &Upstream,
+    engine_pid: Option<u32>,
+    id: &str,
+    socket: &Path,
+    destination: &Path,
+    stale: FileId,
+) -> Result<bool, String> {
+    let target = format!("/containers/{id}/json");
+    let info = match upstream.get_optional(&target, "the container").await {
+        Ok(Some(info)) => info,
+        Ok(None) => return Ok(false),
+        Err(e) => return Err(e.to_string()),
+    };
+    let state = &info["State"];
+    let pid = state["Pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+    let pid = match pid {
+        Some(pid) if pid > 0 && state["Running"].as_bool() == Some(true) => pid,
+        _ => return Ok(false),
+    };
+    reattach::reattach(
+        engine_pid,
+        Target {
+            pid,
+            destination: destination.to_path_buf(),
+            socket: socket.to_path_buf(),
+            stale,
+        },
+    )
+    .await
+    .map(|()| true)
+    .map_err(|e| e.to_string())
+}
+
+/// Marks a filtered socket moved aside: `<socket>.stale-<random>`.
+const ASIDE: &str = ".stale-";
+
+/// Moves the socket at `path` aside so that a new one can be bound there, rather than unlinking
+/// it: running containers still have it mounted, and the kernel mounts on no deleted file
+/// (`d_set_mounted` is ENOENT), so the new socket can only be mounted over it while it has a
+/// name. `None` when there is no socket there.
+fn set_aside(path: &Path) -> Option<(PathBuf, FileId)> {
+    let id = FileId::of_socket(path)?;
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!("{ASIDE}{:016x}", fastrand::u64(..)));
+    let aside = PathBuf::from(aside);
+    std::fs::rename(path, &aside).ok()?;
+    Some((aside, id))
+}
+
+/// The filtered socket that `path` was moved aside from, if it is such a file.
+fn aside_of(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let (base, _) = name.rsplit_once(ASIDE)?;
+    Some(path.with_file_name(base))
 }

@@ -23,6 +23,7 @@ mod error;
 mod facts;
 mod filtered;
 mod policy;
+mod reattach;
 mod server;
 mod service;
 mod upstream;
