@@ -1,10 +1,11 @@
 //! Puts a restored filtered socket back into a container that kept running across an enforcer
 //! restart: its bind mount pins the old socket's inode, so the new socket is mounted over it.
 //!
-//! Only root can do this (entering another mount namespace needs `CAP_SYS_ADMIN` and
-//! `CAP_SYS_CHROOT`). Everything the container controls is resolved inside its own root and
-//! checked to still be the old socket before anything is mounted; whatever fails leaves the
-//! container as it was, and the caller says that it needs a restart.
+//! Only root can do this: entering another mount namespace needs `CAP_SYS_ADMIN` and
+//! `CAP_SYS_CHROOT`, and another process's `/proc` entries `CAP_SYS_PTRACE`. Everything the
+//! container controls is resolved inside its own root and checked to still be the old socket
+//! before anything is mounted; whatever fails leaves the container as it was, and the caller
+//! says that it needs a restart.
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -57,37 +58,47 @@ pub struct Target {
 pub enum ReattachError {
     #[error("the enforcer does not run as root, so it cannot mount into containers")]
     NotRoot,
-    #[error("cannot take the new socket {path} as a mount (a kernel before 5.2 has no open_tree): {source}")]
-    CloneSocket {
-        path: PathBuf,
+    /// A step the enforcer's privileges do not allow.
+    #[error("{step}: {source}; mounting into a container needs CAP_SYS_ADMIN, CAP_SYS_CHROOT and CAP_SYS_PTRACE, and open_tree, move_mount and setns into a mount namespace allowed (systemd: SystemCallFilter=@mount, RestrictNamespaces=mnt)")]
+    NotPermitted {
+        step: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot reach the container's process {pid} through {proc_dir} (the container is gone?): {source}")]
-    Process {
-        pid: u32,
-        proc_dir: PathBuf,
+    /// A step this kernel has no call for.
+    #[error("{step}: {source}; open_tree and move_mount need Linux 5.2, openat2 Linux 5.6")]
+    Unsupported {
+        step: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot open {destination} inside the container (a kernel before 5.6 has no openat2): {source}")]
-    Destination {
-        destination: PathBuf,
+    #[error("{step}: {source}")]
+    Failed {
+        step: String,
         #[source]
         source: std::io::Error,
     },
     #[error("{destination} inside the container is no longer the old filtered socket (replaced, or a symlink); nothing is mounted there")]
     Replaced { destination: PathBuf },
-    #[error("cannot enter the container's mount namespace (a user namespace?): {0}")]
-    EnterNamespace(#[source] std::io::Error),
-    #[error("cannot mount the new socket over {destination} inside the container: {source}")]
-    Mount {
-        destination: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("cannot run the mount thread: {0}")]
     Thread(#[source] std::io::Error),
+}
+
+impl ReattachError {
+    /// What `step` failing with `errno` says about the cause.
+    fn at(step: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> ReattachError {
+        move |errno| {
+            let step = step.into();
+            let source = std::io::Error::from(errno);
+            match errno {
+                rustix::io::Errno::PERM | rustix::io::Errno::ACCESS => {
+                    ReattachError::NotPermitted { step, source }
+                }
+                rustix::io::Errno::NOSYS => ReattachError::Unsupported { step, source },
+                _ => ReattachError::Failed { step, source },
+            }
+        }
+    }
 }
 
 /// The engine's pid as this process sees it, from the peer credentials of a connection to its
@@ -130,18 +141,19 @@ fn mount_in_container(engine: Option<u32>, t: &Target) -> Result<(), ReattachErr
             | OpenTreeFlags::OPEN_TREE_CLOEXEC
             | OpenTreeFlags::AT_SYMLINK_NOFOLLOW,
     )
-    .map_err(|e| ReattachError::CloneSocket {
-        path: t.socket.clone(),
-        source: e.into(),
-    })?;
+    .map_err(ReattachError::at(format!(
+        "cannot take the new socket {} as a mount",
+        t.socket.display()
+    )))?;
     let proc_dir = match engine {
         Some(e) => PathBuf::from(format!("/proc/{e}/root/proc/{}", t.pid)),
         None => PathBuf::from(format!("/proc/{}", t.pid)),
     };
-    let process = |e: rustix::io::Errno| ReattachError::Process {
-        pid: t.pid,
-        proc_dir: proc_dir.clone(),
-        source: e.into(),
+    let process = || {
+        ReattachError::at(format!(
+            "cannot reach the container's process through {} (is it gone?)",
+            proc_dir.display()
+        ))
     };
     // Namespace and root through one directory fd: both belong to the same process even if the
     // pid is reused meanwhile.
@@ -150,24 +162,27 @@ fn mount_in_container(engine: Option<u32>, t: &Target) -> Result<(), ReattachErr
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(process)?;
+    .map_err(process())?;
     let mnt_ns = rustix::fs::openat(
         &proc_fd,
         "ns/mnt",
         OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(process)?;
+    .map_err(process())?;
     let root = rustix::fs::openat(
         &proc_fd,
         "root",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(process)?;
+    .map_err(process())?;
     let target = File::from(open_destination(&root, &t.destination)?);
-    let meta = target.metadata().map_err(|e| ReattachError::Destination {
-        destination: t.destination.clone(),
+    let meta = target.metadata().map_err(|e| ReattachError::Failed {
+        step: format!(
+            "cannot inspect {} inside the container",
+            t.destination.display()
+        ),
         source: e,
     })?;
     // The container owns everything on the way to its destination and may have replaced it by
@@ -178,19 +193,22 @@ fn mount_in_container(engine: Option<u32>, t: &Target) -> Result<(), ReattachErr
             destination: t.destination.clone(),
         });
     }
+    let enter = || ReattachError::at("cannot enter the container's mount namespace");
     // setns into a mount namespace refuses a thread that shares its root and working directory
-    // with others (every thread of this process does: `fs->users != 1` is EINVAL), and moves
-    // them to the namespace's root. Only `CLONE_FS` is unshared: the descriptor table stays
-    // shared, which is why rustix deprecates the safe `unshare` (and the crate forbids the
-    // unsafe one).
+    // with others, as every thread of this process does (`fs->users != 1` is EINVAL in the
+    // kernel's `mntns_install`), hence the unshare. rustix deprecates its safe `unshare` because
+    // unsharing `CLONE_FILES` would split the descriptor table under other threads' feet; only
+    // `CLONE_FS` is unshared here, and the crate forbids the unsafe variant.
     #[allow(deprecated)]
-    rustix::thread::unshare(UnshareFlags::FS)
-        .map_err(|e| ReattachError::EnterNamespace(e.into()))?;
+    rustix::thread::unshare(UnshareFlags::FS).map_err(enter())?;
     rustix::thread::move_into_link_name_space(mnt_ns.as_fd(), Some(LinkNameSpaceType::Mount))
-        .map_err(|e| ReattachError::EnterNamespace(e.into()))?;
-    // Onto the descriptor checked above, not a path: nothing the container renames or links
-    // between the check and now can redirect the mount (move_mount only attaches to a mount
-    // of the caller's namespace, hence the setns).
+        .map_err(enter())?;
+    // setns also moved this thread's root and working directory to the namespace's root (the
+    // container's root after runc's pivot_root); nothing here depends on it. The mount goes
+    // onto the descriptor checked above, not a path: nothing the container renames or links
+    // between the check and now can redirect it. (Not `/proc/self/fd/N` either: `/proc` is now
+    // the container's, where this thread does not exist.) move_mount attaches only to a mount
+    // of the caller's namespace, hence the setns.
     rustix::mount::move_mount(
         tree.as_fd(),
         "",
@@ -198,10 +216,10 @@ fn mount_in_container(engine: Option<u32>, t: &Target) -> Result<(), ReattachErr
         "",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )
-    .map_err(|e| ReattachError::Mount {
-        destination: t.destination.clone(),
-        source: e.into(),
-    })
+    .map_err(ReattachError::at(format!(
+        "cannot mount the new socket over {} inside the container",
+        t.destination.display()
+    )))
 }
 
 /// The destination inside the container's root. `RESOLVE_IN_ROOT` keeps every symlink and `..`
@@ -217,8 +235,8 @@ fn open_destination(root: &OwnedFd, destination: &Path) -> Result<OwnedFd, Reatt
         Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
     )
-    .map_err(|e| ReattachError::Destination {
-        destination: destination.to_path_buf(),
-        source: e.into(),
-    })
+    .map_err(ReattachError::at(format!(
+        "cannot open {} inside the container",
+        destination.display()
+    )))
 }

@@ -172,7 +172,13 @@ fn a_running_container_gets_its_filtered_socket_back_after_a_restart() {
         2
     );
     assert!(log_lines(&format!("container {id} keeps")).is_empty());
+    // The old sockets the new ones are mounted on are kept while the container lives, and go
+    // with it.
+    let filtered = g.config.state_dir.join("filtered");
+    let files = || std::fs::read_dir(&filtered).unwrap().count();
+    assert_eq!(files(), 3, "the socket and the two it is mounted over");
     remove_container(g.engine, &name);
+    eventually(10, "the container's socket files to go", || files() == 0);
 }
 
 const CHILD_DIR: &str = "ECI_SURVIVAL_CHILD_DIR";
@@ -422,6 +428,65 @@ fn a_destination_replaced_by_a_symlink_gets_no_mount() {
             && warned[0].contains("needs a restart"),
         "{}",
         warned[0]
+    );
+    remove_container(g.engine, &name);
+}
+
+/// A root enforcer without `CAP_SYS_ADMIN` (as `deploy/eci-guard.service` bounds it, to
+/// `CAP_DAC_READ_SEARCH`) cannot mount into the container: the warning names the container, says
+/// why and that it needs a restart, and the container is left as it was.
+#[test]
+fn without_the_privilege_to_mount_the_warning_names_the_container() {
+    use rustix::thread::{capabilities, set_capabilities, CapabilitySet};
+    logs();
+    let s = shared();
+    let cli = s.cli().reference();
+    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
+    let name = unique("unprivileged");
+    run_socket_container(&g.listen, &name, &cli);
+    assert_filtered_socket_works(&g.listen, &name, &cli, "before the restart");
+    let id = container_id(&name);
+    let container_mounts = || {
+        let out = engine_docker(g.engine, &["exec", &name, "cat", "/proc/self/mountinfo"]);
+        mounts(&String::from_utf8_lossy(&out.stdout))
+    };
+    let before = container_mounts();
+    g.stop();
+
+    // Capabilities are per thread, and inherited by the threads it starts: the runtime here is
+    // this thread's own, and so is the thread that would mount.
+    let (config, digests) = (g.config.clone(), g.digests.clone());
+    std::thread::spawn(move || {
+        let mut caps = capabilities(None).unwrap();
+        caps.effective &= CapabilitySet::DAC_READ_SEARCH;
+        caps.permitted &= CapabilitySet::DAC_READ_SEARCH;
+        caps.inheritable = CapabilitySet::empty();
+        set_capabilities(None, caps).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let enforcer = rt
+            .block_on(Enforcer::start(config, digests, None))
+            .expect("starts without the capabilities");
+        rt.block_on(enforcer.stop());
+    })
+    .join()
+    .unwrap();
+
+    let warned = log_lines(&format!("container {id} keeps a dead filtered socket"));
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("Operation not permitted")
+            && warned[0].contains("needs CAP_SYS_ADMIN")
+            && warned[0].contains("needs a restart to get its filtered socket back"),
+        "{}",
+        warned[0]
+    );
+    assert_eq!(
+        container_mounts(),
+        before,
+        "a mount was made in the container"
     );
     remove_container(g.engine, &name);
 }
