@@ -19,6 +19,7 @@ mod blocks;
 mod classify;
 mod config;
 mod digests;
+mod engine_watch;
 mod error;
 mod facts;
 mod filtered;
@@ -50,6 +51,9 @@ use crate::facts::Protected;
 use crate::filtered::FilteredSockets;
 use crate::server::{bind_socket, spawn_listener, Origin, Shared};
 use crate::upstream::Upstream;
+
+/// How long [`Enforcer::start`] and [`Enforcer::status`] wait for the engine's answer.
+const ENGINE_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Bounds that hold for every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,8 +208,23 @@ impl Enforcer {
             permits: Arc::new(Semaphore::new(config.limits.max_connections)),
             shutdown: shutdown_rx,
         });
-        if let Err(e) = shared.filtered.sync(&shared, &shared.upstream).await {
-            tracing::warn!(error = %e, "cannot restore filtered sockets yet; will retry with the engine's events");
+        // An engine that accepts but never answers must not hold up the start; the events task
+        // syncs again once the engine answers.
+        match tokio::time::timeout(
+            ENGINE_QUERY_TIMEOUT,
+            shared.filtered.sync(&shared, &shared.upstream),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot restore filtered sockets yet; will retry with the engine's events")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the engine does not answer; filtered sockets will be restored with its events"
+                )
+            }
         }
         let mut tasks = Vec::new();
         for (path, l) in listeners {
@@ -218,7 +237,10 @@ impl Enforcer {
                 },
             ));
         }
-        tasks.push(tokio::spawn(engine_events(shared.clone())));
+        tasks.push(tokio::spawn(engine_watch::engine_events(
+            shared.clone(),
+            config.upstream.clone(),
+        )));
         let watch = if config.watch_settings {
             Some(policy::watch(store, config.settings.clone()).map_err(StartError::Watch)?)
         } else {
@@ -259,20 +281,21 @@ impl Enforcer {
     }
 
     pub async fn status(&self) -> Status {
-        let version = self
-            .shared
-            .upstream
-            .get("/version", "the engine version")
-            .await;
+        // The app polls this: an engine that accepts but never answers reads as unreachable.
+        let version = tokio::time::timeout(
+            ENGINE_QUERY_TIMEOUT,
+            self.shared.upstream.get("/version", "the engine version"),
+        )
+        .await;
         let (reachable, engine_version, api) = match &version {
-            Ok(v) => (
+            Ok(Ok(v)) => (
                 true,
                 v.get("Version").and_then(|s| s.as_str()).map(str::to_owned),
                 v.get("ApiVersion")
                     .and_then(|s| s.as_str())
                     .map(str::to_owned),
             ),
-            Err(_) => (false, None, None),
+            _ => (false, None, None),
         };
         let policy = self.shared.policy.snapshot();
         Status {
@@ -331,70 +354,6 @@ fn share_group_with_upstream(path: &std::path::Path, upstream: &std::path::Path)
     if let Ok(meta) = std::fs::metadata(upstream) {
         if let Err(e) = std::os::unix::fs::chown(path, None, Some(meta.gid())) {
             tracing::warn!(socket = %path.display(), error = %e, "cannot give the socket the engine socket's group");
-        }
-    }
-}
-
-/// Follows the engine's container `destroy` events to remove filtered sockets, reconnecting after
-/// an engine restart and re-syncing with the engine's containers each time (events missed while
-/// disconnected are thereby caught up).
-async fn engine_events(shared: Arc<Shared>) {
-    let mut shutdown = shared.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = follow_events(&shared) => {}
-            _ = shutdown.changed() => return,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-async fn follow_events(shared: &Arc<Shared>) {
-    use http_body_util::BodyExt;
-    const TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22destroy%22%5D%7D";
-    let Ok(mut sender) = shared.upstream.dial().await else {
-        return;
-    };
-    let Ok(req) = http::Request::get(TARGET)
-        .header(http::header::HOST, "docker")
-        .body(http_body_util::Either::Right(http_body_util::Full::new(
-            bytes::Bytes::new(),
-        )))
-    else {
-        return;
-    };
-    let Ok(resp) = sender.send_request(req).await else {
-        return;
-    };
-    if !resp.status().is_success() {
-        return;
-    }
-    // Subscribed first, then synced: a destroy between the two is seen by one or the other.
-    if let Err(e) = shared.filtered.sync(shared, &shared.upstream).await {
-        tracing::warn!(error = %e, "cannot sync filtered sockets");
-    }
-    let mut body = resp.into_body();
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(Ok(frame)) = body.frame().await {
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=nl).collect();
-            if let Ok(ev) = serde_json::from_slice::<serde_json::Value>(&line) {
-                let id = ev
-                    .get("Actor")
-                    .and_then(|a| a.get("ID"))
-                    .or_else(|| ev.get("id"))
-                    .and_then(|v| v.as_str());
-                if let Some(id) = id {
-                    shared.filtered.remove_container(id);
-                }
-            }
         }
     }
 }

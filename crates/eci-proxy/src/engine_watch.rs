@@ -1,0 +1,615 @@
+//! Follows the engine's container events: containers the engine starts by itself (restart policy,
+//! daemon restart, a start racing the enforcer's check) are judged again, and disarmed when a mount
+//! now exposes a protected socket; destroyed containers lose their filtered sockets.
+//!
+//! The engine resolves a bind source anew at every start, and a restart policy starts a container
+//! without any request the enforcer sees. So a bind source swapped for a symlink to the engine
+//! socket after the create would hand the container the raw socket at its next restart. Each
+//! `start` is judged by the request path's own start check; a failing container is killed and its
+//! restart policy set to `no`. Each `die` of a container the engine would restart is judged at once,
+//! inside the engine's restart back-off (moby's restartmanager waits 100 ms before the first
+//! restart, doubling up to a minute), so it is disarmed before it starts. On every (re)connection
+//! all running containers are swept: a daemon restart starts `always` containers before its API
+//! answers, and nothing is seen while disconnected.
+//!
+//! A block recorded here carries the start the engine made (or was about to make) as its request:
+//! `POST /containers/{id}/start` on the engine's socket, with no client.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use eci_policy::decide::{
+    mount_verdict, AnyTagFact, Denial, DigestFacts, EntryDigests, MountVerdict,
+};
+use eci_policy::reference::{Digest, ImageEntry, Repository};
+use eci_policy::settings::Policy;
+use http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+
+use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
+use crate::classify;
+use crate::digests::DigestSource;
+use crate::error::ProxyError;
+use crate::facts;
+use crate::server::Shared;
+use crate::upstream::{engine_message, segment};
+
+/// `/events` for the container events we act on, filtered by the engine:
+/// `{"type":["container"],"event":["start","die","destroy"]}`.
+const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
+/// Pause before reconnecting to an engine that went away.
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+/// The engine answers the events request's head at once (it flushes before the first event); an
+/// engine that does not is wedged, and is asked again.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on a kill or an update; a SIGKILL'd container is reaped in milliseconds.
+const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Follows the engine's events until shutdown, reconnecting after an engine restart.
+/// `engine_socket` is the upstream socket, named as the socket of the blocks recorded here.
+pub async fn engine_events(shared: Arc<Shared>, engine_socket: PathBuf) {
+    let watch = Arc::new(Watch {
+        shared: shared.clone(),
+        engine_socket: engine_socket.to_string_lossy().into_owned(),
+        queues: Mutex::new(HashMap::new()),
+        seen: Mutex::new(HashMap::new()),
+    });
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = watch.follow() => {}
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RECONNECT_DELAY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// What brought a container to be judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// The engine started it (any start: ours are judged again, harmlessly).
+    Started,
+    /// It exited; the engine may start it again by its restart policy.
+    Died,
+    /// Found running when the enforcer (re)connected to the engine.
+    Sweep,
+}
+
+/// The one container event the watch reacts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Event {
+    action: Action,
+    id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Start,
+    Die,
+    Destroy,
+}
+
+/// Reads one line of the engine's event stream; `None` for anything not acted on.
+fn parse_event(line: &[u8]) -> Option<Event> {
+    let ev: Value = serde_json::from_slice(line).ok()?;
+    // `Action` since API 1.22; `status` is the older field the engine still sends.
+    let action = ev
+        .get("Action")
+        .or_else(|| ev.get("status"))
+        .and_then(Value::as_str)?;
+    let action = match action {
+        "start" => Action::Start,
+        "die" => Action::Die,
+        "destroy" => Action::Destroy,
+        _ => return None,
+    };
+    let id = ev
+        .get("Actor")
+        .and_then(|a| a.get("ID"))
+        .or_else(|| ev.get("id"))
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())?;
+    Some(Event {
+        action,
+        id: id.to_owned(),
+    })
+}
+
+/// Whether the container's restart policy lets the engine start it again by itself.
+fn has_restart_policy(info: &Value) -> bool {
+    !matches!(
+        info["HostConfig"]["RestartPolicy"]["Name"].as_str(),
+        None | Some("") | Some("no")
+    )
+}
+
+struct Watch {
+    shared: Arc<Shared>,
+    engine_socket: String,
+    /// One lock per container with a judgement in flight: its events are handled one after the
+    /// other, so the `die` our own kill causes finds the restart policy already `no` and records
+    /// no second block.
+    queues: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last inspect of each container seen starting or running, until it is destroyed.
+    seen: Mutex<HashMap<String, Arc<Value>>>,
+}
+
+impl Watch {
+    fn last_seen(&self, id: &str) -> Option<Arc<Value>> {
+        self.seen.lock().ok()?.get(id).cloned()
+    }
+
+    /// One subscription: subscribe, then sync the filtered sockets and sweep the running
+    /// containers (anything between the two is seen by one or the other), then read events until
+    /// the stream ends.
+    async fn follow(self: &Arc<Self>) {
+        let resp = match tokio::time::timeout(HEAD_TIMEOUT, self.subscribe()).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot follow the engine's events yet");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("the engine does not answer the events request; asking again");
+                return;
+            }
+        };
+        if let Err(e) = self
+            .shared
+            .filtered
+            .sync(&self.shared, &self.shared.upstream)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot sync filtered sockets");
+        }
+        self.sweep().await;
+        let mut body = resp.into_body();
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buf.extend_from_slice(&data);
+            while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                match parse_event(&line) {
+                    Some(Event {
+                        action: Action::Destroy,
+                        id,
+                    }) => {
+                        self.shared.filtered.remove_container(&id);
+                        if let Ok(mut seen) = self.seen.lock() {
+                            seen.remove(&id);
+                        }
+                    }
+                    Some(Event {
+                        action: Action::Start,
+                        id,
+                    }) => self.spawn(id, Trigger::Started),
+                    Some(Event {
+                        action: Action::Die,
+                        id,
+                    }) => self.spawn(id, Trigger::Died),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&self) -> Result<http::Response<Incoming>, ProxyError> {
+        let mut sender = self.shared.upstream.dial().await?;
+        let req = Request::get(EVENTS_TARGET)
+            .header(header::HOST, "docker")
+            .body(Either::Right(Full::new(Bytes::new())))
+            .map_err(|e| self.unavailable(std::io::Error::other(e)))?;
+        let resp = sender.send_request(req).await?;
+        if !resp.status().is_success() {
+            return Err(ProxyError::Facts {
+                what: "the engine's events".to_owned(),
+                status: resp.status().as_u16(),
+                message: String::new(),
+            });
+        }
+        Ok(resp)
+    }
+
+    /// Judges every running (or restarting) container.
+    async fn sweep(self: &Arc<Self>) {
+        let list = match self
+            .shared
+            .upstream
+            .get("/containers/json", "the running containers")
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the running containers to check their mounts");
+                return;
+            }
+        };
+        for c in list.as_array().into_iter().flatten() {
+            if let Some(id) = c.get("Id").and_then(Value::as_str) {
+                self.spawn(id.to_owned(), Trigger::Sweep);
+            }
+        }
+    }
+
+    /// Judges a container off the stream reader, after any judgement of it still in flight.
+    fn spawn(self: &Arc<Self>, id: String, trigger: Trigger) {
+        let queue = self
+            .queues
+            .lock()
+            .map(|mut q| q.entry(id.clone()).or_default().clone())
+            .unwrap_or_default();
+        let watch = self.clone();
+        tokio::spawn(async move {
+            let turn = queue.lock().await;
+            watch.judge(&id, trigger).await;
+            drop(turn);
+            drop(queue);
+            if let Ok(mut q) = watch.queues.lock() {
+                if q.get(&id).is_some_and(|l| Arc::strong_count(l) == 1) {
+                    q.remove(&id);
+                }
+            }
+        });
+    }
+
+    async fn judge(&self, id: &str, trigger: Trigger) {
+        let shared = &self.shared;
+        let policy = shared.policy.snapshot();
+        // At a `die` the engine holds the container's lock while it cleans up, and an inspect
+        // would wait for that out of the restart back-off; what was read at its start serves (its
+        // mounts and image cannot change; its restart policy may, which the kill's answer shows).
+        let cached = match trigger {
+            Trigger::Died => self.last_seen(id),
+            Trigger::Started | Trigger::Sweep => None,
+        };
+        let info = match cached {
+            Some(info) => info,
+            None => match facts::container(&shared.upstream, id).await {
+                Ok(Some(info)) => {
+                    let info = Arc::new(info);
+                    if let Ok(mut seen) = self.seen.lock() {
+                        seen.insert(id.to_owned(), info.clone());
+                    }
+                    info
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "cannot inspect a container the engine started or stopped");
+                    return;
+                }
+            },
+        };
+        if trigger == Trigger::Died && !has_restart_policy(&info) {
+            return;
+        }
+        let denial = match start_denial(shared, &policy, id, &info).await {
+            Ok(None) => return,
+            Ok(Some(d)) | Err(ProxyError::Denied(d)) => d,
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "cannot check the mounts of a container the engine started or stopped");
+                return;
+            }
+        };
+        let disarmed = self.disarm(id).await;
+        if disarmed.update.is_ok() {
+            // The `die` our kill causes is judged on this: no restart policy, nothing to do.
+            let mut now = (*info).clone();
+            now["HostConfig"]["RestartPolicy"] = json!({"Name": "no"});
+            if let Ok(mut seen) = self.seen.lock() {
+                seen.insert(id.to_owned(), Arc::new(now));
+            }
+        }
+        let held = match (&disarmed.kill, trigger) {
+            (Ok(Kill::Killed), Trigger::Started | Trigger::Sweep) => {
+                started_at(&info).and_then(|t| disarmed.killed_at.duration_since(t).ok())
+            }
+            _ => None,
+        };
+        tracing::warn!(
+            container = %id,
+            ?trigger,
+            held_ms = held.map(|d| d.as_millis()),
+            reason = %denial.reason,
+            "container disarmed: its mounts expose a protected socket"
+        );
+        self.record(id, trigger, &info, &policy, denial, &disarmed, held);
+    }
+
+    /// Kills the container and sets its restart policy to `no`.
+    async fn disarm(&self, id: &str) -> Disarmed {
+        let id = segment(id);
+        // Kill first. The container may hold the socket right now, and the engine's kill cancels
+        // its restart manager under the container's lock (`ExitOnNext` in moby's
+        // `killWithSignal`), which also cancels a restart already pending in the back-off: after
+        // the kill no restart policy starts it again, so no window opens before the update. The
+        // update alone would not do: moby's `SetPolicy` leaves a pending back-off timer running,
+        // and updating first would leave the socket in the container one more round trip. The
+        // update still matters: a daemon restart starts `always` containers however they were
+        // stopped, and it is what the user sees.
+        let kill = match self.post(&format!("/containers/{id}/kill"), None).await {
+            Ok((s, _)) if s.is_success() => Ok(Kill::Killed),
+            // Not running: it already exited, or no restart was pending.
+            Ok((StatusCode::CONFLICT, _)) => Ok(Kill::NotRunning),
+            Ok((s, message)) => Err(ProxyError::Engine {
+                status: s.as_u16(),
+                message,
+            }),
+            Err(e) => Err(e),
+        };
+        let killed_at = SystemTime::now();
+        let body = json!({"RestartPolicy": {"Name": "no"}});
+        let update = match self
+            .post(&format!("/containers/{id}/update"), Some(&body))
+            .await
+        {
+            Ok((s, _)) if s.is_success() => Ok(()),
+            Ok((s, message)) => Err(ProxyError::Engine {
+                status: s.as_u16(),
+                message,
+            }),
+            Err(e) => Err(e),
+        };
+        Disarmed {
+            kill,
+            killed_at,
+            update,
+        }
+    }
+
+    /// One `POST` of our own to the engine: its status and error message.
+    async fn post(
+        &self,
+        target: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, String), ProxyError> {
+        let exchange = async {
+            let mut sender = self.shared.upstream.dial().await?;
+            let mut req = Request::builder()
+                .method(Method::POST)
+                .uri(target)
+                .header(header::HOST, "docker");
+            let bytes = match body {
+                Some(b) => {
+                    req = req.header(header::CONTENT_TYPE, "application/json");
+                    Bytes::from(b.to_string())
+                }
+                None => Bytes::new(),
+            };
+            let req = req
+                .body(Either::Right(Full::new(bytes)))
+                .map_err(|e| self.unavailable(std::io::Error::other(e)))?;
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            let message = serde_json::from_slice::<Value>(&body)
+                .map(|v| engine_message(&v))
+                .unwrap_or_default();
+            Ok((status, message))
+        };
+        tokio::time::timeout(ACTION_TIMEOUT, exchange)
+            .await
+            .map_err(|_| self.unavailable(std::io::ErrorKind::TimedOut.into()))?
+    }
+
+    fn unavailable(&self, source: std::io::Error) -> ProxyError {
+        ProxyError::UpstreamUnavailable {
+            path: self.engine_socket.clone(),
+            source,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        id: &str,
+        trigger: Trigger,
+        info: &Value,
+        policy: &Policy,
+        denial: Denial,
+        disarmed: &Disarmed,
+        held: Option<Duration>,
+    ) {
+        let short = id.get(..12).unwrap_or(id);
+        let what = match trigger {
+            Trigger::Started => format!("the engine started container {short} by itself (restart policy or daemon restart), not through the enforcer"),
+            Trigger::Sweep => format!("container {short} was found running when the enforcer connected to the engine, started by the engine itself (restart policy or daemon restart) or directly on it, not through the enforcer"),
+            Trigger::Died => format!("container {short} exited and the engine was to start it again by its restart policy, not through the enforcer"),
+        };
+        let killed = match (&disarmed.kill, trigger) {
+            (Ok(Kill::Killed), Trigger::Died) => "its pending restart was cancelled".to_owned(),
+            (Ok(Kill::Killed), _) => match held {
+                Some(d) => format!("it was killed {} ms after it started", d.as_millis()),
+                None => "it was killed".to_owned(),
+            },
+            (Ok(Kill::NotRunning), Trigger::Died) => "no restart was pending".to_owned(),
+            (Ok(Kill::NotRunning), _) => "it had already stopped".to_owned(),
+            (Err(e), _) => format!("it could not be killed ({e})"),
+        };
+        let policy_set = match &disarmed.update {
+            Ok(()) => "its restart policy was set to \"no\"".to_owned(),
+            Err(e) => format!("its restart policy could not be set to \"no\" ({e})"),
+        };
+        let reason = format!(
+            "{what}, with a mount that now exposes the iechor socket: {}; {killed} and {policy_set}",
+            denial.reason
+        );
+        let path = format!("/containers/{id}/start");
+        let commands = classify::classify("POST", &path)
+            .map(|c| classify::commands_of(c.route))
+            .unwrap_or_default();
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        self.shared.blocks.record(BlockEvent {
+            at: SystemTime::now(),
+            socket: SocketKind::Main {
+                path: self.engine_socket.clone(),
+            },
+            image_name: text(&info["Config"]["Image"]),
+            image_id: text(&info["Image"]),
+            kind: denial.kind,
+            commands,
+            method: "POST".to_owned(),
+            path,
+            status: denial.status,
+            reason,
+            message: denial.message,
+            policy_version: policy.version.clone(),
+            client: ClientInfo::default(),
+        });
+    }
+}
+
+#[derive(Debug)]
+enum Kill {
+    Killed,
+    NotRunning,
+}
+
+#[derive(Debug)]
+struct Disarmed {
+    kill: Result<Kill, ProxyError>,
+    /// When the kill was answered (the engine answers once the container has exited).
+    killed_at: SystemTime,
+    update: Result<(), ProxyError>,
+}
+
+/// When the engine last started the container (`State.StartedAt`).
+fn started_at(info: &Value) -> Option<SystemTime> {
+    let t = chrono::DateTime::parse_from_rfc3339(info["State"]["StartedAt"].as_str()?).ok()?;
+    Some(SystemTime::from(t))
+}
+
+/// The start check of the request path (`POST /containers/{id}/start`) on a container as the
+/// engine describes it (`info`, its inspect): its mounts, resolved on the host now, judged under
+/// `policy` on the engine's view of its image. `Some` is the refusal a start would get.
+pub(crate) async fn start_denial(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    id: &str,
+    info: &Value,
+) -> Result<Option<Denial>, ProxyError> {
+    let (mounts, exposures) =
+        facts::container_mounts(&shared.upstream, &shared.protected, info).await?;
+    if exposures.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let shown = info["Config"]["Image"].as_str().unwrap_or("").to_owned();
+    let image_id = info["Image"].as_str().unwrap_or("").to_owned();
+    let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
+        return Ok(Some(Denial::invalid(
+            403,
+            format!("the image {image_id} of container {id} is gone, so its socket mount cannot be checked"),
+        )));
+    };
+    image.name = if shown.is_empty() { image_id } else { shown };
+    let bases = facts::derived_bases(&shared.upstream, policy, &image).await?;
+    for i in std::iter::once(&image).chain(&bases) {
+        shared.digests.prepare(policy, i).await;
+    }
+    let digests = SourceFacts(shared.digests.as_ref());
+    Ok(
+        match mount_verdict(policy, &mounts, &exposures, &image, &bases, &digests) {
+            MountVerdict::Allow => None,
+            MountVerdict::Rewrite { mounts, .. } if mounts.is_empty() => None,
+            MountVerdict::Rewrite { .. } => Some(Denial::invalid(
+                403,
+                format!("container {id} mounts the iechor socket itself, not a filtered socket; create it again through the enforcer"),
+            )),
+            MountVerdict::Deny(d) => Some(d),
+        },
+    )
+}
+
+/// The source's cached answers, as the pure decision takes them.
+struct SourceFacts<'a>(&'a dyn DigestSource);
+
+impl DigestFacts for SourceFacts<'_> {
+    fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
+        self.0.entry_digests(entry)
+    }
+
+    fn any_tag(&self, repo: &Repository, repo_digest: &Digest, id: &str) -> AnyTagFact {
+        self.0.any_tag(repo, repo_digest, id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_events_it_acts_on() {
+        let id = "4f3c".to_owned();
+        let cases: &[(&str, Option<Event>)] = &[
+            (
+                r#"{"status":"start","id":"4f3c","Type":"container","Action":"start","Actor":{"ID":"4f3c","Attributes":{}}}"#,
+                Some(Event {
+                    action: Action::Start,
+                    id: id.clone(),
+                }),
+            ),
+            (
+                r#"{"Type":"container","Action":"die","Actor":{"ID":"4f3c","Attributes":{"exitCode":"0"}}}"#,
+                Some(Event {
+                    action: Action::Die,
+                    id: id.clone(),
+                }),
+            ),
+            // An engine that sends only the old fields is still followed.
+            (
+                r#"{"status":"destroy","id":"4f3c"}"#,
+                Some(Event {
+                    action: Action::Destroy,
+                    id: id.clone(),
+                }),
+            ),
+            // Not acted on: another action, no id, not JSON.
+            (r#"{"Action":"kill","Actor":{"ID":"4f3c"}}"#, None),
+            (r#"{"Action":"start","Actor":{"ID":""}}"#, None),
+            ("not json", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(&parse_event(line.as_bytes()), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn only_a_restart_policy_other_than_no_restarts() {
+        let cases: &[(Value, bool)] = &[
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": "always"}}}),
+                true,
+            ),
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}}}),
+                true,
+            ),
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}}}),
+                true,
+            ),
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": "no"}}}),
+                false,
+            ),
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": ""}}}),
+                false,
+            ),
+            (json!({"HostConfig": {}}), false),
+        ];
+        for (info, want) in cases {
+            assert_eq!(has_restart_policy(info), *want, "{info}");
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The restart-policy / symlink-swap bypass (issue 4): a container created through the enforcer
+//! with a harmless bind source, which is then swapped for a symlink to the engine socket, must not
+//! get the socket when the engine starts it again by itself. Judged by the engine's own state
+//! (running or not, restart policy, restart count, start times and its events), not by answers.
+//!
+//! The tests share one engine and each enforcer watches all of its containers, so they run one
+//! at a time.
+
+mod support;
+
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use eci_e2e::{shared, Engine};
+use eci_policy::decide::BlockKind;
+use eci_proxy::{BlockEvent, BlockSink, Enforcer, EnforcerConfig, Limits, SettingsPaths};
+use serde_json::Value;
+use support::*;
+
+const MOUNT_DENIED_TAIL: &str = "image is not in the allowed list; if you wish to allow it, configure the iechor socket image list in the iEchor Desktop settings.";
+
+fn serial() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every block, kept for the test to read (blocks of a sweep come before any subscription).
+#[derive(Default)]
+struct Collect(Mutex<Vec<BlockEvent>>);
+
+impl BlockSink for Collect {
+    fn record(&self, block: &BlockEvent) {
+        self.0.lock().unwrap().push(block.clone());
+    }
+}
+
+impl Collect {
+    /// The blocks recorded about container `id`.
+    fn about(&self, id: &str) -> Vec<BlockEvent> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.path.contains(id))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The engine's inspect over its own socket: faster than the CLI, for racing its back-off.
+/// HTTP/1.0, so the answer comes unchunked.
+fn inspect(engine: &Engine, name: &str) -> Value {
+    let (_, text) = raw_http(
+        engine.socket_path(),
+        format!("GET /containers/{name}/json HTTP/1.0\r\nHost: docker\r\n\r\n").as_bytes(),
+    );
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body.trim()).unwrap_or(Value::Null)
+}
+
+fn running(info: &Value) -> bool {
+    info["State"]["Running"] == true
+}
+
+fn restart_policy(info: &Value) -> String {
+    info["HostConfig"]["RestartPolicy"]["Name"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn restart_count(info: &Value) -> u64 {
+    info["RestartCount"].as_u64().unwrap_or(0)
+}
+
+/// Stopped for good: not running, not restarting, and the engine will not start it by itself.
+fn disarmed(info: &Value) -> bool {
+    !running(info) && info["State"]["Restarting"] == false && restart_policy(info) == "no"
+}
+
+/// A temp dir holding `x`, a plain file: the harmless bind source at create.
+fn bind_source() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("ecirb")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let x = dir.path().join("x");
+    std::fs::write(&x, b"plain file\n").unwrap();
+    (dir, x)
+}
+
+/// Replaces `path` with a symlink to `target` in one rename, as an attacker would.
+fn swap_for_symlink(path: &Path, target: &Path) {
+    let tmp = path.with_extension("swap");
+    std::os::unix::fs::symlink(target, &tmp).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn unix_now() -> String {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+}
+
+/// The engine's own events for a container between `since` and now: (action, time in ns).
+fn engine_events(engine: &Engine, id: &str, since: &str) -> Vec<(String, u128)> {
+    let out = engine_docker(
+        engine,
+        &[
+            "events",
+            "--since",
+            since,
+            "--until",
+            &unix_now(),
+            "--filter",
+            &format!("container={id}"),
+            "--format",
+            "{{.Action}} {{.TimeNano}}",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (a, t) = l.split_once(' ')?;
+            Some((a.to_owned(), t.parse().ok()?))
+        })
+        .collect()
+}
+
+/// From the last `start` to the `kill` after it, per the engine's own clock.
+fn start_to_kill(events: &[(String, u128)]) -> Option<Duration> {
+    let start = events.iter().rposition(|(a, _)| a == "start")?;
+    let kill = events[start..].iter().find(|(a, _)| a == "kill")?;
+    let ns = kill.1.checked_sub(events[start].1)?;
+    Some(Duration::from_nanos(u64::try_from(ns).ok()?))
+}
+
+fn sock() -> PathBuf {
+    shared().engine().socket_path().to_path_buf()
+}
+
+/// The attack of issue 4 as it happens: `--restart always`, a plain file bound at create and
+/// start, swapped for a symlink to the engine socket during the engine's restart back-off (after
+/// the die-time check has looked), so the engine's own restart mounts the socket. The start-time
+/// check must kill it at once and disarm its restart policy.
+#[test]
+fn a_restart_with_a_swapped_bind_source_is_killed_at_start() {
+    let _one = serial();
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let sink = Arc::new(Collect::default());
+    let g = Guard::start_recording(
+        &admin_settings(&[s.cli().reference().as_str()], "deny", &[]),
+        sink.clone(),
+    );
+    let (_dir, x) = bind_source();
+    let name = unique("swap-at-start");
+    let since = unix_now();
+    let id = g
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            "-v",
+            &format!("{}:/s", x.display()),
+            &bb,
+            "sh",
+            "-c",
+            "sleep 1",
+        ])
+        .trim()
+        .to_owned();
+    // Each exit within 10 s doubles the back-off (100 ms, 200, 400, 800…): wait for one of
+    // 800 ms, let the die-time check look at the still harmless file, then swap.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = inspect(engine, &id);
+        if info["State"]["Restarting"] == true && restart_count(&info) >= 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no long back-off: {info}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(250));
+    swap_for_symlink(&x, &sock());
+    let restarts_at_swap = restart_count(&inspect(engine, &id));
+
+    eventually(20, "the container killed and disarmed", || {
+        disarmed(&inspect(engine, &id))
+    });
+    let info = inspect(engine, &id);
+    // The engine did start it with the socket (the path under test), once.
+    assert_eq!(restart_count(&info), restarts_at_swap, "{info}");
+    let blocks = sink.about(&id);
+    assert_eq!(blocks.len(), 1, "{blocks:#?}");
+    let b = &blocks[0];
+    assert_eq!(b.kind, BlockKind::SocketMount);
+    assert!(b.message.ends_with(MOUNT_DENIED_TAIL), "{}", b.message);
+    assert!(
+        b.reason.contains("the engine started container")
+            && b.reason.contains("restart policy or daemon restart")
+            && b.reason.contains("killed")
+            && b.reason.contains("restart policy was set to \"no\""),
+        "{}",
+        b.reason
+    );
+    assert_eq!(
+        b.image_id.as_deref(),
+        Some(s.busybox().config_digest.as_str())
+    );
+
+    let events = engine_events(engine, &id, &since);
+    let window = start_to_kill(&events).expect("a kill after the last start");
+    println!(
+        "restart with the socket: killed {} ms after the engine's start event ({})",
+        window.as_millis(),
+        b.reason
+    );
+    assert!(window < Duration::from_secs(2), "{window:?}");
+    // Never started again after the kill.
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = inspect(engine, &id);
+    assert!(disarmed(&after), "{after}");
+    assert_eq!(after["State"]["StartedAt"], info["State"]["StartedAt"]);
+    remove_container(engine, &id);
+}
+
+/// The swap made while the container runs: when it exits, the die-time check sees the socket
+/// inside the engine's 100 ms back-off, cancels the pending restart and disarms the policy, so
+/// the engine never starts it with the socket.
+#[test]
+fn a_swap_before_the_exit_is_caught_at_die_and_never_restarted() {
+    let _one = serial();
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let sink = Arc::new(Collect::default());
+    let g = Guard::start_recording(&admin_settings(&[], "deny", &[]), sink.clone());
+    let (_dir, x) = bind_source();
+    let name = unique("swap-at-die");
+    let since = unix_now();
+    let id = g
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            "-v",
+            &format!("{}:/s", x.display()),
+            &bb,
+            "sh",
+            "-c",
+            "sleep 1",
+        ])
+        .trim()
+        .to_owned();
+    let first = inspect(engine, &id);
+    assert!(running(&first) && restart_count(&first) == 0, "{first}");
+    swap_for_symlink(&x, &sock());
+
+    eventually(20, "the container disarmed", || {
+        disarmed(&inspect(engine, &id))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let info = inspect(engine, &id);
+    assert!(disarmed(&info), "{info}");
+    // The exit counted one restart the engine planned; it never happened.
+    assert_eq!(restart_count(&info), 1, "{info}");
+    assert_eq!(info["State"]["StartedAt"], first["State"]["StartedAt"]);
+    let starts = engine_events(engine, &id, &since)
+        .iter()
+        .filter(|(a, _)| a == "start")
+        .count();
+    assert_eq!(starts, 1);
+
+    let blocks = sink.about(&id);
+    assert_eq!(blocks.len(), 1, "{blocks:#?}");
+    let b = &blocks[0];
+    assert_eq!(b.kind, BlockKind::SocketMount);
+    assert!(b.message.ends_with(MOUNT_DENIED_TAIL), "{}", b.message);
+    assert!(
+        b.reason
+            .contains("exited and the engine was to start it again")
+            && b.reason.contains("pending restart was cancelled")
+            && b.reason.contains("restart policy was set to \"no\""),
+        "{}",
+        b.reason
+    );
+    println!("die-time check: {}", b.reason);
+    remove_container(engine, &id);
+}
+
+/// No false positives: a harmless bind and a container holding its own filtered socket (an
+/// allowed image that asked for the engine socket) keep restarting by their policy.
+#[test]
+fn harmless_and_filtered_mounts_keep_restarting() {
+    let _one = serial();
+    let s = shared();
+    let engine = s.engine();
+    let cli = s.cli().reference();
+    let sink = Arc::new(Collect::default());
+    let g = Guard::start_recording(&admin_settings(&[cli.as_str()], "deny", &[]), sink.clone());
+    let (_dir, x) = bind_source();
+    let cases = [
+        ("harmless", format!("{}:/s", x.display())),
+        (
+            "filtered",
+            format!("{}:/var/run/docker.sock", sock().display()),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (what, bind) in &cases {
+        let name = unique(what);
+        let id = g
+            .ok(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--restart",
+                "always",
+                "-v",
+                bind,
+                &cli,
+                "sh",
+                "-c",
+                "sleep 0.3",
+            ])
+            .trim()
+            .to_owned();
+        ids.push((*what, id));
+    }
+    let filtered = inspect(engine, &ids[1].1);
+    let source = filtered["Mounts"][0]["Source"].as_str().unwrap_or("");
+    assert!(
+        source.starts_with(&g.config.state_dir.join("filtered").display().to_string()),
+        "not a filtered socket: {source}"
+    );
+    for (what, id) in &ids {
+        eventually(30, &format!("{what} restarted three times"), || {
+            restart_count(&inspect(engine, id)) >= 3
+        });
+        let info = inspect(engine, id);
+        assert_eq!(restart_policy(&info), "always", "{what}");
+        assert!(sink.about(id).is_empty(), "{what}: {:#?}", sink.about(id));
+    }
+    for (_, id) in &ids {
+        remove_container(engine, id);
+    }
+}
+
+/// A container made and started directly on the engine with the socket, before the enforcer runs
+/// (as after a daemon restart that brought back a `restart always` container): the sweep when the
+/// enforcer connects kills and disarms it.
+#[test]
+fn the_sweep_on_connect_kills_a_running_container_with_the_socket() {
+    let _one = serial();
+    let s = shared();
+    let engine = s.engine();
+    let name = unique("swept");
+    let id = engine
+        .run_docker([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            "-v",
+            &format!("{}:/s", sock().display()),
+            &s.busybox().reference(),
+            "sleep",
+            "600",
+        ])
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(running(&inspect(engine, &id)));
+    let sink = Arc::new(Collect::default());
+    let started = Instant::now();
+    let _g = Guard::start_recording(&admin_settings(&[], "deny", &[]), sink.clone());
+    eventually(20, "the swept container disarmed", || {
+        disarmed(&inspect(engine, &id))
+    });
+    println!(
+        "sweep: disarmed {} ms after the enforcer started",
+        started.elapsed().as_millis()
+    );
+    let blocks = sink.about(&id);
+    assert_eq!(blocks.len(), 1, "{blocks:#?}");
+    assert!(
+        blocks[0]
+            .reason
+            .contains("found running when the enforcer connected"),
+        "{}",
+        blocks[0].reason
+    );
+    remove_container(engine, &id);
+}
+
+/// An engine socket that accepts connections and never answers: start and status still return
+/// promptly (status says the engine is unreachable).
+#[test]
+fn a_silent_engine_does_not_hang_start_or_status() {
+    let dir = tempfile::Builder::new()
+        .prefix("ecisil")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let silent = dir.path().join("silent.sock");
+    let listener = UnixListener::bind(&silent).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let settings = dir.path().join("admin-settings.json");
+    std::fs::write(&settings, admin_settings(&[], "deny", &[])).unwrap();
+    let config = EnforcerConfig {
+        listen: vec![dir.path().join("guard.sock")],
+        upstream: silent,
+        settings: SettingsPaths {
+            admin: Some(settings),
+            user: None,
+        },
+        state_dir: dir.path().join("state"),
+        protect: vec![],
+        limits: Limits::default(),
+        watch_settings: false,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let digests = Arc::new(PushedDigests::default());
+    let t = Instant::now();
+    let enforcer = rt
+        .block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                Enforcer::start(config, digests, None),
+            )
+            .await
+        })
+        .expect("start returns within 10 s")
+        .expect("enforcer starts");
+    let start_took = t.elapsed();
+    let t = Instant::now();
+    let status = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), enforcer.status()).await })
+        .expect("status returns within 10 s");
+    let status_took = t.elapsed();
+    assert!(!status.upstream_reachable);
+    assert!(start_took < Duration::from_secs(5), "{start_took:?}");
+    assert!(status_took < Duration::from_secs(5), "{status_took:?}");
+    rt.block_on(enforcer.stop());
+}
