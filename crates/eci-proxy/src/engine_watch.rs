@@ -42,8 +42,10 @@ use crate::upstream::{engine_message, segment};
 /// `/events` for the container events we act on, filtered by the engine:
 /// `{"type":["container"],"event":["start","die","destroy"]}`.
 const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
-/// Pause before reconnecting to an engine that went away.
-const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+/// Pause before reconnecting to an engine that went away. Short: a restarted daemon starts its
+/// `always` containers before its API answers, and they run unchecked until the sweep after the
+/// reconnection; a refused connect costs next to nothing.
+const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 /// The engine answers the events request's head at once (it flushes before the first event); an
 /// engine that does not is wedged, and is asked again.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);

@@ -136,6 +136,12 @@ fn start_to_kill(events: &[(String, u128)]) -> Option<Duration> {
     Some(Duration::from_nanos(u64::try_from(ns).ok()?))
 }
 
+/// An engine time (RFC 3339) in ns since the epoch.
+fn unix_ns(t: &Value) -> u128 {
+    let t = chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).unwrap();
+    u128::try_from(t.timestamp_nanos_opt().unwrap()).unwrap()
+}
+
 fn sock() -> PathBuf {
     shared().engine().socket_path().to_path_buf()
 }
@@ -218,9 +224,14 @@ fn a_restart_with_a_swapped_bind_source_is_killed_at_start() {
 
     let events = engine_events(engine, &id, &since);
     let window = start_to_kill(&events).expect("a kill after the last start");
+    let kill_ns = events.iter().rev().find(|(a, _)| a == "kill").unwrap().1;
+    let process = Duration::from_nanos(
+        u64::try_from(kill_ns - unix_ns(&info["State"]["StartedAt"])).unwrap(),
+    );
     println!(
-        "restart with the socket: killed {} ms after the engine's start event ({})",
+        "restart with the socket: SIGKILL {} ms after the engine's start event, {} ms after the process started ({})",
         window.as_millis(),
+        process.as_millis(),
         b.reason
     );
     assert!(window < Duration::from_secs(2), "{window:?}");
@@ -411,6 +422,71 @@ fn the_sweep_on_connect_kills_a_running_container_with_the_socket() {
         blocks[0].reason
     );
     remove_container(engine, &id);
+}
+
+/// A real daemon restart: the engine crashes while a `restart always` container runs with a
+/// harmless bind, the bind source is swapped for a symlink to the engine socket, and the engine
+/// comes back and starts the container before its API answers. The sweep when the enforcer
+/// reconnects kills and disarms it.
+#[test]
+fn after_an_engine_crash_the_container_it_brings_back_is_swept_on_reconnect() {
+    let _one = serial();
+    let s = shared();
+    let engine: &'static Engine = Box::leak(Box::new(Engine::start().expect("private engine")));
+    let bb = s.busybox().reference();
+    engine.run_docker(["pull", "-q", &bb]).unwrap();
+    let sink = Arc::new(Collect::default());
+    let digests = Arc::new(PushedDigests::new(&[s.busybox(), s.cli()]));
+    let g = Guard::start_with(
+        engine,
+        &admin_settings(&[], "deny", &[]),
+        digests,
+        Some(sink.clone()),
+    );
+    let (_dir, x) = bind_source();
+    let name = unique("crash");
+    let id = g
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            "-v",
+            &format!("{}:/s", x.display()),
+            &bb,
+            "sleep",
+            "600",
+        ])
+        .trim()
+        .to_owned();
+    engine.kill();
+    swap_for_symlink(&x, engine.socket_path());
+    engine.start_again().expect("engine starts again");
+    eventually(30, "the restored container disarmed", || {
+        disarmed(&inspect(engine, &id))
+    });
+    let info = inspect(engine, &id);
+    let held = unix_ns(&info["State"]["FinishedAt"]) - unix_ns(&info["State"]["StartedAt"]);
+    let blocks = sink.about(&id);
+    assert_eq!(blocks.len(), 1, "{blocks:#?}");
+    assert!(
+        blocks[0]
+            .reason
+            .contains("found running when the enforcer connected"),
+        "{}",
+        blocks[0].reason
+    );
+    println!(
+        "daemon restart: the container ran {} ms with the socket ({})",
+        held / 1_000_000,
+        blocks[0].reason
+    );
+    drop(g);
+    engine.kill();
 }
 
 /// An engine socket that accepts connections and never answers: start and status still return
