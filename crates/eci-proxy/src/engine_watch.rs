@@ -10,7 +10,8 @@
 //! inside the engine's restart back-off (moby's restartmanager waits 100 ms before the first
 //! restart, doubling up to a minute), so it is disarmed before it starts. On every (re)connection
 //! all running containers are swept: a daemon restart starts `always` containers before its API
-//! answers, and nothing is seen while disconnected.
+//! answers, and nothing is seen while disconnected. `update` events refresh what is known of a
+//! container's restart policy.
 //!
 //! A block recorded here carries the start the engine made (or was about to make) as its request:
 //! `POST /containers/{id}/start` on the engine's socket, with no client.
@@ -40,8 +41,8 @@ use crate::server::Shared;
 use crate::upstream::{engine_message, segment};
 
 /// `/events` for the container events we act on, filtered by the engine:
-/// `{"type":["container"],"event":["start","die","destroy"]}`.
-const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%5D%7D";
+/// `{"type":["container"],"event":["start","die","destroy","update"]}`.
+const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%2C%22update%22%5D%7D";
 /// Pause before reconnecting to an engine that went away. Short: a restarted daemon starts its
 /// `always` containers before its API answers, and they run unchecked until the sweep after the
 /// reconnection; a refused connect costs next to nothing.
@@ -83,6 +84,8 @@ enum Trigger {
     Died,
     /// Found running when the enforcer (re)connected to the engine.
     Sweep,
+    /// Its restart policy may have changed: read it again, judge nothing.
+    Updated,
 }
 
 /// The one container event the watch reacts to.
@@ -97,6 +100,7 @@ enum Action {
     Start,
     Die,
     Destroy,
+    Update,
 }
 
 /// Reads one line of the engine's event stream; `None` for anything not acted on.
@@ -111,6 +115,7 @@ fn parse_event(line: &[u8]) -> Option<Event> {
         "start" => Action::Start,
         "die" => Action::Die,
         "destroy" => Action::Destroy,
+        "update" => Action::Update,
         _ => return None,
     };
     let id = ev
@@ -200,6 +205,10 @@ impl Watch {
                         action: Action::Die,
                         id,
                     }) => self.spawn(id, Trigger::Died),
+                    Some(Event {
+                        action: Action::Update,
+                        id,
+                    }) => self.spawn(id, Trigger::Updated),
                     None => {}
                 }
             }
@@ -269,11 +278,12 @@ impl Watch {
         let shared = &self.shared;
         let policy = shared.policy.snapshot();
         // At a `die` the engine holds the container's lock while it cleans up, and an inspect
-        // would wait for that out of the restart back-off; what was read at its start serves (its
-        // mounts and image cannot change; its restart policy may, which the kill's answer shows).
+        // would wait for that out of the restart back-off; what was read at its start or last
+        // update serves (its mounts and image cannot change, its restart policy only by an
+        // update).
         let cached = match trigger {
             Trigger::Died => self.last_seen(id),
-            Trigger::Started | Trigger::Sweep => None,
+            Trigger::Started | Trigger::Sweep | Trigger::Updated => None,
         };
         let info = match cached {
             Some(info) => info,
@@ -292,8 +302,10 @@ impl Watch {
                 }
             },
         };
-        if trigger == Trigger::Died && !has_restart_policy(&info) {
-            return;
+        match trigger {
+            Trigger::Updated => return,
+            Trigger::Died if !has_restart_policy(&info) => return,
+            _ => {}
         }
         let denial = match start_denial(shared, &policy, id, &info).await {
             Ok(None) => return,
@@ -426,7 +438,7 @@ impl Watch {
         let what = match trigger {
             Trigger::Started => format!("the engine started container {short} by itself (restart policy or daemon restart), not through the enforcer"),
             Trigger::Sweep => format!("container {short} was found running when the enforcer connected to the engine, started by the engine itself (restart policy or daemon restart) or directly on it, not through the enforcer"),
-            Trigger::Died => format!("container {short} exited and the engine was to start it again by its restart policy, not through the enforcer"),
+            Trigger::Died | Trigger::Updated => format!("container {short} exited and the engine was to start it again by its restart policy, not through the enforcer"),
         };
         let killed = match (&disarmed.kill, trigger) {
             (Ok(Kill::Killed), Trigger::Died) => "its pending restart was cancelled".to_owned(),
@@ -572,6 +584,14 @@ mod tests {
                 r#"{"status":"destroy","id":"4f3c"}"#,
                 Some(Event {
                     action: Action::Destroy,
+                    id: id.clone(),
+                }),
+            ),
+            // A restart policy may have changed: the one read at the start is stale.
+            (
+                r#"{"Type":"container","Action":"update","Actor":{"ID":"4f3c"}}"#,
+                Some(Event {
+                    action: Action::Update,
                     id: id.clone(),
                 }),
             ),

@@ -245,7 +245,8 @@ fn a_restart_with_a_swapped_bind_source_is_killed_at_start() {
 
 /// The swap made while the container runs: when it exits, the die-time check sees the socket
 /// inside the engine's 100 ms back-off, cancels the pending restart and disarms the policy, so
-/// the engine never starts it with the socket.
+/// the engine never starts it with the socket. Also when the restart policy was given by
+/// `docker update` after the start (the check must not go by the policy read at the start).
 #[test]
 fn a_swap_before_the_exit_is_caught_at_die_and_never_restarted() {
     let _one = serial();
@@ -254,62 +255,78 @@ fn a_swap_before_the_exit_is_caught_at_die_and_never_restarted() {
     let bb = s.busybox().reference();
     let sink = Arc::new(Collect::default());
     let g = Guard::start_recording(&admin_settings(&[], "deny", &[]), sink.clone());
-    let (_dir, x) = bind_source();
-    let name = unique("swap-at-die");
-    let since = unix_now();
-    let id = g
-        .ok(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--restart",
-            "always",
-            "-v",
-            &format!("{}:/s", x.display()),
-            &bb,
-            "sh",
-            "-c",
-            "sleep 1",
-        ])
-        .trim()
-        .to_owned();
-    let first = inspect(engine, &id);
-    assert!(running(&first) && restart_count(&first) == 0, "{first}");
-    swap_for_symlink(&x, &sock());
+    // (case, restart policy at create, restart policy set by an update once running)
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        ("always at create", "always", None),
+        ("on-failure by update", "no", Some("on-failure")),
+    ];
+    for (case, at_create, updated) in cases {
+        let (_dir, x) = bind_source();
+        let name = unique("swap-at-die");
+        let since = unix_now();
+        let id = g
+            .ok(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--restart",
+                at_create,
+                "-v",
+                &format!("{}:/s", x.display()),
+                &bb,
+                "sh",
+                "-c",
+                "sleep 2; exit 3",
+            ])
+            .trim()
+            .to_owned();
+        if let Some(policy) = updated {
+            g.ok(&["update", "--restart", policy, &id]);
+        }
+        let first = inspect(engine, &id);
+        assert!(
+            running(&first) && restart_count(&first) == 0,
+            "{case}: {first}"
+        );
+        swap_for_symlink(&x, &sock());
 
-    eventually(20, "the container disarmed", || {
-        disarmed(&inspect(engine, &id))
-    });
-    std::thread::sleep(Duration::from_millis(1500));
-    let info = inspect(engine, &id);
-    assert!(disarmed(&info), "{info}");
-    // The exit counted one restart the engine planned; it never happened.
-    assert_eq!(restart_count(&info), 1, "{info}");
-    assert_eq!(info["State"]["StartedAt"], first["State"]["StartedAt"]);
-    let starts = engine_events(engine, &id, &since)
-        .iter()
-        .filter(|(a, _)| a == "start")
-        .count();
-    assert_eq!(starts, 1);
+        eventually(20, "the container disarmed", || {
+            disarmed(&inspect(engine, &id))
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        let info = inspect(engine, &id);
+        assert!(disarmed(&info), "{case}: {info}");
+        // The exit counted one restart the engine planned; it never happened.
+        assert_eq!(restart_count(&info), 1, "{case}: {info}");
+        assert_eq!(
+            info["State"]["StartedAt"], first["State"]["StartedAt"],
+            "{case}"
+        );
+        let starts = engine_events(engine, &id, &since)
+            .iter()
+            .filter(|(a, _)| a == "start")
+            .count();
+        assert_eq!(starts, 1, "{case}");
 
-    let blocks = sink.about(&id);
-    assert_eq!(blocks.len(), 1, "{blocks:#?}");
-    let b = &blocks[0];
-    assert_eq!(b.kind, BlockKind::SocketMount);
-    assert!(b.message.ends_with(MOUNT_DENIED_TAIL), "{}", b.message);
-    assert!(
-        b.reason
-            .contains("exited and the engine was to start it again")
-            && b.reason.contains("pending restart was cancelled")
-            && b.reason.contains("restart policy was set to \"no\""),
-        "{}",
-        b.reason
-    );
-    println!("die-time check: {}", b.reason);
-    remove_container(engine, &id);
+        let blocks = sink.about(&id);
+        assert_eq!(blocks.len(), 1, "{case}: {blocks:#?}");
+        let b = &blocks[0];
+        assert_eq!(b.kind, BlockKind::SocketMount);
+        assert!(b.message.ends_with(MOUNT_DENIED_TAIL), "{}", b.message);
+        assert!(
+            b.reason
+                .contains("exited and the engine was to start it again")
+                && b.reason.contains("pending restart was cancelled")
+                && b.reason.contains("restart policy was set to \"no\""),
+            "{case}: {}",
+            b.reason
+        );
+        println!("die-time check ({case}): {}", b.reason);
+        remove_container(engine, &id);
+    }
 }
 
 /// No false positives: a harmless bind and a container holding its own filtered socket (an
