@@ -19,6 +19,7 @@ use bytes::Bytes;
 use eci_policy::decide::{AnyTagFact, DigestFacts, EntryDigests};
 use eci_policy::reference::{Digest, ImageEntry, Repository};
 use eci_proxy::{BlockSink, DigestSource, Enforcer, EnforcerConfig, Limits, SettingsPaths};
+use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -113,10 +114,15 @@ fn request(method: &str, target: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-#[derive(Default)]
+/// Latencies in a fixed-size histogram (1 µs to 10 min, 3 significant digits): a list of
+/// millions of samples would itself grow the process being measured for leaks.
 struct Totals {
-    latencies: Vec<Duration>,
+    latencies: Histogram<u64>,
     unexpected: Vec<String>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
 }
 
 struct Load {
@@ -132,7 +138,7 @@ struct Load {
 impl Load {
     /// One active client: a fixed mix, each answer checked against what it must be.
     fn client(&self, n: usize) {
-        let mut lat = Vec::new();
+        let mut lat = histogram();
         let mut unexpected = Vec::new();
         let denied = serde_json::json!({
             "Image": self.image,
@@ -177,7 +183,7 @@ impl Load {
             i += 1;
             let start = Instant::now();
             let (status, body) = exchange(&self.sock, &req);
-            lat.push(start.elapsed());
+            lat.saturating_record(start.elapsed().as_micros() as u64);
             self.requests.fetch_add(1, Ordering::Relaxed);
             if status == 403 {
                 self.blocks.fetch_add(1, Ordering::Relaxed);
@@ -203,7 +209,7 @@ impl Load {
             }
         }
         let mut t = self.totals.lock().unwrap();
-        t.latencies.extend(lat);
+        let _ = t.latencies.add(&lat);
         t.unexpected.extend(unexpected);
     }
 }
@@ -368,7 +374,10 @@ fn main() {
         stop: AtomicBool::new(false),
         requests: AtomicU64::new(0),
         blocks: AtomicU64::new(0),
-        totals: Mutex::new(Totals::default()),
+        totals: Mutex::new(Totals {
+            latencies: histogram(),
+            unexpected: Vec::new(),
+        }),
     });
     let clients: Vec<_> = (0..active)
         .map(|n| {
@@ -379,7 +388,14 @@ fn main() {
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(secs.min(10)));
     let (fds_early, rss_early) = (fds(), rss_mib());
-    std::thread::sleep(Duration::from_secs(secs.saturating_sub(10)));
+    // A sample a minute shows the trend: growth that levels off is caches and the allocator,
+    // growth that keeps going is a leak.
+    let mut samples = Vec::new();
+    while started.elapsed() < Duration::from_secs(secs) {
+        let left = Duration::from_secs(secs).saturating_sub(started.elapsed());
+        std::thread::sleep(left.min(Duration::from_secs(60)));
+        samples.push((started.elapsed().as_secs(), fds(), rss_mib()));
+    }
     let (fds_end, rss_end) = (fds(), rss_mib());
     load.stop.store(true, Ordering::Relaxed);
     for c in clients {
@@ -395,13 +411,8 @@ fn main() {
     let hs = history.status();
 
     let totals = load.totals.lock().unwrap();
-    let mut lat = totals.latencies.clone();
-    lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let lat = &totals.latencies;
+    let pct = |p: f64| Duration::from_micros(lat.value_at_quantile(p));
     let requests = load.requests.load(Ordering::Relaxed);
     let blocks = load.blocks.load(Ordering::Relaxed);
     println!("| upstream | {mode} |");
@@ -418,11 +429,16 @@ fn main() {
         "| p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
         pct(0.5).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
-        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+        Duration::from_micros(lat.max()).as_secs_f64() * 1e3
     );
     println!("| unexpected answers | {} |", totals.unexpected.len());
     println!("| enforcer-process fds before idle / after 10 s / end | {fds0} / {fds_early} / {fds_end} |");
     println!("| RSS after 10 s / end | {rss_early:.1} / {rss_end:.1} MiB |");
+    let trend: Vec<String> = samples
+        .iter()
+        .map(|(t, f, r)| format!("{t} s: {f} fds, {r:.1} MiB"))
+        .collect();
+    println!("| per minute | {} |", trend.join("; "));
     println!(
         "| blocks answered / history committed (dropped, lost) | {blocks} / {} ({}, {}) |",
         hs.committed, hs.dropped, hs.lost
