@@ -151,3 +151,16 @@ impl DigestSource for RegistryDigests {
         })
     }
 }
+
+/// A source's cached answers, as the pure decision takes them.
+pub(crate) struct SourceFacts<'a>(pub &'a dyn DigestSource);
+
+impl DigestFacts for SourceFacts<'_> {
+    fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
+        self.0.entry_digests(entry)
+    }
+
+    fn any_tag(&self, repo: &Repository, repo_digest: &Digest, id: &str) -> AnyTagFact {
+        self.0.any_tag(repo, repo_digest, id)
+    }
+}

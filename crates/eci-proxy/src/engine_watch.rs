@@ -22,10 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use eci_policy::decide::{
-    mount_verdict, AnyTagFact, Denial, DigestFacts, EntryDigests, MountVerdict,
-};
-use eci_policy::reference::{Digest, ImageEntry, Repository};
+use eci_policy::decide::Denial;
 use eci_policy::settings::Policy;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
@@ -34,7 +31,6 @@ use serde_json::{json, Value};
 
 use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
-use crate::digests::DigestSource;
 use crate::error::ProxyError;
 use crate::facts;
 use crate::server::Shared;
@@ -307,7 +303,10 @@ impl Watch {
             Trigger::Died if !has_restart_policy(&info) => return,
             _ => {}
         }
-        let denial = match start_denial(shared, &policy, id, &info).await {
+        let denial = match crate::recheck::start(shared, &policy, id, &info)
+            .await
+            .map(|r| r.denial)
+        {
             Ok(None) => return,
             Ok(Some(d)) | Err(ProxyError::Denied(d)) => d,
             Err(e) => {
@@ -501,137 +500,4 @@ struct Disarmed {
 fn started_at(info: &Value) -> Option<SystemTime> {
     let t = chrono::DateTime::parse_from_rfc3339(info["State"]["StartedAt"].as_str()?).ok()?;
     Some(SystemTime::from(t))
-}
-
-/// The start check of the request path (`POST /containers/{id}/start`) on a container as the
-/// engine describes it (`info`, its inspect): its mounts, resolved on the host now, judged under
-/// `policy` on the engine's view of its image. `Some` is the refusal a start would get.
-pub(crate) async fn start_denial(
-    shared: &Arc<Shared>,
-    policy: &Policy,
-    id: &str,
-    info: &Value,
-) -> Result<Option<Denial>, ProxyError> {
-    let (mounts, exposures) =
-        facts::container_mounts(&shared.upstream, &shared.protected, info).await?;
-    if exposures.iter().all(Option::is_none) {
-        return Ok(None);
-    }
-    let shown = info["Config"]["Image"].as_str().unwrap_or("").to_owned();
-    let image_id = info["Image"].as_str().unwrap_or("").to_owned();
-    let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
-        return Ok(Some(Denial::invalid(
-            403,
-            format!("the image {image_id} of container {id} is gone, so its socket mount cannot be checked"),
-        )));
-    };
-    image.name = if shown.is_empty() { image_id } else { shown };
-    let bases = facts::derived_bases(&shared.upstream, policy, &image).await?;
-    for i in std::iter::once(&image).chain(&bases) {
-        shared.digests.prepare(policy, i).await;
-    }
-    let digests = SourceFacts(shared.digests.as_ref());
-    Ok(
-        match mount_verdict(policy, &mounts, &exposures, &image, &bases, &digests) {
-            MountVerdict::Allow => None,
-            MountVerdict::Rewrite { mounts, .. } if mounts.is_empty() => None,
-            MountVerdict::Rewrite { .. } => Some(Denial::invalid(
-                403,
-                format!("container {id} mounts the iechor socket itself, not a filtered socket; create it again through the enforcer"),
-            )),
-            MountVerdict::Deny(d) => Some(d),
-        },
-    )
-}
-
-/// The source's cached answers, as the pure decision takes them.
-struct SourceFacts<'a>(&'a dyn DigestSource);
-
-impl DigestFacts for SourceFacts<'_> {
-    fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
-        self.0.entry_digests(entry)
-    }
-
-    fn any_tag(&self, repo: &Repository, repo_digest: &Digest, id: &str) -> AnyTagFact {
-        self.0.any_tag(repo, repo_digest, id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_events_it_acts_on() {
-        let id = "4f3c".to_owned();
-        let cases: &[(&str, Option<Event>)] = &[
-            (
-                r#"{"status":"start","id":"4f3c","Type":"container","Action":"start","Actor":{"ID":"4f3c","Attributes":{}}}"#,
-                Some(Event {
-                    action: Action::Start,
-                    id: id.clone(),
-                }),
-            ),
-            (
-                r#"{"Type":"container","Action":"die","Actor":{"ID":"4f3c","Attributes":{"exitCode":"0"}}}"#,
-                Some(Event {
-                    action: Action::Die,
-                    id: id.clone(),
-                }),
-            ),
-            // An engine that sends only the old fields is still followed.
-            (
-                r#"{"status":"destroy","id":"4f3c"}"#,
-                Some(Event {
-                    action: Action::Destroy,
-                    id: id.clone(),
-                }),
-            ),
-            // A restart policy may have changed: the one read at the start is stale.
-            (
-                r#"{"Type":"container","Action":"update","Actor":{"ID":"4f3c"}}"#,
-                Some(Event {
-                    action: Action::Update,
-                    id: id.clone(),
-                }),
-            ),
-            // Not acted on: another action, no id, not JSON.
-            (r#"{"Action":"kill","Actor":{"ID":"4f3c"}}"#, None),
-            (r#"{"Action":"start","Actor":{"ID":""}}"#, None),
-            ("not json", None),
-        ];
-        for (line, want) in cases {
-            assert_eq!(&parse_event(line.as_bytes()), want, "{line}");
-        }
-    }
-
-    #[test]
-    fn only_a_restart_policy_other_than_no_restarts() {
-        let cases: &[(Value, bool)] = &[
-            (
-                json!({"HostConfig": {"RestartPolicy": {"Name": "always"}}}),
-                true,
-            ),
-            (
-                json!({"HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}}}),
-                true,
-            ),
-            (
-                json!({"HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}}}),
-                true,
-            ),
-            (
-                json!({"HostConfig": {"RestartPolicy": {"Name": "no"}}}),
-                false,
-            ),
-            (
-                json!({"HostConfig": {"RestartPolicy": {"Name": ""}}}),
-                false,
-            ),
-            (json!({"HostConfig": {}}), false),
-        ];
-        for (info, want) in cases {
-            assert_eq!(has_restart_policy(info), *want, "{info}");
-        }
-    }
 }

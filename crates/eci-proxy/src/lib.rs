@@ -25,6 +25,7 @@ mod facts;
 mod filtered;
 mod policy;
 mod reattach;
+mod recheck;
 mod server;
 mod service;
 mod upstream;

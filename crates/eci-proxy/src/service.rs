@@ -6,13 +6,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use eci_policy::decide::{
-    mount_verdict, AnyTagFact, Denial, DigestFacts, EntryDigests, Exposure, ImageFacts,
-    MountVerdict,
-};
+use eci_policy::decide::{Denial, Exposure, MountVerdict};
 use eci_policy::gojson;
 use eci_policy::mounts::{self, MountRef};
-use eci_policy::reference::{Digest, ImageEntry, Repository};
 use eci_policy::routes::Route;
 use eci_policy::settings::Policy;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
@@ -23,9 +19,9 @@ use serde_json::Value;
 
 use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
 use crate::classify::{self, Inspect};
-use crate::digests::DigestSource;
 use crate::error::ProxyError;
 use crate::facts;
+use crate::recheck;
 use crate::server::{ConnUpstream, Origin, Peer, Shared};
 use crate::upstream::UpstreamBody;
 
@@ -247,28 +243,9 @@ async fn judge_mounts(
         .await?
         .ok_or_else(|| facts::no_such_image(image_name))?;
     let id = image.id.clone();
-    let verdict = verdict(shared, policy, image, mounts, &exposures, ctx).await?;
+    ctx.image_id = Some(id.clone());
+    let verdict = recheck::verdict(shared, policy, &image, mounts, &exposures).await?;
     Ok(Some((verdict, id)))
-}
-
-/// The decision for mounts whose exposures are known, on the engine's view of the image.
-async fn verdict(
-    shared: &Arc<Shared>,
-    policy: &Policy,
-    image: ImageFacts,
-    mounts: &[MountRef],
-    exposures: &[Option<Exposure>],
-    ctx: &mut Ctx,
-) -> Result<MountVerdict, ProxyError> {
-    ctx.image_id = Some(image.id.clone());
-    let bases = facts::derived_bases(&shared.upstream, policy, &image).await?;
-    for i in std::iter::once(&image).chain(&bases) {
-        shared.digests.prepare(policy, i).await;
-    }
-    let facts = SourceFacts(shared.digests.as_ref());
-    Ok(mount_verdict(
-        policy, mounts, exposures, &image, &bases, &facts,
-    ))
 }
 
 /// A container's bind sources are paths the engine resolves again at every start: a symlink
@@ -284,42 +261,12 @@ async fn start_check(
         // The engine answers its own 404.
         return Ok(());
     };
-    let (mounts, exposures) =
-        facts::container_mounts(&shared.upstream, &shared.protected, &info).await?;
-    if exposures.iter().all(Option::is_none) {
-        return Ok(());
-    }
-    let shown = info["Config"]["Image"].as_str().unwrap_or("").to_owned();
-    let image_id = info["Image"].as_str().unwrap_or("").to_owned();
-    ctx.image_name = Some(shown.clone()).filter(|s| !s.is_empty());
-    let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
-        return Err(ProxyError::Denied(Denial::invalid(
-            403,
-            format!("the image {image_id} of container {id} is gone, so its socket mount cannot be checked"),
-        )));
-    };
-    image.name = if shown.is_empty() { image_id } else { shown };
-    match verdict(shared, policy, image, &mounts, &exposures, ctx).await? {
-        MountVerdict::Allow => Ok(()),
-        MountVerdict::Rewrite { mounts, .. } if mounts.is_empty() => Ok(()),
-        MountVerdict::Rewrite { .. } => Err(ProxyError::Denied(Denial::invalid(
-            403,
-            format!("container {id} mounts the iechor socket itself, not a filtered socket; create it again through the enforcer"),
-        ))),
-        MountVerdict::Deny(d) => Err(ProxyError::Denied(d)),
-    }
-}
-
-/// The source's cached answers, as the pure decision takes them.
-struct SourceFacts<'a>(&'a dyn DigestSource);
-
-impl DigestFacts for SourceFacts<'_> {
-    fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
-        self.0.entry_digests(entry)
-    }
-
-    fn any_tag(&self, repo: &Repository, repo_digest: &Digest, id: &str) -> AnyTagFact {
-        self.0.any_tag(repo, repo_digest, id)
+    let judged = recheck::start(shared, policy, id, &info).await?;
+    ctx.image_name = judged.image_name;
+    ctx.image_id = judged.image_id;
+    match judged.denial {
+        None => Ok(()),
+        Some(d) => Err(ProxyError::Denied(d)),
     }
 }
 

@@ -1,0 +1,83 @@
+//! The mount check of an existing container, judged as its start would be: one implementation
+//! for the request path (`POST /containers/{id}/start` and `restart`) and the engine watch
+//! (starts nobody asked the enforcer for).
+
+use std::sync::Arc;
+
+use eci_policy::decide::{mount_verdict, Denial, ImageFacts, MountVerdict};
+use eci_policy::mounts::MountRef;
+use eci_policy::settings::Policy;
+use serde_json::Value;
+
+use crate::digests::SourceFacts;
+use crate::error::ProxyError;
+use crate::facts;
+use crate::server::Shared;
+
+/// What the check found: the refusal a start would get (`None`: it may start), and the image
+/// it judged, for the block record.
+#[derive(Debug, Default)]
+pub(crate) struct Recheck {
+    pub denial: Option<Denial>,
+    pub image_name: Option<String>,
+    pub image_id: Option<String>,
+}
+
+/// Judges the container `id` as the engine describes it (`info`, its inspect): its mounts,
+/// resolved on the host now, under `policy`, on the engine's view of its image.
+pub(crate) async fn start(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    id: &str,
+    info: &Value,
+) -> Result<Recheck, ProxyError> {
+    let (mounts, exposures) =
+        facts::container_mounts(&shared.upstream, &shared.protected, info).await?;
+    if exposures.iter().all(Option::is_none) {
+        return Ok(Recheck::default());
+    }
+    let shown = info["Config"]["Image"].as_str().unwrap_or("").to_owned();
+    let image_id = info["Image"].as_str().unwrap_or("").to_owned();
+    let mut out = Recheck {
+        image_name: Some(shown.clone()).filter(|s| !s.is_empty()),
+        ..Recheck::default()
+    };
+    let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
+        out.denial = Some(Denial::invalid(
+            403,
+            format!("the image {image_id} of container {id} is gone, so its socket mount cannot be checked"),
+        ));
+        return Ok(out);
+    };
+    image.name = if shown.is_empty() { image_id } else { shown };
+    out.image_id = Some(image.id.clone());
+    out.denial = match verdict(shared, policy, &image, &mounts, &exposures).await? {
+        MountVerdict::Allow => None,
+        MountVerdict::Rewrite { mounts, .. } if mounts.is_empty() => None,
+        MountVerdict::Rewrite { .. } => Some(Denial::invalid(
+            403,
+            format!("container {id} mounts the iechor socket itself, not a filtered socket; create it again through the enforcer"),
+        )),
+        MountVerdict::Deny(d) => Some(d),
+    };
+    Ok(out)
+}
+
+/// The pure mount decision with its facts gathered: the derived images' bases when the policy
+/// allows them, and the registry digests prepared for each image judged.
+pub(crate) async fn verdict(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    image: &ImageFacts,
+    mounts: &[MountRef],
+    exposures: &[Option<eci_policy::decide::Exposure>],
+) -> Result<MountVerdict, ProxyError> {
+    let bases = facts::derived_bases(&shared.upstream, policy, image).await?;
+    for i in std::iter::once(image).chain(&bases) {
+        shared.digests.prepare(policy, i).await;
+    }
+    let digests = SourceFacts(shared.digests.as_ref());
+    Ok(mount_verdict(
+        policy, mounts, exposures, image, &bases, &digests,
+    ))
+}
