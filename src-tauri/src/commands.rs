@@ -50,6 +50,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[tauri::command]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn load_settings(state: State<'_, Arc<AppState>>) -> AppResult<SettingsView> {
     let mode = state.mode();
     let admin_path = state.config.admin_path();
@@ -172,6 +173,7 @@ pub fn cancel_probe(state: State<'_, Arc<AppState>>, request_id: String) -> bool
 }
 
 #[tauri::command]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn history_query(
     state: State<'_, Arc<AppState>>,
     filter: Filter,
@@ -243,6 +245,7 @@ pub async fn history_clear(state: State<'_, Arc<AppState>>) -> AppResult<u64> {
 }
 
 #[tauri::command]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn status(state: State<'_, Arc<AppState>>) -> AppResult<AppStatus> {
     Ok(state.status().await)
 }

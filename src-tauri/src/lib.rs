@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod files;
 pub mod state;
+pub mod webview;
 
 use std::sync::Arc;
 
@@ -56,26 +57,53 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 
 /// Runs the desktop app until its last window closes: state from the `ECI_GUARD_*` variables,
 /// the embedded enforcer in the background, everything stopped cleanly on exit.
+///
+/// Start-up (issue 5) is traced as `debug` spans and events (`RUST_LOG=eci_guard_desktop=debug`):
+/// `state_open`, `build`, `setup`, the page load, and the first commands.
 pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
+    webview::prepare_environment();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .try_init();
-    let state = match AppConfig::from_env().and_then(AppState::open) {
-        Ok(state) => Arc::new(state),
+    tracing::debug!("run");
+    let config = match AppConfig::from_env() {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("eci-guard-desktop: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    let started = state.clone();
+    // Opening the history runs a retention pass with an fsync (tens of milliseconds at 100,000
+    // rows, more on a busy disk): it runs while GTK starts instead of before it.
+    let opening = std::thread::Builder::new()
+        .name("eci-state-open".into())
+        .spawn(move || {
+            let _span = tracing::debug_span!("state_open").entered();
+            AppState::open(config)
+        });
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("eci-guard-desktop: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tauri::async_runtime::set(runtime.handle().clone());
+    let built = tracing::debug_span!("build").entered();
     let app = builder(tauri::Builder::default())
-        .manage(state.clone())
+        .on_page_load(|_, payload| tracing::debug!(event = ?payload.event(), "page load"))
         .setup(move |app| {
-            started.start(app.handle().clone());
+            let _span = tracing::debug_span!("setup").entered();
+            let state = app.state::<Arc<AppState>>().inner().clone();
+            state.start(app.handle().clone());
+            if let Some(window) = app.get_webview_window("main") {
+                webview::tune(&window);
+            }
             // SIGINT/SIGTERM quit like closing the window, so the enforcer's sockets are removed
             // and the history written out.
             let handle = app.handle().clone();
@@ -86,6 +114,20 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
             Ok(())
         })
         .build(context);
+    drop(built);
+    let opened = match opening {
+        Ok(thread) => thread
+            .join()
+            .unwrap_or_else(|_| Err("opening the app's state panicked".into())),
+        Err(e) => Err(format!("cannot start a thread: {e}")),
+    };
+    let state = match opened {
+        Ok(state) => Arc::new(state),
+        Err(e) => {
+            eprintln!("eci-guard-desktop: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let app = match app {
         Ok(app) => app,
         Err(e) => {
@@ -93,11 +135,27 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // Managed before the event loop runs: the window is created, and commands can arrive, only
+    // from then on.
+    app.manage(state);
     let code = app.run_return(move |handle, event| {
         if let tauri::RunEvent::Exit = event {
             let state = handle.state::<Arc<AppState>>().inner().clone();
             tauri::async_runtime::block_on(state.stop());
         }
     });
+    drop(runtime);
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The app's async runtime: two workers, not Tauri's default of one per core. Its tasks are a
+/// few event forwarders, the enforcer's connections and commands that wait on files, SQLite
+/// (on the blocking pool) or a registry; an idle worker per core only holds a stack and a malloc
+/// arena.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("eci-guard-rt")
+        .enable_all()
+        .build()
 }

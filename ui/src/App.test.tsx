@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { App } from './App';
-import { $, $$, appStatus, backend, block, click, flush, key, render, settingsView } from './test/harness';
+import { App, INTERACTIVE_MARK } from './App';
+import { $, $$, appStatus, backend, block, click, flush, key, render, settingsView, until } from './test/harness';
 
 function appBackend() {
   return backend({
@@ -33,6 +33,28 @@ describe('App', () => {
     expect($(container, 'mode-badge').dataset.mode).toBe('admin');
   });
 
+  test('at start only Settings queries; History and Status load when first opened and then stay mounted', async () => {
+    const be = appBackend();
+    performance.clearMarks(INTERACTIVE_MARK);
+    const { container } = await render(<App />);
+    expect(be.of('load_settings').length).toBeGreaterThan(0);
+    expect(be.of('history_query')).toHaveLength(0);
+    expect(be.of('status')).toHaveLength(0);
+    expect(performance.getEntriesByName(INTERACTIVE_MARK)).toHaveLength(1);
+    await click($(container, 'tab-history'));
+    await until(() => $$(container, 'history-row').length > 0, 'the History view');
+    expect(be.of('history_query')).toHaveLength(1);
+    await click($(container, 'tab-status'));
+    await until(() => be.of('status').length > 0, 'the Status view');
+    await flush();
+    expect(be.of('status')).toHaveLength(1);
+    await click($(container, 'tab-history'));
+    await flush();
+    // Still mounted: no second query, the first page is still there.
+    expect(be.of('history_query')).toHaveLength(1);
+    expect($$(container, 'history-row')).toHaveLength(1);
+  });
+
   test('the theme toggle cycles system → light → dark and sets the document theme', async () => {
     appBackend();
     localStorage.clear();
@@ -50,6 +72,7 @@ describe('App', () => {
   test('"Allow this image" in History opens Settings with the image added, unsaved', async () => {
     const be = appBackend();
     const { container } = await render(<App initialTab="history" />);
+    await until(() => $$(container, 'history-row').length > 0, 'the History view');
     await click($$(container, 'history-row')[0]!);
     await click($(container, 'allow-image'));
     await flush();

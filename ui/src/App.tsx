@@ -1,12 +1,18 @@
 // The app shell: three tabs (Settings, History, Status), the mode banner and the theme toggle.
 // Views stay mounted while hidden so an unsaved edit survives a look at the history.
+// History and Status are separate chunks, loaded and mounted when first opened: the first view
+// parses, renders and queries only what it shows (issue 5: start to interactive under 1.5 s).
 
-import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { api, events, type SettingsView } from './api';
-import { History } from './history/History';
 import { Settings } from './settings/Settings';
-import { Status } from './status/Status';
 import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from './theme';
+
+const History = lazy(() => import('./history/History').then((m) => ({ default: m.History })));
+const Status = lazy(() => import('./status/Status').then((m) => ({ default: m.Status })));
+
+/** Set once the first view shows its data; the benchmark reads it (ui_e2e.rs). */
+export const INTERACTIVE_MARK = 'eci:interactive';
 
 const TABS = [
   { id: 'settings', label: 'Settings' },
@@ -18,12 +24,21 @@ export type TabId = (typeof TABS)[number]['id'];
 
 export function App({ initialTab = 'settings' }: { initialTab?: TabId }) {
   const [tab, setTab] = useState<TabId>(initialTab);
+  const [opened, setOpened] = useState<ReadonlySet<TabId>>(() => new Set([initialTab]));
   const [theme, setTheme] = useState<ThemeChoice>(loadTheme);
   const [view, setView] = useState<SettingsView | null>(null);
   const [pendingImage, setPendingImage] = useState<string | null>(null);
   const tabRefs = useRef<Record<string, HTMLButtonElement | null>>({});
 
   useEffect(() => applyTheme(theme), [theme]);
+
+  useEffect(() => {
+    setOpened((o) => (o.has(tab) ? o : new Set(o).add(tab)));
+  }, [tab]);
+
+  useEffect(() => {
+    if (view !== null && performance.getEntriesByName(INTERACTIVE_MARK).length === 0) performance.mark(INTERACTIVE_MARK);
+  }, [view]);
 
   const refresh = useCallback(() => {
     api.loadSettings().then(setView, () => undefined);
@@ -102,21 +117,33 @@ export function App({ initialTab = 'settings' }: { initialTab?: TabId }) {
           <Settings pendingImage={pendingImage} onPendingImageTaken={takePending} onChanged={refresh} />
         </div>
         <div role="tabpanel" id="panel-history" aria-labelledby="tab-history" hidden={tab !== 'history'}>
-          <History
-            mode={view?.mode ?? 'user'}
-            policy={view?.effective ?? null}
-            locked={view?.locked ?? false}
-            onAllowImage={(image) => {
-              setPendingImage(image);
-              setTab('settings');
-            }}
-            onEditCommands={() => setTab('settings')}
-          />
+          {(opened.has('history') || tab === 'history') && (
+            <Suspense fallback={<Loading />}>
+              <History
+                mode={view?.mode ?? 'user'}
+                policy={view?.effective ?? null}
+                locked={view?.locked ?? false}
+                onAllowImage={(image) => {
+                  setPendingImage(image);
+                  setTab('settings');
+                }}
+                onEditCommands={() => setTab('settings')}
+              />
+            </Suspense>
+          )}
         </div>
         <div role="tabpanel" id="panel-status" aria-labelledby="tab-status" hidden={tab !== 'status'}>
-          <Status />
+          {(opened.has('status') || tab === 'status') && (
+            <Suspense fallback={<Loading />}>
+              <Status />
+            </Suspense>
+          )}
         </div>
       </main>
     </div>
   );
+}
+
+function Loading() {
+  return <p className="muted">Loading…</p>;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { api, ApiError, systemTimeMs, toApiError } from './api';
+import { api, ApiError, systemTimeMs, toApiError, type SystemTimeJson } from './api';
 import { backend } from './test/harness';
 
 describe('api', () => {
@@ -30,8 +30,15 @@ describe('api', () => {
     expect(toApiError(raw)).toMatchObject({ code, message });
   });
 
-  test('reload times read in both forms', () => {
-    expect(systemTimeMs({ secs_since_epoch: 1_795_897_809, nanos_since_epoch: 123_000_000 })).toBe(1_795_897_809_123);
-    expect(systemTimeMs('2026-11-28T20:30:09.123Z')).toBe(1_795_897_809_123);
+  test.each<[string, SystemTimeJson, number]>([
+    ['unix milliseconds (what eci-proxy sends)', 1_795_897_809_123, 1_795_897_809_123],
+    ['serde SystemTime', { secs_since_epoch: 1_795_897_809, nanos_since_epoch: 123_000_000 }, 1_795_897_809_123],
+    ['RFC 3339', '2026-11-28T20:30:09.123Z', 1_795_897_809_123],
+  ])('reload times read as %s', (_form, at, ms) => {
+    expect(systemTimeMs(at)).toBe(ms);
+  });
+
+  test('an unreadable time is NaN, not a wrong date', () => {
+    expect(systemTimeMs({} as SystemTimeJson)).toBeNaN();
   });
 });

@@ -221,8 +221,11 @@ export type ReloadOutcome =
   | { outcome: 'rejected'; kept_version: string; errors: FileDiagnostics[] }
   | { outcome: 'unreadable'; kept_version: string; error: string };
 
-/** serde's `SystemTime`; an RFC 3339 string is accepted too. */
-export type SystemTimeJson = { secs_since_epoch: number; nanos_since_epoch: number } | string;
+/**
+ * A time from the enforcer: unix milliseconds (what eci-proxy sends, like `StoredBlock.unix_ms`);
+ * serde's `SystemTime` form and RFC 3339 strings are read too, as earlier shells sent them.
+ */
+export type SystemTimeJson = number | { secs_since_epoch: number; nanos_since_epoch: number } | string;
 
 export interface ReloadEvent {
   at: SystemTimeJson;
@@ -369,8 +372,12 @@ export const events = {
 
 export type { UnlistenFn };
 
-/** Milliseconds since the epoch of a reload time, in either form. */
+/** Milliseconds since the epoch of an enforcer time, in any of its forms; NaN if unreadable. */
 export function systemTimeMs(at: SystemTimeJson): number {
+  if (typeof at === 'number') return at;
   if (typeof at === 'string') return Date.parse(at);
-  return at.secs_since_epoch * 1000 + Math.floor(at.nanos_since_epoch / 1e6);
+  if (typeof at === 'object' && at !== null && typeof at.secs_since_epoch === 'number') {
+    return at.secs_since_epoch * 1000 + Math.floor((at.nanos_since_epoch ?? 0) / 1e6);
+  }
+  return Number.NaN;
 }

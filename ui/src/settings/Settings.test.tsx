@@ -401,7 +401,7 @@ describe('Settings', () => {
     let disk = settingsView('admin', section(['busybox']));
     const be = settingsBackend(() => disk);
     const { container } = await mount();
-    const reload = { at: { secs_since_epoch: 1, nanos_since_epoch: 0 }, outcome: { outcome: 'applied', version: 'v', warnings: [], user_ignored: false } };
+    const reload = { at: 1_000, outcome: { outcome: 'applied', version: 'v', warnings: [], user_ignored: false } };
 
     // Same etag (our own save, or the other file): nothing changes.
     await emitEvent('policy://changed', reload);
@@ -439,7 +439,7 @@ describe('Settings', () => {
       load_settings: () => (++loads === 2 ? reread.promise : disk),
     });
     const { container } = await mount();
-    const reload = { at: { secs_since_epoch: 1, nanos_since_epoch: 0 }, outcome: { outcome: 'applied', version: 'v', warnings: [], user_ignored: false } };
+    const reload = { at: 1_000, outcome: { outcome: 'applied', version: 'v', warnings: [], user_ignored: false } };
     await setValue($<HTMLInputElement>(container, 'new-image-input'), 'alpine:3');
     await click($(container, 'add-image'));
     await click($(container, 'save-settings'));

@@ -14,6 +14,9 @@ describe('Status', () => {
     expect($(container, 'status-engine').textContent).toContain('API 1.41');
     expect($(container, 'policy-source-images').textContent).toBe('admin settings, locked');
     expect($(container, 'last-reload').textContent).toContain('applied (policy 0123456789abcdef)');
+    // The enforcer sends unix milliseconds; read as anything else they show "Invalid Date".
+    expect($(container, 'last-reload').textContent).toContain(new Date(1_795_897_809_000).toLocaleString());
+    expect($(container, 'last-reload').textContent).not.toContain('Invalid');
     const rows = $$(container, 'digest-row');
     expect(rows.map((r) => r.dataset.fresh)).toEqual(['true', 'false']);
     expect(rows[1]!.textContent).toContain('never fetched');
@@ -61,7 +64,7 @@ describe('Status', () => {
     });
     const { container } = await render(<Status />);
     expect($(container, 'status-policy').textContent).toContain('1111111111111111');
-    await emitEvent('policy://changed', { at: { secs_since_epoch: 1, nanos_since_epoch: 0 }, outcome: { outcome: 'applied', version: '2222222222222222', warnings: [], user_ignored: false } });
+    await emitEvent('policy://changed', { at: 1_000, outcome: { outcome: 'applied', version: '2222222222222222', warnings: [], user_ignored: false } });
     await flush();
     expect(be.of('status')).toHaveLength(2);
     expect($(container, 'status-policy').textContent).toContain('2222222222222222');

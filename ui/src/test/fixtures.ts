@@ -89,7 +89,8 @@ export function appStatus(over: Partial<AppStatus> = {}): AppStatus {
         commandList: { from: 'admin', locked: true },
       },
       last_reload: {
-        at: { secs_since_epoch: 1_795_897_809, nanos_since_epoch: 0 },
+        // What eci-proxy sends: unix milliseconds.
+        at: 1_795_897_809_000,
         outcome: { outcome: 'applied', version: '0123456789abcdef', warnings: [], user_ignored: false },
       },
       filtered_sockets: [],

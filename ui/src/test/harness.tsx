@@ -48,10 +48,21 @@ export interface Rendered {
   root: Root;
 }
 
+const mounted: Root[] = [];
+
+/** Unmounts what the test rendered, so a view still loading cannot call the next test's mocks. */
+export async function unmountAll() {
+  const roots = mounted.splice(0);
+  await act(async () => {
+    for (const root of roots) root.unmount();
+  });
+}
+
 export async function render(node: ReactNode): Promise<Rendered> {
   const container = document.createElement('div');
   document.body.appendChild(container);
   const root = createRoot(container);
+  mounted.push(root);
   await act(async () => {
     root.render(node);
   });
@@ -98,6 +109,17 @@ export async function key(el: HTMLElement, k: string) {
   await act(async () => {
     el.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true }));
   });
+}
+
+/** Lets promises, timers and lazily loaded views run until `check` holds (at most `ms`). */
+export async function until(check: () => boolean, what: string, ms = 2000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await act(async () => {
+      await new Promise((r) => setTimeout(r, 10));
+    });
+  }
 }
 
 /** A promise whose settling the test controls. */
