@@ -13,26 +13,15 @@ use eci_policy::decide::BlockKind;
 use eci_proxy::{ReloadOutcome, SocketKind};
 use support::*;
 
-const MOUNT_DENIED_TAIL: &str = "image is not in the allowed list; if you wish to allow it, configure the iechor socket image list in the iEchor Desktop settings.";
-
-fn mount_denied(image: &str) -> String {
-    format!("Error response from daemon: enhanced container isolation: iechor socket mount denied for container with image \"{image}\"; {MOUNT_DENIED_TAIL}")
-}
-
-fn command_blocked(target: &str) -> String {
-    format!("Error response from daemon: enhanced container isolation: iechor command \"{target}\" is blocked; if you wish to allow it, configure the iechor socket command list in the iEchor Desktop settings or admin-settings.")
-}
-
 fn sock() -> String {
     shared().engine().socket_path().display().to_string()
 }
 
-/// `repo` without the tag, as messages show it.
-fn repo_of(reference: &str) -> String {
-    reference
-        .rsplit_once(':')
-        .map(|(r, _)| r.to_owned())
-        .unwrap()
+/// The engine socket's path and its directory.
+fn sock_and_dir() -> (String, String) {
+    let sock = sock();
+    let dir = Path::new(&sock).parent().unwrap().display().to_string();
+    (sock, dir)
 }
 
 #[test]
@@ -49,18 +38,12 @@ fn seed_socket_mount_by_a_non_allowed_image_is_denied_with_the_exact_message() {
         .unwrap();
     let name = unique("seed-denied");
     let bind = format!("{}:/var/run/iechor.sock", sock());
-    let err = g.fails(&[
-        "run",
-        "--rm",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        "iechor:cli",
-        "true",
-    ]);
+    let err = g.fails(
+        &RunArgs::rm()
+            .name(&name)
+            .volume(&bind)
+            .image("iechor:cli", &["true"]),
+    );
     assert!(
         err.contains(&mount_denied("iechor.io/library/iechor")),
         "{err}"
@@ -68,7 +51,7 @@ fn seed_socket_mount_by_a_non_allowed_image_is_denied_with_the_exact_message() {
     assert!(inspect_container(engine, &name).is_none());
 
     let block = g.next_block();
-    assert_eq!(block.kind, BlockKind::SocketMount);
+    assert_mount_denied(&block);
     assert_eq!(block.method, "POST");
     assert!(block.path.contains("/containers/create"), "{}", block.path);
     assert_eq!(block.image_name.as_deref(), Some("iechor:cli"));
@@ -82,7 +65,6 @@ fn seed_socket_mount_by_a_non_allowed_image_is_denied_with_the_exact_message() {
         block.policy_version,
         g.enforcer().policy().snapshot().version
     );
-    assert!(block.message.ends_with(MOUNT_DENIED_TAIL));
     // The suite runs as root; the CLI names itself.
     assert_eq!(block.client.uid, Some(0));
     assert!(block.client.pid.is_some());
@@ -102,29 +84,16 @@ fn seed_allowed_image_starts_and_push_from_inside_is_blocked_with_the_exact_mess
     let s = shared();
     let cli = s.cli().reference();
     let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
-    let bind = format!("{}:/var/run/docker.sock", sock());
     let script = format!("docker ps -q >/dev/null && echo PS-OK; docker push {cli}");
-    let out = g.run(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &cli,
-        "sh",
-        "-c",
-        &script,
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run = g.script_with_socket(&cli, &script);
+    let ScriptRun { stdout, stderr, .. } = &run;
     assert!(
         stdout.contains("PS-OK"),
         "stdout: {stdout}\nstderr: {stderr}"
     );
-    let target = format!("/v1.41/images/{}/push?tag=latest", repo_of(&cli));
+    let target = push_target(&cli);
     assert!(stderr.contains(&command_blocked(&target)), "{stderr}");
-    assert!(!out.status.success());
+    assert!(!run.success);
 
     let block = g.next_block();
     assert_eq!(block.kind, BlockKind::Command);
@@ -139,9 +108,7 @@ fn seed_allowed_image_starts_and_push_from_inside_is_blocked_with_the_exact_mess
         block.commands
     );
     // The container is gone (--rm): so is its filtered socket.
-    eventually(10, "the filtered socket to go", || {
-        g.enforcer().filtered_sockets().is_empty()
-    });
+    g.until_no_filtered_socket();
 }
 
 #[test]
@@ -150,26 +117,13 @@ fn nested_creates_from_inside_are_judged_again() {
     let cli = s.cli().reference();
     let bb = s.busybox().reference();
     let g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
-    let bind = format!("{}:/var/run/docker.sock", sock());
+    let bind = g.socket_bind();
     // Inside: a non-allowed image is refused; an allowed one runs and has a socket of its own.
     let script = format!(
         "docker run --rm --network none -v {bind} {bb} true; \
          docker run --rm --network none -v {bind} {cli} docker version --format NESTED-{{{{.Server.APIVersion}}}}"
     );
-    let out = g.run(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &cli,
-        "sh",
-        "-c",
-        &script,
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ScriptRun { stdout, stderr, .. } = g.script_with_socket(&cli, &script);
     assert!(stderr.contains(&mount_denied(&repo_of(&bb))), "{stderr}");
     assert!(
         stdout.contains("NESTED-1.41"),
@@ -181,7 +135,6 @@ fn nested_creates_from_inside_are_judged_again() {
 fn command_lists_allow_and_deny_with_groups() {
     let s = shared();
     let cli = s.cli().reference();
-    let bind = format!("{}:/var/run/docker.sock", sock());
     let script = "docker ps -q >/dev/null && echo PS-OK; docker images -q >/dev/null && echo IMAGES-OK; docker volume ls -q >/dev/null && echo VOLUMES-OK; true";
     // (list type, commands, what passes)
     let cases: &[(&str, &[&str], &[&str])] = &[
@@ -195,20 +148,7 @@ fn command_lists_allow_and_deny_with_groups() {
     ];
     for (kind, commands, passes) in cases {
         let g = Guard::start(&admin_settings(&[cli.as_str()], kind, commands));
-        let out = g.run(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            &bind,
-            &cli,
-            "sh",
-            "-c",
-            script,
-        ]);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ScriptRun { stdout, stderr, .. } = g.script_with_socket(&cli, script);
         for marker in ["PS-OK", "IMAGES-OK", "VOLUMES-OK"] {
             assert_eq!(
                 stdout.contains(marker),
@@ -231,7 +171,7 @@ fn retagged_images_are_refused_and_any_tag_and_digest_entries_work() {
     let engine = s.engine();
     let cli = s.cli();
     let bb = s.busybox();
-    let bind = format!("{}:/var/run/docker.sock", sock());
+    let bind = socket_bind(engine);
     let cli_repo = repo_of(&cli.reference());
     let evil = format!("{cli_repo}:evil-{}", std::process::id());
     engine.run_docker(["tag", &bb.reference(), &evil]).unwrap();
@@ -242,27 +182,11 @@ fn retagged_images_are_refused_and_any_tag_and_digest_entries_work() {
     ] {
         let g = Guard::start(&admin_settings(&[entry.as_str()], "deny", &[]));
         // The retagged busybox carries an allowed name, but not an allowed digest.
-        let err = g.fails(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            &bind,
-            &evil,
-            "true",
-        ]);
+        let err = g.fails(&RunArgs::rm().volume(&bind).image(&evil, &["true"]));
         assert!(err.contains(&mount_denied(&cli_repo)), "{entry}: {err}");
-        g.ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            &bind,
-            &cli.reference(),
-            "true",
-        ]);
+        g.ok(&RunArgs::rm()
+            .volume(&bind)
+            .image(&cli.reference(), &["true"]));
     }
     let _ = engine.run_docker(["rmi", &evil]);
 }
@@ -275,17 +199,10 @@ fn eci_off_passes_everything_through() {
         r#"{"configurationFileVersion": 2, "enhancedContainerIsolation": {"locked": true, "value": false}}"#,
     );
     let name = unique("eci-off");
-    let bind = format!("{}:/var/run/docker.sock", sock());
-    g.ok(&[
-        "create",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &s.busybox().reference(),
-    ]);
+    let bind = g.socket_bind();
+    g.ok(&RunArgs::create(&name)
+        .volume(&bind)
+        .image(&s.busybox().reference(), &[]));
     assert_eq!(
         exposing_mounts(engine, &name, engine.socket_path()),
         vec![sock()]
@@ -301,8 +218,7 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
     let engine = s.engine();
     let bb = s.busybox().reference();
     let g = Guard::start(&admin_settings(&[], "deny", &[]));
-    let sock = sock();
-    let sock_dir = Path::new(&sock).parent().unwrap().display().to_string();
+    let (sock, sock_dir) = sock_and_dir();
     let links = tempfile::tempdir().unwrap();
     let link = links.path().join("sock-link");
     std::os::unix::fs::symlink(&sock, &link).unwrap();
@@ -311,17 +227,13 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
 
     // A container holding the socket, made directly on the engine, to inherit from.
     let holder = unique("holder");
+    let holder_bind = format!("{sock}:/s");
     engine
-        .run_docker([
-            "create",
-            "--name",
-            &holder,
-            "--network",
-            "none",
-            "-v",
-            &format!("{sock}:/s"),
-            &bb,
-        ])
+        .run_docker(
+            RunArgs::create(&holder)
+                .volume(&holder_bind)
+                .image(&bb, &[]),
+        )
         .unwrap();
     let vol = unique("bindvol");
     engine
@@ -481,15 +393,7 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
 
     // A start with a host config body (API < 1.24): the engine would apply its binds.
     let started = unique("start-body");
-    g.ok(&[
-        "create",
-        "--name",
-        &started,
-        "--network",
-        "none",
-        &bb,
-        "true",
-    ]);
+    g.ok(&RunArgs::create(&started).image(&bb, &["true"]));
     for target in [
         format!("/v1.23/containers/{started}/start"),
         format!("/containers/{started}/start"),
@@ -531,17 +435,11 @@ fn transparency_of_allowed_commands() {
     );
     let mut child = g
         .docker()
-        .args([
-            "run",
-            "--rm",
-            "-i",
-            "--network",
-            "none",
-            &bb,
-            "sh",
-            "-c",
-            "cat; echo EOF-SEEN",
-        ])
+        .args(
+            RunArgs::rm()
+                .stdin()
+                .image(&bb, &["sh", "-c", "cat; echo EOF-SEEN"]),
+        )
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -559,18 +457,9 @@ fn transparency_of_allowed_commands() {
 
     // exec, attach, logs -f on a long-lived container.
     let name = unique("transparent");
-    g.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        &bb,
-        "sh",
-        "-c",
-        "echo started; sleep 3; echo finished",
-    ]);
+    g.ok(
+        &RunArgs::detached(&name).image(&bb, &["sh", "-c", "echo started; sleep 3; echo finished"])
+    );
     assert_eq!(g.ok(&["exec", &name, "echo", "exec-ok"]), "exec-ok\n");
     let mut exec = g
         .docker()
@@ -638,7 +527,7 @@ fn transparency_of_allowed_commands() {
         "built through the enforcer\n"
     );
     let c = unique("cp");
-    g.ok(&["create", "--name", &c, "--network", "none", &tag]);
+    g.ok(&RunArgs::create(&c).image(&tag, &[]));
     let into = ctx.path().join("out");
     g.ok(&["cp", &format!("{c}:/hello"), &into.display().to_string()]);
     assert_eq!(
@@ -665,17 +554,9 @@ fn settings_reload_within_100ms_keeps_last_good_and_fails_closed() {
     let cli = s.cli().reference();
     let g = Guard::start(&admin_settings(&[], "deny", &[]));
     let mut reloads = g.enforcer().subscribe_reloads();
-    let bind = format!("{}:/var/run/docker.sock", sock());
-    let denied = g.fails(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &cli,
-        "true",
-    ]);
+    let bind = g.socket_bind();
+    let run_cli = RunArgs::rm().volume(&bind).image(&cli, &["true"]);
+    let denied = g.fails(&run_cli);
     assert!(denied.contains(&mount_denied(&repo_of(&cli))), "{denied}");
 
     // An atomic replace, the way editors save.
@@ -684,48 +565,22 @@ fn settings_reload_within_100ms_keeps_last_good_and_fails_closed() {
     std::fs::write(&tmp, &allowed).unwrap();
     let written = std::time::SystemTime::now();
     std::fs::rename(&tmp, &g.admin).unwrap();
-    let want = eci_policy::settings::load(Some(&allowed), None)
-        .unwrap()
-        .policy
-        .version;
+    let want = policy_version(Some(&allowed));
     // The swap's own time, so polling adds nothing to the figure.
-    let applied = g.rt.block_on(async {
-        loop {
-            let ev = tokio::time::timeout(Duration::from_secs(5), reloads.recv())
-                .await
-                .expect("a reload event")
-                .expect("open");
-            if matches!(&ev.outcome, ReloadOutcome::Applied { version, .. } if *version == want) {
-                break ev;
-            }
-        }
-    });
+    let applied = next_reload_where(
+        &g.rt,
+        &mut reloads,
+        |o| matches!(o, ReloadOutcome::Applied { version, .. } if *version == want),
+    );
     assert_eq!(g.enforcer().policy().snapshot().version, want);
     let took = applied.at.duration_since(written).unwrap();
     assert!(took < Duration::from_millis(100), "reload took {took:?}");
-    g.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &cli,
-        "true",
-    ]);
+    g.ok(&run_cli);
 
     // A corrupt file: rejected, the last good policy stays.
     std::fs::write(&g.admin, "{ not json").unwrap();
-    let rejected = g.rt.block_on(async {
-        loop {
-            let ev = tokio::time::timeout(Duration::from_secs(5), reloads.recv())
-                .await
-                .expect("a reload event")
-                .expect("open");
-            if matches!(ev.outcome, ReloadOutcome::Rejected { .. }) {
-                break ev;
-            }
-        }
+    let rejected = next_reload_where(&g.rt, &mut reloads, |o| {
+        matches!(o, ReloadOutcome::Rejected { .. })
     });
     match rejected.outcome {
         ReloadOutcome::Rejected {
@@ -738,16 +593,7 @@ fn settings_reload_within_100ms_keeps_last_good_and_fails_closed() {
         other => panic!("{other:?}"),
     }
     assert_eq!(g.enforcer().policy().snapshot().version, want);
-    g.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &cli,
-        "true",
-    ]);
+    g.ok(&run_cli);
 
     // No settings at all: the fail-closed default (ECI on, no image allowed).
     std::fs::remove_file(&g.admin).unwrap();
@@ -756,16 +602,7 @@ fn settings_reload_within_100ms_keeps_last_good_and_fails_closed() {
         g.enforcer().policy().snapshot().version == default.version
     });
     assert!(default.eci_enabled && default.images.is_empty());
-    let denied = g.fails(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &cli,
-        "true",
-    ]);
+    let denied = g.fails(&run_cli);
     assert!(denied.contains(&mount_denied(&repo_of(&cli))), "{denied}");
 }
 
@@ -775,59 +612,26 @@ fn filtered_sockets_are_restored_after_a_restart_and_removed_with_their_containe
     let engine = s.engine();
     let cli = s.cli().reference();
     let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
-    let bind = format!("{}:/var/run/docker.sock", sock());
+    let bind = g.socket_bind();
     let name = unique("restored");
-    g.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &cli,
-        "sleep",
-        "300",
-    ]);
+    g.ok(&RunArgs::detached(&name)
+        .volume(&bind)
+        .image(&cli, &["sleep", "300"]));
     assert_eq!(g.enforcer().filtered_sockets().len(), 1);
     // The container runs the image that was checked, by id: a tag moved later changes nothing.
     let info = inspect_container(engine, &name).unwrap();
     assert_eq!(info["Config"]["Image"], s.cli().config_digest.as_str());
     assert_eq!(info["Image"], s.cli().config_digest.as_str());
-    assert_eq!(
-        g.ok(&[
-            "exec",
-            &name,
-            "docker",
-            "version",
-            "--format",
-            "{{.Server.APIVersion}}"
-        ]),
-        "1.41\n"
-    );
+    assert_eq!(version_inside(g.cli(), &name).as_deref(), Ok("1.41\n"));
     g.restart();
     let restored = g.enforcer().filtered_sockets();
     assert_eq!(restored.len(), 1, "{restored:?}");
-    let id = inspect_container(engine, &name).unwrap()["Id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = container_id(engine, &name);
     assert_eq!(restored[0].1.as_deref(), Some(id.as_str()));
     // A restarted container mounts the restored socket.
     g.ok(&["restart", "-t", "0", &name]);
-    assert_eq!(
-        g.ok(&[
-            "exec",
-            &name,
-            "docker",
-            "version",
-            "--format",
-            "{{.Server.APIVersion}}"
-        ]),
-        "1.41\n"
-    );
-    let err = String::from_utf8_lossy(&g.run(&["exec", &name, "docker", "push", &cli]).stderr)
+    assert_eq!(version_inside(g.cli(), &name).as_deref(), Ok("1.41\n"));
+    let err = String::from_utf8_lossy(&docker_inside(g.cli(), &name, &["push", &cli]).stderr)
         .into_owned();
     assert!(err.contains("is blocked"), "{err}");
     // Removed directly on the engine: the enforcer follows the engine's events.
@@ -842,32 +646,19 @@ fn filtered_sockets_are_restored_after_a_restart_and_removed_with_their_containe
 fn digests_fetched_from_the_real_registry_decide() {
     let s = shared();
     let cli = s.cli();
-    let bind = format!("{}:/var/run/docker.sock", sock());
-    let registries = eci_registry::RegistrySettings::from_json(&format!(
-        r#"{{"{}": {{"insecure": true}}}}"#,
-        cli.registry
-    ))
-    .unwrap();
+    let bind = socket_bind(s.engine());
     let cli_repo = repo_of(&cli.reference());
     for entry in [
         cli.reference(),
         format!("{cli_repo}:*"),
         cli.pinned_reference(),
     ] {
-        let state = tempfile::tempdir().unwrap();
-        let service = eci_registry::DigestService::open(eci_registry::ServiceOptions {
-            registries: registries.clone(),
-            ..eci_registry::ServiceOptions::new(state.path())
-        });
-        let digests = std::sync::Arc::new(eci_proxy::RegistryDigests::new(service.clone()));
-        let g = Guard::start_with(
+        let fetched = FetchedDigests::insecure(&cli.registry);
+        let g = Guard::start_fetched(
             s.engine(),
             &admin_settings(&[entry.as_str()], "deny", &[]),
-            digests,
-            None,
+            &fetched,
         );
-        let report = g.rt.block_on(service.refresh_pending());
-        assert_eq!(report.failures().count(), 0, "{entry}: {report:?}");
         let status = g.rt.block_on(g.enforcer().status());
         assert!(status.upstream_reachable);
         assert!(
@@ -887,26 +678,14 @@ fn digests_fetched_from_the_real_registry_decide() {
             assert_eq!(status.digests.len(), 1, "{status:?}");
             assert!(status.digests[0].fetched_at.is_some() && status.digests[0].digests >= 2);
         }
-        g.ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            &bind,
-            &cli.reference(),
-            "true",
-        ]);
-        let err = g.fails(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            &bind,
-            &s.busybox().reference(),
-            "true",
-        ]);
+        g.ok(&RunArgs::rm()
+            .volume(&bind)
+            .image(&cli.reference(), &["true"]));
+        let err = g.fails(
+            &RunArgs::rm()
+                .volume(&bind)
+                .image(&s.busybox().reference(), &["true"]),
+        );
         assert!(
             err.contains(&mount_denied(&repo_of(&s.busybox().reference()))),
             "{err}"
@@ -952,25 +731,14 @@ fn an_engine_restart_mid_session_does_not_wedge_the_enforcer() {
     assert!(ping(&mut client).starts_with("HTTP/1.1 200"));
     // The allowed image is not on this engine yet: the create answers "No such image" as the
     // engine would, the CLI pulls through the enforcer and creates again.
-    let bind = format!("{}:/var/run/docker.sock", engine.socket_path().display());
-    let out = g.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
+    let bind = g.socket_bind();
+    let out = g.ok(&RunArgs::rm().volume(&bind).image(
         &cli,
-        "docker",
-        "version",
-        "--format",
-        "{{.Server.APIVersion}}",
-    ]);
+        &["docker", "version", "--format", "{{.Server.APIVersion}}"],
+    ));
     assert_eq!(out, "1.41\n");
     // The event follower reconnected: the --rm container's filtered socket is gone.
-    eventually(10, "the filtered socket to go", || {
-        g.enforcer().filtered_sockets().is_empty()
-    });
+    g.until_no_filtered_socket();
 }
 
 #[test]
@@ -985,30 +753,13 @@ fn blocks_are_recorded_in_the_history_and_kept() {
         &admin_settings(&[cli.as_str()], "deny", &["push"]),
         std::sync::Arc::new(history.recorder()),
     );
-    let bind = format!("{}:/var/run/docker.sock", sock());
-    g.fails(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &bb.reference(),
-        "true",
-    ]);
-    let push = format!("docker push {cli}");
-    g.run(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &cli,
-        "sh",
-        "-c",
-        &push,
-    ]);
+    let bind = g.socket_bind();
+    g.fails(
+        &RunArgs::rm()
+            .volume(&bind)
+            .image(&bb.reference(), &["true"]),
+    );
+    g.script_with_socket(&cli, &format!("docker push {cli}"));
     history.flush().unwrap();
     let page = history.query(&Filter::default(), &Page::default()).unwrap();
     assert_eq!(page.total, 2, "{page:?}");
@@ -1018,17 +769,18 @@ fn blocks_are_recorded_in_the_history_and_kept() {
     assert_eq!(command.socket, eci_history::SocketKind::Filtered);
     assert!(command.container_id.is_some());
     assert!(command.commands.iter().any(|c| c == "push"));
-    assert_eq!(
-        command.path,
-        format!("/v1.41/images/{}/push?tag=latest", repo_of(&cli))
-    );
+    assert_eq!(command.path, push_target(&cli));
     let mount = &page.blocks[1].record;
     assert_eq!(mount.kind, BlockKind::SocketMount);
     assert_eq!(mount.socket, eci_history::SocketKind::Main);
     assert_eq!(mount.image.as_deref(), Some(bb.reference().as_str()));
     assert_eq!(mount.image_id.as_deref(), Some(bb.config_digest.as_str()));
     assert_eq!(mount.method, "POST");
-    assert!(mount.message.ends_with(MOUNT_DENIED_TAIL));
+    assert!(
+        mount.message.ends_with(MOUNT_DENIED_TAIL),
+        "{}",
+        mount.message
+    );
     assert_eq!(mount.client.as_ref().and_then(|c| c.uid), Some(0));
     assert!(!mount.policy_version.is_empty());
 
@@ -1059,7 +811,7 @@ fn blocks_are_recorded_in_the_history_and_kept() {
 fn derived_images_follow_allow_derived_images() {
     let s = shared();
     let cli = s.cli().reference();
-    let bind = format!("{}:/var/run/docker.sock", sock());
+    let bind = socket_bind(s.engine());
     let ctx = tempfile::tempdir().unwrap();
     std::fs::write(
         ctx.path().join("Dockerfile"),
@@ -1084,32 +836,15 @@ fn derived_images_follow_allow_derived_images() {
     g.ok(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
     // A local build on top of the allowed image may mount the socket...
     assert_eq!(
-        g.ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-v",
-            &bind,
-            &tag,
-            "cat",
-            "/derived"
-        ]),
+        g.ok(&RunArgs::rm()
+            .volume(&bind)
+            .image(&tag, &["cat", "/derived"])),
         "derived\n"
     );
     drop(g);
     // ...unless derived images are not allowed.
     let g = Guard::start(&with(false));
-    let err = g.fails(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        &tag,
-        "true",
-    ]);
+    let err = g.fails(&RunArgs::rm().volume(&bind).image(&tag, &["true"]));
     assert!(
         err.contains(&mount_denied("iechor.io/library/eci-proxy-derived")),
         "{err}"
@@ -1141,17 +876,7 @@ fn run_and_exec_with_a_terminal() {
         "{cli} run -it --rm --network none {bb} sh -c 'test -t 0 && test -t 1 && echo tty-ok'"
     ));
     assert!(out.contains("tty-ok"), "{out}");
-    g.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        &bb,
-        "sleep",
-        "60",
-    ]);
+    g.ok(&RunArgs::detached(&name).image(&bb, &["sleep", "60"]));
     let out = in_pty(&format!(
         "{cli} exec -it {name} sh -c 'test -t 0 && echo exec-tty-ok'"
     ));
@@ -1168,8 +893,7 @@ fn plugins_mounting_the_socket_are_not_enabled() {
         "deny",
         &[],
     ));
-    let sock = sock();
-    let sock_dir = Path::new(&sock).parent().unwrap().display().to_string();
+    let (sock, sock_dir) = sock_and_dir();
     let busybox = which_busybox();
     // (mount source in the plugin's config, source set afterwards with `plugin set`)
     let cases = [
@@ -1225,8 +949,7 @@ fn starts_judge_the_mounts_again() {
     let bb = s.busybox().reference();
     let cli = s.cli().reference();
     let g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &[]));
-    let sock = sock();
-    let sock_dir = Path::new(&sock).parent().unwrap().display().to_string();
+    let (_, sock_dir) = sock_and_dir();
     let never_started = |name: &str| {
         let info = inspect_container(engine, name).unwrap();
         info["State"]["StartedAt"] == "0001-01-01T00:00:00Z"
@@ -1238,17 +961,10 @@ fn starts_judge_the_mounts_again() {
     let planted = shared_dir.path().join("data");
     std::fs::create_dir(&planted).unwrap();
     let swapped = unique("swapped");
-    g.ok(&[
-        "create",
-        "--name",
-        &swapped,
-        "--network",
-        "none",
-        "-v",
-        &format!("{}:/data", planted.display()),
-        &bb,
-        "true",
-    ]);
+    let planted_bind = format!("{}:/data", planted.display());
+    g.ok(&RunArgs::create(&swapped)
+        .volume(&planted_bind)
+        .image(&bb, &["true"]));
     std::fs::remove_dir(&planted).unwrap();
     std::os::unix::fs::symlink(&sock_dir, &planted).unwrap();
     for verb in ["start", "restart"] {
@@ -1261,18 +977,13 @@ fn starts_judge_the_mounts_again() {
     // Made directly on the engine with the socket itself: an allowed image still gets no
     // unfiltered socket.
     let direct = unique("direct");
+    let bind = socket_bind(engine);
     engine
-        .run_docker([
-            "create",
-            "--name",
-            &direct,
-            "--network",
-            "none",
-            "-v",
-            &format!("{sock}:/var/run/docker.sock"),
-            &cli,
-            "true",
-        ])
+        .run_docker(
+            RunArgs::create(&direct)
+                .volume(&bind)
+                .image(&cli, &["true"]),
+        )
         .unwrap();
     let err = g.fails(&["start", &direct]);
     assert!(err.contains("not a filtered socket"), "{err}");

@@ -17,7 +17,7 @@ use eci_e2e::{push_image, shared, Engine, ImageSpec, Registry, RegistryConfig};
 use eci_history::{Filter, History, Page, Retention};
 use eci_policy::decide::{DigestFacts, EntryDigests};
 use eci_policy::reference::ImageEntry;
-use eci_proxy::{BlockSink, Enforcer, EnforcerConfig, Limits, ReloadOutcome, SettingsPaths};
+use eci_proxy::{BlockSink, Limits, ReloadOutcome};
 use support::*;
 
 /// One request with `Connection: close` on `sock`, bounded by `timeout`: the status (0 when the
@@ -80,18 +80,10 @@ fn engine_killed_during_attach_and_between_requests() {
     let g = Guard::start_on(engine, &admin_settings(&["*"], "deny", &[]));
     let name = unique("attached");
     engine
-        .run_docker([
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
+        .run_docker(RunArgs::detached(&name).image(
             &bb,
-            "sh",
-            "-c",
-            "while true; do echo tick; sleep 0.2; done",
-        ])
+            &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+        ))
         .unwrap();
     let mut attach = g
         .docker()
@@ -152,10 +144,7 @@ fn engine_killed_during_attach_and_between_requests() {
 /// it unreachable (exit code 2) within a few seconds.
 #[test]
 fn registry_stopped_during_refresh_and_probe() {
-    use eci_registry::{
-        CredentialSource, DigestService, FailureKind, ProbeOutcome, Prober, RegistrySettings,
-        ServiceOptions, Timeouts,
-    };
+    use eci_registry::{CredentialSource, FailureKind, ProbeOutcome, Prober, Timeouts};
     let s = shared();
     let registry = Registry::start(RegistryConfig::plain()).expect("registry");
     let pushed = push_image(
@@ -167,25 +156,18 @@ fn registry_stopped_during_refresh_and_probe() {
     )
     .expect("push");
     let reference = pushed.reference();
-    let registries = RegistrySettings::from_json(&format!(
-        r#"{{"{}": {{"insecure": true}}}}"#,
-        registry.addr()
-    ))
-    .unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let service = DigestService::open(ServiceOptions {
-        registries: registries.clone(),
-        ..ServiceOptions::new(state.path())
-    });
-    let digests = Arc::new(eci_proxy::RegistryDigests::new(service.clone()));
-    let g = Guard::start_with(
+    let fetched = FetchedDigests::insecure(&registry.addr());
+    let FetchedDigests {
+        registries,
+        service,
+        digests,
+        ..
+    } = &fetched;
+    let g = Guard::start_fetched(
         s.engine(),
         &admin_settings(&[reference.as_str()], "deny", &[]),
-        digests.clone(),
-        None,
+        &fetched,
     );
-    let report = g.rt.block_on(service.refresh_pending());
-    assert_eq!(report.failures().count(), 0, "{report:?}");
     let entry = ImageEntry::parse(&reference).unwrap();
     let before = match digests.entry_digests(&entry) {
         EntryDigests::Known(d) => d,
@@ -228,8 +210,7 @@ fn registry_stopped_during_refresh_and_probe() {
     );
     let cancel = tokio_util::sync::CancellationToken::new();
     let started = Instant::now();
-    let probe =
-        g.rt.block_on(prober.probe(&reference, &registries, &cancel));
+    let probe = g.rt.block_on(prober.probe(&reference, registries, &cancel));
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "the probe took {:?}",
@@ -275,15 +256,10 @@ fn replace(path: &Path, make: impl FnOnce(&Path)) {
 /// up again, including one into a recreated directory.
 #[test]
 fn settings_file_faults_keep_the_last_good_policy_or_fail_closed() {
-    let cli = shared().cli().reference();
-    let a = admin_settings(&[cli.as_str()], "deny", &["push"]);
-    let b = admin_settings(&[cli.as_str()], "deny", &["ps"]);
+    let (a, b) = two_settings();
     let g = Guard::start(&a);
     let v_a = g.enforcer().policy().snapshot().version.clone();
-    let fail_closed = eci_policy::settings::load(None, None)
-        .unwrap()
-        .policy
-        .version;
+    let fail_closed = policy_version(None);
     let path = g.admin.clone();
     let dir = path.parent().unwrap().to_path_buf();
     let write = |text: &str| replace(&path, |tmp| std::fs::write(tmp, text).unwrap());
@@ -291,10 +267,7 @@ fn settings_file_faults_keep_the_last_good_policy_or_fail_closed() {
     let applied = |o: &ReloadOutcome| matches!(o, ReloadOutcome::Applied { .. });
     let rejected = |o: &ReloadOutcome| matches!(o, ReloadOutcome::Rejected { .. });
     let unreadable = |o: &ReloadOutcome| matches!(o, ReloadOutcome::Unreadable { .. });
-    let v_b = eci_policy::settings::load(Some(&b), None)
-        .unwrap()
-        .policy
-        .version;
+    let v_b = policy_version(Some(&b));
     assert!(v_b != v_a && v_a != fail_closed && v_b != fail_closed);
     write(&b);
     settle(&g, "valid b", applied, &v_b);
@@ -330,20 +303,11 @@ fn settings_file_faults_keep_the_last_good_policy_or_fail_closed() {
 /// applied within the reload bound, with no restart and no manual reload — like a first
 /// install, which the watch already handles by watching the nearest existing ancestor.
 #[test]
-
 fn settings_written_into_a_recreated_directory_are_picked_up() {
-    let cli = shared().cli().reference();
-    let a = admin_settings(&[cli.as_str()], "deny", &["push"]);
-    let b = admin_settings(&[cli.as_str()], "deny", &["ps"]);
+    let (a, b) = two_settings();
     let g = Guard::start(&a);
-    let v_b = eci_policy::settings::load(Some(&b), None)
-        .unwrap()
-        .policy
-        .version;
-    let fail_closed = eci_policy::settings::load(None, None)
-        .unwrap()
-        .policy
-        .version;
+    let v_b = policy_version(Some(&b));
+    let fail_closed = policy_version(None);
     let applied = |o: &ReloadOutcome| matches!(o, ReloadOutcome::Applied { .. });
     let path = g.admin.clone();
     let dir = path.parent().unwrap().to_path_buf();
@@ -403,12 +367,7 @@ fn state_dir_full_or_unwritable_blocks_still_happen() {
         };
         let history = History::open(state.path(), Retention::default());
         let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
-        let g = Guard::start_with(
-            s.engine(),
-            &admin_settings(&[cli.as_str()], "deny", &[]),
-            Arc::new(PushedDigests::new(&[s.busybox(), s.cli()])),
-            Some(sink),
-        );
+        let g = Guard::start_recording(&admin_settings(&[cli.as_str()], "deny", &[]), sink);
         let n = 30;
         let started = Instant::now();
         for i in 0..n {
@@ -446,126 +405,38 @@ fn state_dir_full_or_unwritable_blocks_still_happen() {
     }
 }
 
-const CHILD_DIR: &str = "ECI_FAULTS_CHILD_DIR";
-const CHILD_UPSTREAM: &str = "ECI_FAULTS_CHILD_UPSTREAM";
-
-fn child_config(dir: &Path, upstream: PathBuf) -> EnforcerConfig {
-    EnforcerConfig {
-        listen: vec![dir.join("guard.sock")],
-        upstream,
-        settings: SettingsPaths {
-            admin: Some(dir.join("admin-settings.json")),
-            user: None,
-        },
-        state_dir: dir.join("state"),
-        protect: vec![],
-        limits: Limits::default(),
-        watch_settings: false,
-    }
-}
-
-/// The child of the kill -9 test: an enforcer recording into the history of its state directory,
-/// reporting how many blocks are committed until it is killed.
-fn enforcer_child(dir: &Path, upstream: PathBuf) -> ! {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let config = child_config(dir, upstream);
-    let history = History::open(&config.state_dir, Retention::default());
-    let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
-    let _enforcer = rt
-        .block_on(Enforcer::start(
-            config,
-            Arc::new(PushedDigests::default()),
-            Some(sink),
-        ))
-        .expect("child enforcer");
-    println!("ready");
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        println!("committed {}", history.status().committed);
-    }
-}
-
 /// The enforcer process is killed with SIGKILL while clients hammer a filtered socket with
 /// blocked commands. Expected: the history holds at least every block it had reported committed
 /// and no more than were answered (plus those in flight), each the right block; a new enforcer
 /// on the same state restores the container's filtered socket, which blocks and serves again.
 #[test]
 fn enforcer_killed_9_during_heavy_blocking() {
-    if let (Ok(dir), Ok(upstream)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_UPSTREAM)) {
-        enforcer_child(Path::new(&dir), PathBuf::from(upstream));
+    // The child: an enforcer recording into the history of its state directory, reporting how
+    // many blocks are committed until it is killed.
+    if let Some(config) = child_config_from_env() {
+        let history = History::open(&config.state_dir, Retention::default());
+        let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
+        serve_until_killed(
+            config,
+            Arc::new(PushedDigests::default()),
+            Some(sink),
+            Duration::from_millis(20),
+            || println!("committed {}", history.status().committed),
+        );
     }
-    let s = shared();
-    let engine = s.engine();
-    let bb = s.busybox().reference();
-    let dir = tempfile::Builder::new()
-        .prefix("ecik")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let config = child_config(dir.path(), engine.socket_path().to_owned());
-    std::fs::write(
-        config.settings.admin.as_ref().unwrap(),
-        admin_settings(&["*"], "deny", &["ps"]),
-    )
-    .unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "enforcer_killed_9_during_heavy_blocking",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, dir.path())
-        .env(CHILD_UPSTREAM, engine.socket_path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the child reports ready");
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    let name = unique("killed9");
-    let out = engine
-        .docker()
-        .env(
-            "DOCKER_HOST",
-            format!("unix://{}", config.listen[0].display()),
-        )
-        .args([
-            "create",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "-v",
-            &format!("{}:/var/run/docker.sock", engine.socket_path().display()),
-            &bb,
-            "true",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut child = ChildEnforcer::spawn(
+        "enforcer_killed_9_during_heavy_blocking",
+        &admin_settings(&["*"], "deny", &["ps"]),
+        &[],
+        Duration::from_secs(30),
     );
+    let (engine, config) = (child.engine, child.config.clone());
+    let bb = shared().busybox().reference();
+    let name = unique("killed9");
+    let bind = socket_bind(engine);
+    child
+        .cli()
+        .ok(&RunArgs::create(&name).volume(&bind).image(&bb, &["true"]));
     let filtered = std::fs::read_dir(config.state_dir.join("filtered"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -600,13 +471,12 @@ fn enforcer_killed_9_during_heavy_blocking() {
     let mut committed = 0u64;
     let deadline = Instant::now() + Duration::from_secs(20);
     while committed < 300 && Instant::now() < deadline {
-        let line = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let line = child.next_line(Duration::from_secs(5));
         if let Some((_, n)) = line.rsplit_once("committed ") {
             committed = n.parse().unwrap();
         }
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill_9();
     stop.store(true, Ordering::Relaxed);
     for h in hammers {
         h.join().unwrap();
@@ -643,23 +513,9 @@ fn enforcer_killed_9_during_heavy_blocking() {
         assert!(row.record.commands.contains(&"ps".to_owned()), "{row:?}");
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let enforcer = rt
-        .block_on(Enforcer::start(
-            config.clone(),
-            Arc::new(PushedDigests::default()),
-            None,
-        ))
-        .expect("the enforcer starts again after kill -9");
-    let id = inspect_container(engine, &name).unwrap()["Id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let restored = enforcer.filtered_sockets();
+    let again = child.start_again(Arc::new(PushedDigests::default()));
+    let id = container_id(engine, &name);
+    let restored = again.enforcer.filtered_sockets();
     assert!(
         restored
             .iter()
@@ -677,7 +533,7 @@ fn enforcer_killed_9_during_heavy_blocking() {
     let (code, answer, _) = exchange(&config.listen[0], &get("/_ping"), Duration::from_secs(5));
     assert_eq!(code, 200, "main socket after kill -9: {answer}");
     remove_container(engine, &name);
-    rt.block_on(enforcer.stop());
+    again.stop();
 }
 
 /// An enforcer like `Guard::start`'s with other limits.

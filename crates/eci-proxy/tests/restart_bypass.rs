@@ -9,44 +9,18 @@
 mod support;
 
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eci_e2e::{shared, Engine};
-use eci_policy::decide::BlockKind;
-use eci_proxy::{BlockEvent, BlockSink, Enforcer, EnforcerConfig, Limits, SettingsPaths};
+use eci_proxy::Enforcer;
 use serde_json::Value;
 use support::*;
-
-const MOUNT_DENIED_TAIL: &str = "image is not in the allowed list; if you wish to allow it, configure the iechor socket image list in the iEchor Desktop settings.";
 
 fn serial() -> MutexGuard<'static, ()> {
     static ONE: Mutex<()> = Mutex::new(());
     ONE.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Every block, kept for the test to read (blocks of a sweep come before any subscription).
-#[derive(Default)]
-struct Collect(Mutex<Vec<BlockEvent>>);
-
-impl BlockSink for Collect {
-    fn record(&self, block: &BlockEvent) {
-        self.0.lock().unwrap().push(block.clone());
-    }
-}
-
-impl Collect {
-    /// The blocks recorded about container `id`.
-    fn about(&self, id: &str) -> Vec<BlockEvent> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|b| b.path.contains(id))
-            .cloned()
-            .collect()
-    }
 }
 
 /// The engine's inspect over its own socket: faster than the CLI, for racing its back-off.
@@ -78,24 +52,6 @@ fn restart_count(info: &Value) -> u64 {
 /// Stopped for good: not running, not restarting, and the engine will not start it by itself.
 fn disarmed(info: &Value) -> bool {
     !running(info) && info["State"]["Restarting"] == false && restart_policy(info) == "no"
-}
-
-/// A temp dir holding `x`, a plain file: the harmless bind source at create.
-fn bind_source() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("ecirb")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let x = dir.path().join("x");
-    std::fs::write(&x, b"plain file\n").unwrap();
-    (dir, x)
-}
-
-/// Replaces `path` with a symlink to `target` in one rename, as an attacker would.
-fn swap_for_symlink(path: &Path, target: &Path) {
-    let tmp = path.with_extension("swap");
-    std::os::unix::fs::symlink(target, &tmp).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 fn unix_now() -> String {
@@ -156,33 +112,19 @@ fn a_restart_with_a_swapped_bind_source_is_killed_at_start() {
     let s = shared();
     let engine = s.engine();
     let bb = s.busybox().reference();
-    let sink = Arc::new(Collect::default());
-    let g = Guard::start_recording(
+    let (g, sink) = Guard::start_collecting_on(
+        engine,
         &admin_settings(&[s.cli().reference().as_str()], "deny", &[]),
-        sink.clone(),
     );
-    let (_dir, x) = bind_source();
-    let name = unique("swap-at-start");
     let since = unix_now();
-    let id = g
-        .ok(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--restart",
-            "always",
-            "-v",
-            &format!("{}:/s", x.display()),
-            &bb,
-            "sh",
-            "-c",
-            "sleep 1",
-        ])
-        .trim()
-        .to_owned();
+    let c = SwappableContainer::run(
+        g.cli(),
+        "swap-at-start",
+        "always",
+        &bb,
+        &["sh", "-c", "sleep 1"],
+    );
+    let id = c.id.clone();
     // Each exit within 10 s doubles the back-off (100 ms, 200, 400, 800…): wait for one of
     // 800 ms, let the die-time check look at the still harmless file, then swap.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -195,7 +137,7 @@ fn a_restart_with_a_swapped_bind_source_is_killed_at_start() {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(250));
-    swap_for_symlink(&x, &sock());
+    c.swap_for_symlink(&sock());
     let restarts_at_swap = restart_count(&inspect(engine, &id));
 
     eventually(20, "the container killed and disarmed", || {
@@ -204,18 +146,17 @@ fn a_restart_with_a_swapped_bind_source_is_killed_at_start() {
     let info = inspect(engine, &id);
     // The engine did start it with the socket (the path under test), once.
     assert_eq!(restart_count(&info), restarts_at_swap, "{info}");
-    let blocks = sink.about(&id);
-    assert_eq!(blocks.len(), 1, "{blocks:#?}");
-    let b = &blocks[0];
-    assert_eq!(b.kind, BlockKind::SocketMount);
-    assert!(b.message.ends_with(MOUNT_DENIED_TAIL), "{}", b.message);
-    assert!(
-        b.reason.contains("the engine started container")
-            && b.reason.contains("restart policy or daemon restart")
-            && b.reason.contains("killed")
-            && b.reason.contains("restart policy was set to \"no\""),
-        "{}",
-        b.reason
+    let b = sink.only_block_about(&id, "swap at start");
+    assert_mount_denied(&b);
+    assert_reason_says(
+        &b,
+        &[
+            "the engine started container",
+            "restart policy or daemon restart",
+            "killed",
+            "restart policy was set to \"no\"",
+        ],
+        "swap at start",
     );
     assert_eq!(
         b.image_id.as_deref(),
@@ -253,36 +194,22 @@ fn a_swap_before_the_exit_is_caught_at_die_and_never_restarted() {
     let s = shared();
     let engine = s.engine();
     let bb = s.busybox().reference();
-    let sink = Arc::new(Collect::default());
-    let g = Guard::start_recording(&admin_settings(&[], "deny", &[]), sink.clone());
+    let (g, sink) = Guard::start_collecting_on(engine, &admin_settings(&[], "deny", &[]));
     // (case, restart policy at create, restart policy set by an update once running)
     let cases: &[(&str, &str, Option<&str>)] = &[
         ("always at create", "always", None),
         ("on-failure by update", "no", Some("on-failure")),
     ];
     for (case, at_create, updated) in cases {
-        let (_dir, x) = bind_source();
-        let name = unique("swap-at-die");
         let since = unix_now();
-        let id = g
-            .ok(&[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--network",
-                "none",
-                "--restart",
-                at_create,
-                "-v",
-                &format!("{}:/s", x.display()),
-                &bb,
-                "sh",
-                "-c",
-                "sleep 2; exit 3",
-            ])
-            .trim()
-            .to_owned();
+        let c = SwappableContainer::run(
+            g.cli(),
+            "swap-at-die",
+            at_create,
+            &bb,
+            &["sh", "-c", "sleep 2; exit 3"],
+        );
+        let id = c.id.clone();
         if let Some(policy) = updated {
             g.ok(&["update", "--restart", policy, &id]);
         }
@@ -291,7 +218,7 @@ fn a_swap_before_the_exit_is_caught_at_die_and_never_restarted() {
             running(&first) && restart_count(&first) == 0,
             "{case}: {first}"
         );
-        swap_for_symlink(&x, &sock());
+        c.swap_for_symlink(&sock());
 
         eventually(20, "the container disarmed", || {
             disarmed(&inspect(engine, &id))
@@ -311,18 +238,16 @@ fn a_swap_before_the_exit_is_caught_at_die_and_never_restarted() {
             .count();
         assert_eq!(starts, 1, "{case}");
 
-        let blocks = sink.about(&id);
-        assert_eq!(blocks.len(), 1, "{case}: {blocks:#?}");
-        let b = &blocks[0];
-        assert_eq!(b.kind, BlockKind::SocketMount);
-        assert!(b.message.ends_with(MOUNT_DENIED_TAIL), "{}", b.message);
-        assert!(
-            b.reason
-                .contains("exited and the engine was to start it again")
-                && b.reason.contains("pending restart was cancelled")
-                && b.reason.contains("restart policy was set to \"no\""),
-            "{case}: {}",
-            b.reason
+        let b = sink.only_block_about(&id, case);
+        assert_mount_denied(&b);
+        assert_reason_says(
+            &b,
+            &[
+                "exited and the engine was to start it again",
+                "pending restart was cancelled",
+                "restart policy was set to \"no\"",
+            ],
+            case,
         );
         println!("die-time check ({case}): {}", b.reason);
         remove_container(engine, &id);
@@ -337,8 +262,8 @@ fn harmless_and_filtered_mounts_keep_restarting() {
     let s = shared();
     let engine = s.engine();
     let cli = s.cli().reference();
-    let sink = Arc::new(Collect::default());
-    let g = Guard::start_recording(&admin_settings(&[cli.as_str()], "deny", &[]), sink.clone());
+    let (g, sink) =
+        Guard::start_collecting_on(engine, &admin_settings(&[cli.as_str()], "deny", &[]));
     let (_dir, x) = bind_source();
     let cases = [
         ("harmless", format!("{}:/s", x.display())),
@@ -350,25 +275,14 @@ fn harmless_and_filtered_mounts_keep_restarting() {
     let mut ids = Vec::new();
     for (what, bind) in &cases {
         let name = unique(what);
-        let id = g
-            .ok(&[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--network",
-                "none",
-                "--restart",
-                "always",
-                "-v",
-                bind,
-                &cli,
-                "sh",
-                "-c",
-                "sleep 0.3",
-            ])
-            .trim()
-            .to_owned();
+        let id = run_restarting(
+            g.cli(),
+            &name,
+            "always",
+            bind,
+            &cli,
+            &["sh", "-c", "sleep 0.3"],
+        );
         ids.push((*what, id));
     }
     let filtered = inspect(engine, &ids[1].1);
@@ -399,29 +313,17 @@ fn the_sweep_on_connect_kills_a_running_container_with_the_socket() {
     let s = shared();
     let engine = s.engine();
     let name = unique("swept");
-    let id = engine
-        .run_docker([
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--restart",
-            "always",
-            "-v",
-            &format!("{}:/s", sock().display()),
-            &s.busybox().reference(),
-            "sleep",
-            "600",
-        ])
-        .unwrap()
-        .trim()
-        .to_owned();
+    let id = run_restarting(
+        Cli::direct(engine),
+        &name,
+        "always",
+        &format!("{}:/s", sock().display()),
+        &s.busybox().reference(),
+        &["sleep", "600"],
+    );
     assert!(running(&inspect(engine, &id)));
-    let sink = Arc::new(Collect::default());
     let started = Instant::now();
-    let _g = Guard::start_recording(&admin_settings(&[], "deny", &[]), sink.clone());
+    let (_g, sink) = Guard::start_collecting_on(engine, &admin_settings(&[], "deny", &[]));
     eventually(20, "the swept container disarmed", || {
         disarmed(&inspect(engine, &id))
     });
@@ -429,15 +331,8 @@ fn the_sweep_on_connect_kills_a_running_container_with_the_socket() {
         "sweep: disarmed {} ms after the enforcer started",
         started.elapsed().as_millis()
     );
-    let blocks = sink.about(&id);
-    assert_eq!(blocks.len(), 1, "{blocks:#?}");
-    assert!(
-        blocks[0]
-            .reason
-            .contains("found running when the enforcer connected"),
-        "{}",
-        blocks[0].reason
-    );
+    let b = sink.only_block_about(&id, "sweep");
+    assert_reason_says(&b, &["found running when the enforcer connected"], "sweep");
     remove_container(engine, &id);
 }
 
@@ -452,55 +347,27 @@ fn after_an_engine_crash_the_container_it_brings_back_is_swept_on_reconnect() {
     let engine: &'static Engine = Box::leak(Box::new(Engine::start().expect("private engine")));
     let bb = s.busybox().reference();
     engine.run_docker(["pull", "-q", &bb]).unwrap();
-    let sink = Arc::new(Collect::default());
-    let digests = Arc::new(PushedDigests::new(&[s.busybox(), s.cli()]));
-    let g = Guard::start_with(
-        engine,
-        &admin_settings(&[], "deny", &[]),
-        digests,
-        Some(sink.clone()),
-    );
-    let (_dir, x) = bind_source();
-    let name = unique("crash");
-    let id = g
-        .ok(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--restart",
-            "always",
-            "-v",
-            &format!("{}:/s", x.display()),
-            &bb,
-            "sleep",
-            "600",
-        ])
-        .trim()
-        .to_owned();
+    let (g, sink) = Guard::start_collecting_on(engine, &admin_settings(&[], "deny", &[]));
+    let c = SwappableContainer::run(g.cli(), "crash", "always", &bb, &["sleep", "600"]);
+    let id = c.id.clone();
     engine.kill();
-    swap_for_symlink(&x, engine.socket_path());
+    c.swap_for_symlink(engine.socket_path());
     engine.start_again().expect("engine starts again");
     eventually(30, "the restored container disarmed", || {
         disarmed(&inspect(engine, &id))
     });
     let info = inspect(engine, &id);
     let held = unix_ns(&info["State"]["FinishedAt"]) - unix_ns(&info["State"]["StartedAt"]);
-    let blocks = sink.about(&id);
-    assert_eq!(blocks.len(), 1, "{blocks:#?}");
-    assert!(
-        blocks[0]
-            .reason
-            .contains("found running when the enforcer connected"),
-        "{}",
-        blocks[0].reason
+    let b = sink.only_block_about(&id, "daemon restart");
+    assert_reason_says(
+        &b,
+        &["found running when the enforcer connected"],
+        "daemon restart",
     );
     println!(
         "daemon restart: the container ran {} ms with the socket ({})",
         held / 1_000_000,
-        blocks[0].reason
+        b.reason
     );
     drop(g);
     engine.kill();
@@ -522,25 +389,13 @@ fn a_silent_engine_does_not_hang_start_or_status() {
             held.push(s);
         }
     });
-    let settings = dir.path().join("admin-settings.json");
-    std::fs::write(&settings, admin_settings(&[], "deny", &[])).unwrap();
-    let config = EnforcerConfig {
-        listen: vec![dir.path().join("guard.sock")],
-        upstream: silent,
-        settings: SettingsPaths {
-            admin: Some(settings),
-            user: None,
-        },
-        state_dir: dir.path().join("state"),
-        protect: vec![],
-        limits: Limits::default(),
-        watch_settings: false,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let config = dir_config(dir.path(), silent);
+    std::fs::write(
+        config.settings.admin.as_ref().unwrap(),
+        admin_settings(&[], "deny", &[]),
+    )
+    .unwrap();
+    let rt = runtime();
     let digests = Arc::new(PushedDigests::default());
     let t = Instant::now();
     let enforcer = rt

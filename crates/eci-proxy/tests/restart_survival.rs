@@ -5,25 +5,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use eci_e2e::{shared, ImageSpec, PushedImage};
-use eci_proxy::{Enforcer, EnforcerConfig, Limits, SettingsPaths};
+use eci_proxy::Enforcer;
 use support::*;
-
-fn command_blocked(target: &str) -> String {
-    format!("Error response from daemon: enhanced container isolation: iechor command \"{target}\" is blocked; if you wish to allow it, configure the iechor socket command list in the iEchor Desktop settings or admin-settings.")
-}
-
-/// The push the command list denies, as the CLI inside the container sends it.
-fn push_target(reference: &str) -> String {
-    let repo = reference.rsplit_once(':').map(|(r, _)| r).unwrap();
-    format!("/v1.41/images/{repo}/push?tag=latest")
-}
 
 /// Everything the enforcers of this process log, for the warnings.
 fn logs() -> &'static Mutex<Vec<u8>> {
@@ -62,107 +50,24 @@ fn log_lines(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// `docker` run inside container `name` (through `docker exec` on `host`).
-fn inside(host: &Path, name: &str, args: &[&str]) -> Output {
-    shared()
-        .engine()
-        .docker()
-        .env("DOCKER_HOST", format!("unix://{}", host.display()))
-        .args(["exec", name, "docker"])
-        .args(args)
-        .output()
-        .expect("docker runs")
-}
-
-/// The engine's API version as the container's docker CLI gets it through its socket mount.
-fn version_inside(host: &Path, name: &str) -> Result<String, String> {
-    let out = inside(
-        host,
-        name,
-        &["version", "--format", "{{.Server.APIVersion}}"],
-    );
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// The container works through its socket and is under the command list: the filtered socket,
-/// not the engine's.
-fn assert_filtered_socket_works(host: &Path, name: &str, cli: &str, when: &str) {
-    assert_eq!(
-        version_inside(host, name).as_deref(),
-        Ok("1.41\n"),
-        "{when}: docker version inside the container"
-    );
-    let out = inside(host, name, &["push", cli]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{when}: the push went through");
-    assert!(
-        err.contains(&command_blocked(&push_target(cli))),
-        "{when}: {err}"
-    );
-}
-
-fn container_id(name: &str) -> String {
-    inspect_container(shared().engine(), name).unwrap()["Id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Starts a container that mounts the engine socket and sleeps, through the enforcer at `host`.
-fn run_socket_container(host: &Path, name: &str, cli: &str) {
-    let bind = format!(
-        "{}:/var/run/docker.sock",
-        shared().engine().socket_path().display()
-    );
-    let out = shared()
-        .engine()
-        .docker()
-        .env("DOCKER_HOST", format!("unix://{}", host.display()))
-        .args([
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            "none",
-            "-v",
-            &bind,
-            cli,
-            "sleep",
-            "600",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A clean stop and start, twice (the second restart finds the container with the socket the
 /// first one mounted): each time docker inside works again and push is still refused.
 #[test]
 fn a_running_container_gets_its_filtered_socket_back_after_a_restart() {
     logs();
-    let s = shared();
-    let cli = s.cli().reference();
-    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
-    let name = unique("survivor");
-    run_socket_container(&g.listen, &name, &cli);
-    assert_filtered_socket_works(&g.listen, &name, &cli, "before any restart");
-    let id = container_id(&name);
+    let (mut g, c) = Guard::start_with_socket_container("survivor", "before any restart");
+    let SocketContainer {
+        image: cli,
+        name,
+        id,
+    } = c;
     for round in 1..=2 {
         g.stop();
         // While no enforcer serves it, the socket refuses: what a restart has to repair.
         let out = engine_docker(g.engine, &["exec", &name, "docker", "version"]);
         assert!(!out.status.success(), "round {round}: served while stopped");
         g.restart();
-        assert_filtered_socket_works(&g.listen, &name, &cli, &format!("restart {round}"));
+        assert_filtered_socket_works(g.cli(), &name, &cli, &format!("restart {round}"));
     }
     assert_eq!(
         log_lines(&id)
@@ -181,24 +86,7 @@ fn a_running_container_gets_its_filtered_socket_back_after_a_restart() {
     eventually(10, "the container's socket files to go", || files() == 0);
 }
 
-const CHILD_DIR: &str = "ECI_SURVIVAL_CHILD_DIR";
-const CHILD_UPSTREAM: &str = "ECI_SURVIVAL_CHILD_UPSTREAM";
 const CHILD_IMAGE: &str = "ECI_SURVIVAL_CHILD_IMAGE";
-
-fn child_config(dir: &Path, upstream: PathBuf) -> EnforcerConfig {
-    EnforcerConfig {
-        listen: vec![dir.join("guard.sock")],
-        upstream,
-        settings: SettingsPaths {
-            admin: Some(dir.join("admin-settings.json")),
-            user: None,
-        },
-        state_dir: dir.join("state"),
-        protect: vec![],
-        limits: Limits::default(),
-        watch_settings: false,
-    }
-}
 
 /// The registry's digests for the CLI image, passed to the child as
 /// `registry repository tag manifest-digest config-digest`.
@@ -232,105 +120,42 @@ fn digests_for(img: &PushedImage) -> Arc<PushedDigests> {
     Arc::new(PushedDigests::new(&[img]))
 }
 
-/// The enforcer of the kill -9 test, in a process of its own until it is killed.
-fn enforcer_child(dir: &Path, upstream: PathBuf, image: &str) -> ! {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let img = image_from_env(image);
-    let _enforcer = rt
-        .block_on(Enforcer::start(
-            child_config(dir, upstream),
-            digests_for(&img),
-            None,
-        ))
-        .expect("child enforcer");
-    println!("ready");
-    loop {
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
 /// The enforcer is killed with SIGKILL (its sockets stay, nothing is cleaned up) and a new one
 /// starts on the same state directory: docker inside the still running container works again
 /// and push is still refused.
 #[test]
 fn a_running_container_gets_its_filtered_socket_back_after_kill_9() {
-    if let (Ok(dir), Ok(upstream), Ok(image)) = (
-        std::env::var(CHILD_DIR),
-        std::env::var(CHILD_UPSTREAM),
-        std::env::var(CHILD_IMAGE),
-    ) {
-        enforcer_child(Path::new(&dir), PathBuf::from(upstream), &image);
+    // The child: an enforcer in a process of its own until it is killed.
+    if let Some(config) = child_config_from_env() {
+        let img = image_from_env(&std::env::var(CHILD_IMAGE).unwrap());
+        serve_until_killed(
+            config,
+            digests_for(&img),
+            None,
+            Duration::from_secs(1),
+            || {},
+        );
     }
     logs();
     let s = shared();
-    let engine = s.engine();
     let cli = s.cli().reference();
-    let dir = tempfile::Builder::new()
-        .prefix("ecis")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let config = child_config(dir.path(), engine.socket_path().to_owned());
-    std::fs::write(
-        config.settings.admin.as_ref().unwrap(),
-        admin_settings(&[cli.as_str()], "deny", &["push"]),
-    )
-    .unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_running_container_gets_its_filtered_socket_back_after_kill_9",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, dir.path())
-        .env(CHILD_UPSTREAM, engine.socket_path())
-        .env(CHILD_IMAGE, image_to_env(s.cli()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the child reports ready");
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    let host = config.listen[0].clone();
-    let name = unique("killed");
-    run_socket_container(&host, &name, &cli);
-    assert_filtered_socket_works(&host, &name, &cli, "before the kill");
+    let mut child = ChildEnforcer::spawn(
+        "a_running_container_gets_its_filtered_socket_back_after_kill_9",
+        &admin_settings(&[cli.as_str()], "deny", &["push"]),
+        &[(CHILD_IMAGE, image_to_env(s.cli()))],
+        Duration::from_secs(60),
+    );
+    let engine = child.engine;
+    let name = working_socket_container(child.cli(), "killed", &cli, "before the kill").name;
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill_9();
     let out = engine_docker(engine, &["exec", &name, "docker", "version"]);
     assert!(!out.status.success(), "served after the kill");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let enforcer = rt
-        .block_on(Enforcer::start(config.clone(), digests_for(s.cli()), None))
-        .expect("the enforcer starts again after kill -9");
-    assert_filtered_socket_works(&host, &name, &cli, "after kill -9 and a new start");
+    let again = child.start_again(digests_for(s.cli()));
+    assert_filtered_socket_works(child.cli(), &name, &cli, "after kill -9 and a new start");
     remove_container(engine, &name);
-    rt.block_on(enforcer.stop());
+    again.stop();
 }
 
 /// The mount points of a mountinfo text (field 5), escapes left as the kernel writes them.
@@ -360,13 +185,8 @@ fn mounts(mountinfo: &str) -> Vec<(String, String)> {
 #[test]
 fn a_destination_replaced_by_a_symlink_gets_no_mount() {
     logs();
-    let s = shared();
-    let cli = s.cli().reference();
-    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
-    let name = unique("symlinked");
-    run_socket_container(&g.listen, &name, &cli);
-    assert_filtered_socket_works(&g.listen, &name, &cli, "before the restart");
-    let id = container_id(&name);
+    let (mut g, c) = Guard::start_with_socket_container("symlinked", "before the restart");
+    let SocketContainer { name, id, .. } = c;
 
     let victim = g.dir.path().join("victim");
     std::fs::write(&victim, "host\n").unwrap();
@@ -420,7 +240,7 @@ fn a_destination_replaced_by_a_symlink_gets_no_mount() {
         ],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "inside\n");
-    assert!(version_inside(&g.listen, &name).is_err());
+    assert!(version_inside(g.cli(), &name).is_err());
     let warned = log_lines(&format!("container {id} keeps a dead filtered socket"));
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(
@@ -439,13 +259,8 @@ fn a_destination_replaced_by_a_symlink_gets_no_mount() {
 fn without_the_privilege_to_mount_the_warning_names_the_container() {
     use rustix::thread::{capabilities, set_capabilities, CapabilitySet};
     logs();
-    let s = shared();
-    let cli = s.cli().reference();
-    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
-    let name = unique("unprivileged");
-    run_socket_container(&g.listen, &name, &cli);
-    assert_filtered_socket_works(&g.listen, &name, &cli, "before the restart");
-    let id = container_id(&name);
+    let (mut g, c) = Guard::start_with_socket_container("unprivileged", "before the restart");
+    let SocketContainer { name, id, .. } = c;
     let container_mounts = || {
         let out = engine_docker(g.engine, &["exec", &name, "cat", "/proc/self/mountinfo"]);
         mounts(&String::from_utf8_lossy(&out.stdout))

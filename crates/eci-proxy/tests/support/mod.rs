@@ -4,6 +4,22 @@
 
 #![allow(dead_code)]
 
+mod block_log;
+mod child;
+mod fetched_digests;
+mod messages;
+mod reloads;
+mod run_args;
+mod socket_container;
+mod swappable_bind;
+
+// Each suite includes this module whole and uses some of it: the rest is unused there.
+#[allow(unused_imports)]
+pub use {
+    block_log::*, child::*, fetched_digests::*, messages::*, reloads::*, run_args::*,
+    socket_container::*, swappable_bind::*,
+};
+
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -53,6 +69,14 @@ impl PushedDigests {
                 .insert((repo, img.manifest_digest.clone(), img.config_digest.clone()));
         }
         d
+    }
+}
+
+impl PushedDigests {
+    /// The digests of the harness's busybox and CLI images.
+    pub fn of_shared_images() -> PushedDigests {
+        let s = shared();
+        PushedDigests::new(&[s.busybox(), s.cli()])
     }
 }
 
@@ -113,16 +137,23 @@ impl Guard {
     }
 
     pub fn start_on(engine: &'static Engine, admin: &str) -> Guard {
-        let s = shared();
-        let digests = PushedDigests::new(&[s.busybox(), s.cli()]);
+        let digests = PushedDigests::of_shared_images();
         Guard::start_with(engine, admin, Arc::new(digests), None)
     }
 
     /// An enforcer in front of the shared engine whose blocks also go to `sink`.
     pub fn start_recording(admin: &str, sink: Arc<dyn BlockSink>) -> Guard {
-        let s = shared();
-        let digests = PushedDigests::new(&[s.busybox(), s.cli()]);
-        Guard::start_with(s.engine(), admin, Arc::new(digests), Some(sink))
+        Guard::start_recording_on(shared().engine(), admin, sink)
+    }
+
+    /// An enforcer in front of `engine` whose blocks also go to `sink`.
+    pub fn start_recording_on(
+        engine: &'static Engine,
+        admin: &str,
+        sink: Arc<dyn BlockSink>,
+    ) -> Guard {
+        let digests = PushedDigests::of_shared_images();
+        Guard::start_with(engine, admin, Arc::new(digests), Some(sink))
     }
 
     pub fn start_with(
@@ -151,11 +182,7 @@ impl Guard {
             limits: Limits::default(),
             watch_settings: true,
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let enforcer = rt
             .block_on(Enforcer::start(
                 config.clone(),
@@ -182,43 +209,43 @@ impl Guard {
         self.enforcer.as_ref().unwrap()
     }
 
-    pub fn host(&self) -> String {
-        format!("unix://{}", self.listen.display())
+    /// The bind that gives a container this enforcer's engine socket (which the enforcer
+    /// replaces by a filtered one, or refuses).
+    pub fn socket_bind(&self) -> String {
+        socket_bind(self.engine)
     }
 
-    /// The real docker CLI through the enforcer.
+    /// The real docker CLI through this enforcer.
+    pub fn cli(&self) -> Cli<'_> {
+        Cli {
+            engine: self.engine,
+            host: &self.listen,
+        }
+    }
+
     pub fn docker(&self) -> Command {
-        let mut c = self.engine.docker();
-        c.env("DOCKER_HOST", self.host());
-        c
+        self.cli().docker()
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.docker().args(args).output().expect("docker runs")
+        self.cli().run(args)
     }
 
     /// Runs and requires success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "docker {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.cli().ok(args)
     }
 
     /// Runs and requires failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "docker {} should have failed; stdout: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        self.cli().fails(args)
+    }
+
+    /// Waits up to 10 s for every filtered socket to go (with their containers).
+    pub fn until_no_filtered_socket(&self) {
+        eventually(10, "the filtered socket to go", || {
+            self.enforcer().filtered_sockets().is_empty()
+        });
     }
 
     /// The next block recorded, within a few seconds.
@@ -255,6 +282,83 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The real docker CLI through the enforcer listening at `host`, in front of `engine`.
+#[derive(Clone, Copy)]
+pub struct Cli<'a> {
+    pub engine: &'a Engine,
+    pub host: &'a Path,
+}
+
+impl<'a> Cli<'a> {
+    /// The CLI straight at `engine`, bypassing any enforcer.
+    pub fn direct(engine: &'a Engine) -> Cli<'a> {
+        Cli {
+            engine,
+            host: engine.socket_path(),
+        }
+    }
+
+    pub fn docker(&self) -> Command {
+        let mut c = self.engine.docker();
+        c.env("DOCKER_HOST", format!("unix://{}", self.host.display()));
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.docker().args(args).output().expect("docker runs")
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "docker {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and requires failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "docker {} should have failed; stdout: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// The runtime every enforcer of the suites runs on: two workers, as on the 2-core machine.
+pub fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The config of an enforcer kept in `dir`: its socket `guard.sock`, admin settings only
+/// (`admin-settings.json`, not watched) and its state in `state`.
+pub fn dir_config(dir: &Path, upstream: PathBuf) -> EnforcerConfig {
+    EnforcerConfig {
+        listen: vec![dir.join("guard.sock")],
+        upstream,
+        settings: SettingsPaths {
+            admin: Some(dir.join("admin-settings.json")),
+            user: None,
+        },
+        state_dir: dir.join("state"),
+        protect: vec![],
+        limits: Limits::default(),
+        watch_settings: false,
     }
 }
 
