@@ -457,9 +457,8 @@ fn transparency_of_allowed_commands() {
 
     // exec, attach, logs -f on a long-lived container.
     let name = unique("transparent");
-    g.ok(
-        &RunArgs::detached(&name).image(&bb, &["sh", "-c", "echo started; sleep 3; echo finished"])
-    );
+    let cmd = ["sh", "-c", "echo started; sleep 3; echo finished"];
+    g.ok(&RunArgs::detached(&name).image(&bb, &cmd));
     assert_eq!(g.ok(&["exec", &name, "echo", "exec-ok"]), "exec-ok\n");
     let mut exec = g
         .docker()
