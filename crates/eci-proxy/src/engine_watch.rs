@@ -43,6 +43,8 @@ const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%
 /// `always` containers before its API answers, and they run unchecked until the sweep after the
 /// reconnection; a refused connect costs next to nothing.
 const RECONNECT_DELAY: Duration = Duration::from_millis(100);
+/// The longest pause before asking an engine that answers without streaming again.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 /// The engine answers the events request's head at once (it flushes before the first event); an
 /// engine that does not is wedged, and is asked again.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,15 +61,39 @@ pub async fn engine_events(shared: Arc<Shared>, engine_socket: PathBuf) {
         seen: Mutex::new(HashMap::new()),
     });
     let mut shutdown = shared.shutdown.clone();
+    let mut delay = RECONNECT_DELAY;
     loop {
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::select! {
+            o = watch.follow() => o,
+            _ = shutdown.changed() => return,
+        };
+        delay = next_delay(delay, outcome, started.elapsed());
         tokio::select! {
-            _ = watch.follow() => {}
+            _ = tokio::time::sleep(delay) => {}
             _ = shutdown.changed() => return,
         }
-        tokio::select! {
-            _ = tokio::time::sleep(RECONNECT_DELAY) => {}
-            _ = shutdown.changed() => return,
-        }
+    }
+}
+
+/// How following the events ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Followed {
+    /// No connection: the engine is down or restarting.
+    Unreachable,
+    /// The engine answered but not with an event stream, or the stream ended.
+    Answered,
+}
+
+/// The pause before the next attempt. An engine that is down is asked again soon (it starts its
+/// `always` containers before its API answers, and a refused connect costs nothing). An engine
+/// that answers but will not stream (an error, a proxy that is not an engine, a stream that ends
+/// at once) is asked again less and less often, since each attempt syncs and sweeps.
+fn next_delay(previous: Duration, outcome: Followed, lasted: Duration) -> Duration {
+    match outcome {
+        Followed::Unreachable => RECONNECT_DELAY,
+        Followed::Answered if lasted >= MAX_RECONNECT_DELAY => RECONNECT_DELAY,
+        Followed::Answered => (previous * 2).min(MAX_RECONNECT_DELAY),
     }
 }
 
@@ -153,16 +179,20 @@ impl Watch {
     /// One subscription: subscribe, then sync the filtered sockets and sweep the running
     /// containers (anything between the two is seen by one or the other), then read events until
     /// the stream ends.
-    async fn follow(self: &Arc<Self>) {
+    async fn follow(self: &Arc<Self>) -> Followed {
         let resp = match tokio::time::timeout(HEAD_TIMEOUT, self.subscribe()).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => {
+            Ok(Err(e @ ProxyError::UpstreamUnavailable { .. })) => {
                 tracing::debug!(error = %e, "cannot follow the engine's events yet");
-                return;
+                return Followed::Unreachable;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "the engine does not stream its events");
+                return Followed::Answered;
             }
             Err(_) => {
                 tracing::warn!("the engine does not answer the events request; asking again");
-                return;
+                return Followed::Answered;
             }
         };
         if let Err(e) = self
@@ -209,6 +239,7 @@ impl Watch {
                 }
             }
         }
+        Followed::Answered
     }
 
     async fn subscribe(&self) -> Result<http::Response<Incoming>, ProxyError> {
@@ -500,4 +531,115 @@ struct Disarmed {
 fn started_at(info: &Value) -> Option<SystemTime> {
     let t = chrono::DateTime::parse_from_rfc3339(info["State"]["StartedAt"].as_str()?).ok()?;
     Some(SystemTime::from(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_events_it_acts_on() {
+        let id = "4f3c".to_owned();
+        let cases: &[(&str, Option<Event>)] = &[
+            (
+                r#"{"status":"start","id":"4f3c","Type":"container","Action":"start","Actor":{"ID":"4f3c","Attributes":{}}}"#,
+                Some(Event {
+                    action: Action::Start,
+                    id: id.clone(),
+                }),
+            ),
+            (
+                r#"{"Type":"container","Action":"die","Actor":{"ID":"4f3c","Attributes":{"exitCode":"0"}}}"#,
+                Some(Event {
+                    action: Action::Die,
+                    id: id.clone(),
+                }),
+            ),
+            // An engine that sends only the old fields is still followed.
+            (
+                r#"{"status":"destroy","id":"4f3c"}"#,
+                Some(Event {
+                    action: Action::Destroy,
+                    id: id.clone(),
+                }),
+            ),
+            // A restart policy may have changed: the one read at the start is stale.
+            (
+                r#"{"Type":"container","Action":"update","Actor":{"ID":"4f3c"}}"#,
+                Some(Event {
+                    action: Action::Update,
+                    id: id.clone(),
+                }),
+            ),
+            // Not acted on: another action, no id, not JSON.
+            (r#"{"Action":"kill","Actor":{"ID":"4f3c"}}"#, None),
+            (r#"{"Action":"start","Actor":{"ID":""}}"#, None),
+            ("not json", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(&parse_event(line.as_bytes()), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn only_a_restart_policy_other_than_no_restarts() {
+        let cases: &[(Value, bool)] = &[
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": "always"}}}),
+                true,
+            ),
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}}}),
+                true,
+            ),
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}}}),
+                true,
+            ),
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": "no"}}}),
+                false,
+            ),
+            (
+                json!({"HostConfig": {"RestartPolicy": {"Name": ""}}}),
+                false,
+            ),
+            (json!({"HostConfig": {}}), false),
+        ];
+        for (info, want) in cases {
+            assert_eq!(has_restart_policy(info), *want, "{info}");
+        }
+    }
+
+    #[test]
+    fn an_engine_that_answers_without_streaming_is_asked_less_and_less_often() {
+        let ms = Duration::from_millis;
+        let cases: &[(Duration, Followed, Duration, Duration)] = &[
+            // Down or restarting: soon, whatever came before.
+            (ms(3200), Followed::Unreachable, ms(0), RECONNECT_DELAY),
+            // Answered but no stream: twice the last pause, up to the cap.
+            (ms(100), Followed::Answered, ms(2), ms(200)),
+            (ms(3200), Followed::Answered, ms(2), MAX_RECONNECT_DELAY),
+            (
+                MAX_RECONNECT_DELAY,
+                Followed::Answered,
+                ms(2),
+                MAX_RECONNECT_DELAY,
+            ),
+            // A stream that lasted ended by an engine restart: soon again.
+            (
+                ms(3200),
+                Followed::Answered,
+                MAX_RECONNECT_DELAY,
+                RECONNECT_DELAY,
+            ),
+        ];
+        for &(previous, outcome, lasted, want) in cases {
+            assert_eq!(
+                next_delay(previous, outcome, lasted),
+                want,
+                "{previous:?} {outcome:?} {lasted:?}"
+            );
+        }
+    }
 }
