@@ -109,8 +109,17 @@ impl AppEnv {
     }
 }
 
+/// How the app's page is rendered in a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rendering {
+    /// The app's default: no compositing (see `src/webview.rs`).
+    AppDefault,
+    /// WebKitGTK's compositing: WebKitWebDriver's click on Save hangs without it (5 of 6 runs).
+    Composited,
+}
+
 /// `tauri-driver` with the app's environment (the app inherits it through WebKitWebDriver).
-fn driver(display: &str, env: &AppEnv, user_mode: bool) -> (Proc, u16) {
+fn driver(display: &str, env: &AppEnv, user_mode: bool, rendering: Rendering) -> (Proc, u16) {
     let port = free_port();
     let native = free_port();
     let mut cmd = Command::new(tool(
@@ -140,8 +149,12 @@ fn driver(display: &str, env: &AppEnv, user_mode: bool) -> (Proc, u16) {
     .env("ECI_GUARD_STATE_DIR", env.dir.path().join("state"))
     .env("ECI_GUARD_REGISTRIES", &env.registries)
     .env("ECI_GUARD_USER_MODE", if user_mode { "1" } else { "0" })
+    .env_remove("WEBKIT_DISABLE_COMPOSITING_MODE")
     .stdout(Stdio::null())
     .stderr(Stdio::null());
+    if rendering == Rendering::Composited {
+        cmd.env("WEBKIT_DISABLE_COMPOSITING_MODE", "0");
+    }
     let proc = Proc::spawn(&mut cmd, "tauri-driver");
     wait_until("tauri-driver", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -280,7 +293,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
     let socket_mount = format!("{}:/var/run/docker.sock", env.socket().display());
 
     let notice = {
-        let (_driver, port) = driver(&display, &env, false);
+        let (_driver, port) = driver(&display, &env, false, Rendering::Composited);
         let c = session(port).await;
         find(&c, "[data-testid=mode-badge][data-mode=admin]").await;
         find(&c, "[data-testid=new-image-input]").await;
@@ -408,7 +421,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
     };
 
     // A user's run: the locked fields are read-only, with the administrator's note.
-    let (_driver, port) = driver(&display, &env, true);
+    let (_driver, port) = driver(&display, &env, true, Rendering::Composited);
     let c = session(port).await;
     find(&c, "[data-testid=mode-badge][data-mode=user]").await;
     find(&c, "[data-testid=locked-banner]").await;
@@ -582,7 +595,7 @@ async fn start_time_and_memory_with_100k_history_rows() {
     .unwrap();
 
     let (_x, display) = xvfb();
-    let (driver, port) = driver(&display, &env, false);
+    let (driver, port) = driver(&display, &env, false, Rendering::AppDefault);
     let requested = std::time::SystemTime::now();
     let started = Instant::now();
     let c = session(port).await;

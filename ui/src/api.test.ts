@@ -1,8 +1,34 @@
 import { describe, expect, test } from 'vitest';
-import { api, ApiError, systemTimeMs, toApiError, type SystemTimeJson } from './api';
-import { backend } from './test/harness';
+import { api, ApiError, events, preloadSettings, systemTimeMs, toApiError, type SystemTimeJson } from './api';
+import { backend, deferred, emitEvent, settingsView } from './test/harness';
 
 describe('api', () => {
+  test('the settings asked for at boot serve every view while pending, then each load asks again', async () => {
+    const answer = deferred<unknown>();
+    const be = backend({ load_settings: () => answer.promise });
+    preloadSettings();
+    const first = api.loadSettings();
+    const second = api.loadSettings();
+    expect(be.of('load_settings')).toHaveLength(1);
+    answer.resolve(settingsView('admin', null));
+    await expect(first).resolves.toMatchObject({ mode: 'admin' });
+    await expect(second).resolves.toMatchObject({ mode: 'admin' });
+    await api.loadSettings();
+    expect(be.of('load_settings')).toHaveLength(2);
+  });
+
+  test('a policy change while the boot answer is pending makes the next load ask again', async () => {
+    const answer = deferred<unknown>();
+    const be = backend({ load_settings: () => answer.promise });
+    const unlisten = await events.onPolicyChanged(() => undefined);
+    preloadSettings();
+    await emitEvent('policy://changed', { at: 1_000, outcome: { outcome: 'applied', version: 'v', warnings: [], user_ignored: false } });
+    void api.loadSettings();
+    expect(be.of('load_settings')).toHaveLength(2);
+    answer.resolve(settingsView('admin', null));
+    unlisten();
+  });
+
   test('arguments go out under the names the shell reads (camelCase for multi-word ones)', async () => {
     const be = backend({ probe_image: () => ({ input: 'x', status: 'all-images' }), cancel_probe: () => true });
     await api.probeImage('busybox', 'r1');

@@ -323,8 +323,25 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 // ---- Commands ----
 
+/** The settings asked for at boot, while pending: what every view asks for first. */
+let preloaded: Promise<SettingsView> | null = null;
+
+/**
+ * Asks for the settings before React and the views are loaded (`main.tsx`), so the shell's answer
+ * overlaps the bundle's parse and first render. Callers of `loadSettings` share it while it is
+ * pending; a `policy://changed` ends the sharing, since the answer may predate the change.
+ */
+export function preloadSettings(): void {
+  const p = call<SettingsView>('load_settings');
+  preloaded = p;
+  const done = () => {
+    if (preloaded === p) preloaded = null;
+  };
+  p.then(done, done);
+}
+
 export const api = {
-  loadSettings: (): Promise<SettingsView> => call('load_settings'),
+  loadSettings: (): Promise<SettingsView> => preloaded ?? call('load_settings'),
   validateSection: (target: Target, section: EciSection): Promise<Diagnostic[]> =>
     call('validate_section', { target, section }),
   previewSettings: (target: Target, section: EciSection): Promise<string> =>
@@ -363,7 +380,10 @@ export const EVENTS = {
 
 export const events = {
   onPolicyChanged: (handler: (event: ReloadEvent) => void): Promise<UnlistenFn> =>
-    listen<ReloadEvent>(EVENTS.policyChanged, (e) => handler(e.payload)),
+    listen<ReloadEvent>(EVENTS.policyChanged, (e) => {
+      preloaded = null;
+      handler(e.payload);
+    }),
   onBlocked: (handler: (block: StoredBlock) => void): Promise<UnlistenFn> =>
     listen<StoredBlock>(EVENTS.historyBlocked, (e) => handler(e.payload)),
   onStatusChanged: (handler: (status: AppStatus) => void): Promise<UnlistenFn> =>

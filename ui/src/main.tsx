@@ -1,7 +1,7 @@
-// Entry point: mounts the app into index.html's #root.
-import { createRoot } from 'react-dom/client';
-import { App } from './App';
+// Entry point: asks the shell for the settings, then loads React and the app (a chunk of its own),
+// so the first view's data is on its way while the bundle is parsed and rendered.
+import { preloadSettings } from './api';
 import './styles.css';
 
-const root = document.getElementById('root');
-if (root) createRoot(root).render(<App />);
+preloadSettings();
+void import('./boot');
