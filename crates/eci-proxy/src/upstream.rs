@@ -27,6 +27,9 @@ const FACT_LIMIT: usize = 8 << 20;
 /// A fact request that takes longer than this means a wedged engine; fail closed.
 const FACT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The send buffer asked for on each engine connection.
+const SEND_BUFFER: usize = 1 << 20;
+
 #[derive(Debug, Clone)]
 pub struct Upstream {
     path: PathBuf,
@@ -51,6 +54,10 @@ impl Upstream {
         let stream = UnixStream::connect(&self.path)
             .await
             .map_err(|e| self.unavailable(e))?;
+        // A unix socket's send buffer bounds the bytes in flight to the engine: the default
+        // (about 208 KiB) costs a wake-up per 208 KiB of an image load or a build context. The
+        // kernel caps the size at net.core.wmem_max and allocates only what is in flight.
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&stream, SEND_BUFFER);
         Ok(http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await?)
