@@ -114,7 +114,7 @@ impl Protected {
                 socket: resolved.to_owned(),
             });
         }
-        match exposure(resolved, &self.paths)? {
+        match exposure(resolved, &self.paths).or_else(|| self.same_file(resolved))? {
             // The directory of filtered sockets is no socket to filter: mounting it is like
             // mounting a directory that holds one.
             Exposure::Socket { socket } if socket == self.filtered_dir => {
@@ -127,9 +127,45 @@ impl Protected {
         }
     }
 
+    /// A path can reach a protected socket under another name: a hard link to the socket, or a
+    /// bind mount of the socket or of a directory above it (`mount --bind /run /srv/run`). Names
+    /// differ, files do not: the source is the same file (device and inode) as the socket or as
+    /// one of its directories. Stat'ed at each check, since the engine recreates its socket
+    /// when it restarts.
+    fn same_file(&self, resolved: &str) -> Option<Exposure> {
+        let source = file_id(Path::new(resolved))?;
+        self.paths.iter().find_map(|socket| {
+            let mut at = Some(Path::new(socket.as_str()));
+            let mut first = true;
+            while let Some(p) = at {
+                if file_id(p) == Some(source) {
+                    return Some(if first {
+                        Exposure::Socket {
+                            socket: socket.clone(),
+                        }
+                    } else {
+                        Exposure::Ancestor {
+                            dir: resolved.to_owned(),
+                            socket: socket.clone(),
+                        }
+                    });
+                }
+                first = false;
+                at = p.parent();
+            }
+            None
+        })
+    }
+
     pub fn classify_host(&self, path: &str) -> Option<Exposure> {
         self.classify(&resolve_host(path))
     }
+}
+
+/// A file's identity: its device and inode, whatever name reaches it.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// `PROC_SUPER_MAGIC` from `linux/magic.h`.
@@ -542,6 +578,63 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(&p.classify(path), want, "{path}");
+        }
+    }
+
+    /// Other names for the socket or its directory: a hard link, and bind mounts (the tests run
+    /// as root, as the engine they drive needs).
+    #[test]
+    fn other_names_for_a_socket_or_its_directory_are_caught() {
+        use rustix::mount::{mount_bind, unmount, UnmountFlags};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["run/sub", "elsewhere", "alias-dir", "filtered"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let sock = root.join("run/sub/engine.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let _other =
+            std::os::unix::net::UnixListener::bind(root.join("elsewhere/other.sock")).unwrap();
+        std::fs::hard_link(&sock, root.join("elsewhere/link.sock")).unwrap();
+        std::fs::write(root.join("alias-file"), b"").unwrap();
+        mount_bind(root.join("run"), root.join("alias-dir")).unwrap();
+        mount_bind(&sock, root.join("alias-file")).unwrap();
+        let p = Protected::new([sock.clone()], &root.join("filtered"));
+        let s = |p: &Path| resolve_host(&p.to_string_lossy());
+        let socket = s(&sock);
+        let ancestor = |d: &str| {
+            Some(Exposure::Ancestor {
+                dir: s(&root.join(d)),
+                socket: socket.clone(),
+            })
+        };
+        let cases: Vec<(&str, Option<Exposure>)> = vec![
+            (
+                "elsewhere/link.sock",
+                Some(Exposure::Socket {
+                    socket: socket.clone(),
+                }),
+            ),
+            (
+                "alias-file",
+                Some(Exposure::Socket {
+                    socket: socket.clone(),
+                }),
+            ),
+            ("alias-dir", ancestor("alias-dir")),
+            ("alias-dir/sub", ancestor("alias-dir/sub")),
+            // The same names and kinds of file, but other files.
+            ("elsewhere/other.sock", None),
+            ("elsewhere", None),
+        ];
+        let got: Vec<_> = cases
+            .iter()
+            .map(|(rel, _)| p.classify_host(&root.join(rel).to_string_lossy()))
+            .collect();
+        let _ = unmount(root.join("alias-file"), UnmountFlags::DETACH);
+        let _ = unmount(root.join("alias-dir"), UnmountFlags::DETACH);
+        for ((rel, want), got) in cases.iter().zip(got) {
+            assert_eq!(&got, want, "{rel}");
         }
     }
 }

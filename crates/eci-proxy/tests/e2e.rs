@@ -224,6 +224,19 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
     std::os::unix::fs::symlink(&sock, &link).unwrap();
     let dir_link = links.path().join("dir-link");
     std::os::unix::fs::symlink(&sock_dir, &dir_link).unwrap();
+    // Other names for the same files: a hard link to the socket, a bind mount of its directory.
+    let hard_link = links.path().join("hard-link");
+    std::fs::hard_link(&sock, &hard_link).unwrap();
+    let alias_dir = links.path().join("alias-dir");
+    std::fs::create_dir(&alias_dir).unwrap();
+    rustix::mount::mount_bind(&sock_dir, &alias_dir).unwrap();
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+    let _unmount = Unmount(&alias_dir);
 
     // A container holding the socket, made directly on the engine, to inherit from.
     let holder = unique("holder");
@@ -265,6 +278,18 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
             binds(&format!("{}/docker.sock", dir_link.display())),
         ),
         ("parent directory", binds(&sock_dir)),
+        (
+            "hard link to the socket",
+            binds(&hard_link.display().to_string()),
+        ),
+        (
+            "bind mount of its directory",
+            binds(&alias_dir.display().to_string()),
+        ),
+        (
+            "the socket through a bind mount of its directory",
+            binds(&format!("{}/docker.sock", alias_dir.display())),
+        ),
         ("root", binds("/")),
         ("proc root", binds(&format!("/proc/self/root{sock}"))),
         ("the host's procfs", binds("/proc")),

@@ -379,6 +379,17 @@ pub fn inspect_container(engine: &Engine, name: &str) -> Option<Value> {
 
 /// The host paths a container mounts, resolved on the host, that reach `socket` (the socket
 /// itself or a directory above it). The oracle of every bypass test.
+/// Whether `path` is, under another name (hard link, bind mount), the socket or a directory
+/// above it: the same device and inode.
+fn same_file_as_socket_or_above(path: &str, socket: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let Some(source) = id(Path::new(path)) else {
+        return false;
+    };
+    Path::new(socket).ancestors().any(|p| id(p) == Some(source))
+}
+
 pub fn exposing_mounts(engine: &Engine, name: &str, socket: &Path) -> Vec<String> {
     let Some(info) = inspect_container(engine, name) else {
         return Vec::new();
@@ -404,7 +415,12 @@ pub fn exposing_mounts(engine: &Engine, name: &str, socket: &Path) -> Vec<String
             let dir = r.trim_end_matches('/');
             // A procfs reaches every process's root, the engine's socket included.
             let procfs = r == "/proc" || r.starts_with("/proc/");
-            if r == socket || dir.is_empty() || socket.starts_with(&format!("{dir}/")) || procfs {
+            if r == socket
+                || dir.is_empty()
+                || socket.starts_with(&format!("{dir}/"))
+                || procfs
+                || same_file_as_socket_or_above(&r, &socket)
+            {
                 out.push(s);
             }
         }
