@@ -114,7 +114,10 @@ impl Protected {
                 socket: resolved.to_owned(),
             });
         }
-        match exposure(resolved, &self.paths).or_else(|| self.same_file(resolved))? {
+        let found = exposure(resolved, &self.paths)
+            .or_else(|| self.same_file(resolved))
+            .or_else(|| self.alias_below(resolved));
+        match found? {
             // The directory of filtered sockets is no socket to filter: mounting it is like
             // mounting a directory that holds one.
             Exposure::Socket { socket } if socket == self.filtered_dir => {
@@ -160,6 +163,61 @@ impl Protected {
     pub fn classify_host(&self, path: &str) -> Option<Exposure> {
         self.classify(&resolve_host(path))
     }
+}
+
+impl Protected {
+    /// A directory can hold another name for the socket further down: a mount point below it
+    /// that is a bind mount of the socket or of a directory above it (`/srv` when `/srv/run` is
+    /// `/run` bind-mounted). The engine's bind mount of the directory is recursive (`rbind`), so
+    /// the container would see it. Every mount point below is judged by identity.
+    fn alias_below(&self, resolved: &str) -> Option<Exposure> {
+        let dir = resolved.trim_end_matches('/');
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let found = mount_points(&mountinfo)
+            .filter(|m| {
+                m.strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .find_map(|m| match self.same_file(&m)? {
+                Exposure::Socket { socket } | Exposure::Ancestor { socket, .. } => {
+                    Some(Exposure::Ancestor {
+                        dir: resolved.to_owned(),
+                        socket,
+                    })
+                }
+                Exposure::Filtered { .. } => None,
+            });
+        found
+    }
+}
+
+/// The mount points of a `/proc/<pid>/mountinfo` (the fifth field; the kernel escapes space,
+/// tab, newline and backslash in it as three octal digits).
+fn mount_points(mountinfo: &str) -> impl Iterator<Item = String> + '_ {
+    mountinfo.lines().filter_map(|line| {
+        let field = line.split(' ').nth(4)?;
+        let bytes = field.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+                std::str::from_utf8(d)
+                    .ok()
+                    .and_then(|d| u8::from_str_radix(d, 8).ok())
+            });
+            match (bytes[i], octal) {
+                (b'\\', Some(b)) => {
+                    out.push(b);
+                    i += 4;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    })
 }
 
 /// A file's identity: its device and inode, whatever name reaches it.
@@ -581,6 +639,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn reads_mount_points_with_their_escapes() {
+        let info = "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw\n\
+                    37 35 0:5 / /proc rw - proc proc rw\n\
+                    38 35 0:6 / /a\\134b\\011c rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            mount_points(info).collect::<Vec<_>>(),
+            vec!["/mnt/with space", "/proc", "/a\\b\tc"]
+        );
+    }
+
     /// Other names for the socket or its directory: a hard link, and bind mounts (the tests run
     /// as root, as the engine they drive needs).
     #[test]
@@ -597,7 +666,9 @@ mod tests {
             std::os::unix::net::UnixListener::bind(root.join("elsewhere/other.sock")).unwrap();
         std::fs::hard_link(&sock, root.join("elsewhere/link.sock")).unwrap();
         std::fs::write(root.join("alias-file"), b"").unwrap();
+        std::fs::create_dir_all(root.join("holder/deeper/mnt")).unwrap();
         mount_bind(root.join("run"), root.join("alias-dir")).unwrap();
+        mount_bind(root.join("run/sub"), root.join("holder/deeper/mnt")).unwrap();
         mount_bind(&sock, root.join("alias-file")).unwrap();
         let p = Protected::new([sock.clone()], &root.join("filtered"));
         let s = |p: &Path| resolve_host(&p.to_string_lossy());
@@ -623,14 +694,20 @@ mod tests {
             ),
             ("alias-dir", ancestor("alias-dir")),
             ("alias-dir/sub", ancestor("alias-dir/sub")),
+            // A directory with an alias mounted further down.
+            ("holder", ancestor("holder")),
+            ("holder/deeper", ancestor("holder/deeper")),
+            ("holder/deeper/mnt", ancestor("holder/deeper/mnt")),
             // The same names and kinds of file, but other files.
             ("elsewhere/other.sock", None),
             ("elsewhere", None),
+            ("holder/deeper/unrelated", None),
         ];
         let got: Vec<_> = cases
             .iter()
             .map(|(rel, _)| p.classify_host(&root.join(rel).to_string_lossy()))
             .collect();
+        let _ = unmount(root.join("holder/deeper/mnt"), UnmountFlags::DETACH);
         let _ = unmount(root.join("alias-file"), UnmountFlags::DETACH);
         let _ = unmount(root.join("alias-dir"), UnmountFlags::DETACH);
         for ((rel, want), got) in cases.iter().zip(got) {

@@ -237,6 +237,11 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
         }
     }
     let _unmount = Unmount(&alias_dir);
+    let holder_dir = links.path().join("holder");
+    let deeper = holder_dir.join("deeper");
+    std::fs::create_dir_all(&deeper).unwrap();
+    rustix::mount::mount_bind(&sock_dir, &deeper).unwrap();
+    let _unmount_deeper = Unmount(&deeper);
 
     // A container holding the socket, made directly on the engine, to inherit from.
     let holder = unique("holder");
@@ -285,6 +290,10 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
         (
             "bind mount of its directory",
             binds(&alias_dir.display().to_string()),
+        ),
+        (
+            "a directory with a bind mount of the socket's directory below it",
+            binds(&holder_dir.display().to_string()),
         ),
         (
             "the socket through a bind mount of its directory",

@@ -377,19 +377,26 @@ pub fn inspect_container(engine: &Engine, name: &str) -> Option<Value> {
     v.as_array()?.first().cloned()
 }
 
-/// The host paths a container mounts, resolved on the host, that reach `socket` (the socket
-/// itself or a directory above it). The oracle of every bypass test.
 /// Whether `path` is, under another name (hard link, bind mount), the socket or a directory
-/// above it: the same device and inode.
+/// above it, or holds one within a few levels: the same device and inode.
 fn same_file_as_socket_or_above(path: &str, socket: &str) -> bool {
     use std::os::unix::fs::MetadataExt;
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    let Some(source) = id(Path::new(path)) else {
-        return false;
-    };
-    Path::new(socket).ancestors().any(|p| id(p) == Some(source))
+    let targets: Vec<_> = Path::new(socket).ancestors().filter_map(id).collect();
+    fn walk(p: &Path, depth: u8, hit: &dyn Fn(&Path) -> bool) -> bool {
+        hit(p)
+            || (depth > 0
+                && std::fs::read_dir(p).is_ok_and(|entries| {
+                    entries.flatten().any(|e| walk(&e.path(), depth - 1, hit))
+                }))
+    }
+    walk(Path::new(path), 3, &|p| {
+        id(p).is_some_and(|i| targets.contains(&i))
+    })
 }
 
+/// The host paths a container mounts, resolved on the host, that reach `socket` (the socket
+/// itself or a directory above it, under any name). The oracle of every bypass test.
 pub fn exposing_mounts(engine: &Engine, name: &str, socket: &Path) -> Vec<String> {
     let Some(info) = inspect_container(engine, name) else {
         return Vec::new();
