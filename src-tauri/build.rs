@@ -3,27 +3,15 @@
 
 use std::path::Path;
 
-/// Every command the app registers; `src/lib.rs` `COMMANDS` must list the same (tested).
-const COMMANDS: &[&str] = &[
-    "load_settings",
-    "validate_section",
-    "preview_settings",
-    "save_settings",
-    "probe_image",
-    "cancel_probe",
-    "history_query",
-    "history_export",
-    "history_clear",
-    "status",
-    "docker_host_line",
-    "create_docker_context",
-];
+/// Every command the app registers, the same list `src/lib.rs` exports as `COMMANDS`.
+const COMMANDS: &[&str] = include!("src/command_names.rs");
 
 fn main() {
     // The app embeds the built frontend at compile time. A missing build is an error, not an
     // empty window: CI must never ship or test an app without its UI.
     let dist = Path::new("../ui/dist");
     println!("cargo:rerun-if-changed=../ui/dist");
+    println!("cargo:rerun-if-changed=src/command_names.rs");
     if !dist.join("index.html").is_file() {
         eprintln!(
             "error: ui/dist/index.html is missing; the desktop app embeds the built frontend.\n\

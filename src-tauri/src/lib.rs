@@ -22,20 +22,7 @@ pub use state::{AppConfig, AppState, AppStatus};
 
 /// Every command the app registers, as named in `build.rs` (which generates their permissions)
 /// and in the capability (tests check the three agree).
-pub const COMMANDS: &[&str] = &[
-    "load_settings",
-    "validate_section",
-    "preview_settings",
-    "save_settings",
-    "probe_image",
-    "cancel_probe",
-    "history_query",
-    "history_export",
-    "history_clear",
-    "status",
-    "docker_host_line",
-    "create_docker_context",
-];
+pub const COMMANDS: &[&str] = include!("command_names.rs");
 
 /// The app's commands on a builder for any runtime. The caller manages an `Arc<AppState>`.
 pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {

@@ -209,6 +209,11 @@ async fn find(c: &Client, selector: &str) -> fantoccini::elements::Element {
     }
 }
 
+/// Waits for the element and clicks it.
+async fn click(c: &Client, selector: &str) {
+    find(c, selector).await.click().await.unwrap();
+}
+
 async fn shot(c: &Client, name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -305,25 +310,13 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
             .send_keys(&entry)
             .await
             .unwrap();
-        find(&c, "[data-testid=add-image]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&c, "[data-testid=add-image]").await;
         find(&c, "[data-testid=image-badge][data-state=found]").await;
         shot(&c, "02-settings-image-found").await;
 
         // Lock and save: the file holds the change and the keys it had.
-        find(&c, "[data-testid=lock-toggle]")
-            .await
-            .click()
-            .await
-            .unwrap();
-        find(&c, "[data-testid=save-settings]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&c, "[data-testid=lock-toggle]").await;
+        click(&c, "[data-testid=save-settings]").await;
         // Judged at the end, so one run shows every later step too.
         let notice = find(&c, "[data-testid=save-notice]")
             .await
@@ -375,11 +368,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
         }
 
         // History open; a blocked run shows up in it without a refresh.
-        find(&c, "[data-testid=tab-history]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&c, "[data-testid=tab-history]").await;
         find(&c, "[data-testid=history-total]").await;
         let out = docker_through_guard(
             [
@@ -400,19 +389,11 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
             "an unlisted image mounted the socket"
         );
         wait_text(&c, "[data-testid=history-row]", "eci-e2e/busybox").await;
-        find(&c, "[data-testid=history-row]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&c, "[data-testid=history-row]").await;
         find(&c, "[data-testid=history-details]").await;
         shot(&c, "04-history-live-block").await;
 
-        find(&c, "[data-testid=tab-status]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&c, "[data-testid=tab-status]").await;
         find(&c, "[data-testid=engine-version]").await;
         find(&c, "[data-testid=docker-host-line]").await;
         shot(&c, "05-status").await;
@@ -617,11 +598,7 @@ async fn start_time_and_memory_with_100k_history_rows() {
     let phases = start_phases(&c, requested).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = app_memory(driver.0.id(), "idle");
-    find(&c, "[data-testid=tab-history]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&c, "[data-testid=tab-history]").await;
     wait_text(&c, "[data-testid=history-total]", &format!("of {ROWS}")).await;
     find(&c, "[data-testid=history-row]").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
