@@ -25,6 +25,11 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
+// The suites' raw HTTP and settings helpers, shared rather than copied.
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{admin_settings, exchange, request};
+
 /// Nothing is published: every image-list entry is unavailable, which denies its mounts.
 struct NoDigests;
 
@@ -67,51 +72,12 @@ fn trivial_upstream(rt: &tokio::runtime::Runtime, path: &Path) {
     });
 }
 
-fn admin_settings() -> String {
-    serde_json::json!({
-        "configurationFileVersion": 2,
-        "enhancedContainerIsolation": {
-            "locked": true,
-            "value": true,
-            "iechorSocketMount": {
-                "imageList": { "images": ["iechor.io/testcontainers/ryuk:*"] },
-                "commandList": { "type": "deny", "commands": ["push"] }
-            }
-        }
-    })
-    .to_string()
-}
+/// How long one answer may take under full load before it counts as unexpected.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One request with `Connection: close`: status (0 when none) and the body.
-fn exchange(sock: &Path, request: &[u8]) -> (u16, String) {
-    let Ok(mut s) = UnixStream::connect(sock) else {
-        return (0, String::new());
-    };
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    if s.write_all(request).is_err() {
-        return (0, String::new());
-    }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|t| t.get(..3))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn request(method: &str, target: &str, body: &str) -> Vec<u8> {
-    format!(
-        "{method} {target} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+/// The body of a whole HTTP answer.
+fn answer_body(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
 
 /// Latencies in a fixed-size histogram (1 µs to 10 min, 3 significant digits): a list of
@@ -181,9 +147,9 @@ impl Load {
                 ),
             };
             i += 1;
-            let start = Instant::now();
-            let (status, body) = exchange(&self.sock, &req);
-            lat.saturating_record(start.elapsed().as_micros() as u64);
+            let (status, answer, took) = exchange(&self.sock, &req, ANSWER_TIMEOUT);
+            let body = answer_body(&answer);
+            lat.saturating_record(took.as_micros() as u64);
             self.requests.fetch_add(1, Ordering::Relaxed);
             if status == 403 {
                 self.blocks.fetch_add(1, Ordering::Relaxed);
@@ -194,16 +160,17 @@ impl Load {
                     body.chars().take(200).collect::<String>()
                 ));
             } else if what == "allowed create" {
-                if let Some(id) = serde_json::from_str::<serde_json::Value>(&body)
+                if let Some(id) = serde_json::from_str::<serde_json::Value>(body)
                     .ok()
                     .and_then(|v| v["Id"].as_str().map(str::to_owned))
                 {
-                    let (status, body) = exchange(
+                    let (status, answer, _) = exchange(
                         &self.sock,
                         &request("DELETE", &format!("/v1.41/containers/{id}?force=1"), ""),
+                        ANSWER_TIMEOUT,
                     );
                     if !(200..300).contains(&status) {
-                        unexpected.push(format!("remove: {status} {body}"));
+                        unexpected.push(format!("remove: {status} {}", answer_body(&answer)));
                     }
                 }
             }
@@ -320,7 +287,11 @@ fn main() {
         (s.engine().socket_path().to_owned(), s.busybox().reference())
     };
     let admin = dir.path().join("admin-settings.json");
-    std::fs::write(&admin, admin_settings()).unwrap();
+    std::fs::write(
+        &admin,
+        admin_settings(&["iechor.io/testcontainers/ryuk:*"], "deny", &["push"]),
+    )
+    .unwrap();
     let listen = dir.path().join("guard.sock");
     let history = eci_history::History::open(
         dir.path().join("history"),

@@ -20,29 +20,7 @@ use eci_policy::reference::ImageEntry;
 use eci_proxy::{BlockSink, Limits, ReloadOutcome};
 use support::*;
 
-/// One request with `Connection: close` on `sock`, bounded by `timeout`: the status (0 when the
-/// connection ended without one), the whole answer and how long it took.
-fn exchange(sock: &Path, request: &[u8], timeout: Duration) -> (u16, String, Duration) {
-    let start = Instant::now();
-    let Ok(mut s) = UnixStream::connect(sock) else {
-        return (0, String::new(), start.elapsed());
-    };
-    s.set_read_timeout(Some(timeout)).unwrap();
-    s.set_write_timeout(Some(timeout)).unwrap();
-    if s.write_all(request).is_err() {
-        return (0, String::new(), start.elapsed());
-    }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|t| t.get(..3))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text, start.elapsed())
-}
-
+/// A `GET` with `Connection: close`.
 fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").into_bytes()
 }

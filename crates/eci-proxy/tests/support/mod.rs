@@ -455,13 +455,42 @@ pub fn raw_http(sock: &Path, request: &[u8]) -> (Vec<u16>, String) {
     (statuses, text)
 }
 
-/// A `POST` with a JSON body and `Connection: close`.
-pub fn post(target: &str, body: &str) -> Vec<u8> {
+/// One request with `Connection: close`, bounded by `timeout` each way: the status of its answer
+/// (0 when none came), the whole answer, and how long it took. Never fails: a refused connection
+/// or a cut answer is what some tests expect.
+pub fn exchange(sock: &Path, request: &[u8], timeout: Duration) -> (u16, String, Duration) {
+    let start = Instant::now();
+    let Ok(mut s) = UnixStream::connect(sock) else {
+        return (0, String::new(), start.elapsed());
+    };
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(timeout)).unwrap();
+    if s.write_all(request).is_err() {
+        return (0, String::new(), start.elapsed());
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text, start.elapsed())
+}
+
+/// A request with a JSON body and `Connection: close`.
+pub fn request(method: &str, target: &str, body: &str) -> Vec<u8> {
     format!(
-        "POST {target} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {target} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
+}
+
+/// A `POST` with a JSON body and `Connection: close`.
+pub fn post(target: &str, body: &str) -> Vec<u8> {
+    request("POST", target, body)
 }
 
 /// Polls `check` for up to `secs` seconds.
