@@ -163,14 +163,15 @@ impl Protected {
     pub fn classify_host(&self, path: &str) -> Option<Exposure> {
         self.classify(&resolve_host(path))
     }
-}
 
-impl Protected {
     /// A directory can hold another name for the socket further down: a mount point below it
     /// that is a bind mount of the socket or of a directory above it (`/srv` when `/srv/run` is
     /// `/run` bind-mounted). The engine's bind mount of the directory is recursive (`rbind`), so
     /// the container would see it. Every mount point below is judged by identity.
     fn alias_below(&self, resolved: &str) -> Option<Exposure> {
+        if !Path::new(resolved).is_dir() {
+            return None;
+        }
         let dir = resolved.trim_end_matches('/');
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
         let found = mount_points(&mountinfo)
