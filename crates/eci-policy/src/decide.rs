@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 
 use crate::commands::CommandEntry;
+use crate::gojson::BodyError;
 use crate::mounts::{MountRef, MountSource};
+use crate::privileges::HostFlag;
 use crate::reference::{Digest, ImageEntry, Reference, Repository};
 use crate::routes::{self, Route};
 use crate::settings::{ListKind, Policy};
@@ -17,6 +19,10 @@ pub enum BlockKind {
     SocketMount,
     Command,
     InvalidRequest,
+    /// A host privilege (privileged, host namespaces, host devices, lifted confinement, a kernel
+    /// filesystem volume, a swarm join) refused because it reaches the engine socket without
+    /// mounting it.
+    HostAccess,
 }
 
 /// A refusal: the HTTP status, the message the client prints, and a short reason for the history.
@@ -38,6 +44,81 @@ impl Denial {
             message: format!("enhanced container isolation: request refused: {why}"),
             reason: why,
         }
+    }
+}
+
+/// The refusal of a body the engine would read differently, or could not be checked, or (a kernel
+/// filesystem volume) asks for the host itself.
+pub fn body_denial(e: &BodyError) -> Denial {
+    match e {
+        BodyError::HostFilesystem { fs, .. } => Denial {
+            kind: BlockKind::HostAccess,
+            status: 403,
+            message: format!("enhanced container isolation: host access denied; {e}."),
+            reason: format!("a {fs:?} volume exposes the host"),
+        },
+        _ => Denial::invalid(e.status(), e.to_string()),
+    }
+}
+
+/// Which socket a request came in on, for the decisions that differ by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The enforcer's main socket (users, the CLI).
+    Main,
+    /// A container's filtered socket: everything it creates is under ECI, whatever the lists say.
+    Filtered,
+}
+
+/// May a request that asks for these host privileges pass? With ECI on: never through a filtered
+/// socket; through the main socket only for an image the admin lists for host access (verified by
+/// digest like the image list). `image` is the image that will run, when there is one.
+pub fn host_verdict(
+    policy: &Policy,
+    via: Via,
+    flags: &[HostFlag],
+    image: Option<&ImageFacts>,
+    facts: &dyn DigestFacts,
+) -> Result<(), Denial> {
+    let Some(first) = flags.first() else {
+        return Ok(());
+    };
+    if !policy.eci_enabled {
+        return Ok(());
+    }
+    let name = image.map(ImageFacts::display_name);
+    if via == Via::Main {
+        if let Some(image) = image {
+            if matching_entry(&policy.host_access_images, image, facts, &mut None).is_some() {
+                return Ok(());
+            }
+        }
+    }
+    let why = match via {
+        Via::Filtered => format!("{} gives the container the host, and with it the iechor socket; containers created through a filtered socket are under enhanced container isolation and cannot be given host access", first.flag),
+        Via::Main => format!("{} gives the container the host, and with it the iechor socket; if you wish to allow it, list the image under enhancedContainerIsolation.eciGuard.hostAccess.images in the admin settings", first.flag),
+    };
+    Err(host_denial(name.as_deref(), why))
+}
+
+/// A swarm join hands the node to a manager whose task specs never pass through the enforcer.
+pub fn swarm_join_denial() -> Denial {
+    host_denial(
+        None,
+        "joining a swarm lets its manager run tasks on this engine that the enforcer never sees (socket mounts, privileges); init a swarm here instead, so services pass through the enforcer".to_owned(),
+    )
+}
+
+fn host_denial(image: Option<&str>, why: String) -> Denial {
+    let subject = match image {
+        Some(image) => format!(" for container with image \"{image}\""),
+        None => String::new(),
+    };
+    Denial {
+        kind: BlockKind::HostAccess,
+        status: 403,
+        message: format!("enhanced container isolation: host access denied{subject}; {why}."),
+        reason: why,
     }
 }
 
@@ -156,7 +237,7 @@ pub fn image_verdict(
     facts: &dyn DigestFacts,
 ) -> ImageVerdict {
     let mut unavailable = None;
-    if let Some(entry) = matching_entry(policy, image, facts, &mut unavailable) {
+    if let Some(entry) = matching_entry(&policy.images, image, facts, &mut unavailable) {
         return ImageVerdict::Allowed {
             entry,
             derived_from: None,
@@ -168,7 +249,7 @@ pub fn image_verdict(
             // Equal chains count too: a build that only changes the config adds no layer.
             let extends = !base.layers.is_empty() && image.layers.starts_with(&base.layers);
             if extends {
-                if let Some(entry) = matching_entry(policy, base, facts, &mut None) {
+                if let Some(entry) = matching_entry(&policy.images, base, facts, &mut None) {
                     return ImageVerdict::Allowed {
                         entry,
                         derived_from: Some(base.display_name()),
@@ -181,7 +262,7 @@ pub fn image_verdict(
 }
 
 fn matching_entry(
-    policy: &Policy,
+    entries: &[ImageEntry],
     image: &ImageFacts,
     facts: &dyn DigestFacts,
     unavailable: &mut Option<(String, String)>,
@@ -190,7 +271,7 @@ fn matching_entry(
         .ok()
         .map(Reference::into_repository);
     let repo_digests: Vec<(Repository, Digest)> = image.repo_digests().collect();
-    for entry in &policy.images {
+    for entry in entries {
         let repo = match entry.repository() {
             None => return Some(entry.to_string()),
             Some(r) => r,

@@ -429,3 +429,72 @@ fn derived_images_extend_an_allowed_base_and_are_on_no_registry() {
         ImageVerdict::Denied { .. }
     ));
 }
+
+#[test]
+fn host_privileges_are_refused_unless_the_admin_lists_the_image_for_the_main_socket() {
+    let text = serde_json::json!({
+        "configurationFileVersion": 2,
+        "enhancedContainerIsolation": {
+            "locked": true, "value": true,
+            "iechorSocketMount": {"imageList": {"images": ["iechor:cli"]}},
+            "eciGuard": {"hostAccess": {"images": ["iechor:cli"]}}
+        }
+    });
+    let listed = load(Some(&text.to_string()), None).unwrap().policy;
+    let unlisted = policy(&["iechor:cli"], true, true);
+    let off = policy(&[], true, false);
+    let flags = crate::privileges::container_create(
+        &serde_json::json!({"Image": "x", "HostConfig": {"Privileged": true}}),
+    )
+    .unwrap();
+    let facts = cli_facts();
+    let cli = cli_image();
+    let other = image("busybox", "sha256:other", &[], &["l1"]);
+    // Listed and verified by digest, through the main socket: allowed.
+    assert_eq!(
+        host_verdict(&listed, Via::Main, &flags, Some(&cli), &facts),
+        Ok(())
+    );
+    // The same image through a filtered socket: never.
+    let d = host_verdict(&listed, Via::Filtered, &flags, Some(&cli), &facts).unwrap_err();
+    assert_eq!(d.kind, BlockKind::HostAccess);
+    assert!(d.message.contains("filtered socket"), "{}", d.message);
+    // Another image, or a retag whose digests do not match, or no list at all.
+    for (p, img) in [(&listed, &other), (&unlisted, &cli)] {
+        let d = host_verdict(p, Via::Main, &flags, Some(img), &facts).unwrap_err();
+        assert_eq!(d.kind, BlockKind::HostAccess);
+        assert_eq!(d.status, 403);
+        assert!(
+            d.message.starts_with(
+                "enhanced container isolation: host access denied for container with image \""
+            ),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.message
+                .contains("Privileged gives the container the host"),
+            "{}",
+            d.message
+        );
+    }
+    let retagged = image("iechor:cli", "sha256:retagged", &[], &["l1"]);
+    assert!(host_verdict(&listed, Via::Main, &flags, Some(&retagged), &facts).is_err());
+    // ECI off, or nothing asked for: passes.
+    assert_eq!(
+        host_verdict(&off, Via::Filtered, &flags, Some(&other), &facts),
+        Ok(())
+    );
+    assert_eq!(
+        host_verdict(&unlisted, Via::Filtered, &[], Some(&other), &facts),
+        Ok(())
+    );
+    // A kernel filesystem volume is a host-access refusal, not an unreadable request.
+    let e = crate::mounts::volume_create(
+        &serde_json::json!({"Name": "v", "DriverOpts": {"type": "proc", "device": "proc"}}),
+    )
+    .unwrap_err();
+    let d = body_denial(&e);
+    assert_eq!((d.kind, d.status), (BlockKind::HostAccess, 403));
+    assert_eq!(swarm_join_denial().kind, BlockKind::HostAccess);
+}

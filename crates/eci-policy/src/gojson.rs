@@ -105,6 +105,13 @@ pub enum BodyError {
     Unsupported { pointer: String, reason: String },
     #[error("cannot rewrite the mount at {pointer:?}: {reason}")]
     Rewrite { pointer: String, reason: String },
+    /// A local volume of a kernel filesystem that shows the host itself (`proc`: every process
+    /// and its root; `sysfs`, `cgroup`: host-wide controls), not a copy of anything.
+    #[error(
+        "the volume at {pointer:?} mounts a {fs:?} filesystem, which exposes the host (its \
+         processes and their roots, or host-wide kernel controls)"
+    )]
+    HostFilesystem { pointer: String, fs: String },
 }
 
 impl BodyError {
@@ -112,6 +119,7 @@ impl BodyError {
     pub fn status(&self) -> u16 {
         match self {
             BodyError::TooLarge { .. } => 413,
+            BodyError::HostFilesystem { .. } => 403,
             _ => 400,
         }
     }

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod decide;
 pub mod gojson;
 pub mod mounts;
+pub mod privileges;
 pub mod reference;
 pub mod routes;
 pub mod settings;

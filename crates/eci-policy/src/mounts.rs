@@ -487,7 +487,7 @@ fn service_mount(v: &Value, index: usize, pointer: String) -> Result<Option<Moun
 
 /// Go's `strings.ToUpper` as far as it can produce ASCII: only `ı` and `ſ` outside ASCII
 /// upper-case into it, so every other character can be left as it is for comparing to ASCII.
-fn go_to_upper(s: &str) -> String {
+pub(crate) fn go_to_upper(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\u{131}' => 'I',
@@ -558,6 +558,35 @@ fn mount_object(
     }))
 }
 
+/// Kernel filesystems a local volume's `type` may name that expose the host rather than hold
+/// data: procfs (`/proc/1/root` is the host's root), sysfs, cgroups (`release_agent`), the
+/// kernel's debugging, tracing, security, BPF, EFI and configuration filesystems, devtmpfs (host
+/// device nodes), devpts (the host's terminals without `newinstance`), binfmt_misc (interpreters
+/// run as root), and the namespace and RPC pipe filesystems.
+const HOST_FILESYSTEMS: &[&str] = &[
+    "proc",
+    "sysfs",
+    "cgroup",
+    "cgroup2",
+    "devpts",
+    "devtmpfs",
+    "debugfs",
+    "tracefs",
+    "securityfs",
+    "bpf",
+    "configfs",
+    "efivarfs",
+    "pstore",
+    "fusectl",
+    "binfmt_misc",
+    "hugetlbfs",
+    "mqueue",
+    "nsfs",
+    "rpc_pipefs",
+    "selinuxfs",
+    "autofs",
+];
+
 /// The host path a volume with these driver options mounts from, if it can be one.
 ///
 /// Option keys are exact (a Go map). The local driver calls `mount(device, path, type, o)`;
@@ -585,6 +614,15 @@ fn local_bind_device(opts: &[(&str, &str)], pointer: &str) -> Result<Option<Stri
     }
     let is_bind = |s: &str| s.eq_ignore_ascii_case("bind") || s.eq_ignore_ascii_case("rbind");
     let binds = items().any(is_bind) || is_bind(ty.trim());
+    // With MS_BIND the kernel ignores `type`; without it, a kernel filesystem is mounted fresh,
+    // and these show the host (the engine's pid namespace, the host's sysfs and cgroups).
+    let fs = ty.trim().to_ascii_lowercase();
+    if !binds && HOST_FILESYSTEMS.contains(&fs.as_str()) {
+        return Err(BodyError::HostFilesystem {
+            pointer: pointer.to_owned(),
+            fs,
+        });
+    }
     if device.is_empty() || !(binds || device.starts_with('/')) {
         return Ok(None);
     }
@@ -602,7 +640,7 @@ fn local_bind_device(opts: &[(&str, &str)], pointer: &str) -> Result<Option<Stri
 
 // ---- typed reading: a wrong JSON type is a decode error for the engine ----
 
-fn wrong(pointer: &str, expected: &'static str) -> BodyError {
+pub(crate) fn wrong(pointer: &str, expected: &'static str) -> BodyError {
     BodyError::WrongType {
         pointer: pointer.to_owned(),
         expected,
@@ -617,7 +655,10 @@ fn invalid(pointer: &str, reason: String) -> BodyError {
 }
 
 /// An object, or `None` for null (Go leaves a struct pointer nil).
-fn object<'a>(v: &'a Value, pointer: &str) -> Result<Option<&'a Map<String, Value>>, BodyError> {
+pub(crate) fn object<'a>(
+    v: &'a Value,
+    pointer: &str,
+) -> Result<Option<&'a Map<String, Value>>, BodyError> {
     match v {
         Value::Object(o) => Ok(Some(o)),
         Value::Null => Ok(None),
@@ -626,9 +667,9 @@ fn object<'a>(v: &'a Value, pointer: &str) -> Result<Option<&'a Map<String, Valu
 }
 
 /// An object found in a body, with its JSON pointer.
-type Located<'a> = (&'a Map<String, Value>, String);
+pub(crate) type Located<'a> = (&'a Map<String, Value>, String);
 
-fn object_field<'a>(
+pub(crate) fn object_field<'a>(
     obj: &'a Map<String, Value>,
     name: &str,
     pointer: &str,
@@ -640,7 +681,7 @@ fn object_field<'a>(
     Ok(object(v, &p)?.map(|o| (o, p)))
 }
 
-fn string_field(
+pub(crate) fn string_field(
     obj: &Map<String, Value>,
     name: &str,
     pointer: &str,
@@ -652,7 +693,11 @@ fn string_field(
     }
 }
 
-fn bool_field(obj: &Map<String, Value>, name: &str, pointer: &str) -> Result<bool, BodyError> {
+pub(crate) fn bool_field(
+    obj: &Map<String, Value>,
+    name: &str,
+    pointer: &str,
+) -> Result<bool, BodyError> {
     match field_entry(obj, name) {
         None | Some((_, Value::Null)) => Ok(false),
         Some((_, Value::Bool(b))) => Ok(*b),
@@ -661,7 +706,7 @@ fn bool_field(obj: &Map<String, Value>, name: &str, pointer: &str) -> Result<boo
 }
 
 /// The elements of an array field with their pointers; null or absent is empty.
-fn array_field<'a>(
+pub(crate) fn array_field<'a>(
     obj: &'a Map<String, Value>,
     name: &str,
     pointer: &str,
@@ -681,7 +726,7 @@ fn array_field<'a>(
 }
 
 /// A `[]string` element: null decodes to "".
-fn element_string<'a>(v: &'a Value, pointer: &str) -> Result<&'a str, BodyError> {
+pub(crate) fn element_string<'a>(v: &'a Value, pointer: &str) -> Result<&'a str, BodyError> {
     match v {
         Value::String(s) => Ok(s),
         Value::Null => Ok(""),
@@ -690,10 +735,10 @@ fn element_string<'a>(v: &'a Value, pointer: &str) -> Result<&'a str, BodyError>
 }
 
 /// A `map[string]string` as pairs (keys are unique: [`crate::gojson::parse`] refuses duplicates).
-type StringPairs<'a> = Vec<(&'a str, &'a str)>;
+pub(crate) type StringPairs<'a> = Vec<(&'a str, &'a str)>;
 
 /// A `map[string]string` field with its pointer: values are strings, null decodes to "".
-fn string_map_field<'a>(
+pub(crate) fn string_map_field<'a>(
     obj: &'a Map<String, Value>,
     name: &str,
     pointer: &str,
@@ -1347,5 +1392,38 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(clean_path(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn kernel_filesystem_volumes_are_host_access() {
+        let read = |opts: Value| volume_create(&json!({"Name": "v", "DriverOpts": opts}));
+        for fs in [
+            "proc", "sysfs", "cgroup", "cgroup2", "devpts", "debugfs", " PROC ",
+        ] {
+            match read(json!({"type": fs, "device": fs})) {
+                Err(BodyError::HostFilesystem { pointer, fs: got }) => {
+                    assert_eq!(pointer, "/DriverOpts");
+                    assert_eq!(got, fs.trim().to_ascii_lowercase());
+                }
+                other => panic!("{fs}: {other:?}"),
+            }
+        }
+        // The same in a container's volume mount.
+        let body = json!({"Image": "x", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "v",
+            "Target": "/p", "VolumeOptions": {"DriverConfig": {"Options": {"type": "sysfs", "device": "x"}}}}]}});
+        assert!(matches!(
+            container_create(&body),
+            Err(BodyError::HostFilesystem { .. })
+        ));
+        // With bind options the kernel ignores the type: a bind of the device, judged as one.
+        let v = read(json!({"type": "proc", "o": "bind", "device": "/srv"})).unwrap();
+        assert_eq!(v.bind_device.as_deref(), Some("/srv"));
+        // A tmpfs holds nothing of the host.
+        assert_eq!(
+            read(json!({"type": "tmpfs", "device": "tmpfs"}))
+                .unwrap()
+                .bind_device,
+            None
+        );
     }
 }

@@ -77,6 +77,27 @@ pub struct EciSection {
         skip_serializing_if = "Option::is_none"
     )]
     pub socket_mount: Option<SocketMount>,
+    /// eci-guard's own extension (Docker Desktop has no such key and ignores it).
+    #[serde(rename = "eciGuard", default, skip_serializing_if = "Option::is_none")]
+    pub eci_guard: Option<EciGuardSection>,
+}
+
+/// `eciGuard`: settings of eci-guard beyond Docker's ECI section, locked with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EciGuardSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_access: Option<HostAccessSettings>,
+}
+
+/// `eciGuard.hostAccess`: images that may be given host privileges (privileged, host namespaces,
+/// host devices, …) through the main socket; never through a filtered one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostAccessSettings {
+    /// Entries in the image-list grammar, verified by digest the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
 }
 
 /// `iechorSocketMount` (alias `dockerSocketMount`).
@@ -157,6 +178,16 @@ impl EciSection {
             .image_list
             .as_ref()?
             .allow_derived_images
+    }
+
+    /// `eciGuard.hostAccess.images` as written, if the file sets them.
+    pub fn host_access_images(&self) -> Option<&[String]> {
+        self.eci_guard
+            .as_ref()?
+            .host_access
+            .as_ref()?
+            .images
+            .as_deref()
     }
 
     /// `commandList` as written, if the file has one.

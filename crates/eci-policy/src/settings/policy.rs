@@ -72,6 +72,9 @@ pub struct Policy {
     pub images: Vec<ImageEntry>,
     pub allow_derived_images: bool,
     pub command_list: CommandList,
+    /// Images that may be given host privileges through the main socket (eci-guard's
+    /// `eciGuard.hostAccess.images`); empty: none.
+    pub host_access_images: Vec<ImageEntry>,
     pub provenance: Provenance,
     /// Fingerprint of what is enforced (not of where it came from): the first 16 hex digits of
     /// the SHA-256 of [`Policy::canonical_json`]. Equal policies have equal versions whatever the
@@ -96,13 +99,25 @@ impl Policy {
                 kind: command_list.kind,
                 entries: dedup_by_key(command_list.entries, |e| e.as_str()),
             },
+            host_access_images: Vec::new(),
             provenance,
             version: String::new(),
         };
-        let canonical = policy.canonical_json().to_string();
-        let digest = Sha256::digest(canonical.as_bytes());
-        policy.version = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        policy.seal();
         policy
+    }
+
+    /// The same policy with these images allowed host privileges through the main socket.
+    pub fn with_host_access(mut self, images: Vec<ImageEntry>) -> Policy {
+        self.host_access_images = dedup_by_key(images, |e| e.to_string());
+        self.seal();
+        self
+    }
+
+    fn seal(&mut self) {
+        let canonical = self.canonical_json().to_string();
+        let digest = Sha256::digest(canonical.as_bytes());
+        self.version = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     }
 
     /// What is enforced, order-independent: entries in canonical spelling, sorted. This is what
@@ -117,12 +132,23 @@ impl Policy {
             .map(|c| c.as_str())
             .collect();
         commands.sort_unstable();
-        json!({
+        let mut canonical = json!({
             "eciEnabled": self.eci_enabled,
             "images": images,
             "allowDerivedImages": self.allow_derived_images,
             "commandList": { "type": self.command_list.kind.as_str(), "commands": commands },
-        })
+        });
+        // Only when set, so that policies without it keep the versions they always had.
+        if !self.host_access_images.is_empty() {
+            let mut host: Vec<String> = self
+                .host_access_images
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            host.sort();
+            canonical["hostAccessImages"] = json!(host);
+        }
+        canonical
     }
 }
 
@@ -158,12 +184,18 @@ impl Serialize for Policy {
                 .map(|c| c.as_str())
                 .collect(),
         };
-        let mut s = serializer.serialize_struct("Policy", 6)?;
+        let host_access: Vec<String> = self
+            .host_access_images
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut s = serializer.serialize_struct("Policy", 7)?;
         s.serialize_field("version", &self.version)?;
         s.serialize_field("eciEnabled", &self.eci_enabled)?;
         s.serialize_field("images", &images)?;
         s.serialize_field("allowDerivedImages", &self.allow_derived_images)?;
         s.serialize_field("commandList", &commands)?;
+        s.serialize_field("hostAccessImages", &host_access)?;
         s.serialize_field("provenance", &self.provenance)?;
         s.end()
     }
@@ -220,6 +252,13 @@ pub fn merge(admin: Option<&CheckedEci>, user: Option<&CheckedEci>) -> Policy {
         (None, None) => (CommandList::default(), Source::Default),
     };
 
+    // Host access follows the image list's rule: a locked admin section alone decides.
+    let host_access = user
+        .and_then(CheckedEci::host_access_images)
+        .or_else(|| admin.and_then(CheckedEci::host_access_images))
+        .map(<[ImageEntry]>::to_vec)
+        .unwrap_or_default();
+
     Policy::new(
         eci_enabled,
         images,
@@ -232,6 +271,7 @@ pub fn merge(admin: Option<&CheckedEci>, user: Option<&CheckedEci>) -> Policy {
             command_list: commands_source,
         },
     )
+    .with_host_access(host_access)
 }
 
 /// Which settings file a diagnostic is about.

@@ -133,6 +133,7 @@ fn set_eci_removes_unset_fields_and_keeps_unknown_keys() {
         locked: Some(false),
         value: None,
         socket_mount: None,
+        eci_guard: None,
     });
     let text = doc.to_json_string();
     let eci = &serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default()[ECI_KEY];
@@ -158,6 +159,7 @@ fn set_eci_writes_a_new_file_and_repairs_what_it_owns() {
                 commands: Some(vec!["push".into()]),
             }),
         }),
+        eci_guard: None,
     };
     let new_file = r#"{
   "configurationFileVersion": 2,
@@ -550,6 +552,10 @@ fn the_version_fingerprints_what_is_enforced() {
             "a denied command",
             r#"{"iechorSocketMount": {"imageList": {"images": ["busybox", "iechor:cli"]}, "commandList": {"commands": ["push"]}}}"#,
         ),
+        (
+            "an image allowed host access",
+            r#"{"iechorSocketMount": {"imageList": {"images": ["busybox", "iechor:cli"]}}, "eciGuard": {"hostAccess": {"images": ["busybox"]}}}"#,
+        ),
     ];
     for (what, admin) in different {
         assert_ne!(version(Some(admin), None), base, "{what}");
@@ -568,6 +574,7 @@ fn the_policy_serialises_for_the_app() {
             "images": ["iechor.io/library/iechor:cli"],
             "allowDerivedImages": false,
             "commandList": {"type": "allow", "commands": ["ps"]},
+            "hostAccessImages": [],
             "provenance": {
                 "value": {"from": "admin", "locked": true},
                 "images": {"from": "admin", "locked": true},

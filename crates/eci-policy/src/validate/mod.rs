@@ -17,9 +17,12 @@ use serde_json::{Map, Value};
 use crate::commands::{CommandEntry, CommandError};
 use crate::reference::ImageEntry;
 use crate::settings::{
-    CommandList, CommandListSettings, EciSection, ImageList, ListKind, MountKey, SettingsDoc,
-    SocketMount, ECI_KEY, SUPPORTED_VERSIONS, VERSION_KEY,
+    CommandList, CommandListSettings, EciGuardSection, EciSection, HostAccessSettings, ImageList,
+    ListKind, MountKey, SettingsDoc, SocketMount, ECI_KEY, SUPPORTED_VERSIONS, VERSION_KEY,
 };
+
+/// Where the host-access image list lives in a settings file.
+const HOST_ACCESS_POINTER: &str = "/enhancedContainerIsolation/eciGuard/hostAccess/images";
 
 pub(crate) use json::push_token;
 
@@ -166,6 +169,7 @@ pub fn parse_settings(text: &str) -> Result<ParsedSettings, Vec<Diagnostic>> {
         section: w.section,
         images: w.images,
         command_list: w.command_list,
+        host_access: w.host_access,
         warnings: diagnostics
             .iter()
             .filter(|d| d.pointer.starts_with(&eci_pointer))
@@ -194,6 +198,7 @@ pub struct CheckedEci {
     section: EciSection,
     images: Option<Vec<ImageEntry>>,
     command_list: Option<CommandList>,
+    host_access: Option<Vec<ImageEntry>>,
     warnings: Vec<Diagnostic>,
 }
 
@@ -202,6 +207,10 @@ impl CheckedEci {
     pub fn new(section: EciSection, mount_key: MountKey) -> Result<CheckedEci, Vec<Diagnostic>> {
         let mut walker = Walker::new(None);
         let (images, command_list) = walker.check_section(&section, mount_key);
+        let host_access = section.host_access_images().map(|images| {
+            let items: Vec<(usize, &str)> = images.iter().map(String::as_str).enumerate().collect();
+            walker.check_images(&items, HOST_ACCESS_POINTER)
+        });
         if walker.diagnostics.iter().any(Diagnostic::is_error) {
             return Err(walker.diagnostics);
         }
@@ -209,6 +218,7 @@ impl CheckedEci {
             section,
             images,
             command_list,
+            host_access,
             warnings: walker.diagnostics,
         })
     }
@@ -225,6 +235,12 @@ impl CheckedEci {
     /// The image list, parsed, if the section sets one.
     pub fn images(&self) -> Option<&[ImageEntry]> {
         self.images.as_deref()
+    }
+
+    /// The images allowed host privileges through the main socket, parsed, if the section sets
+    /// them.
+    pub fn host_access_images(&self) -> Option<&[ImageEntry]> {
+        self.host_access.as_deref()
     }
 
     /// The command list with its defaults applied, if the section has one.
@@ -260,6 +276,7 @@ struct Walked {
     section: EciSection,
     images: Option<Vec<ImageEntry>>,
     command_list: Option<CommandList>,
+    host_access: Option<Vec<ImageEntry>>,
 }
 
 type Read = (SettingsDoc, Option<Walked>, Vec<Diagnostic>);
@@ -498,6 +515,7 @@ impl<'p> Walker<'p> {
                 "value",
                 MountKey::Iechor.as_str(),
                 MountKey::Docker.as_str(),
+                "eciGuard",
             ],
         );
         let locked = self.boolean(obj, "locked", pointer);
@@ -518,10 +536,24 @@ impl<'p> Walker<'p> {
                 locked,
                 value,
                 socket_mount: None,
+                eci_guard: None,
             },
             images: None,
             command_list: None,
+            host_access: None,
         };
+        match obj.get("eciGuard") {
+            None => {}
+            Some(Value::Object(ext)) => {
+                self.walk_extension(ext, &push_token(pointer, "eciGuard"), &mut walked)
+            }
+            Some(other) => self.wrong_type(
+                push_token(pointer, "eciGuard"),
+                "eciGuard",
+                "an object",
+                other,
+            ),
+        }
         if let Some((key, _)) = mounts.first() {
             let mount_pointer = push_token(pointer, key);
             match &obj[key.as_str()] {
@@ -530,6 +562,34 @@ impl<'p> Walker<'p> {
             }
         }
         walked
+    }
+
+    /// `eciGuard`: eci-guard's own keys; `hostAccess.images` in the image-list grammar.
+    fn walk_extension(&mut self, obj: &Map<String, Value>, pointer: &str, walked: &mut Walked) {
+        self.unknown_keys(obj, pointer, &["hostAccess"]);
+        let mut ext = EciGuardSection::default();
+        match obj.get("hostAccess") {
+            None => {}
+            Some(Value::Object(host)) => {
+                let host_pointer = push_token(pointer, "hostAccess");
+                self.unknown_keys(host, &host_pointer, &["images"]);
+                let images = self.strings(host, "images", &host_pointer);
+                if let Some(images) = &images {
+                    walked.host_access =
+                        Some(self.check_images(images, &push_token(&host_pointer, "images")));
+                }
+                ext.host_access = Some(HostAccessSettings {
+                    images: images.map(|v| v.into_iter().map(|(_, s)| s.to_owned()).collect()),
+                });
+            }
+            Some(other) => self.wrong_type(
+                push_token(pointer, "hostAccess"),
+                "hostAccess",
+                "an object",
+                other,
+            ),
+        }
+        walked.section.eci_guard = Some(ext);
     }
 
     fn walk_mount(&mut self, obj: &Map<String, Value>, pointer: &str, walked: &mut Walked) {

@@ -496,6 +496,7 @@ fn diagnostics_serialise_as_the_documented_shape() {
             command_list: None,
         }),
         locked: None,
+        eci_guard: None,
     };
     let d = &validate_section(&section, MountKey::Iechor)[0];
     let json = serde_json::to_value(d).unwrap_or_default();
@@ -596,6 +597,7 @@ fn a_typed_section_is_checked_like_a_file() {
                 commands: Some(commands.iter().map(|s| s.to_string()).collect()),
             }),
         }),
+        eci_guard: None,
     };
     type Outcome = Result<(), Vec<(Code, String)>>;
     let cases: Vec<(EciSection, MountKey, Outcome)> = vec![
