@@ -80,6 +80,8 @@ export interface Policy {
   images: string[];
   allowDerivedImages: boolean;
   commandList: { type: ListKind; commands: string[] };
+  /** eci-guard's extension: images that may be given host privileges through the main socket. */
+  hostAccessImages: string[];
   provenance: Provenance;
 }
 
@@ -139,7 +141,7 @@ export type ProbeReport =
 
 // ---- History (eci_history serde forms) ----
 
-export type BlockKind = 'socket_mount' | 'command' | 'invalid_request';
+export type BlockKind = 'socket_mount' | 'command' | 'host_access' | 'invalid_request';
 export type SocketKind = 'main' | 'filtered';
 
 export interface Filter {

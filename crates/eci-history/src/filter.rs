@@ -11,7 +11,7 @@ use crate::record::{kind_str, BlockKind, SocketKind, StoredBlock, Timestamp};
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(default)]
 pub struct Filter {
-    /// Only blocks of this kind: socket_mount, command, invalid_request (repeatable).
+    /// Only blocks of this kind: socket_mount, command, host_access, invalid_request (repeatable).
     #[cfg_attr(feature = "clap", arg(long = "kind", value_name = "KIND", value_parser = crate::record::parse_kind))]
     pub kinds: Vec<BlockKind>,
     /// Only blocks that arrived on this socket.

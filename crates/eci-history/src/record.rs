@@ -177,6 +177,7 @@ pub fn kind_str(kind: BlockKind) -> &'static str {
         BlockKind::SocketMount => "socket_mount",
         BlockKind::Command => "command",
         BlockKind::InvalidRequest => "invalid_request",
+        BlockKind::HostAccess => "host_access",
     }
 }
 
@@ -186,8 +187,9 @@ pub fn parse_kind(s: &str) -> Result<BlockKind, String> {
         "socket_mount" => Ok(BlockKind::SocketMount),
         "command" => Ok(BlockKind::Command),
         "invalid_request" => Ok(BlockKind::InvalidRequest),
+        "host_access" => Ok(BlockKind::HostAccess),
         _ => Err(format!(
-            "unknown block kind {s:?}; expected socket_mount, command or invalid_request"
+            "unknown block kind {s:?}; expected socket_mount, command, host_access or invalid_request"
         )),
     }
 }

@@ -101,6 +101,18 @@ pub fn host_verdict(
     Err(host_denial(name.as_deref(), why))
 }
 
+/// A container the engine started that could not be judged within the bound: killed, since its
+/// mounts may hold the socket.
+pub fn unjudged_denial(why: &str) -> Denial {
+    let reason = format!("it could not be judged ({why}), and a container that cannot be judged may hold the iechor socket");
+    Denial {
+        kind: BlockKind::SocketMount,
+        status: 403,
+        message: format!("enhanced container isolation: container stopped; {reason}."),
+        reason,
+    }
+}
+
 /// A swarm join hands the node to a manager whose task specs never pass through the enforcer.
 pub fn swarm_join_denial() -> Denial {
     host_denial(
@@ -133,6 +145,22 @@ pub enum Exposure {
     /// The mount is inherited from another container (`VolumesFrom`) that already holds a
     /// filtered socket; it stays under the command list as it is.
     Filtered { socket: String },
+    /// The source is (or is inside a directory of) a host control socket other than the engine's:
+    /// containerd and its shims, BuildKit, plugin and network sockets, systemd, D-Bus, podman.
+    /// No command list applies to them, so they are denied for every image.
+    Control { socket: String },
+}
+
+impl Exposure {
+    /// The protected path the exposure reaches.
+    pub fn socket(&self) -> &str {
+        match self {
+            Exposure::Socket { socket }
+            | Exposure::Ancestor { socket, .. }
+            | Exposure::Filtered { socket }
+            | Exposure::Control { socket } => socket,
+        }
+    }
 }
 
 /// Where a resolved host path stands against the protected sockets. `resolved` must be absolute,
@@ -383,6 +411,12 @@ pub fn mount_verdict(
             }
             (Exposure::Ancestor { dir, socket }, _) => {
                 return MountVerdict::Deny(ancestor_denial(&name, dir, socket))
+            }
+            (Exposure::Control { socket }, _) => {
+                return MountVerdict::Deny(mount_denial(
+                    &name,
+                    format!("\"{socket}\" is a host control socket, which hands out the host and on which the command list cannot be enforced"),
+                ))
             }
         }
     }

@@ -23,6 +23,23 @@ pub enum Inspect {
     PluginEnable {
         name: String,
     },
+    /// An archive read or write (`docker cp`): the engine mounts the container's volumes and
+    /// binds, resolving their sources again, even for a container never started. Judged like a
+    /// start.
+    Archive {
+        id: String,
+    },
+    /// An exec create: its body may ask for a privileged exec.
+    ExecCreate {
+        id: String,
+    },
+    /// A volume create: its options are judged (kernel filesystems), and it takes the volume
+    /// lock so no create that judged a volume's options races it.
+    VolumeCreate,
+    /// A volume remove or prune: forwarded under the volume lock, for the same reason.
+    VolumeChange,
+    /// A swarm join: the manager's tasks would never pass through the enforcer.
+    SwarmJoin,
 }
 
 #[derive(Debug, Clone)]
@@ -47,13 +64,35 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
     let c =
         routes::classify(method, target).map_err(|e| Denial::invalid(e.status(), e.to_string()))?;
     let route = c.route;
-    // Volume create is let through: a volume exposes nothing until a container mounts it, and
-    // every container create and service spec inspects the named volumes it uses, including
-    // volumes made before the enforcer ran or through another socket.
+    // A volume's bind options expose nothing until a container mounts it, and every container
+    // create and service spec inspects the named volumes it uses (including volumes made before
+    // the enforcer ran or through another socket); a volume create is read for kernel
+    // filesystems, and volume changes are ordered against creates that judged a volume.
+    let id = || c.param("id").unwrap_or_default().to_owned();
     let inspect = match route.body {
         _ if route.endpoint == Endpoint::PluginEnable => Inspect::PluginEnable {
             name: c.param("name").unwrap_or_default().to_owned(),
         },
+        _ if matches!(
+            route.endpoint,
+            Endpoint::ContainerArchive
+                | Endpoint::ContainerArchiveInfo
+                | Endpoint::PutContainerArchive
+                | Endpoint::ContainerCopy
+        ) =>
+        {
+            Inspect::Archive { id: id() }
+        }
+        _ if route.endpoint == Endpoint::ContainerExec => Inspect::ExecCreate { id: id() },
+        _ if route.endpoint == Endpoint::SwarmJoin => Inspect::SwarmJoin,
+        _ if matches!(
+            route.endpoint,
+            Endpoint::VolumeDelete | Endpoint::VolumePrune
+        ) =>
+        {
+            Inspect::VolumeChange
+        }
+        BodyKind::VolumeCreate => Inspect::VolumeCreate,
         BodyKind::ContainerCreate => Inspect::ContainerCreate,
         BodyKind::ContainerStart => Inspect::ContainerStart {
             id: c.param("id").unwrap_or_default().to_owned(),
@@ -64,7 +103,7 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
             body: false,
         },
         BodyKind::ServiceCreate | BodyKind::ServiceUpdate => Inspect::Service,
-        BodyKind::None | BodyKind::VolumeCreate | BodyKind::Opaque => Inspect::None,
+        BodyKind::None | BodyKind::Opaque => Inspect::None,
     };
     Ok(Classified { route, inspect })
 }

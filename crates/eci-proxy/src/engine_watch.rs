@@ -50,6 +50,13 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on a kill or an update; a SIGKILL'd container is reaped in milliseconds.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest a container the engine started may run before it is judged: past it (an engine
+/// held by a long archive, a lock, a slow inspect), or when it cannot be judged at all, it is
+/// killed. Unjudged means killed.
+pub const UNJUDGED_BOUND: Duration = Duration::from_secs(2);
+/// How long the engine gets to kill a container that could not be judged before its processes
+/// are killed directly.
+const FAIL_SAFE_ENGINE_KILL: Duration = Duration::from_millis(300);
 
 /// Follows the engine's events until shutdown, reconnecting after an engine restart.
 /// `engine_socket` is the upstream socket, named as the socket of the blocks recorded here.
@@ -301,7 +308,102 @@ impl Watch {
         });
     }
 
+    /// Judges a container; one the engine started (or was found running) that cannot be judged
+    /// within [`UNJUDGED_BOUND`] is killed all the same.
     async fn judge(&self, id: &str, trigger: Trigger) {
+        let outcome = match trigger {
+            Trigger::Started | Trigger::Sweep => {
+                match tokio::time::timeout(UNJUDGED_BOUND, self.judge_once(id, trigger)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(format!(
+                        "the engine did not answer its inspect within {} ms",
+                        UNJUDGED_BOUND.as_millis()
+                    )),
+                }
+            }
+            Trigger::Died | Trigger::Updated => self.judge_once(id, trigger).await,
+        };
+        if let Err(why) = outcome {
+            match trigger {
+                Trigger::Started | Trigger::Sweep => self.fail_safe(id, trigger, &why).await,
+                Trigger::Died | Trigger::Updated => {
+                    tracing::warn!(container = %id, error = %why, "cannot check the mounts of a container that stopped; its next start is judged");
+                }
+            }
+        }
+    }
+
+    /// Kills a running container that could not be judged: through the engine if it answers at
+    /// once, and directly (every process in the container's cgroup) whatever it answers, since
+    /// an engine that cannot be asked may not kill either. Then disarms and records it.
+    async fn fail_safe(&self, id: &str, trigger: Trigger, why: &str) {
+        let target = format!("/containers/{}/kill", segment(id));
+        let engine_kill = tokio::time::timeout(FAIL_SAFE_ENGINE_KILL, self.post(&target, None));
+        let killed_directly = kill_cgroup_processes(id);
+        let engine = engine_kill.await;
+        let killed_at = SystemTime::now();
+        tracing::warn!(
+            container = %id,
+            ?trigger,
+            killed_directly,
+            error = %why,
+            "container killed: it could not be judged"
+        );
+        let kill = match (&engine, killed_directly) {
+            (Ok(Ok((s, _))), _) if s.is_success() => Ok(Kill::Killed),
+            (_, n) if n > 0 => Ok(Kill::Killed),
+            (Ok(Ok((StatusCode::CONFLICT, _))), _) => Ok(Kill::NotRunning),
+            (Ok(Err(e)), _) => Err(ProxyError::Engine {
+                status: 0,
+                message: e.to_string(),
+            }),
+            _ => Err(ProxyError::Engine {
+                status: 0,
+                message: "no process of it was found and the engine did not answer".to_owned(),
+            }),
+        };
+        // The restart policy is set once the engine answers; the kill does not wait for it.
+        let update = match tokio::time::timeout(
+            ACTION_TIMEOUT,
+            self.post(
+                &format!("/containers/{}/update", segment(id)),
+                Some(&json!({"RestartPolicy": {"Name": "no"}})),
+            ),
+        )
+        .await
+        {
+            Ok(Ok((s, _))) if s.is_success() => Ok(()),
+            Ok(Ok((s, message))) => Err(ProxyError::Engine {
+                status: s.as_u16(),
+                message,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(self.unavailable(std::io::ErrorKind::TimedOut.into())),
+        };
+        let disarmed = Disarmed {
+            kill,
+            killed_at,
+            update,
+        };
+        let info = self
+            .last_seen(id)
+            .unwrap_or_else(|| Arc::new(json!({"Id": id})));
+        let policy = self.shared.policy.snapshot();
+        let denial = eci_policy::decide::unjudged_denial(why);
+        self.record(
+            id,
+            trigger,
+            &info,
+            &policy,
+            denial,
+            &disarmed,
+            None,
+            Cause::Unjudged,
+        );
+    }
+
+    /// One judgement; `Err` says why the container could not be judged.
+    async fn judge_once(&self, id: &str, trigger: Trigger) -> Result<(), String> {
         let shared = &self.shared;
         let policy = shared.policy.snapshot();
         // At a `die` the engine holds the container's lock while it cleans up, and an inspect
@@ -322,28 +424,22 @@ impl Watch {
                     }
                     info
                 }
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(container = %id, error = %e, "cannot inspect a container the engine started or stopped");
-                    return;
-                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(format!("its inspect failed: {e}")),
             },
         };
         match trigger {
-            Trigger::Updated => return,
-            Trigger::Died if !has_restart_policy(&info) => return,
+            Trigger::Updated => return Ok(()),
+            Trigger::Died if !has_restart_policy(&info) => return Ok(()),
             _ => {}
         }
         let denial = match crate::recheck::start(shared, &policy, id, &info)
             .await
             .map(|r| r.denial)
         {
-            Ok(None) => return,
+            Ok(None) => return Ok(()),
             Ok(Some(d)) | Err(ProxyError::Denied(d)) => d,
-            Err(e) => {
-                tracing::warn!(container = %id, error = %e, "cannot check the mounts of a container the engine started or stopped");
-                return;
-            }
+            Err(e) => return Err(format!("its mounts could not be checked: {e}")),
         };
         let disarmed = self.disarm(id).await;
         if disarmed.update.is_ok() {
@@ -367,7 +463,17 @@ impl Watch {
             reason = %denial.reason,
             "container disarmed: its mounts expose a protected socket"
         );
-        self.record(id, trigger, &info, &policy, denial, &disarmed, held);
+        self.record(
+            id,
+            trigger,
+            &info,
+            &policy,
+            denial,
+            &disarmed,
+            held,
+            Cause::Exposed,
+        );
+        Ok(())
     }
 
     /// Kills the container and sets its restart policy to `no`.
@@ -463,6 +569,7 @@ impl Watch {
         denial: Denial,
         disarmed: &Disarmed,
         held: Option<Duration>,
+        cause: Cause,
     ) {
         let short = id.get(..12).unwrap_or(id);
         let what = match trigger {
@@ -484,8 +591,12 @@ impl Watch {
             Ok(()) => "its restart policy was set to \"no\"".to_owned(),
             Err(e) => format!("its restart policy could not be set to \"no\" ({e})"),
         };
+        let cause = match cause {
+            Cause::Exposed => "with a mount that now exposes the iechor socket",
+            Cause::Unjudged => "and it could not be checked",
+        };
         let reason = format!(
-            "{what}, with a mount that now exposes the iechor socket: {}; {killed} and {policy_set}",
+            "{what}, {cause}: {}; {killed} and {policy_set}",
             denial.reason
         );
         let path = format!("/containers/{id}/start");
@@ -513,6 +624,13 @@ impl Watch {
     }
 }
 
+/// Why a container was disarmed.
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    Exposed,
+    Unjudged,
+}
+
 #[derive(Debug)]
 enum Kill {
     Killed,
@@ -525,6 +643,39 @@ struct Disarmed {
     /// When the kill was answered (the engine answers once the container has exited).
     killed_at: SystemTime,
     update: Result<(), ProxyError>,
+}
+
+/// SIGKILLs every process whose cgroup names the container (its id appears in the cgroup path
+/// under both the cgroupfs and the systemd drivers); the number killed. Needs no engine.
+fn kill_cgroup_processes(id: &str) -> usize {
+    if id.len() < 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return 0;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cgroup) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+            continue;
+        };
+        if !cgroup.lines().any(|l| l.contains(id)) {
+            continue;
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            if rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok() {
+                killed += 1;
+            }
+        }
+    }
+    killed
 }
 
 /// When the engine last started the container (`State.StartedAt`).

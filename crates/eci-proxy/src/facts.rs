@@ -77,7 +77,35 @@ pub struct Protected {
     pub paths: Vec<String>,
     /// The filtered-socket directory; a source inside it is a filtered socket.
     pub filtered_dir: String,
+    /// Host control sockets other than the engine's, and directories of them (also in `paths`):
+    /// a source that is one, or is inside one of the directories, is denied for every image.
+    pub control: Vec<String>,
 }
+
+/// Host control sockets protected by default beside the engine's own: each hands out the host to
+/// whoever can write to it. Directories stand for every socket inside them (containerd's shim
+/// sockets, plugin and network sockets, BuildKit's, podman's).
+pub const HOST_CONTROL_SOCKETS: &[&str] = &[
+    // containerd: main, ttrpc and debug sockets, shims; the engine's own managed containerd.
+    "/run/containerd/containerd.sock",
+    "/run/containerd/containerd.sock.ttrpc",
+    "/run/containerd/debug.sock",
+    "/run/containerd/s",
+    "/var/run/docker/containerd",
+    // BuildKit.
+    "/run/buildkit",
+    // The engine's plugin and network (external key) sockets.
+    "/run/docker/plugins",
+    "/var/run/docker/plugins",
+    "/run/docker/libnetwork",
+    "/var/run/docker/libnetwork",
+    // systemd's private bus and notify socket; the D-Bus system bus.
+    "/run/systemd/private",
+    "/run/systemd/notify",
+    "/run/dbus/system_bus_socket",
+    // podman.
+    "/run/podman",
+];
 
 impl Protected {
     pub fn new(paths: impl IntoIterator<Item = PathBuf>, filtered_dir: &Path) -> Protected {
@@ -93,7 +121,49 @@ impl Protected {
         Protected {
             paths: resolved,
             filtered_dir,
+            control: Vec::new(),
         }
+    }
+
+    /// Adds host control sockets (and directories of them), denied for every image.
+    pub fn with_control<P: AsRef<Path>>(mut self, paths: impl IntoIterator<Item = P>) -> Protected {
+        for p in paths {
+            let r = resolve_host(&p.as_ref().to_string_lossy());
+            if !self.control.contains(&r) {
+                self.control.push(r.clone());
+            }
+            if !self.paths.contains(&r) {
+                self.paths.push(r);
+            }
+        }
+        self
+    }
+
+    /// The protected paths that exist on this machine now, each with what it is.
+    pub fn present(&self) -> Vec<(String, &'static str)> {
+        self.paths
+            .iter()
+            .filter(|p| Path::new(p.as_str()).exists())
+            .map(|p| {
+                let kind = if *p == self.filtered_dir {
+                    "filtered sockets"
+                } else if self.control.contains(p) {
+                    "host control socket"
+                } else {
+                    "engine socket"
+                };
+                (p.clone(), kind)
+            })
+            .collect()
+    }
+
+    fn control_holding(&self, resolved: &str) -> Option<&String> {
+        self.control.iter().find(|c| {
+            resolved == c.as_str()
+                || resolved
+                    .strip_prefix(c.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
     }
 
     /// Where a host path (already resolved) stands.
@@ -114,10 +184,17 @@ impl Protected {
                 socket: resolved.to_owned(),
             });
         }
+        if let Some(c) = self.control_holding(resolved) {
+            return Some(Exposure::Control { socket: c.clone() });
+        }
         let found = exposure(resolved, &self.paths)
             .or_else(|| self.same_file(resolved))
             .or_else(|| self.alias_below(resolved));
         match found? {
+            // Another name for a control socket or its directory.
+            Exposure::Socket { socket } if self.control.contains(&socket) => {
+                Some(Exposure::Control { socket })
+            }
             // The directory of filtered sockets is no socket to filter: mounting it is like
             // mounting a directory that holds one.
             Exposure::Socket { socket } if socket == self.filtered_dir => {
@@ -180,12 +257,12 @@ impl Protected {
                     .is_some_and(|rest| rest.starts_with('/'))
             })
             .find_map(|m| match self.same_file(&m)? {
-                Exposure::Socket { socket } | Exposure::Ancestor { socket, .. } => {
-                    Some(Exposure::Ancestor {
-                        dir: resolved.to_owned(),
-                        socket,
-                    })
-                }
+                Exposure::Socket { socket }
+                | Exposure::Ancestor { socket, .. }
+                | Exposure::Control { socket } => Some(Exposure::Ancestor {
+                    dir: resolved.to_owned(),
+                    socket,
+                }),
                 Exposure::Filtered { .. } => None,
             });
         found
@@ -253,7 +330,8 @@ fn rank(e: Option<&Exposure>) -> u8 {
         None => 0,
         Some(Exposure::Filtered { .. }) => 1,
         Some(Exposure::Socket { .. }) => 2,
-        Some(Exposure::Ancestor { .. }) => 3,
+        Some(Exposure::Control { .. }) => 3,
+        Some(Exposure::Ancestor { .. }) => 4,
     }
 }
 
@@ -272,33 +350,82 @@ pub async fn exposures(
     protected: &Protected,
     mounts: &[MountRef],
 ) -> Result<Vec<Option<Exposure>>, ProxyError> {
-    let mut out = Vec::with_capacity(mounts.len());
-    for m in mounts {
+    Ok(gather(upstream, protected, mounts).await?.exposures)
+}
+
+/// What the mounts of a request lead to, and the facts that must not change before the engine
+/// uses them.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// The exposure of each mount, in order.
+    pub exposures: Vec<Option<Exposure>>,
+    /// For each `VolumesFrom` mount (by index), the full id of the container judged: the request
+    /// is rewritten to name it, so a rename after the check cannot put another container there.
+    pub volumes_from: Vec<(usize, String)>,
+    /// Whether a mount names a volume (existing or to be created): its options are judged as
+    /// they are now, so nothing may create, remove or recreate volumes until the engine has them.
+    pub names_volume: bool,
+}
+
+/// Gathers the facts of each mount: where a bind leads on the host; for a named volume, the
+/// existing volume's options first (the engine reuses it and ignores the request's own), else the
+/// request's; for `VolumesFrom`, every mount of that container.
+pub async fn gather(
+    upstream: &Upstream,
+    protected: &Protected,
+    mounts: &[MountRef],
+) -> Result<Gathered, ProxyError> {
+    let mut out = Gathered {
+        exposures: Vec::with_capacity(mounts.len()),
+        ..Gathered::default()
+    };
+    for (i, m) in mounts.iter().enumerate() {
         let e = match &m.source {
             MountSource::Bind { path } => protected.classify_host(path),
             MountSource::Volume {
                 name, bind_device, ..
-            } => match (bind_device, name) {
-                (Some(dev), _) => protected.classify_host(dev),
-                (None, Some(name)) => volume_exposure(upstream, protected, name).await?,
-                (None, None) => None,
-            },
-            MountSource::VolumesFrom { container } => {
-                container_exposure(upstream, protected, container).await?
+            } => {
+                out.names_volume |= name.is_some();
+                let existing = match name {
+                    Some(name) => existing_volume(upstream, protected, name).await?,
+                    None => None,
+                };
+                match existing {
+                    Some(exposure) => exposure,
+                    None => bind_device
+                        .as_ref()
+                        .and_then(|d| protected.classify_host(d)),
+                }
+            }
+            MountSource::VolumesFrom { container: name } => {
+                let Some(info) = container(upstream, name).await? else {
+                    // Judged by name, the engine would resolve it later: a container made in
+                    // between would be the one used. Refused as the engine would refuse it now.
+                    return Err(ProxyError::Engine {
+                        status: 404,
+                        message: format!("No such container: {name}"),
+                    });
+                };
+                if let Some(id) = info["Id"].as_str() {
+                    out.volumes_from.push((i, id.to_owned()));
+                }
+                let (_, exposures) = container_mounts(upstream, protected, &info).await?;
+                exposures.into_iter().fold(None, worst)
             }
         };
-        out.push(e);
+        out.exposures.push(e);
     }
     Ok(out)
 }
 
 /// A named volume that already exists is reused with its own options, whatever the request says;
-/// a local volume created with bind options mounts its `device`.
-async fn volume_exposure(
+/// a local volume created with bind options mounts its `device`. `None`: no such volume;
+/// `Some(None)`: it exists and exposes nothing.
+async fn existing_volume(
     upstream: &Upstream,
     protected: &Protected,
     name: &str,
-) -> Result<Option<Exposure>, ProxyError> {
+) -> Result<Option<Option<Exposure>>, ProxyError> {
     let target = format!("/volumes/{}", segment(name).replace('/', "%2F"));
     let Some(vol) = upstream
         .get_optional(&target, &format!("volume {name:?}"))
@@ -312,27 +439,29 @@ async fn volume_exposure(
         "DriverOpts": vol.get("Options").cloned().unwrap_or(Value::Null),
     });
     match mounts::volume_create(&as_create) {
-        Ok(v) => Ok(v.bind_device.and_then(|d| protected.classify_host(&d))),
-        // Options the engine accepted but we cannot check (overlay, relative devices): no
-        // container may use the volume while ECI is on.
-        Err(e) => Err(ProxyError::Denied(Denial::invalid(
-            403,
-            format!("volume {name:?} cannot be checked: {e}"),
-        ))),
+        Ok(v) => Ok(Some(
+            v.bind_device.and_then(|d| protected.classify_host(&d)),
+        )),
+        // Options the engine accepted but we cannot check (overlay, relative devices), or a
+        // kernel filesystem: no container may use the volume while ECI is on.
+        Err(e) => {
+            let mut denial = eci_policy::decide::body_denial(&e);
+            denial.message = format!("{} (volume {name:?})", denial.message);
+            if denial.kind == eci_policy::decide::BlockKind::InvalidRequest {
+                denial = Denial::invalid(403, format!("volume {name:?} cannot be checked: {e}"));
+            }
+            Err(ProxyError::Denied(denial))
+        }
     }
 }
 
-/// `VolumesFrom` hands the new container every mount of the named one.
-async fn container_exposure(
+/// Where an existing named volume stands (`None` also when there is no such volume).
+async fn volume_exposure(
     upstream: &Upstream,
     protected: &Protected,
     name: &str,
 ) -> Result<Option<Exposure>, ProxyError> {
-    let Some(info) = container(upstream, name).await? else {
-        return Ok(None);
-    };
-    let (_, exposures) = container_mounts(upstream, protected, &info).await?;
-    Ok(exposures.into_iter().fold(None, worst))
+    Ok(existing_volume(upstream, protected, name).await?.flatten())
 }
 
 /// The engine's inspect of a container; `None` when there is no such container.
@@ -577,6 +706,7 @@ mod tests {
         let p = Protected {
             paths: vec!["/run/docker.sock".into(), "/state/filtered".into()],
             filtered_dir: "/state/filtered".into(),
+            control: vec![],
         };
         let socket = || Exposure::Socket {
             socket: "/run/docker.sock".into(),

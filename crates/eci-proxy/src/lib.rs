@@ -184,7 +184,11 @@ impl Enforcer {
                 .chain(config.protect.iter())
                 .cloned(),
             &filtered_dir,
-        );
+        )
+        .with_control(facts::HOST_CONTROL_SOCKETS);
+        for (path, kind) in protected.present() {
+            tracing::info!(%path, kind, "protected against mounts");
+        }
         let mut listeners = Vec::new();
         for path in &config.listen {
             if let Some(parent) = path.parent() {
@@ -208,6 +212,7 @@ impl Enforcer {
             limits: config.limits,
             permits: Arc::new(Semaphore::new(config.limits.max_connections)),
             shutdown: shutdown_rx,
+            volumes: tokio::sync::Mutex::new(()),
         });
         // An engine that accepts but never answers must not hold up the start; the events task
         // syncs again once the engine answers.

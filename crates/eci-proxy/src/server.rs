@@ -37,6 +37,9 @@ pub struct Shared {
     pub limits: Limits,
     pub permits: Arc<Semaphore>,
     pub shutdown: watch::Receiver<bool>,
+    /// Held from the check of a create that judged named volumes until the engine has answered
+    /// it, and around every volume create, remove and prune: a volume judged is the volume used.
+    pub volumes: tokio::sync::Mutex<()>,
 }
 
 /// The socket a connection came in on.

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use eci_policy::decide::{Denial, Exposure, MountVerdict};
+use eci_policy::decide::{self as decide, Denial, MountVerdict, Via};
 use eci_policy::gojson;
-use eci_policy::mounts::{self, MountRef};
+use eci_policy::mounts::{self, MountRef, MountSource, Surface};
+use eci_policy::privileges;
 use eci_policy::routes::Route;
 use eci_policy::settings::Policy;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
@@ -19,6 +20,7 @@ use serde_json::Value;
 
 use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
 use crate::classify::{self, Inspect};
+use crate::digests::SourceFacts;
 use crate::error::ProxyError;
 use crate::facts;
 use crate::recheck;
@@ -143,14 +145,38 @@ async fn process(
         eci_policy::decide::command_verdict(policy, classified.route, target)
             .map_err(ProxyError::Denied)?;
     }
+    let via = match origin {
+        Origin::Main { .. } => Via::Main,
+        Origin::Filtered { .. } => Via::Filtered,
+    };
     match classified.inspect.clone() {
         Inspect::None => {
             forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
         }
         Inspect::ContainerCreate => {
             let body = read_body(shared, body).await?;
-            container_create(shared, conn, policy, parts, body, ctx).await
+            container_create(shared, conn, policy, via, parts, body, ctx).await
         }
+        Inspect::Archive { id } => {
+            start_check(shared, policy, &id, ctx).await?;
+            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
+        }
+        Inspect::ExecCreate { id } => {
+            let body = read_body(shared, body).await?;
+            exec_create(shared, conn, policy, via, &id, parts, body, ctx).await
+        }
+        Inspect::VolumeCreate => {
+            let body = read_body(shared, body).await?;
+            let value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
+            mounts::volume_create(&value).map_err(body_denial)?;
+            let _volumes = shared.volumes.lock().await;
+            forward(shared, conn, canonical(parts, &value)).await
+        }
+        Inspect::VolumeChange => {
+            let _volumes = shared.volumes.lock().await;
+            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
+        }
+        Inspect::SwarmJoin => Err(ProxyError::Denied(decide::swarm_join_denial())),
         Inspect::ContainerStart { id, body: false } => {
             start_check(shared, policy, &id, ctx).await?;
             forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
@@ -162,17 +188,13 @@ async fn process(
         }
         Inspect::Service => {
             let body = read_body(shared, body).await?;
-            service(shared, conn, parts, body, ctx).await
+            service(shared, conn, policy, via, parts, body, ctx).await
         }
         Inspect::PluginEnable { name } => {
             let exposed =
                 facts::plugin_exposure(&shared.upstream, &shared.protected, &name).await?;
             if let Some(Some((source, e))) = exposed {
-                let socket = match e {
-                    Exposure::Socket { socket }
-                    | Exposure::Ancestor { socket, .. }
-                    | Exposure::Filtered { socket } => socket,
-                };
+                let socket = e.socket().to_owned();
                 return Err(ProxyError::Denied(Denial::invalid(
                     403,
                     format!("plugin \"{name}\" mounts \"{source}\", which exposes the iechor socket \"{socket}\"; plugins cannot be given filtered sockets"),
@@ -184,7 +206,7 @@ async fn process(
 }
 
 fn body_denial(e: gojson::BodyError) -> ProxyError {
-    ProxyError::Denied(Denial::invalid(e.status(), e.to_string()))
+    ProxyError::Denied(decide::body_denial(&e))
 }
 
 /// Reads the whole body of a request we must inspect, bounded, whatever its framing headers say
@@ -227,12 +249,24 @@ async fn judge_mounts(
     policy: &Policy,
     image_name: &str,
     mounts: &[MountRef],
+    exposures: &[Option<eci_policy::decide::Exposure>],
     ctx: &mut Ctx,
 ) -> Result<Option<(MountVerdict, String)>, ProxyError> {
-    let exposures = facts::exposures(&shared.upstream, &shared.protected, mounts).await?;
     if exposures.iter().all(Option::is_none) {
         return Ok(None);
     }
+    let image = create_image(shared, image_name, ctx).await?;
+    let id = image.id.clone();
+    let verdict = recheck::verdict(shared, policy, &image, mounts, exposures).await?;
+    Ok(Some((verdict, id)))
+}
+
+/// The engine's view of the image a create names, as the decisions need it.
+async fn create_image(
+    shared: &Arc<Shared>,
+    image_name: &str,
+    ctx: &mut Ctx,
+) -> Result<eci_policy::decide::ImageFacts, ProxyError> {
     if image_name.is_empty() {
         return Err(ProxyError::Denied(Denial::invalid(
             400,
@@ -242,10 +276,26 @@ async fn judge_mounts(
     let image = facts::image(&shared.upstream, image_name)
         .await?
         .ok_or_else(|| facts::no_such_image(image_name))?;
-    let id = image.id.clone();
-    ctx.image_id = Some(id.clone());
-    let verdict = recheck::verdict(shared, policy, &image, mounts, &exposures).await?;
-    Ok(Some((verdict, id)))
+    ctx.image_id = Some(image.id.clone());
+    Ok(image)
+}
+
+/// The host-privilege decision for a request asking for `flags`, on the image that will run.
+async fn judge_host(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    via: Via,
+    flags: &[privileges::HostFlag],
+    image: Option<&eci_policy::decide::ImageFacts>,
+) -> Result<(), ProxyError> {
+    if flags.is_empty() || !policy.eci_enabled {
+        return Ok(());
+    }
+    if let (Via::Main, Some(image)) = (via, image) {
+        shared.digests.prepare(policy, image).await;
+    }
+    let digests = SourceFacts(shared.digests.as_ref());
+    decide::host_verdict(policy, via, flags, image, &digests).map_err(ProxyError::Denied)
 }
 
 /// A container's bind sources are paths the engine resolves again at every start: a symlink
@@ -270,33 +320,62 @@ async fn start_check(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn container_create(
     shared: &Arc<Shared>,
     conn: &ConnUpstream,
     policy: &Policy,
+    via: Via,
     parts: http::request::Parts,
     body: Bytes,
     ctx: &mut Ctx,
 ) -> Result<Response<ClientBody>, ProxyError> {
     let mut value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
     let create = mounts::container_create(&value).map_err(body_denial)?;
+    let flags = privileges::container_create(&value).map_err(body_denial)?;
     ctx.image_name = Some(create.image.clone()).filter(|i| !i.is_empty());
-    let (indices, checked_id) =
-        match judge_mounts(shared, policy, &create.image, &create.mounts, ctx).await? {
-            None | Some((MountVerdict::Allow, _)) => {
-                return forward(shared, conn, canonical(parts, &value)).await
+    // Named volumes are judged as they are now: no volume create, remove or other such create
+    // may come between the check and the engine's answer.
+    let names_volume = create
+        .mounts
+        .iter()
+        .any(|m| matches!(&m.source, MountSource::Volume { name: Some(_), .. }));
+    let _volumes = if names_volume {
+        Some(shared.volumes.lock().await)
+    } else {
+        None
+    };
+    let gathered = facts::gather(&shared.upstream, &shared.protected, &create.mounts).await?;
+    let image = if flags.is_empty() {
+        None
+    } else {
+        Some(create_image(shared, &create.image, ctx).await?)
+    };
+    judge_host(shared, policy, via, &flags, image.as_ref()).await?;
+    pin_volumes_from(&mut value, &create.mounts, &gathered.volumes_from)?;
+    let (indices, checked_id) = match judge_mounts(
+        shared,
+        policy,
+        &create.image,
+        &create.mounts,
+        &gathered.exposures,
+        ctx,
+    )
+    .await?
+    {
+        None | Some((MountVerdict::Allow, _)) => {
+            // A host-access image allowed by digest runs as checked, like a socket mount.
+            if let Some(image) = &image {
+                pin_image(&mut value, &image.id);
             }
-            Some((MountVerdict::Deny(d), _)) => return Err(ProxyError::Denied(d)),
-            Some((MountVerdict::Rewrite { mounts, .. }, id)) => (mounts, id),
-        };
+            return forward(shared, conn, canonical(parts, &value)).await;
+        }
+        Some((MountVerdict::Deny(d), _)) => return Err(ProxyError::Denied(d)),
+        Some((MountVerdict::Rewrite { mounts, .. }, id)) => (mounts, id),
+    };
     // The image that runs is the image that was checked: the engine gets its id, so a tag moved
     // after the check changes nothing.
-    if let Some(image) = value
-        .as_object_mut()
-        .and_then(|o| gojson::field_mut(o, "Image"))
-    {
-        *image = Value::String(checked_id);
-    }
+    pin_image(&mut value, &checked_id);
     if indices.is_empty() {
         return forward(shared, conn, canonical(parts, &value)).await;
     }
@@ -326,6 +405,77 @@ async fn container_create(
     }
     set_length(&mut head.headers, bytes.len());
     Ok(Response::from_parts(head, Either::Right(Full::new(bytes))))
+}
+
+fn pin_image(value: &mut Value, id: &str) {
+    if let Some(image) = value
+        .as_object_mut()
+        .and_then(|o| gojson::field_mut(o, "Image"))
+    {
+        *image = Value::String(id.to_owned());
+    }
+}
+
+/// Names each `VolumesFrom` container by the full id of the container judged, keeping its mode:
+/// a container renamed or made under that name after the check cannot be the one the engine uses.
+fn pin_volumes_from(
+    value: &mut Value,
+    mounts: &[MountRef],
+    pinned: &[(usize, String)],
+) -> Result<(), ProxyError> {
+    for (i, id) in pinned {
+        let Some(m) = mounts.get(*i).filter(|m| m.surface == Surface::VolumesFrom) else {
+            continue;
+        };
+        let Some(Value::String(raw)) = value.pointer_mut(&m.pointer) else {
+            return Err(ProxyError::Denied(Denial::invalid(
+                400,
+                format!("cannot pin the VolumesFrom entry at {:?}", m.pointer),
+            )));
+        };
+        let mode = raw.split_once(':').map(|(_, mode)| mode.to_owned());
+        *raw = match mode {
+            Some(mode) => format!("{id}:{mode}"),
+            None => id.clone(),
+        };
+    }
+    Ok(())
+}
+
+/// An exec create: a privileged exec gives the host as a privileged container would.
+#[allow(clippy::too_many_arguments)]
+async fn exec_create(
+    shared: &Arc<Shared>,
+    conn: &ConnUpstream,
+    policy: &Policy,
+    via: Via,
+    id: &str,
+    parts: http::request::Parts,
+    body: Bytes,
+    ctx: &mut Ctx,
+) -> Result<Response<ClientBody>, ProxyError> {
+    let value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
+    let flags = privileges::exec_create(&value).map_err(body_denial)?;
+    if !flags.is_empty() && policy.eci_enabled {
+        let image = match facts::container(&shared.upstream, id).await? {
+            Some(info) => {
+                let image_id = info["Image"].as_str().unwrap_or_default().to_owned();
+                ctx.image_name = info["Config"]["Image"].as_str().map(str::to_owned);
+                ctx.image_id = Some(image_id.clone());
+                facts::image(&shared.upstream, &image_id)
+                    .await?
+                    .map(|mut i| {
+                        if let Some(shown) = &ctx.image_name {
+                            i.name = shown.clone();
+                        }
+                        i
+                    })
+            }
+            None => None,
+        };
+        judge_host(shared, policy, via, &flags, image.as_ref()).await?;
+    }
+    forward(shared, conn, canonical(parts, &value)).await
 }
 
 async fn collect(body: ClientBody) -> Result<Bytes, ProxyError> {
@@ -365,19 +515,25 @@ async fn container_start(
 }
 
 /// Services run their tasks on swarm nodes, where no filtered socket can be given to each task's
-/// container: any exposure is refused, for allowed images with the reason.
+/// container: any exposure is refused, for allowed images with the reason; so are host
+/// privileges, whose tasks the enforcer never sees.
+#[allow(clippy::too_many_arguments)]
 async fn service(
     shared: &Arc<Shared>,
     conn: &ConnUpstream,
+    policy: &Policy,
+    via: Via,
     parts: http::request::Parts,
     body: Bytes,
     ctx: &mut Ctx,
 ) -> Result<Response<ClientBody>, ProxyError> {
     let value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
     let spec = mounts::service_spec(&value).map_err(body_denial)?;
+    ctx.image_name = spec.image.clone();
+    let flags = privileges::service_spec(&value).map_err(body_denial)?;
+    judge_host(shared, policy, via, &flags, None).await?;
     let exposures = facts::exposures(&shared.upstream, &shared.protected, &spec.mounts).await?;
     if exposures.iter().any(Option::is_some) {
-        ctx.image_name = spec.image.clone();
         return Err(ProxyError::Denied(Denial::invalid(
             403,
             "a service cannot mount the iechor socket: its tasks' containers cannot be given filtered sockets",

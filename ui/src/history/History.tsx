@@ -28,6 +28,7 @@ interface Props {
 const KIND_LABEL: Record<StoredBlock['kind'], string> = {
   socket_mount: 'socket mount',
   command: 'command',
+  host_access: 'host access',
   invalid_request: 'invalid request',
 };
 
@@ -238,6 +239,7 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
             <option value="">any</option>
             <option value="socket_mount">socket mount</option>
             <option value="command">command</option>
+            <option value="host_access">host access</option>
             <option value="invalid_request">invalid request</option>
           </select>
         </label>
@@ -474,6 +476,15 @@ function Details({
               <p>The command list is locked by your administrator.</p>
             )}
           </>
+        )}
+        {fix.kind === 'host-access' && (
+          <p>
+            The container asked for the host itself (a privilege, a host namespace or device, or a kernel filesystem),
+            which reaches the engine socket without mounting it.{' '}
+            {fix.canEdit
+              ? 'To allow it through the main socket, list the image under eciGuard.hostAccess.images in the admin settings.'
+              : 'Only your administrator can allow it.'}
+          </p>
         )}
         {fix.kind === 'invalid-request' && (
           <p>The enforcer could not read this request unambiguously, so it refused it. Send a well-formed request.</p>

@@ -58,6 +58,7 @@ export type Fix =
   | { kind: 'pull-again'; image: string }
   | { kind: 'ask-admin'; image: string | null }
   | { kind: 'command'; commands: string[]; canEdit: boolean }
+  | { kind: 'host-access'; canEdit: boolean }
   | { kind: 'invalid-request' };
 
 /**
@@ -76,6 +77,8 @@ export function fixFor(b: StoredBlock, mode: Mode, policy: Policy | null, locked
     }
     case 'command':
       return { kind: 'command', commands: b.commands, canEdit };
+    case 'host_access':
+      return { kind: 'host-access', canEdit: mode === 'admin' };
     case 'invalid_request':
       return { kind: 'invalid-request' };
   }
