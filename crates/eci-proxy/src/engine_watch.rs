@@ -53,7 +53,7 @@ const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest a container the engine started may run before it is judged: past it (an engine
 /// held by a long archive, a lock, a slow inspect), or when it cannot be judged at all, it is
 /// killed. Unjudged means killed.
-pub const UNJUDGED_BOUND: Duration = Duration::from_secs(2);
+pub const UNJUDGED_BOUND: Duration = Duration::from_secs(3);
 /// How long the engine gets to kill a container that could not be judged before its processes
 /// are killed directly.
 const FAIL_SAFE_ENGINE_KILL: Duration = Duration::from_millis(300);

@@ -43,8 +43,9 @@ use tokio::task::JoinHandle;
 pub use blocks::{BlockEvent, BlockSink, ClientInfo, SocketKind};
 pub use config::{ServeConfig, StartError};
 pub use digests::{DigestSource, EntryFreshness, Prepared, RegistryDigests};
+pub use engine_watch::UNJUDGED_BOUND;
 pub use error::ProxyError;
-pub use facts::resolve_host;
+pub use facts::{resolve_host, HOST_CONTROL_SOCKETS};
 pub use policy::{PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
 
 use crate::blocks::Blocks;

@@ -11,13 +11,14 @@ mod messages;
 mod reloads;
 mod run_args;
 mod socket_container;
+mod stall_relay;
 mod swappable_bind;
 
 // Each suite includes this module whole and uses some of it: the rest is unused there.
 #[allow(unused_imports)]
 pub use {
     block_log::*, child::*, fetched_digests::*, messages::*, reloads::*, run_args::*,
-    socket_container::*, swappable_bind::*,
+    socket_container::*, stall_relay::*, swappable_bind::*,
 };
 
 use std::collections::{HashMap, HashSet};
@@ -162,6 +163,18 @@ impl Guard {
         digests: Arc<dyn DigestSource>,
         sink: Option<Arc<dyn BlockSink>>,
     ) -> Guard {
+        Guard::start_via(engine, engine.socket_path(), admin, digests, sink)
+    }
+
+    /// An enforcer in front of `engine` reached through `upstream` (a relay of the engine's
+    /// socket), which protects the engine's own socket too.
+    pub fn start_via(
+        engine: &'static Engine,
+        upstream: &Path,
+        admin: &str,
+        digests: Arc<dyn DigestSource>,
+        sink: Option<Arc<dyn BlockSink>>,
+    ) -> Guard {
         let dir = tempfile::Builder::new()
             .prefix("ecig")
             .tempdir_in("/tmp")
@@ -172,13 +185,13 @@ impl Guard {
         std::fs::write(&admin_path, admin).unwrap();
         let config = EnforcerConfig {
             listen: vec![listen.clone()],
-            upstream: engine.socket_path().to_path_buf(),
+            upstream: upstream.to_path_buf(),
             settings: SettingsPaths {
                 admin: Some(admin_path.clone()),
                 user: Some(dir.path().join("settings/user-settings.json")),
             },
             state_dir: dir.path().join("state"),
-            protect: vec![],
+            protect: vec![engine.socket_path().to_path_buf()],
             limits: Limits::default(),
             watch_settings: true,
         };
