@@ -254,6 +254,8 @@ export interface EnforcerStatus {
   last_reload: ReloadEvent | null;
   filtered_sockets: [string, string | null][];
   digests: EntryFreshness[];
+  /** Protected sockets and directories found on this machine. */
+  protected: { path: string; kind: string }[];
 }
 
 export interface AppStatus {

@@ -126,6 +126,17 @@ pub struct Status {
     pub filtered_sockets: Vec<(PathBuf, Option<String>)>,
     /// Per image-list entry, how fresh its registry digests are.
     pub digests: Vec<EntryFreshness>,
+    /// The protected sockets and directories found on this machine (mounts of them, or of a
+    /// directory above them, are socket mounts).
+    pub protected: Vec<ProtectedPath>,
+}
+
+/// A protected path found on the machine, and what it is (`engine socket`, `host control
+/// socket`, `filtered sockets`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtectedPath {
+    pub path: String,
+    pub kind: &'static str,
 }
 
 /// A running enforcer. Dropping it without [`Enforcer::stop`] also stops it, less gracefully.
@@ -318,6 +329,13 @@ impl Enforcer {
             last_reload: self.shared.policy.last_reload(),
             filtered_sockets: self.filtered_sockets(),
             digests: self.shared.digests.freshness(),
+            protected: self
+                .shared
+                .protected
+                .present()
+                .into_iter()
+                .map(|(path, kind)| ProtectedPath { path, kind })
+                .collect(),
         }
     }
 

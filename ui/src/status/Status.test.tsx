@@ -10,6 +10,7 @@ describe('Status', () => {
     });
     const { container } = await render(<Status />);
     expect($(container, 'status-listening').textContent).toContain('/run/user/1000/eci-guard/docker.sock');
+    expect($(container, 'status-protected').textContent).toContain('/run/containerd/containerd.sock host control socket');
     expect($(container, 'engine-version').textContent).toBe('20.10.24+dfsg1');
     expect($(container, 'status-engine').textContent).toContain('API 1.41');
     expect($(container, 'policy-source-images').textContent).toBe('admin settings, locked');

@@ -130,6 +130,14 @@ export function Status() {
               <p className="muted small">
                 {en.filtered_sockets.length} filtered socket{en.filtered_sockets.length === 1 ? '' : 's'} for containers
               </p>
+              <p>Protected against mounts on this machine:</p>
+              <ul data-testid="status-protected">
+                {en.protected.map((p) => (
+                  <li key={p.path}>
+                    <code>{p.path}</code> <span className="muted small">{p.kind}</span>
+                  </li>
+                ))}
+              </ul>
             </>
           )}
         </div>

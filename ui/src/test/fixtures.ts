@@ -94,6 +94,10 @@ export function appStatus(over: Partial<AppStatus> = {}): AppStatus {
         outcome: { outcome: 'applied', version: '0123456789abcdef', warnings: [], user_ignored: false },
       },
       filtered_sockets: [],
+      protected: [
+        { path: '/run/docker.sock', kind: 'engine socket' },
+        { path: '/run/containerd/containerd.sock', kind: 'host control socket' },
+      ],
       digests: [
         { entry: 'iechor.io/library/busybox:latest', digests: 3, fetched_at: new Date().toISOString(), last_error: null },
         { entry: '127.0.0.1:5000/tools/ci:1', digests: 0, fetched_at: null, last_error: 'connection refused' },
