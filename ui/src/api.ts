@@ -60,6 +60,8 @@ export interface EciSection {
   locked?: boolean;
   value?: boolean;
   iechorSocketMount?: SocketMount;
+  /** eci-guard's extension: images that may be given host privileges through the main socket. */
+  eciGuard?: { hostAccess?: { images?: string[] } };
 }
 
 export type MountKey = 'iechorSocketMount' | 'dockerSocketMount';

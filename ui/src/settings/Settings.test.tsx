@@ -456,4 +456,48 @@ describe('Settings', () => {
     expect(loads).toBe(2);
     expect($(container, 'save-notice').dataset.kind).toBe('saved');
   });
+  test('the admin edits the host-access list; it is saved with the section and kept when untouched', async () => {
+    const withHost: EciSection = { ...section(['busybox']), eciGuard: { hostAccess: { images: ['iechor:cli'] } } };
+    const be = settingsBackend(settingsView('admin', withHost), {
+      save_settings: () => ({ ...settingsView('admin', withHost), admin: fileView({ etag: 'etag-2' }) }),
+    });
+    const { container } = await mount();
+    expect($$<HTMLInputElement>(container, 'host-entry').map((i) => i.value)).toEqual(['iechor:cli']);
+    // An edit elsewhere keeps the list as it was.
+    await setValue($<HTMLInputElement>(container, 'new-image-input'), 'alpine:3');
+    await click($(container, 'add-image'));
+    await click($(container, 'save-settings'));
+    await flush();
+    expect((be.last('save_settings')!.args.section as EciSection).eciGuard).toEqual({ hostAccess: { images: ['iechor:cli'] } });
+    // Added to, and removed from.
+    await setValue($<HTMLInputElement>(container, 'new-host-input'), 'registry.local/tools/*:*');
+    await click($(container, 'add-host'));
+    await click($$(container, 'host-remove')[0]!);
+    await click($(container, 'save-settings'));
+    await flush();
+    expect((be.last('save_settings')!.args.section as EciSection).eciGuard?.hostAccess?.images).toEqual([
+      'registry.local/tools/*:*',
+    ]);
+  });
+
+  test('a host-access diagnostic shows at its entry', async () => {
+    const withHost: EciSection = { ...section(['busybox']), eciGuard: { hostAccess: { images: ['Bad:Name'] } } };
+    settingsBackend(settingsView('admin', withHost), {
+      validate_section: () =>
+        [
+          {
+            severity: 'error',
+            code: 'image_reference',
+            pointer: '/enhancedContainerIsolation/eciGuard/hostAccess/images/0',
+            message: 'invalid image-list entry "Bad:Name": repository name must be lowercase',
+          },
+        ] as Diagnostic[],
+    });
+    const { container } = await mount();
+    await setValue($<HTMLInputElement>(container, 'new-host-input'), 'x');
+    await click($(container, 'add-host'));
+    await vi.advanceTimersByTimeAsync(500);
+    await flush();
+    expect($(container, 'host-access').textContent).toContain('repository name must be lowercase');
+  });
 });

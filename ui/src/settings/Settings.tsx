@@ -23,15 +23,18 @@ import {
   commandType,
   commands,
   derived,
+  hostAccess,
   images,
   policySection,
   setCommands,
   setCommandType,
   setDerived,
   setFlag,
+  setHostAccess,
   setImages,
   type Badge,
 } from './model';
+import { HostAccess } from './HostAccess';
 import { useProbes } from './useProbes';
 
 export const LIVE_CHECK_MS = 150;
@@ -619,6 +622,14 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
               </div>
             </fieldset>
 
+            {(view.mode === 'admin' || hostAccess(draft) !== undefined) && (
+              <HostAccess
+                entries={hostAccess(draft)}
+                readOnly={readOnly || view.mode !== 'admin'}
+                diagnostics={(key) => diags.get(key)}
+                onChange={(list) => setDraft((d) => setHostAccess(d, list))}
+              />
+            )}
           </form>
 
           <details className="preview" open>

@@ -24,6 +24,14 @@ export function cleanSection(s: EciSection | null | undefined): EciSection {
     }
     out.iechorSocketMount = mount;
   }
+  if (s.eciGuard) {
+    out.eciGuard = {};
+    const host = s.eciGuard.hostAccess;
+    if (host) {
+      out.eciGuard.hostAccess = {};
+      if (host.images !== undefined) out.eciGuard.hostAccess.images = [...host.images];
+    }
+  }
   return out;
 }
 
@@ -31,6 +39,14 @@ export const images = (s: EciSection): string[] | undefined => s.iechorSocketMou
 export const derived = (s: EciSection): boolean | undefined => s.iechorSocketMount?.imageList?.allowDerivedImages;
 export const commandType = (s: EciSection): ListKind | undefined => s.iechorSocketMount?.commandList?.type;
 export const commands = (s: EciSection): string[] | undefined => s.iechorSocketMount?.commandList?.commands;
+
+export const hostAccess = (s: EciSection): string[] | undefined => s.eciGuard?.hostAccess?.images;
+
+export function setHostAccess(s: EciSection, list: string[]): EciSection {
+  const out = cleanSection(s);
+  out.eciGuard = { ...(out.eciGuard ?? {}), hostAccess: { images: list } };
+  return out;
+}
 
 export function setFlag(s: EciSection, key: 'locked' | 'value', v: boolean): EciSection {
   return { ...cleanSection(s), [key]: v };
@@ -87,6 +103,9 @@ export function fieldOf(pointer: string): FieldKey {
   const cmd = `${mount}/commandList/commands`;
   if (p === cmd) return 'commands';
   if (p.startsWith(`${cmd}/`)) return `commands/${p.slice(cmd.length + 1)}`;
+  const host = `${ECI}/eciGuard/hostAccess/images`;
+  if (p === host) return 'host';
+  if (p.startsWith(`${host}/`)) return `host/${p.slice(host.length + 1)}`;
   return 'general';
 }
 
@@ -188,5 +207,6 @@ export function policySection(p: Policy): EciSection {
       imageList: { images: [...p.images], allowDerivedImages: p.allowDerivedImages },
       commandList: { type: p.commandList.type, commands: [...p.commandList.commands] },
     },
+    ...(p.hostAccessImages.length > 0 ? { eciGuard: { hostAccess: { images: [...p.hostAccessImages] } } } : {}),
   };
 }

@@ -23,6 +23,7 @@ export function policy(over: Partial<Policy> = {}): Policy {
     images: [],
     allowDerivedImages: true,
     commandList: { type: 'deny', commands: [] },
+    hostAccessImages: [],
     provenance: {
       value: { from: 'default' },
       images: { from: 'default' },
