@@ -130,8 +130,30 @@ fn exposure_of_sockets_and_their_directories() {
             Exposure::Socket { .. } => "socket",
             Exposure::Ancestor { .. } => "ancestor",
             Exposure::Filtered { .. } => "filtered",
+            Exposure::Control { .. } => "control",
         });
         assert_eq!(got, *want, "{path}");
+    }
+}
+
+#[test]
+fn control_sockets_are_denied_for_allowed_images_too() {
+    let p = policy(&["iechor:cli"], true, true);
+    let mounts = bind_socket();
+    let control = vec![Some(Exposure::Control {
+        socket: "/run/containerd/containerd.sock".into(),
+    })];
+    match mount_verdict(&p, &mounts, &control, &cli_image(), &[], &cli_facts()) {
+        MountVerdict::Deny(d) => {
+            assert_eq!(d.kind, BlockKind::SocketMount);
+            assert!(
+                d.message
+                    .contains("\"/run/containerd/containerd.sock\" is a host control socket"),
+                "{}",
+                d.message
+            );
+        }
+        other => panic!("{other:?}"),
     }
 }
 
