@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use eci_policy::decide::{exposure, Denial, Exposure, ImageFacts};
 use eci_policy::mounts::{self, clean_path, MountRef, MountSource, Surface};
+use eci_policy::privileges::HostFlag;
 use eci_policy::reference::Reference;
 use eci_policy::settings::Policy;
 use serde_json::{json, Value};
@@ -252,6 +253,7 @@ impl Protected {
         let dir = resolved.trim_end_matches('/');
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
         let found = mount_points(&mountinfo)
+            .map(|(m, _)| m)
             .filter(|m| {
                 m.strip_prefix(dir)
                     .is_some_and(|rest| rest.starts_with('/'))
@@ -270,10 +272,12 @@ impl Protected {
 }
 
 /// The mount points of a `/proc/<pid>/mountinfo` (the fifth field; the kernel escapes space,
-/// tab, newline and backslash in it as three octal digits).
-fn mount_points(mountinfo: &str) -> impl Iterator<Item = String> + '_ {
+/// tab, newline and backslash in it as three octal digits), each with its filesystem type (the
+/// first field after the ` - ` separator).
+fn mount_points(mountinfo: &str) -> impl Iterator<Item = (String, String)> + '_ {
     mountinfo.lines().filter_map(|line| {
         let field = line.split(' ').nth(4)?;
+        let fstype = line.split_once(" - ")?.1.split(' ').next()?.to_owned();
         let bytes = field.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());
         let mut i = 0;
@@ -294,7 +298,7 @@ fn mount_points(mountinfo: &str) -> impl Iterator<Item = String> + '_ {
                 }
             }
         }
-        String::from_utf8(out).ok()
+        String::from_utf8(out).ok().map(|p| (p, fstype))
     })
 }
 
@@ -307,20 +311,91 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 /// `PROC_SUPER_MAGIC` from `linux/magic.h`.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
-/// Whether `resolved` is on a procfs: the path itself, or the nearest existing directory above it
-/// (what the engine would create there would be on that procfs).
-fn on_procfs(resolved: &str) -> bool {
+/// Kernel filesystems (magic numbers from `linux/magic.h`) whose files, written, control the host:
+/// sysfs (`/sys/kernel/uevent_helper`), cgroups (`release_agent`), the debugging, tracing,
+/// security, BPF, configuration, EFI and pstore filesystems, binfmt_misc.
+const HOST_KERNEL_FS: &[(i64, &str)] = &[
+    (0x6265_6572, "sysfs"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0xcafe_4a11, "bpf"),
+    (0x6265_6570, "configfs"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x6165_676c, "pstore"),
+    (0x4249_4e4d, "binfmt_misc"),
+];
+
+/// The kernel filesystem a resolved host path is on (or would be created on), when it is one
+/// whose files control the host.
+pub fn host_kernel_fs(resolved: &str) -> Option<&'static str> {
+    let magic = filesystem_type(resolved)?;
+    HOST_KERNEL_FS
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, name)| *name)
+}
+
+/// The host privilege a bind gives when it exposes a writable kernel filesystem that controls the
+/// host.
+pub fn kernel_fs_flag(m: &MountRef) -> Option<HostFlag> {
+    let MountSource::Bind { path } = &m.source else {
+        return None;
+    };
+    let (point, fs) = writable_kernel_fs(&resolve_host(path), m.read_only)?;
+    Some(HostFlag {
+        pointer: m.pointer.clone(),
+        flag: format!("a bind of {path:?} with a writable {fs} at {point:?}"),
+    })
+}
+
+/// Where a bind of `resolved` would give a container a writable kernel filesystem that controls
+/// the host: the source itself (unless the bind is read-only), or any mount below it, since the
+/// engine binds recursively and (20.10) makes only the top mount read-only. The mount point and
+/// its filesystem.
+pub fn writable_kernel_fs(resolved: &str, read_only: bool) -> Option<(String, &'static str)> {
+    if !read_only {
+        if let Some(fs) = host_kernel_fs(resolved) {
+            return Some((resolved.to_owned(), fs));
+        }
+    }
+    if !Path::new(resolved).is_dir() {
+        return None;
+    }
+    let dir = resolved.trim_end_matches('/');
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let found = mount_points(&mountinfo).find_map(|(point, fstype)| {
+        let below = point
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'));
+        let fs = HOST_KERNEL_FS
+            .iter()
+            .map(|(_, name)| *name)
+            .chain(std::iter::once("proc"))
+            .find(|name| *name == fstype)?;
+        below.then_some((point, fs))
+    });
+    found
+}
+
+/// The filesystem type of the path, or of the nearest existing directory above it.
+fn filesystem_type(resolved: &str) -> Option<i64> {
     let mut p = Path::new(resolved);
     loop {
         match rustix::fs::statfs(p) {
             #[allow(clippy::unnecessary_cast)]
-            Ok(fs) => return fs.f_type as i64 == PROC_SUPER_MAGIC,
-            Err(_) => match p.parent() {
-                Some(parent) => p = parent,
-                None => return false,
-            },
+            Ok(fs) => return Some(fs.f_type as i64),
+            Err(_) => p = p.parent()?,
         }
     }
+}
+
+/// Whether `resolved` is on a procfs: the path itself, or the nearest existing directory above it
+/// (what the engine would create there would be on that procfs).
+fn on_procfs(resolved: &str) -> bool {
+    filesystem_type(resolved) == Some(PROC_SUPER_MAGIC)
 }
 
 /// How bad an exposure is: a directory over a socket, then the socket itself, then a filtered
@@ -362,9 +437,9 @@ pub struct Gathered {
     /// For each `VolumesFrom` mount (by index), the full id of the container judged: the request
     /// is rewritten to name it, so a rename after the check cannot put another container there.
     pub volumes_from: Vec<(usize, String)>,
-    /// Whether a mount names a volume (existing or to be created): its options are judged as
-    /// they are now, so nothing may create, remove or recreate volumes until the engine has them.
-    pub names_volume: bool,
+    /// Host privileges the mounts give: writable binds of kernel filesystems that control the
+    /// host (`/sys`, `/sys/fs/cgroup`).
+    pub host_flags: Vec<HostFlag>,
 }
 
 /// Gathers the facts of each mount: where a bind leads on the host; for a named volume, the
@@ -381,11 +456,13 @@ pub async fn gather(
     };
     for (i, m) in mounts.iter().enumerate() {
         let e = match &m.source {
-            MountSource::Bind { path } => protected.classify_host(path),
+            MountSource::Bind { path } => {
+                out.host_flags.extend(kernel_fs_flag(m));
+                protected.classify_host(path)
+            }
             MountSource::Volume {
                 name, bind_device, ..
             } => {
-                out.names_volume |= name.is_some();
                 let existing = match name {
                     Some(name) => existing_volume(upstream, protected, name).await?,
                     None => None,
@@ -777,7 +854,11 @@ mod tests {
                     38 35 0:6 / /a\\134b\\011c rw - tmpfs tmpfs rw\n";
         assert_eq!(
             mount_points(info).collect::<Vec<_>>(),
-            vec!["/mnt/with space", "/proc", "/a\\b\tc"]
+            vec![
+                ("/mnt/with space".to_owned(), "ext3".to_owned()),
+                ("/proc".to_owned(), "proc".to_owned()),
+                ("/a\\b\tc".to_owned(), "tmpfs".to_owned())
+            ]
         );
     }
 

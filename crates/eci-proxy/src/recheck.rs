@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use eci_policy::decide::{mount_verdict, Denial, ImageFacts, MountVerdict};
+use eci_policy::decide::{host_verdict, mount_verdict, Denial, ImageFacts, MountVerdict, Via};
 use eci_policy::mounts::MountRef;
+use eci_policy::privileges::HostFlag;
 use eci_policy::settings::Policy;
 use serde_json::Value;
 
@@ -33,7 +34,8 @@ pub(crate) async fn start(
 ) -> Result<Recheck, ProxyError> {
     let (mounts, exposures) =
         facts::container_mounts(&shared.upstream, &shared.protected, info).await?;
-    if exposures.iter().all(Option::is_none) {
+    let host_flags = kernel_fs_binds(&mounts);
+    if exposures.iter().all(Option::is_none) && (host_flags.is_empty() || !policy.eci_enabled) {
         return Ok(Recheck::default());
     }
     let shown = info["Config"]["Image"].as_str().unwrap_or("").to_owned();
@@ -42,6 +44,31 @@ pub(crate) async fn start(
         image_name: Some(shown.clone()).filter(|s| !s.is_empty()),
         ..Recheck::default()
     };
+    if !host_flags.is_empty() {
+        // A bind source swapped for a kernel filesystem after the create: judged as a create
+        // through the main socket would be (the admin's host-access list applies).
+        let image = facts::image(&shared.upstream, &image_id)
+            .await?
+            .map(|mut i| {
+                i.name = if shown.is_empty() {
+                    image_id.clone()
+                } else {
+                    shown.clone()
+                };
+                i
+            });
+        if let Some(i) = &image {
+            shared.digests.prepare(policy, i).await;
+        }
+        let digests = SourceFacts(shared.digests.as_ref());
+        if let Err(d) = host_verdict(policy, Via::Main, &host_flags, image.as_ref(), &digests) {
+            out.denial = Some(d);
+            return Ok(out);
+        }
+        if exposures.iter().all(Option::is_none) {
+            return Ok(Recheck::default());
+        }
+    }
     let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
         out.denial = Some(Denial::invalid(
             403,
@@ -61,6 +88,11 @@ pub(crate) async fn start(
         MountVerdict::Deny(d) => Some(d),
     };
     Ok(out)
+}
+
+/// Binds that now give a writable kernel filesystem that controls the host.
+fn kernel_fs_binds(mounts: &[MountRef]) -> Vec<HostFlag> {
+    mounts.iter().filter_map(facts::kernel_fs_flag).collect()
 }
 
 /// The pure mount decision with its facts gathered: the derived images' bases when the policy

@@ -332,7 +332,7 @@ async fn container_create(
 ) -> Result<Response<ClientBody>, ProxyError> {
     let mut value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
     let create = mounts::container_create(&value).map_err(body_denial)?;
-    let flags = privileges::container_create(&value).map_err(body_denial)?;
+    let mut flags = privileges::container_create(&value).map_err(body_denial)?;
     ctx.image_name = Some(create.image.clone()).filter(|i| !i.is_empty());
     // Named volumes are judged as they are now: no volume create, remove or other such create
     // may come between the check and the engine's answer.
@@ -346,6 +346,7 @@ async fn container_create(
         None
     };
     let gathered = facts::gather(&shared.upstream, &shared.protected, &create.mounts).await?;
+    flags.extend(gathered.host_flags.iter().cloned());
     let image = if flags.is_empty() {
         None
     } else {

@@ -528,6 +528,33 @@ fn host_privileges_are_host_access() {
             "{flag:?}: created"
         );
     }
+    // Binds that give a writable kernel filesystem that controls the host: the source itself,
+    // or a mount below it (the engine binds recursively and makes only the top read-only).
+    // Read-only with nothing below passes.
+    let sys_ro_refused = writable_below("/sys");
+    for (bind, refused) in [
+        ("/sys:/s", true),
+        ("/sys/kernel:/k", true),
+        ("/sys:/s:ro", sys_ro_refused),
+        ("/sys/class/net:/n:ro", false),
+    ] {
+        let name = unique("kernelfs");
+        let out = g.run(&RunArgs::create(&name).volume(bind).image(&bb, &[]));
+        let err = String::from_utf8_lossy(&out.stderr);
+        if refused {
+            assert!(
+                err.contains("host access denied") && err.contains("with a writable"),
+                "{bind}: {err}"
+            );
+            assert!(
+                inspect_container(engine, &name).is_none(),
+                "{bind}: created"
+            );
+        } else {
+            assert!(out.status.success(), "{bind}: {err}");
+            remove_container(engine, &name);
+        }
+    }
     // Privileged exec into a running container; a swarm join.
     let running = unique("exec");
     g.ok(&RunArgs::detached(&running).image(&bb, &["sleep", "600"]));
@@ -586,6 +613,33 @@ fn host_privileges_are_host_access() {
         run.stderr
     );
     assert!(inspect_container(engine, &inner).is_none());
+}
+
+/// Whether a kernel filesystem that controls the host is mounted below `dir` on this machine.
+fn writable_below(dir: &str) -> bool {
+    let kinds = [
+        "sysfs",
+        "cgroup",
+        "cgroup2",
+        "debugfs",
+        "tracefs",
+        "securityfs",
+        "bpf",
+        "configfs",
+        "efivarfs",
+        "pstore",
+        "binfmt_misc",
+        "proc",
+    ];
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines().any(|l| {
+        let point = l.split(' ').nth(4).unwrap_or("");
+        let fs = l
+            .split_once(" - ")
+            .and_then(|(_, r)| r.split(' ').next())
+            .unwrap_or("");
+        point.starts_with(&format!("{dir}/")) && kinds.contains(&fs)
+    })
 }
 
 /// Class 7: field names are matched as current engines' Go matches them: `ſ` and `K` fold to
