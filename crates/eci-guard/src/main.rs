@@ -29,6 +29,9 @@ enum Command {
         file: std::path::PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Warnings fail too (exit 1): for CI pipelines that want files without any.
+        #[arg(long)]
+        strict: bool,
     },
     /// Run the enforcer: a filtering proxy in front of the engine socket.
     Serve(eci_proxy::ServeConfig),
@@ -56,7 +59,11 @@ pub enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { file, format } => validate::run(&file, format),
+        Command::Validate {
+            file,
+            format,
+            strict,
+        } => validate::run(&file, format, strict),
         Command::Serve(config) => serve::run(config),
         Command::History(args) => history::run(args),
         Command::Probe {

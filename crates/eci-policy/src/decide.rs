@@ -191,15 +191,11 @@ fn matching_entry(
         .map(Reference::into_repository);
     let repo_digests: Vec<(Repository, Digest)> = image.repo_digests().collect();
     for entry in &policy.images {
-        let repo = match entry.repository() {
-            None => return Some(entry.to_string()),
-            Some(r) => r,
-        };
-        let relevant =
-            requested.as_ref() == Some(repo) || repo_digests.iter().any(|(r, _)| r == repo);
+        let relevant = requested.as_ref().is_some_and(|r| entry.covers(r))
+            || repo_digests.iter().any(|(r, _)| entry.covers(r));
         let ok = match entry {
             ImageEntry::All => true,
-            ImageEntry::Tag { .. } | ImageEntry::Digest { .. } => {
+            ImageEntry::Tag { repo, .. } | ImageEntry::Digest { repo, .. } => {
                 match facts.entry_digests(entry) {
                     EntryDigests::Known(known) => {
                         known.contains(&image.id)
@@ -215,21 +211,20 @@ fn matching_entry(
                     }
                 }
             }
-            ImageEntry::AnyTag { .. } => {
-                repo_digests
-                    .iter()
-                    .filter(|(r, _)| r == repo)
-                    .any(|(_, d)| match facts.any_tag(repo, d, &image.id) {
-                        AnyTagFact::Verified => true,
-                        AnyTagFact::Mismatch => false,
-                        AnyTagFact::Unavailable(why) => {
-                            if unavailable.is_none() {
-                                *unavailable = Some((entry.to_string(), why));
-                            }
-                            false
+            // `name:*` and `ns/*:*`: each repo digest the entry covers is asked about lazily.
+            ImageEntry::AnyTag { .. } | ImageEntry::AnyRepository { .. } => repo_digests
+                .iter()
+                .filter(|(r, _)| entry.covers(r))
+                .any(|(r, d)| match facts.any_tag(r, d, &image.id) {
+                    AnyTagFact::Verified => true,
+                    AnyTagFact::Mismatch => false,
+                    AnyTagFact::Unavailable(why) => {
+                        if unavailable.is_none() {
+                            *unavailable = Some((entry.to_string(), why));
                         }
-                    })
-            }
+                        false
+                    }
+                }),
         };
         if ok {
             return Some(entry.to_string());
