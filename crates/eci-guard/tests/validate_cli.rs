@@ -136,3 +136,34 @@ fn warnings_alone_exit_0() {
         "{diags:?}"
     );
 }
+
+/// Docker's documented admin files (`tests/fixtures/admin-settings/`) validate unchanged; those
+/// naming commands the enforcer cannot enforce fail only under `--strict`.
+#[test]
+fn documented_admin_files_validate_and_strict_fails_unsupported_commands() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/admin-settings");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.ends_with(".expected.json") {
+            continue;
+        }
+        seen += 1;
+        let out = validate(&path, true);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let unsupported = diagnostics(&out)
+            .iter()
+            .any(|d| d["code"] == "unsupported-command");
+        let strict = validate_with(&path, &["--strict"]);
+        let want = if unsupported { 1 } else { 0 };
+        assert_eq!(strict.status.code(), Some(want), "{name} --strict");
+    }
+    assert!(seen >= 8, "{seen} files in {}", dir.display());
+}

@@ -345,7 +345,11 @@ fn repository_wildcards_accept_repositories_under_the_namespace_only() {
             ]
         }
     );
-    assert!(report.human().contains("matched so far"), "{}", report.human());
+    assert!(
+        report.human().contains("matched so far"),
+        "{}",
+        report.human()
+    );
 }
 
 #[test]
