@@ -313,7 +313,7 @@ fn ancestor_denial(image: &str, dir: &str, socket: &str) -> Denial {
     )
 }
 
-fn mount_denial(image: &str, why: String) -> Denial {
+pub(crate) fn mount_denial(image: &str, why: String) -> Denial {
     Denial {
         kind: BlockKind::SocketMount,
         status: 403,

@@ -9,4 +9,5 @@ pub mod mounts;
 pub mod reference;
 pub mod routes;
 pub mod settings;
+pub mod unfilterable;
 pub mod validate;

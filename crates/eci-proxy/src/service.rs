@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use eci_policy::decide::{Denial, Exposure, MountVerdict};
+use eci_policy::decide::{Denial, MountVerdict};
 use eci_policy::gojson;
 use eci_policy::mounts::{self, MountRef};
 use eci_policy::routes::Route;
 use eci_policy::settings::Policy;
+use eci_policy::unfilterable;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
@@ -162,22 +163,14 @@ async fn process(
         }
         Inspect::Service => {
             let body = read_body(shared, body).await?;
-            service(shared, conn, parts, body, ctx).await
+            service(shared, conn, policy, parts, body, ctx).await
         }
         Inspect::PluginEnable { name } => {
             let exposed =
                 facts::plugin_exposure(&shared.upstream, &shared.protected, &name).await?;
-            if let Some(Some((source, e))) = exposed {
-                let socket = match e {
-                    Exposure::Socket { socket }
-                    | Exposure::Ancestor { socket, .. }
-                    | Exposure::Filtered { socket } => socket,
-                };
-                return Err(ProxyError::Denied(Denial::invalid(
-                    403,
-                    format!("plugin \"{name}\" mounts \"{source}\", which exposes the iechor socket \"{socket}\"; plugins cannot be given filtered sockets"),
-                )));
-            }
+            let exposed = exposed.flatten();
+            let exposed = exposed.as_ref().map(|(source, e)| (source.as_str(), e));
+            unfilterable::plugin_verdict(policy, &name, exposed).map_err(ProxyError::Denied)?;
             forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
         }
     }
@@ -369,6 +362,7 @@ async fn container_start(
 async fn service(
     shared: &Arc<Shared>,
     conn: &ConnUpstream,
+    policy: &Policy,
     parts: http::request::Parts,
     body: Bytes,
     ctx: &mut Ctx,
@@ -376,12 +370,9 @@ async fn service(
     let value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
     let spec = mounts::service_spec(&value).map_err(body_denial)?;
     let exposures = facts::exposures(&shared.upstream, &shared.protected, &spec.mounts).await?;
-    if exposures.iter().any(Option::is_some) {
+    if let Err(d) = unfilterable::service_verdict(policy, spec.image.as_deref(), &exposures) {
         ctx.image_name = spec.image.clone();
-        return Err(ProxyError::Denied(Denial::invalid(
-            403,
-            "a service cannot mount the iechor socket: its tasks' containers cannot be given filtered sockets",
-        )));
+        return Err(ProxyError::Denied(d));
     }
     forward(shared, conn, canonical(parts, &value)).await
 }
