@@ -1,6 +1,8 @@
 //! The eci-guard command line. Thin: parses arguments, calls the core crates, prints, and maps
 //! outcomes to exit statuses.
 
+mod docker_line;
+mod explain;
 mod history;
 mod probe;
 mod serve;
@@ -35,6 +37,9 @@ enum Command {
     },
     /// Run the enforcer: a filtering proxy in front of the engine socket.
     Serve(eci_proxy::ServeConfig),
+    /// What the enforcer would do with a request or a docker command line, and why.
+    /// Exit 0 allow, 1 deny, 2 cannot tell.
+    Explain(Box<explain::ExplainArgs>),
     /// Print the history of blocked requests (JSON array or CSV), newest first.
     History(history::HistoryArgs),
     /// Ask the registry about an image reference: digest and platforms, any-tag count, or why not.
@@ -50,7 +55,7 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
     Json,
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         } => validate::run(&file, format, strict),
         Command::Serve(config) => serve::run(config),
         Command::History(args) => history::run(args),
+        Command::Explain(args) => explain::run(*args),
         Command::Probe {
             reference,
             registries,

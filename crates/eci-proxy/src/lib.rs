@@ -21,6 +21,7 @@ mod config;
 mod digests;
 mod engine_watch;
 mod error;
+mod explain;
 mod facts;
 mod filtered;
 mod policy;
@@ -44,6 +45,9 @@ pub use blocks::{BlockEvent, BlockSink, ClientInfo, SocketKind};
 pub use config::{ServeConfig, StartError};
 pub use digests::{DigestSource, EntryFreshness, Prepared, RegistryDigests};
 pub use error::ProxyError;
+pub use explain::{
+    EntryFact, ExplainConfig, Explainer, Explanation, ImageFact, MountFact, Outcome, Socket,
+};
 pub use facts::resolve_host;
 pub use policy::{PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
 
