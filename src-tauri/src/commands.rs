@@ -156,7 +156,9 @@ pub async fn probe_image(
         ));
     }
     let (serial, token) = state.begin_probe(&request_id);
-    let report = eci_registry::probe(&entry, &state.registries, &token).await;
+    let report = eci_registry::probe(&entry, &state.registries, &token)
+        .await
+        .with_matches(&state.digests.service().snapshot());
     state.end_probe(&request_id, serial);
     if token.is_cancelled() {
         return Err(AppError::new(

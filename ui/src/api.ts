@@ -139,6 +139,7 @@ export type ProbeReport =
   | (ProbeBase & { status: 'all-images' })
   | (ProbeBase & { status: 'found'; digest: string; media_type: string; images: PlatformImage[] })
   | (ProbeBase & { status: 'any-tag'; tags: number })
+  | (ProbeBase & { status: 'any-repository'; matched: string[] })
   | (ProbeBase & { status: 'failed'; kind: FailureKind; message: string });
 
 // ---- History (eci_history serde forms) ----

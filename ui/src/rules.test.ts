@@ -18,6 +18,11 @@ describe('image-list entries (mirror of eci-policy reference.rs)', () => {
     [`busybox@${D}`, `iechor.io/library/busybox@${D}`, 'digest'],
     [`busybox:1.36@${D}`, `iechor.io/library/busybox@${D}`, 'digest'],
     ['127.0.0.1:5000/tools/ci:1.0', '127.0.0.1:5000/tools/ci:1.0', 'tag'],
+    ['testcontainers/*:*', 'iechor.io/testcontainers/*:*', 'any-repository'],
+    ['iechor.io/localstack/*:*', 'iechor.io/localstack/*:*', 'any-repository'],
+    ['library/*:*', 'iechor.io/library/*:*', 'any-repository'],
+    ['your-registry.com/ci-tools/*:*', 'your-registry.com/ci-tools/*:*', 'any-repository'],
+    ['localhost:5000/a/b/*:*', 'localhost:5000/a/b/*:*', 'any-repository'],
   ])('%s is accepted as %s', (input, canonical, kind) => {
     const r = parseImageEntry(input);
     if (!r.ok) throw new Error(r.message);
@@ -29,7 +34,15 @@ describe('image-list entries (mirror of eci-policy reference.rs)', () => {
     ['*:latest', '"*" is allowed only as a whole tag'],
     ['*:*', '"*" is allowed only as a whole tag'],
     ['busy*', '"*" is allowed only as a whole tag'],
-    ['iechor.io/localstack/*:*', '"*" is allowed only as a whole tag'],
+    ['testcontainers/r*:*', '"*" is allowed only as a whole tag'],
+    ['testcontainers/*/x:*', '"*" is allowed only as a whole tag'],
+    ['testcontainers/*:x*', '"*" is allowed only as a whole tag'],
+    ['testcontainers/*', 'write testcontainers/*:* (any repository under that path'],
+    ['testcontainers/*:1', 'write testcontainers/*:*'],
+    [`testcontainers/*:*@${D}`, 'a digest cannot be combined'],
+    ['docker.io/*:*', 'needs the namespace it covers'],
+    ['localhost:5000/*:*', 'needs the namespace it covers'],
+    ['Tc/*:*', 'repository name must be lowercase: "Tc/*"'],
     ['busybox:x*', '"*" is allowed only as a whole tag'],
     ['busybox@sha256:*', '"*" is allowed only as a whole tag'],
     ['localhost:*5000/x', '"*" is allowed only as a whole tag'],
@@ -70,7 +83,10 @@ describe('command-list entries (mirror of eci-policy commands.rs)', () => {
     (name) => {
       const r = parseCommand(name);
       expect(r.ok).toBe(false);
-      if (!r.ok) expect(r.message).toMatch(/is not supported in the command list and cannot be enforced/);
+      if (!r.ok) {
+        expect(r.message).toMatch(/is not supported in the command list and cannot be enforced; it is ignored/);
+        expect(r.warning).toBe(true);
+      }
     },
   );
 
@@ -95,6 +111,9 @@ describe('whether a blocked image is named by the list', () => {
     [`busybox@${D}`, [`busybox@${D}`], true],
     ['anything/at:all', ['*'], true],
     ['127.0.0.1:5000/x:1', ['localhost:5000/x:1'], false],
+    ['testcontainers/ryuk:0.5', ['testcontainers/*:*'], true],
+    ['testcontainers/ryuk/deep:1', ['testcontainers/*:*'], false],
+    ['other/ryuk:0.5', ['testcontainers/*:*'], false],
   ] as const)('%s against %j → %s', (image, entries, want) => {
     expect(listedBy(image, entries)).toBe(want);
   });

@@ -16,9 +16,10 @@ export type ImageEntry =
   | { kind: 'all' }
   | { kind: 'tag'; repo: Repository; tag: string }
   | { kind: 'any-tag'; repo: Repository }
+  | { kind: 'any-repository'; under: Repository }
   | { kind: 'digest'; repo: Repository; digest: string };
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string; warning?: boolean };
 
 const q = (s: string) => JSON.stringify(s);
 
@@ -152,12 +153,18 @@ export function parseImageEntry(s: string): Parsed<ImageEntry> {
   const text = checkText(s);
   if (text !== null) return { ok: false, message: text };
   const parts = split(s);
+  if (parts.name.endsWith('/*')) {
+    const written = parts.name.slice(0, -2);
+    if (!written.includes('*') && (parts.digest === null || !parts.digest.includes('*'))) {
+      return repositoryWildcard(s, written, parts);
+    }
+  }
   const anyTag = parts.tag === '*';
   const stray =
     parts.name.includes('*') ||
     (parts.digest !== null && parts.digest.includes('*')) ||
     (!anyTag && parts.tag !== null && parts.tag.includes('*'));
-  if (stray) return { ok: false, message: '"*" is allowed only as a whole tag (name:*) or as the whole entry' };
+  if (stray) return { ok: false, message: MISPLACED };
   if (anyTag) {
     if (parts.digest !== null) {
       return {
@@ -175,6 +182,36 @@ export function parseImageEntry(s: string): Parsed<ImageEntry> {
   if (!r.ok) return r;
   if (r.value.digest !== null) return { ok: true, value: { kind: 'digest', repo: r.value.repo, digest: r.value.digest } };
   return { ok: true, value: { kind: 'tag', repo: r.value.repo, tag: r.value.tag ?? 'latest' } };
+}
+
+const MISPLACED =
+  '"*" is allowed only as a whole tag (name:*), as a whole last path component with tag * (ns/*:*), or as the whole entry';
+
+/** `written/*…`: valid only as `written/*:*` where `written` names at least a namespace. */
+function repositoryWildcard(whole: string, written: string, parts: { tag: string | null; digest: string | null }): Parsed<ImageEntry> {
+  const shown = `${written}/*`;
+  const first = written.split('/')[0]!;
+  const firstIsDomain = written.includes('/') ? false : first.includes('.') || first.includes(':') || first === 'localhost';
+  if (written === '' || firstIsDomain) {
+    return {
+      ok: false,
+      message: 'a repository wildcard needs the namespace it covers before /*: write ns/*:* or registry/path/*:*, or "*" for every image',
+    };
+  }
+  if (parts.tag !== null && parts.tag.includes('*') && parts.tag !== '*') return { ok: false, message: MISPLACED };
+  if (parts.tag === '*' && parts.digest !== null) {
+    return {
+      ok: false,
+      message: 'a digest cannot be combined with the any-tag wildcard: write name:* for any tag or name@sha256:… for one digest',
+    };
+  }
+  if (parts.tag !== '*' || parts.digest !== null) {
+    return { ok: false, message: `a repository wildcard needs the any-tag wildcard too: write ${shown}:* (any repository under that path, any tag)` };
+  }
+  const r = build(whole, `${written}/x`, null, null);
+  if (!r.ok) return { ok: false, message: r.message.split(`${written}/x`).join(shown) };
+  const path = r.value.repo.path.slice(0, -2);
+  return { ok: true, value: { kind: 'any-repository', under: { domain: r.value.repo.domain, path } } };
 }
 
 /** Parses an image reference the way the engine names images (a block's `image`). */
@@ -197,6 +234,8 @@ export function entryString(e: ImageEntry): string {
       return `${repoString(e.repo)}:${e.tag}`;
     case 'any-tag':
       return `${repoString(e.repo)}:*`;
+    case 'any-repository':
+      return `${repoString(e.under)}/*:*`;
     case 'digest':
       return `${repoString(e.repo)}@${e.digest}`;
   }
@@ -215,6 +254,10 @@ export function listedBy(image: string, entries: readonly string[]): boolean {
     if (!p.ok) return false;
     const e = p.value;
     if (e.kind === 'all') return true;
+    if (e.kind === 'any-repository') {
+      const rest = ref.repo.domain === e.under.domain && ref.repo.path.startsWith(`${e.under.path}/`);
+      return rest && !ref.repo.path.slice(e.under.path.length + 1).includes('/');
+    }
     if (repoString(e.repo) !== repoString(ref.repo)) return false;
     if (e.kind === 'any-tag') return true;
     if (e.kind === 'tag') return tag === e.tag;
@@ -261,7 +304,13 @@ export const UNSUPPORTED: ReadonlyArray<readonly [string, string]> = [
 
 export const CLIENT_ONLY: readonly string[] = ['context', 'logout', 'buildx'];
 
-/** Parses a command-list entry like `CommandEntry::parse`; the value is its canonical spelling. */
+/** What the validator adds to a name the enforcer cannot enforce: a warning, not an error. */
+const IGNORED = '; it is ignored, and the rest of the command list is enforced';
+
+/**
+ * Parses a command-list entry like `CommandEntry::parse`; the value is its canonical spelling.
+ * `warning`: a real command the enforcer cannot enforce, which the file may keep.
+ */
 export function parseCommand(s: string): Parsed<string> {
   if (s.includes('*')) {
     return (GROUPS as readonly string[]).includes(s)
@@ -272,11 +321,16 @@ export function parseCommand(s: string): Parsed<string> {
   if (unsupported) {
     return {
       ok: false,
-      message: `command "${unsupported[0]}" (${unsupported[1]}) is not supported in the command list and cannot be enforced`,
+      message: `command "${unsupported[0]}" (${unsupported[1]}) is not supported in the command list and cannot be enforced${IGNORED}`,
+      warning: true,
     };
   }
   if (CLIENT_ONLY.includes(s)) {
-    return { ok: false, message: `command "${s}" runs only in the client and never reaches the engine, so it cannot be enforced` };
+    return {
+      ok: false,
+      message: `command "${s}" runs only in the client and never reaches the engine, so it cannot be enforced${IGNORED}`,
+      warning: true,
+    };
   }
   const group = MANAGEMENT[s];
   if (group !== undefined) return { ok: true, value: group };

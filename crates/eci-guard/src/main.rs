@@ -1,6 +1,8 @@
 //! The eci-guard command line. Thin: parses arguments, calls the core crates, prints, and maps
 //! outcomes to exit statuses.
 
+mod docker_line;
+mod explain;
 mod history;
 mod probe;
 mod serve;
@@ -29,9 +31,15 @@ enum Command {
         file: std::path::PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Warnings fail too (exit 1): for CI pipelines that want files without any.
+        #[arg(long)]
+        strict: bool,
     },
     /// Run the enforcer: a filtering proxy in front of the engine socket.
     Serve(eci_proxy::ServeConfig),
+    /// What the enforcer would do with a request or a docker command line, and why.
+    /// Exit 0 allow, 1 deny, 2 cannot tell.
+    Explain(Box<explain::ExplainArgs>),
     /// Print the history of blocked requests (JSON array or CSV), newest first.
     History(history::HistoryArgs),
     /// Ask the registry about an image reference: digest and platforms, any-tag count, or why not.
@@ -47,7 +55,7 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
     Json,
@@ -56,9 +64,14 @@ pub enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { file, format } => validate::run(&file, format),
+        Command::Validate {
+            file,
+            format,
+            strict,
+        } => validate::run(&file, format, strict),
         Command::Serve(config) => serve::run(config),
         Command::History(args) => history::run(args),
+        Command::Explain(args) => explain::run(*args),
         Command::Probe {
             reference,
             registries,

@@ -1,4 +1,5 @@
-//! `eci-guard validate FILE`: every diagnostic of a settings file, for people or for tools.
+//! `eci-guard validate FILE [--strict]`: every diagnostic of a settings file, for people or for
+//! tools; `--strict` fails on warnings too.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,7 +9,7 @@ use eci_policy::validate::validate;
 
 use crate::Format;
 
-pub fn run(file: &Path, format: Format) -> ExitCode {
+pub fn run(file: &Path, format: Format, strict: bool) -> ExitCode {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -40,7 +41,7 @@ pub fn run(file: &Path, format: Format) -> ExitCode {
                 )
             }),
     };
-    if diagnostics.iter().any(|d| d.is_error()) {
+    if diagnostics.iter().any(|d| d.is_error() || strict) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

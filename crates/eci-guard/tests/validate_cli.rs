@@ -32,12 +32,16 @@ fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
 }
 
 fn validate(path: &std::path::Path, json: bool) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eci-guard"));
-    cmd.arg("validate").arg(path);
-    if json {
-        cmd.args(["--format", "json"]);
-    }
-    cmd.output().unwrap()
+    validate_with(path, if json { &["--format", "json"] } else { &[] })
+}
+
+fn validate_with(path: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eci-guard"))
+        .arg("validate")
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn diagnostics(out: &Output) -> Vec<serde_json::Value> {
@@ -58,39 +62,37 @@ fn the_seed_example_is_valid() {
 }
 
 #[test]
-fn an_unsupported_command_is_an_error_at_its_pointer() {
+fn an_unsupported_command_is_a_warning_at_its_pointer_and_strict_fails_it() {
     let dir = tempfile::tempdir().unwrap();
-    let out = validate(
-        &write(&dir, &SEED.replace(r#"["push"]"#, r#"["compose"]"#)),
-        true,
-    );
-    assert_eq!(out.status.code(), Some(1));
+    let path = write(&dir, &SEED.replace(r#"["push"]"#, r#"["push", "compose"]"#));
+    let out = validate(&path, true);
+    assert_eq!(out.status.code(), Some(0));
     let diags = diagnostics(&out);
     let d = diags
         .iter()
         .find(|d| {
-            d["pointer"] == "/enhancedContainerIsolation/iechorSocketMount/commandList/commands/0"
+            d["pointer"] == "/enhancedContainerIsolation/iechorSocketMount/commandList/commands/1"
         })
         .expect("a diagnostic at the command's pointer");
-    assert_eq!(d["severity"], "error");
+    assert_eq!(d["severity"], "warning");
+    let message = d["message"].as_str().unwrap();
     assert!(
-        d["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot be enforced"),
+        message.contains("cannot be enforced") && message.contains("it is ignored"),
         "{d}"
     );
 
-    let human = validate(
-        &write(&dir, &SEED.replace(r#"["push"]"#, r#"["compose"]"#)),
-        false,
-    );
-    assert_eq!(human.status.code(), Some(1));
+    let human = validate(&path, false);
+    assert_eq!(human.status.code(), Some(0));
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(
-        text.contains("commandList/commands/0") && text.contains("cannot be enforced"),
+        text.contains("commandList/commands/1") && text.contains("0 error(s), 1 warning(s)"),
         "{text}"
     );
+
+    let strict = validate_with(&path, &["--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    let strict = validate_with(&write(&dir, SEED), &["--strict"]);
+    assert_eq!(strict.status.code(), Some(0));
 }
 
 #[test]
@@ -133,4 +135,35 @@ fn warnings_alone_exit_0() {
                 && d["pointer"].as_str().unwrap().ends_with("/images/3")),
         "{diags:?}"
     );
+}
+
+/// Docker's documented admin files (`tests/fixtures/admin-settings/`) validate unchanged; those
+/// naming commands the enforcer cannot enforce fail only under `--strict`.
+#[test]
+fn documented_admin_files_validate_and_strict_fails_unsupported_commands() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/admin-settings");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.ends_with(".expected.json") {
+            continue;
+        }
+        seen += 1;
+        let out = validate(&path, true);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let unsupported = diagnostics(&out)
+            .iter()
+            .any(|d| d["code"] == "unsupported-command");
+        let strict = validate_with(&path, &["--strict"]);
+        let want = if unsupported { 1 } else { 0 };
+        assert_eq!(strict.status.code(), Some(want), "{name} --strict");
+    }
+    assert!(seen >= 8, "{seen} files in {}", dir.display());
 }

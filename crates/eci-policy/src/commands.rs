@@ -160,7 +160,8 @@ pub enum CommandEntry {
     Group(Group),
 }
 
-/// Why a command-list entry is not accepted.
+/// Why a command-list entry is not accepted. [`CommandError::ignorable`] ones are names the
+/// enforcer cannot enforce: a settings file holding them is still enforced, without them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
     #[error(
@@ -173,6 +174,18 @@ pub enum CommandError {
     UnknownWildcard(String),
     #[error("unknown command \"{0}\"; valid commands are the names of `docker --help` ({list}) and the wildcards container*, image*, volume*, network*, build*, system*", list = COMMANDS.join(", "))]
     Unknown(String),
+}
+
+impl CommandError {
+    /// Names a real command the enforcer cannot enforce (the seed's unsupported list, client-only
+    /// commands): Docker Desktop accepts them in its files, so they are warned about and left
+    /// out, never a reason to refuse the whole file.
+    pub fn ignorable(&self) -> bool {
+        matches!(
+            self,
+            CommandError::Unsupported { .. } | CommandError::ClientOnly(_)
+        )
+    }
 }
 
 impl CommandEntry {

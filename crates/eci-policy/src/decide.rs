@@ -300,15 +300,11 @@ fn matching_entry(
         .map(Reference::into_repository);
     let repo_digests: Vec<(Repository, Digest)> = image.repo_digests().collect();
     for entry in entries {
-        let repo = match entry.repository() {
-            None => return Some(entry.to_string()),
-            Some(r) => r,
-        };
-        let relevant =
-            requested.as_ref() == Some(repo) || repo_digests.iter().any(|(r, _)| r == repo);
+        let relevant = requested.as_ref().is_some_and(|r| entry.covers(r))
+            || repo_digests.iter().any(|(r, _)| entry.covers(r));
         let ok = match entry {
             ImageEntry::All => true,
-            ImageEntry::Tag { .. } | ImageEntry::Digest { .. } => {
+            ImageEntry::Tag { repo, .. } | ImageEntry::Digest { repo, .. } => {
                 match facts.entry_digests(entry) {
                     EntryDigests::Known(known) => {
                         known.contains(&image.id)
@@ -324,21 +320,20 @@ fn matching_entry(
                     }
                 }
             }
-            ImageEntry::AnyTag { .. } => {
-                repo_digests
-                    .iter()
-                    .filter(|(r, _)| r == repo)
-                    .any(|(_, d)| match facts.any_tag(repo, d, &image.id) {
-                        AnyTagFact::Verified => true,
-                        AnyTagFact::Mismatch => false,
-                        AnyTagFact::Unavailable(why) => {
-                            if unavailable.is_none() {
-                                *unavailable = Some((entry.to_string(), why));
-                            }
-                            false
+            // `name:*` and `ns/*:*`: each repo digest the entry covers is asked about lazily.
+            ImageEntry::AnyTag { .. } | ImageEntry::AnyRepository { .. } => repo_digests
+                .iter()
+                .filter(|(r, _)| entry.covers(r))
+                .any(|(r, d)| match facts.any_tag(r, d, &image.id) {
+                    AnyTagFact::Verified => true,
+                    AnyTagFact::Mismatch => false,
+                    AnyTagFact::Unavailable(why) => {
+                        if unavailable.is_none() {
+                            *unavailable = Some((entry.to_string(), why));
                         }
-                    })
-            }
+                        false
+                    }
+                }),
         };
         if ok {
             return Some(entry.to_string());
@@ -433,7 +428,7 @@ fn ancestor_denial(image: &str, dir: &str, socket: &str) -> Denial {
     )
 }
 
-fn mount_denial(image: &str, why: String) -> Denial {
+pub(crate) fn mount_denial(image: &str, why: String) -> Denial {
     Denial {
         kind: BlockKind::SocketMount,
         status: 403,

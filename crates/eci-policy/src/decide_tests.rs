@@ -287,6 +287,66 @@ fn digest_entries_match_only_that_digest() {
 }
 
 #[test]
+fn repository_wildcards_verify_each_covered_repository_lazily() {
+    let p = policy(&["testcontainers/*:*"], true, true);
+    let ryuk = image(
+        "testcontainers/ryuk:0.5.1",
+        ID_RYUK,
+        &[&format!("testcontainers/ryuk@{MANIFEST_RYUK}")],
+        &[],
+    );
+    let repo = "iechor.io/testcontainers/ryuk";
+    let verified = Facts::default().any_tag(repo, MANIFEST_RYUK, AnyTagFact::Verified);
+    match mount_verdict(&p, &bind_socket(), &socket(), &ryuk, &[], &verified) {
+        MountVerdict::Rewrite { entry, .. } => assert_eq!(entry, "iechor.io/testcontainers/*:*"),
+        other => panic!("{other:?}"),
+    }
+    let mismatch = Facts::default().any_tag(repo, MANIFEST_RYUK, AnyTagFact::Mismatch);
+    assert!(matches!(
+        mount_verdict(&p, &bind_socket(), &socket(), &ryuk, &[], &mismatch),
+        MountVerdict::Deny(_)
+    ));
+    // A repository outside the namespace (or deeper in it) is never asked about: a verified
+    // answer for it changes nothing.
+    for outside in ["other/ryuk", "testcontainers/ryuk/sub"] {
+        let img = image(
+            &format!("{outside}:1"),
+            ID_RYUK,
+            &[&format!("{outside}@{MANIFEST_RYUK}")],
+            &[],
+        );
+        let facts = Facts::default().any_tag(
+            &format!("iechor.io/{outside}"),
+            MANIFEST_RYUK,
+            AnyTagFact::Verified,
+        );
+        match mount_verdict(&p, &bind_socket(), &socket(), &img, &[], &facts) {
+            MountVerdict::Deny(d) => assert!(
+                d.message.contains("not in the allowed list"),
+                "{}",
+                d.message
+            ),
+            other => panic!("{outside}: {other:?}"),
+        }
+    }
+    let offline = Facts::default().any_tag(
+        repo,
+        MANIFEST_RYUK,
+        AnyTagFact::Unavailable("registry unreachable".into()),
+    );
+    match mount_verdict(&p, &bind_socket(), &socket(), &ryuk, &[], &offline) {
+        MountVerdict::Deny(d) => assert!(
+            d.message.contains(
+                "\"iechor.io/testcontainers/*:*\" could not be fetched (registry unreachable)"
+            ),
+            "{}",
+            d.message
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn any_tag_entries_verify_lazily() {
     let p = policy(&["iechor.io/testcontainers/ryuk:*"], true, true);
     let ryuk = image(

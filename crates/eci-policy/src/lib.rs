@@ -10,4 +10,5 @@ pub mod privileges;
 pub mod reference;
 pub mod routes;
 pub mod settings;
+pub mod unfilterable;
 pub mod validate;

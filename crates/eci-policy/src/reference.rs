@@ -81,8 +81,21 @@ pub enum RefError {
         digest: String,
         problem: DigestError,
     },
-    #[error("\"*\" is allowed only as a whole tag (name:*) or as the whole entry")]
+    #[error(
+        "\"*\" is allowed only as a whole tag (name:*), as a whole last path component with \
+         tag * (ns/*:*), or as the whole entry"
+    )]
     MisplacedWildcard,
+    #[error(
+        "a repository wildcard needs the any-tag wildcard too: write {0}:* (any repository \
+         under that path, any tag)"
+    )]
+    RepositoryWildcardTag(String),
+    #[error(
+        "a repository wildcard needs the namespace it covers before /*: write ns/*:* or \
+         registry/path/*:*, or \"*\" for every image"
+    )]
+    RepositoryWildcardRoot,
     #[error(
         "a digest cannot be combined with the any-tag wildcard: write name:* for any tag or \
          name@sha256:… for one digest"
@@ -218,6 +231,18 @@ impl Repository {
         self.domain == DEFAULT_DOMAIN
     }
 
+    /// Whether this repository sits directly under `namespace` (same registry, one more path
+    /// component): what `namespace/*:*` covers. Deeper repositories are not covered, as in
+    /// Docker's own reading of `ns/*`.
+    pub fn is_directly_under(&self, namespace: &Repository) -> bool {
+        self.domain == namespace.domain
+            && self
+                .path
+                .strip_prefix(namespace.path.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+    }
+
     /// The domain the registry client must contact: `docker.io` for the hub, since `iechor.io` is
     /// only this product's name for it.
     pub fn registry_host(&self) -> &str {
@@ -325,6 +350,8 @@ pub enum ImageEntry {
     Tag { repo: Repository, tag: String },
     /// `name:*`: any tag of the repository.
     AnyTag { repo: Repository },
+    /// `ns/*:*` or `registry/path/*:*`: any tag of any repository directly under `under`.
+    AnyRepository { under: Repository },
     /// `name@sha256:…`: only that digest. A tag written beside the digest is dropped, as the
     /// engine's `ParseDockerRef` drops it: the digest alone says what is allowed.
     Digest { repo: Repository, digest: Digest },
@@ -337,6 +364,11 @@ impl ImageEntry {
         }
         check_text(s)?;
         let parts = Parts::split(s);
+        if let Some(written) = parts.name.strip_suffix("/*") {
+            if !written.contains('*') && parts.digest.is_none_or(|d| !d.contains('*')) {
+                return repository_wildcard(s, written, parts);
+            }
+        }
         let any_tag = parts.tag == Some("*");
         let stray_star = parts.name.contains('*')
             || parts.digest.is_some_and(|d| d.contains('*'))
@@ -371,16 +403,92 @@ impl ImageEntry {
         })
     }
 
-    /// The repository the entry is about; `None` for `"*"`.
+    /// The one repository the entry is about; `None` for `"*"` and `ns/*:*`.
     pub fn repository(&self) -> Option<&Repository> {
         match self {
-            ImageEntry::All => None,
+            ImageEntry::All | ImageEntry::AnyRepository { .. } => None,
             ImageEntry::Tag { repo, .. }
             | ImageEntry::AnyTag { repo }
             | ImageEntry::Digest { repo, .. } => Some(repo),
         }
     }
 }
+
+impl ImageEntry {
+    /// Whether an image of `repo` can be allowed by this entry at all (its digests decide).
+    pub fn covers(&self, repo: &Repository) -> bool {
+        match self {
+            ImageEntry::All => true,
+            ImageEntry::AnyRepository { under } => repo.is_directly_under(under),
+            ImageEntry::Tag { repo: r, .. }
+            | ImageEntry::AnyTag { repo: r }
+            | ImageEntry::Digest { repo: r, .. } => r == repo,
+        }
+    }
+
+    /// Whether images of `repo` are verified lazily for this entry (`name:*`, `ns/*:*`): the
+    /// registry is asked about the local image's own digest, since listing every tag (or every
+    /// repository) is not an option.
+    pub fn verified_lazily(&self, repo: &Repository) -> bool {
+        matches!(
+            self,
+            ImageEntry::AnyTag { .. } | ImageEntry::AnyRepository { .. }
+        ) && self.covers(repo)
+    }
+}
+
+/// `written/*` with the rest of the entry: a repository wildcard, valid only as `written/*:*`
+/// where `written` names at least a namespace.
+fn repository_wildcard(
+    whole: &str,
+    written: &str,
+    parts: Parts<'_>,
+) -> Result<ImageEntry, RefError> {
+    let shown = format!("{written}/*");
+    // Only a registry before `/*` (`docker.io/*`, `localhost:5000/*`) would cover every
+    // top-level repository of a registry: refused rather than guessed.
+    if written.is_empty() || (first_part_is_domain(&shown) && !written.contains('/')) {
+        return Err(RefError::RepositoryWildcardRoot);
+    }
+    if parts.tag.is_some_and(|t| t.contains('*') && t != "*") {
+        return Err(RefError::MisplacedWildcard);
+    }
+    if parts.tag == Some("*") && parts.digest.is_some() {
+        return Err(RefError::WildcardWithDigest);
+    }
+    if parts.tag != Some("*") || parts.digest.is_some() {
+        return Err(RefError::RepositoryWildcardTag(shown));
+    }
+    // The namespace normalises as a repository with one more component would (the hub's
+    // `library/` is added only to one-component names, never to a namespace).
+    let probe = format!("{written}/{PLACEHOLDER}");
+    let repo = build(whole, &probe, None, None)
+        .map_err(|e| match e {
+            // Name errors quote the name as written, not the stand-in.
+            RefError::Uppercase(_) => RefError::Uppercase(shown.clone()),
+            RefError::InvalidPath(_) => RefError::InvalidPath(shown.clone()),
+            RefError::NameTooLong { len, .. } => RefError::NameTooLong {
+                name: shown.clone(),
+                len,
+            },
+            e => e,
+        })?
+        .repo;
+    let path = repo
+        .path
+        .strip_suffix(&format!("/{PLACEHOLDER}"))
+        .unwrap_or(&repo.path)
+        .to_owned();
+    Ok(ImageEntry::AnyRepository {
+        under: Repository {
+            domain: repo.domain,
+            path,
+        },
+    })
+}
+
+/// A valid path component standing for the `*` of a repository wildcard while it is normalised.
+const PLACEHOLDER: &str = "x";
 
 impl FromStr for ImageEntry {
     type Err = RefError;
@@ -396,6 +504,7 @@ impl fmt::Display for ImageEntry {
             ImageEntry::All => f.write_str("*"),
             ImageEntry::Tag { repo, tag } => write!(f, "{repo}:{tag}"),
             ImageEntry::AnyTag { repo } => write!(f, "{repo}:*"),
+            ImageEntry::AnyRepository { under } => write!(f, "{under}/*:*"),
             ImageEntry::Digest { repo, digest } => write!(f, "{repo}@{digest}"),
         }
     }
@@ -906,8 +1015,10 @@ mod tests {
             ("busybox@abc", "the algorithm is missing"),
             (
                 "busy*",
-                "\"*\" is allowed only as a whole tag (name:*) or as the whole entry",
+                "\"*\" is allowed only as a whole tag (name:*), as a whole last path component with tag * (ns/*:*), or as the whole entry",
             ),
+            ("ns/*", "write ns/*:* (any repository under that path, any tag)"),
+            ("docker.io/*:*", "needs the namespace it covers before /*"),
             (
                 "busybox:*@sha256:abc",
                 "write name:* for any tag or name@sha256:",
@@ -986,6 +1097,7 @@ mod tests {
                 ImageEntry::All => "all",
                 ImageEntry::Tag { .. } => "tag",
                 ImageEntry::AnyTag { .. } => "any",
+                ImageEntry::AnyRepository { .. } => "any-repository",
                 ImageEntry::Digest { .. } => "digest",
             };
             assert_eq!(
@@ -1007,11 +1119,7 @@ mod tests {
             ("busy*".into(), RefError::MisplacedWildcard),
             ("busy*:*".into(), RefError::MisplacedWildcard),
             ("*/busybox:*".into(), RefError::MisplacedWildcard),
-            ("iechor.io/*".into(), RefError::MisplacedWildcard),
-            (
-                "iechor.io/localstack/*:*".into(),
-                RefError::MisplacedWildcard,
-            ),
+            ("iechor.io/*".into(), RefError::RepositoryWildcardRoot),
             ("busybox:*x".into(), RefError::MisplacedWildcard),
             ("busybox:x*".into(), RefError::MisplacedWildcard),
             ("busybox:**".into(), RefError::MisplacedWildcard),
@@ -1034,6 +1142,119 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(ImageEntry::parse(&input), Err(want), "input {input:?}");
         }
+    }
+
+    /// The repository-wildcard grammar: only a whole last path component `*` with tag `*`,
+    /// under at least a namespace; every other `*` stays an error.
+    #[test]
+    fn repository_wildcards_take_one_form() {
+        let d = sha256();
+        let accepted = [
+            ("testcontainers/*:*", "iechor.io/testcontainers/*:*"),
+            (
+                "iechor.io/testcontainers/*:*",
+                "iechor.io/testcontainers/*:*",
+            ),
+            (
+                "docker.io/testcontainers/*:*",
+                "iechor.io/testcontainers/*:*",
+            ),
+            ("library/*:*", "iechor.io/library/*:*"),
+            ("docker.io/library/*:*", "iechor.io/library/*:*"),
+            ("a/b/*:*", "iechor.io/a/b/*:*"),
+            (
+                "your-registry.com/ci-tools/*:*",
+                "your-registry.com/ci-tools/*:*",
+            ),
+            ("localhost:5000/team/*:*", "localhost:5000/team/*:*"),
+            ("127.0.0.1:5000/a/b/*:*", "127.0.0.1:5000/a/b/*:*"),
+        ];
+        for (input, want) in accepted {
+            let entry = ImageEntry::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert!(
+                matches!(entry, ImageEntry::AnyRepository { .. }),
+                "{input:?}: {entry:?}"
+            );
+            assert_eq!(entry.to_string(), want, "{input:?}");
+            assert_eq!(entry.repository(), None, "{input:?}");
+            assert_eq!(ImageEntry::parse(want).as_ref(), Ok(&entry), "{want:?}");
+        }
+        let refused: Vec<(String, RefError)> = vec![
+            (
+                "testcontainers/*".into(),
+                RefError::RepositoryWildcardTag("testcontainers/*".into()),
+            ),
+            (
+                "testcontainers/*:latest".into(),
+                RefError::RepositoryWildcardTag("testcontainers/*".into()),
+            ),
+            (
+                format!("testcontainers/*@{d}"),
+                RefError::RepositoryWildcardTag("testcontainers/*".into()),
+            ),
+            (
+                format!("testcontainers/*:*@{d}"),
+                RefError::WildcardWithDigest,
+            ),
+            ("testcontainers/*:x*".into(), RefError::MisplacedWildcard),
+            ("testcontainers/*:**".into(), RefError::MisplacedWildcard),
+            ("*/*:*".into(), RefError::MisplacedWildcard),
+            ("test*/*:*".into(), RefError::MisplacedWildcard),
+            ("testcontainers/r*:*".into(), RefError::MisplacedWildcard),
+            (
+                "testcontainers/*/ryuk:*".into(),
+                RefError::MisplacedWildcard,
+            ),
+            ("testcontainers/**:*".into(), RefError::MisplacedWildcard),
+            ("*:*".into(), RefError::MisplacedWildcard),
+            ("docker.io/*:*".into(), RefError::RepositoryWildcardRoot),
+            (
+                "localhost:5000/*:*".into(),
+                RefError::RepositoryWildcardRoot,
+            ),
+            ("localhost/*:*".into(), RefError::RepositoryWildcardRoot),
+            ("/*:*".into(), RefError::RepositoryWildcardRoot),
+            (
+                "Testcontainers/*:*".into(),
+                RefError::Uppercase("Testcontainers/*".into()),
+            ),
+            (
+                "test--/*:*".into(),
+                RefError::InvalidPath("test--/*".into()),
+            ),
+            (
+                "bad_host.com:x/ns/*:*".into(),
+                RefError::InvalidDomain("bad_host.com:x".into()),
+            ),
+        ];
+        for (input, want) in refused {
+            assert_eq!(ImageEntry::parse(&input), Err(want), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn repository_wildcards_cover_direct_children_only() {
+        let entry = ImageEntry::parse("testcontainers/*:*").unwrap();
+        let repo = |s: &str| Reference::parse_normalized(s).unwrap().into_repository();
+        // (repository, covered)
+        let cases = [
+            ("testcontainers/ryuk", true),
+            ("docker.io/testcontainers/sshd", true),
+            ("testcontainers", false),
+            ("testcontainers/ryuk/deeper", false),
+            ("testcontainersx/ryuk", false),
+            ("other/ryuk", false),
+            ("example.com/testcontainers/ryuk", false),
+        ];
+        for (r, want) in cases {
+            assert_eq!(entry.covers(&repo(r)), want, "{r}");
+            assert_eq!(entry.verified_lazily(&repo(r)), want, "{r}");
+        }
+        let tag = ImageEntry::parse("testcontainers/ryuk:1").unwrap();
+        assert!(
+            tag.covers(&repo("testcontainers/ryuk"))
+                && !tag.verified_lazily(&repo("testcontainers/ryuk"))
+        );
     }
 
     #[test]
@@ -1305,6 +1526,7 @@ mod tests {
                 ImageEntry::All => ("all", None),
                 ImageEntry::Tag { tag, .. } => ("tag", Some(tag.clone())),
                 ImageEntry::AnyTag { .. } => ("any", None),
+                ImageEntry::AnyRepository { .. } => ("any-repository", None),
                 ImageEntry::Digest { digest: d, .. } => {
                     prop_assert_eq!(d.to_string(), digest.clone());
                     ("digest", None)

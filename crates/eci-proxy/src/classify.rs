@@ -42,6 +42,25 @@ pub enum Inspect {
     SwarmJoin,
 }
 
+impl Inspect {
+    /// Whether the decision needs the request's whole body.
+    pub fn reads_body(&self) -> bool {
+        match self {
+            Inspect::ContainerCreate
+            | Inspect::ContainerStart { body: true, .. }
+            | Inspect::ExecCreate { .. }
+            | Inspect::VolumeCreate
+            | Inspect::Service => true,
+            Inspect::None
+            | Inspect::ContainerStart { body: false, .. }
+            | Inspect::PluginEnable { .. }
+            | Inspect::Archive { .. }
+            | Inspect::VolumeChange
+            | Inspect::SwarmJoin => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Classified {
     pub route: &'static Route,

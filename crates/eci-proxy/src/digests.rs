@@ -1,8 +1,7 @@
 //! Where the image decision's registry facts come from: a [`DigestSource`] answers from memory
 //! for the pure decision, hears of every policy swap, and may ask a registry before a decision
-//! (the lazy `name:*` check). [`RegistryDigests`] is the real one, over eci-registry.
+//! (the lazy `name:*` and `ns/*:*` checks). [`RegistryDigests`] is the real one, over eci-registry.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -126,14 +125,6 @@ impl DigestSource for RegistryDigests {
 
     fn prepare<'a>(&'a self, policy: &'a Policy, image: &'a ImageFacts) -> Prepared<'a> {
         Box::pin(async move {
-            let any_tag: HashSet<&Repository> = policy
-                .images
-                .iter()
-                .filter_map(|e| match e {
-                    ImageEntry::AnyTag { repo } => Some(repo),
-                    _ => None,
-                })
-                .collect();
             for rd in &image.repo_digests {
                 let Ok(r) = Reference::parse_normalized(rd) else {
                     continue;
@@ -142,9 +133,9 @@ impl DigestSource for RegistryDigests {
                     continue;
                 };
                 let repo = r.into_repository();
-                if any_tag.contains(&repo) {
+                if policy.images.iter().any(|e| e.verified_lazily(&repo)) {
                     if let Err(f) = self.service.verify_any_tag(&repo, &digest).await {
-                        tracing::warn!(%repo, %digest, failure = %f, "cannot verify a name:* digest");
+                        tracing::warn!(%repo, %digest, failure = %f, "cannot verify a name:* or ns/*:* digest");
                     }
                 }
             }

@@ -2,7 +2,6 @@
 //! source really leads (cleaned, symlinks resolved), what named volumes and `VolumesFrom`
 //! containers bring with them, and the engine's view of the image that will run.
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -685,12 +684,6 @@ pub async fn derived_bases(
     if !policy.allow_derived_images || !image.repo_digests.is_empty() || image.layers.is_empty() {
         return Ok(Vec::new());
     }
-    let repos: HashSet<String> = policy
-        .images
-        .iter()
-        .filter_map(|e| e.repository().map(ToString::to_string))
-        .collect();
-    let all = policy.images.iter().any(|e| e.repository().is_none());
     let list = upstream.get("/images/json", "the local images").await?;
     let mut bases = Vec::new();
     for summary in list.as_array().into_iter().flatten() {
@@ -708,7 +701,7 @@ pub async fn derived_bases(
             .flatten()
             .filter_map(Value::as_str)
             .filter_map(|rd| Reference::parse_normalized(rd).ok())
-            .any(|r| all || repos.contains(&r.repository().to_string()));
+            .any(|r| policy.images.iter().any(|e| e.covers(r.repository())));
         if !relevant {
             continue;
         }

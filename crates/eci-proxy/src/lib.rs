@@ -21,8 +21,10 @@ mod config;
 mod digests;
 mod engine_watch;
 mod error;
+mod explain;
 mod facts;
 mod filtered;
+mod judge;
 mod policy;
 mod reattach;
 mod recheck;
@@ -45,6 +47,9 @@ pub use config::{ServeConfig, StartError};
 pub use digests::{DigestSource, EntryFreshness, Prepared, RegistryDigests};
 pub use engine_watch::UNJUDGED_BOUND;
 pub use error::ProxyError;
+pub use explain::{
+    EntryFact, ExplainConfig, Explainer, Explanation, ImageFact, MountFact, Outcome, Socket,
+};
 pub use facts::{resolve_host, HOST_CONTROL_SOCKETS};
 pub use policy::{PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
 

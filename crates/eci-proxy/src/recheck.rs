@@ -8,6 +8,7 @@ use eci_policy::decide::{host_verdict, mount_verdict, Denial, ImageFacts, MountV
 use eci_policy::mounts::MountRef;
 use eci_policy::privileges::HostFlag;
 use eci_policy::settings::Policy;
+use eci_policy::unfilterable;
 use serde_json::Value;
 
 use crate::digests::SourceFacts;
@@ -70,23 +71,13 @@ pub(crate) async fn start(
         }
     }
     let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
-        out.denial = Some(Denial::invalid(
-            403,
-            format!("the image {image_id} of container {id} is gone, so its socket mount cannot be checked"),
-        ));
+        out.denial = Some(unfilterable::start_image_gone(&shown, &image_id, id));
         return Ok(out);
     };
     image.name = if shown.is_empty() { image_id } else { shown };
     out.image_id = Some(image.id.clone());
-    out.denial = match verdict(shared, policy, &image, &mounts, &exposures).await? {
-        MountVerdict::Allow => None,
-        MountVerdict::Rewrite { mounts, .. } if mounts.is_empty() => None,
-        MountVerdict::Rewrite { .. } => Some(Denial::invalid(
-            403,
-            format!("container {id} mounts the iechor socket itself, not a filtered socket; create it again through the enforcer"),
-        )),
-        MountVerdict::Deny(d) => Some(d),
-    };
+    let judged = verdict(shared, policy, &image, &mounts, &exposures).await?;
+    out.denial = unfilterable::start_verdict(&image, id, judged);
     Ok(out)
 }
 

@@ -1,16 +1,14 @@
-//! One request: classify, gather the facts, ask the pure decisions, then forward (streaming, or
-//! with a canonical rewritten body, or spliced after a 101) or refuse. Refusals become HTTP and a
-//! block record in [`handle`] and nowhere else.
+//! One request: admit and judge it ([`crate::judge`]), then forward (streaming, or with a
+//! canonical rewritten body, or spliced after a 101) or refuse. Refusals become HTTP and a block
+//! record in [`handle`] and nowhere else.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use eci_policy::decide::{self as decide, Denial, MountVerdict, Via};
+use eci_policy::decide::{Denial, Via};
 use eci_policy::gojson;
-use eci_policy::mounts::{self, MountRef, MountSource, Surface};
-use eci_policy::privileges;
-use eci_policy::routes::Route;
+use eci_policy::mounts::{self, MountRef};
 use eci_policy::settings::Policy;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -19,24 +17,14 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
-use crate::classify::{self, Inspect};
-use crate::digests::SourceFacts;
+use crate::classify;
 use crate::error::ProxyError;
-use crate::facts;
-use crate::recheck;
+use crate::judge::{self, Forward, Seen};
 use crate::server::{ConnUpstream, Origin, Peer, Shared};
 use crate::upstream::UpstreamBody;
 
 /// The body of an answer to the client: the engine's stream, or one we made.
 pub type ClientBody = Either<Incoming, Full<Bytes>>;
-
-/// What is known about a request when it is refused, for its block record.
-#[derive(Default)]
-struct Ctx {
-    route: Option<&'static Route>,
-    image_name: Option<String>,
-    image_id: Option<String>,
-}
 
 /// Serves one request; never fails (refusals are answers).
 pub async fn handle(
@@ -55,8 +43,8 @@ pub async fn handle(
         .unwrap_or_else(|| "/".to_owned());
     // A cheap clone (shared bytes); read only if the request is refused.
     let user_agent = req.headers().get(header::USER_AGENT).cloned();
-    let mut ctx = Ctx::default();
-    match process(shared, origin, conn, &policy, req, &target, &mut ctx).await {
+    let mut seen = Seen::default();
+    match process(shared, origin, conn, &policy, req, &target, &mut seen).await {
         Ok(resp) => resp,
         Err(err) => {
             if let ProxyError::Denied(d) = &err {
@@ -69,7 +57,7 @@ pub async fn handle(
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned),
                 };
-                let block = block_event(origin, &policy, &method, &target, d, ctx, client);
+                let block = block_event(origin, &policy, &method, &target, d, seen, client);
                 shared.blocks.record(block);
             } else {
                 tracing::warn!(%method, %target, error = %err, "request failed");
@@ -85,7 +73,7 @@ fn block_event(
     method: &Method,
     target: &str,
     d: &Denial,
-    ctx: Ctx,
+    seen: Seen,
     client: ClientInfo,
 ) -> BlockEvent {
     let socket = match origin {
@@ -100,10 +88,10 @@ fn block_event(
     BlockEvent {
         at: SystemTime::now(),
         socket,
-        image_name: ctx.image_name,
-        image_id: ctx.image_id,
+        image_name: seen.image_name,
+        image_id: seen.image_id,
         kind: d.kind,
-        commands: ctx.route.map(classify::commands_of).unwrap_or_default(),
+        commands: seen.route.map(classify::commands_of).unwrap_or_default(),
         method: method.to_string(),
         path: target.to_owned(),
         status: d.status,
@@ -121,13 +109,20 @@ async fn process(
     policy: &Policy,
     req: Request<Incoming>,
     target: &str,
-    ctx: &mut Ctx,
+    seen: &mut Seen,
 ) -> Result<Response<ClientBody>, ProxyError> {
-    if target.len() > shared.limits.max_uri_bytes {
-        return Err(ProxyError::UriTooLong {
-            limit: shared.limits.max_uri_bytes,
-        });
-    }
+    let via = match origin {
+        Origin::Main { .. } => Via::Main,
+        Origin::Filtered { .. } => Via::Filtered,
+    };
+    let admitted = judge::admit(
+        policy,
+        via,
+        req.method().as_str(),
+        target,
+        &shared.limits,
+        seen,
+    )?;
     let (mut parts, body) = req.into_parts();
     // The engine must route exactly the target we classified: always origin-form.
     if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
@@ -135,78 +130,35 @@ async fn process(
             ProxyError::Denied(Denial::invalid(400, format!("invalid request target: {e}")))
         })?;
     }
-    if !policy.eci_enabled {
+    let Some(classified) = admitted else {
         return forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await;
-    }
-    let classified =
-        classify::classify(parts.method.as_str(), target).map_err(ProxyError::Denied)?;
-    ctx.route = Some(classified.route);
-    if let Origin::Filtered { .. } = origin {
-        eci_policy::decide::command_verdict(policy, classified.route, target)
-            .map_err(ProxyError::Denied)?;
-    }
-    let via = match origin {
-        Origin::Main { .. } => Via::Main,
-        Origin::Filtered { .. } => Via::Filtered,
     };
-    match classified.inspect.clone() {
-        Inspect::None => {
-            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
-        }
-        Inspect::ContainerCreate => {
-            let body = read_body(shared, body).await?;
-            container_create(shared, conn, policy, via, parts, body, ctx).await
-        }
-        Inspect::Archive { id } => {
-            start_check(shared, policy, &id, ctx).await?;
-            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
-        }
-        Inspect::ExecCreate { id } => {
-            let body = read_body(shared, body).await?;
-            exec_create(shared, conn, policy, via, &id, parts, body, ctx).await
-        }
-        Inspect::VolumeCreate => {
-            let body = read_body(shared, body).await?;
-            let value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
-            mounts::volume_create(&value).map_err(body_denial)?;
-            let _volumes = shared.volumes.lock().await;
-            forward(shared, conn, canonical(parts, &value)).await
-        }
-        Inspect::VolumeChange => {
-            let _volumes = shared.volumes.lock().await;
-            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
-        }
-        Inspect::SwarmJoin => Err(ProxyError::Denied(decide::swarm_join_denial())),
-        Inspect::ContainerStart { id, body: false } => {
-            start_check(shared, policy, &id, ctx).await?;
-            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
-        }
-        Inspect::ContainerStart { id, body: true } => {
-            let body = read_body(shared, body).await?;
-            start_check(shared, policy, &id, ctx).await?;
-            container_start(shared, conn, parts, body).await
-        }
-        Inspect::Service => {
-            let body = read_body(shared, body).await?;
-            service(shared, conn, policy, via, parts, body, ctx).await
-        }
-        Inspect::PluginEnable { name } => {
-            let exposed =
-                facts::plugin_exposure(&shared.upstream, &shared.protected, &name).await?;
-            if let Some(Some((source, e))) = exposed {
-                let socket = e.socket().to_owned();
-                return Err(ProxyError::Denied(Denial::invalid(
-                    403,
-                    format!("plugin \"{name}\" mounts \"{source}\", which exposes the iechor socket \"{socket}\"; plugins cannot be given filtered sockets"),
-                )));
+    let (body, read) = if classified.inspect.reads_body() {
+        (None, Some(read_body(shared, body).await?))
+    } else {
+        (Some(body), None)
+    };
+    let decision = judge::decide(shared, policy, via, &classified, read.as_deref(), seen).await?;
+    let resp = match decision.forward {
+        Forward::Stream => match body {
+            Some(body) => {
+                forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
             }
-            forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
+            None => forward(shared, conn, with_bytes(parts, read.unwrap_or_default())).await,
+        },
+        Forward::Raw(bytes) => forward(shared, conn, with_bytes(parts, bytes)).await,
+        Forward::Body(value) => forward(shared, conn, canonical(parts, &value)).await,
+        Forward::Filtered { value, rewrite } => {
+            forward_filtered(shared, conn, parts, value, &rewrite).await
         }
-    }
+    };
+    // The volume lock, if taken, goes once the engine has answered.
+    drop(decision.volumes);
+    resp
 }
 
 fn body_denial(e: gojson::BodyError) -> ProxyError {
-    ProxyError::Denied(decide::body_denial(&e))
+    ProxyError::Denied(eci_policy::decide::body_denial(&e))
 }
 
 /// Reads the whole body of a request we must inspect, bounded, whatever its framing headers say
@@ -237,158 +189,33 @@ fn canonical(mut parts: http::request::Parts, value: &Value) -> Request<Upstream
     Request::from_parts(parts, Either::Right(Full::new(bytes)))
 }
 
+/// The request with exactly these bytes as its body.
+fn with_bytes(mut parts: http::request::Parts, bytes: Bytes) -> Request<UpstreamBody> {
+    set_length(&mut parts.headers, bytes.len());
+    Request::from_parts(parts, Either::Right(Full::new(bytes)))
+}
+
 fn set_length(headers: &mut HeaderMap, len: usize) {
     headers.remove(header::TRANSFER_ENCODING);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
 }
 
-/// Facts → decision for the mounts of a container create; `Ok(None)` when nothing reaches a
-/// protected socket.
-async fn judge_mounts(
-    shared: &Arc<Shared>,
-    policy: &Policy,
-    image_name: &str,
-    mounts: &[MountRef],
-    exposures: &[Option<eci_policy::decide::Exposure>],
-    ctx: &mut Ctx,
-) -> Result<Option<(MountVerdict, String)>, ProxyError> {
-    if exposures.iter().all(Option::is_none) {
-        return Ok(None);
-    }
-    let image = create_image(shared, image_name, ctx).await?;
-    let id = image.id.clone();
-    let verdict = recheck::verdict(shared, policy, &image, mounts, exposures).await?;
-    Ok(Some((verdict, id)))
-}
-
-/// The engine's view of the image a create names, as the decisions need it.
-async fn create_image(
-    shared: &Arc<Shared>,
-    image_name: &str,
-    ctx: &mut Ctx,
-) -> Result<eci_policy::decide::ImageFacts, ProxyError> {
-    if image_name.is_empty() {
-        return Err(ProxyError::Denied(Denial::invalid(
-            400,
-            "the create request names no image",
-        )));
-    }
-    let image = facts::image(&shared.upstream, image_name)
-        .await?
-        .ok_or_else(|| facts::no_such_image(image_name))?;
-    ctx.image_id = Some(image.id.clone());
-    Ok(image)
-}
-
-/// The host-privilege decision for a request asking for `flags`, on the image that will run.
-async fn judge_host(
-    shared: &Arc<Shared>,
-    policy: &Policy,
-    via: Via,
-    flags: &[privileges::HostFlag],
-    image: Option<&eci_policy::decide::ImageFacts>,
-) -> Result<(), ProxyError> {
-    if flags.is_empty() || !policy.eci_enabled {
-        return Ok(());
-    }
-    if let (Via::Main, Some(image)) = (via, image) {
-        shared.digests.prepare(policy, image).await;
-    }
-    let digests = SourceFacts(shared.digests.as_ref());
-    decide::host_verdict(policy, via, flags, image, &digests).map_err(ProxyError::Denied)
-}
-
-/// A container's bind sources are paths the engine resolves again at every start: a symlink
-/// planted after the create (say by another container writing into a shared directory) would
-/// otherwise expose the socket. Its mounts are judged again before it starts.
-async fn start_check(
-    shared: &Arc<Shared>,
-    policy: &Policy,
-    id: &str,
-    ctx: &mut Ctx,
-) -> Result<(), ProxyError> {
-    let Some(info) = facts::container(&shared.upstream, id).await? else {
-        // The engine answers its own 404.
-        return Ok(());
-    };
-    let judged = recheck::start(shared, policy, id, &info).await?;
-    ctx.image_name = judged.image_name;
-    ctx.image_id = judged.image_id;
-    match judged.denial {
-        None => Ok(()),
-        Some(d) => Err(ProxyError::Denied(d)),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn container_create(
+/// Forwards an allowed create whose socket mounts go to a new filtered socket, which is bound to
+/// the container the engine made.
+async fn forward_filtered(
     shared: &Arc<Shared>,
     conn: &ConnUpstream,
-    policy: &Policy,
-    via: Via,
     parts: http::request::Parts,
-    body: Bytes,
-    ctx: &mut Ctx,
+    mut value: Value,
+    rewrite: &[MountRef],
 ) -> Result<Response<ClientBody>, ProxyError> {
-    let mut value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
-    let create = mounts::container_create(&value).map_err(body_denial)?;
-    let mut flags = privileges::container_create(&value).map_err(body_denial)?;
-    ctx.image_name = Some(create.image.clone()).filter(|i| !i.is_empty());
-    // Named volumes are judged as they are now: no volume create, remove or other such create
-    // may come between the check and the engine's answer.
-    let names_volume = create
-        .mounts
-        .iter()
-        .any(|m| matches!(&m.source, MountSource::Volume { name: Some(_), .. }));
-    let _volumes = if names_volume {
-        Some(shared.volumes.lock().await)
-    } else {
-        None
-    };
-    let gathered = facts::gather(&shared.upstream, &shared.protected, &create.mounts).await?;
-    flags.extend(gathered.host_flags.iter().cloned());
-    let image = if flags.is_empty() {
-        None
-    } else {
-        Some(create_image(shared, &create.image, ctx).await?)
-    };
-    judge_host(shared, policy, via, &flags, image.as_ref()).await?;
-    pin_volumes_from(&mut value, &create.mounts, &gathered.volumes_from)?;
-    let (indices, checked_id) = match judge_mounts(
-        shared,
-        policy,
-        &create.image,
-        &create.mounts,
-        &gathered.exposures,
-        ctx,
-    )
-    .await?
-    {
-        None | Some((MountVerdict::Allow, _)) => {
-            // A host-access image allowed by digest runs as checked, like a socket mount.
-            if let Some(image) = &image {
-                pin_image(&mut value, &image.id);
-            }
-            return forward(shared, conn, canonical(parts, &value)).await;
-        }
-        Some((MountVerdict::Deny(d), _)) => return Err(ProxyError::Denied(d)),
-        Some((MountVerdict::Rewrite { mounts, .. }, id)) => (mounts, id),
-    };
-    // The image that runs is the image that was checked: the engine gets its id, so a tag moved
-    // after the check changes nothing.
-    pin_image(&mut value, &checked_id);
-    if indices.is_empty() {
-        return forward(shared, conn, canonical(parts, &value)).await;
-    }
     let pending = shared
         .filtered
         .create(shared)
         .map_err(ProxyError::FilteredSocket)?;
     let source = pending.path().to_string_lossy().into_owned();
-    for i in indices {
-        if let Some(m) = create.mounts.get(i) {
-            mounts::rewrite_source(&mut value, m, &source).map_err(body_denial)?;
-        }
+    for m in rewrite {
+        mounts::rewrite_source(&mut value, m, &source).map_err(body_denial)?;
     }
     let resp = forward(shared, conn, canonical(parts, &value)).await?;
     if resp.status() != StatusCode::CREATED {
@@ -408,139 +235,11 @@ async fn container_create(
     Ok(Response::from_parts(head, Either::Right(Full::new(bytes))))
 }
 
-fn pin_image(value: &mut Value, id: &str) {
-    if let Some(image) = value
-        .as_object_mut()
-        .and_then(|o| gojson::field_mut(o, "Image"))
-    {
-        *image = Value::String(id.to_owned());
-    }
-}
-
-/// Names each `VolumesFrom` container by the full id of the container judged, keeping its mode:
-/// a container renamed or made under that name after the check cannot be the one the engine uses.
-fn pin_volumes_from(
-    value: &mut Value,
-    mounts: &[MountRef],
-    pinned: &[(usize, String)],
-) -> Result<(), ProxyError> {
-    for (i, id) in pinned {
-        let Some(m) = mounts.get(*i).filter(|m| m.surface == Surface::VolumesFrom) else {
-            continue;
-        };
-        let Some(Value::String(raw)) = value.pointer_mut(&m.pointer) else {
-            return Err(ProxyError::Denied(Denial::invalid(
-                400,
-                format!("cannot pin the VolumesFrom entry at {:?}", m.pointer),
-            )));
-        };
-        let mode = raw.split_once(':').map(|(_, mode)| mode.to_owned());
-        *raw = match mode {
-            Some(mode) => format!("{id}:{mode}"),
-            None => id.clone(),
-        };
-    }
-    Ok(())
-}
-
-/// An exec create: a privileged exec gives the host as a privileged container would.
-#[allow(clippy::too_many_arguments)]
-async fn exec_create(
-    shared: &Arc<Shared>,
-    conn: &ConnUpstream,
-    policy: &Policy,
-    via: Via,
-    id: &str,
-    parts: http::request::Parts,
-    body: Bytes,
-    ctx: &mut Ctx,
-) -> Result<Response<ClientBody>, ProxyError> {
-    let value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
-    let flags = privileges::exec_create(&value).map_err(body_denial)?;
-    if !flags.is_empty() && policy.eci_enabled {
-        let image = match facts::container(&shared.upstream, id).await? {
-            Some(info) => {
-                let image_id = info["Image"].as_str().unwrap_or_default().to_owned();
-                ctx.image_name = info["Config"]["Image"].as_str().map(str::to_owned);
-                ctx.image_id = Some(image_id.clone());
-                facts::image(&shared.upstream, &image_id)
-                    .await?
-                    .map(|mut i| {
-                        if let Some(shown) = &ctx.image_name {
-                            i.name = shown.clone();
-                        }
-                        i
-                    })
-            }
-            None => None,
-        };
-        judge_host(shared, policy, via, &flags, image.as_ref()).await?;
-    }
-    forward(shared, conn, canonical(parts, &value)).await
-}
-
 async fn collect(body: ClientBody) -> Result<Bytes, ProxyError> {
     match body {
         Either::Left(b) => Ok(b.collect().await?.to_bytes()),
         Either::Right(b) => Ok(b.collect().await.map(|c| c.to_bytes()).unwrap_or_default()),
     }
-}
-
-/// Engines apply a `HostConfig` sent with a start (API < 1.24), binds and all. Clients send
-/// none; an empty body, `null` or `{}` passes, anything else is refused rather than checked.
-async fn container_start(
-    shared: &Arc<Shared>,
-    conn: &ConnUpstream,
-    mut parts: http::request::Parts,
-    body: Bytes,
-) -> Result<Response<ClientBody>, ProxyError> {
-    let trivial = body.iter().all(u8::is_ascii_whitespace)
-        || match gojson::parse(&body, &shared.limits.body) {
-            Ok(Value::Null) => true,
-            Ok(Value::Object(o)) => o.is_empty(),
-            _ => false,
-        };
-    if !trivial {
-        return Err(ProxyError::Denied(Denial::invalid(
-            400,
-            "a container start with a host config body (API before 1.24) cannot be checked; give the host config at create",
-        )));
-    }
-    set_length(&mut parts.headers, body.len());
-    forward(
-        shared,
-        conn,
-        Request::from_parts(parts, Either::Right(Full::new(body))),
-    )
-    .await
-}
-
-/// Services run their tasks on swarm nodes, where no filtered socket can be given to each task's
-/// container: any exposure is refused, for allowed images with the reason; so are host
-/// privileges, whose tasks the enforcer never sees.
-#[allow(clippy::too_many_arguments)]
-async fn service(
-    shared: &Arc<Shared>,
-    conn: &ConnUpstream,
-    policy: &Policy,
-    via: Via,
-    parts: http::request::Parts,
-    body: Bytes,
-    ctx: &mut Ctx,
-) -> Result<Response<ClientBody>, ProxyError> {
-    let value = gojson::parse(&body, &shared.limits.body).map_err(body_denial)?;
-    let spec = mounts::service_spec(&value).map_err(body_denial)?;
-    ctx.image_name = spec.image.clone();
-    let flags = privileges::service_spec(&value).map_err(body_denial)?;
-    judge_host(shared, policy, via, &flags, None).await?;
-    let exposures = facts::exposures(&shared.upstream, &shared.protected, &spec.mounts).await?;
-    if exposures.iter().any(Option::is_some) {
-        return Err(ProxyError::Denied(Denial::invalid(
-            403,
-            "a service cannot mount the iechor socket: its tasks' containers cannot be given filtered sockets",
-        )));
-    }
-    forward(shared, conn, canonical(parts, &value)).await
 }
 
 fn wants_upgrade(headers: &HeaderMap) -> bool {

@@ -921,7 +921,7 @@ fn run_and_exec_with_a_terminal() {
 fn plugins_mounting_the_socket_are_not_enabled() {
     let s = shared();
     let engine = s.engine();
-    let g = Guard::start(&admin_settings(
+    let mut g = Guard::start(&admin_settings(
         &[s.cli().reference().as_str()],
         "deny",
         &[],
@@ -959,6 +959,18 @@ fn plugins_mounting_the_socket_are_not_enabled() {
             err.contains("plugins cannot be given filtered sockets"),
             "{err}"
         );
+        let block = g.next_block();
+        assert_eq!(
+            (block.kind, block.method.as_str(), block.status),
+            (BlockKind::SocketMount, "POST", 403),
+            "{}",
+            block.path
+        );
+        assert!(
+            block.path.contains(&format!("/plugins/{name}/enable")),
+            "{}",
+            block.path
+        );
         let enabled = engine
             .run_docker(["plugin", "inspect", "-f", "{{.Enabled}}", &name])
             .unwrap();
@@ -981,7 +993,7 @@ fn starts_judge_the_mounts_again() {
     let engine = s.engine();
     let bb = s.busybox().reference();
     let cli = s.cli().reference();
-    let g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &[]));
+    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &[]));
     let (_, sock_dir) = sock_and_dir();
     let never_started = |name: &str| {
         let info = inspect_container(engine, name).unwrap();
@@ -1004,6 +1016,9 @@ fn starts_judge_the_mounts_again() {
         let err = g.fails(&[verb, &swapped]);
         assert!(err.contains(&mount_denied(&repo_of(&bb))), "{verb}: {err}");
         assert!(never_started(&swapped), "{verb}");
+        let block = g.next_block();
+        assert_eq!(block.kind, BlockKind::SocketMount, "{verb}");
+        assert!(block.path.ends_with(&format!("/{verb}")), "{}", block.path);
     }
     remove_container(engine, &swapped);
 
@@ -1021,5 +1036,41 @@ fn starts_judge_the_mounts_again() {
     let err = g.fails(&["start", &direct]);
     assert!(err.contains("not a filtered socket"), "{err}");
     assert!(never_started(&direct));
+    let block = g.next_block();
+    assert_eq!(block.kind, BlockKind::SocketMount, "{}", block.message);
+    assert_eq!(block.image_name.as_deref(), Some(cli.as_str()));
     remove_container(engine, &direct);
+}
+
+/// Service specs that mount the socket are socket-mount blocks (never "invalid request"), on
+/// both routes that carry a spec, and the engine never sees them.
+#[test]
+fn services_mounting_the_socket_are_socket_mount_blocks() {
+    let s = shared();
+    let bb = s.busybox().reference();
+    let mut g = Guard::start(&admin_settings(&[], "deny", &[]));
+    let (sock, _) = sock_and_dir();
+    let spec = format!(
+        r#"{{"Name":"svc","TaskTemplate":{{"ContainerSpec":{{"Image":"{bb}","Mounts":[{{"Type":"bind","Source":"{sock}","Target":"/s"}}]}}}}}}"#
+    );
+    for target in [
+        "/v1.41/services/create".to_owned(),
+        "/v1.41/services/nosuchservice/update?version=1".to_owned(),
+    ] {
+        let (statuses, text) = raw_http(&g.listen, &post(&target, &spec));
+        assert_eq!(statuses.first(), Some(&403), "{target}: {text}");
+        assert!(
+            text.contains("iechor socket mount denied for service with image"),
+            "{target}: {text}"
+        );
+        let block = g.next_block();
+        assert_eq!(block.kind, BlockKind::SocketMount, "{target}");
+        assert_eq!(block.path, target);
+        assert_eq!(block.image_name.as_deref(), Some(bb.as_str()));
+        assert!(
+            block.commands.iter().any(|c| c == "service"),
+            "{:?}",
+            block.commands
+        );
+    }
 }

@@ -151,9 +151,10 @@ pub enum EntryCheck {
     NotAllowed,
     /// The entry's digests are unknown (never fetched); fail closed, with the reason.
     Unverified(Failure),
-    /// A `name:*` entry and repo digests of the image in that repository that the registry has
-    /// not been asked about yet: call [`crate::DigestService::verify_any_tag`], then check again.
-    NeedsVerification(Vec<Digest>),
+    /// A `name:*` or `ns/*:*` entry and repo digests of the image in repositories it covers that
+    /// the registry has not been asked about yet: call [`crate::DigestService::verify_any_tag`],
+    /// then check again.
+    NeedsVerification(Vec<(Repository, Digest)>),
 }
 
 /// A whole image list checked against one image.
@@ -196,11 +197,29 @@ impl Snapshot {
         self.any_tag.get(&(repo.clone(), digest.clone()))
     }
 
+    /// The repositories under a `ns/*:*` entry (or the one of `name:*`) whose images the registry
+    /// has confirmed so far, sorted: what the wildcard matched.
+    pub fn verified_under(&self, entry: &ImageEntry) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .any_tag
+            .iter()
+            .filter(|((repo, _), answer)| {
+                entry.verified_lazily(repo) && matches!(answer, AnyTagAnswer::Exists { .. })
+            })
+            .map(|((repo, _), _)| repo.to_string())
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
     /// Checks one entry. An entry the service was not given is unverified.
     pub fn check(&self, entry: &ImageEntry, image: &LocalImage) -> EntryCheck {
         match entry {
             ImageEntry::All => EntryCheck::Allowed(Match::AllImages),
-            ImageEntry::AnyTag { repo } => self.check_any_tag(repo, image),
+            ImageEntry::AnyTag { .. } | ImageEntry::AnyRepository { .. } => {
+                self.check_lazily(entry, image)
+            }
             ImageEntry::Tag { repo, .. } | ImageEntry::Digest { repo, .. } => {
                 let Some(state) = self.entries.get(entry) else {
                     return EntryCheck::Unverified(EntryState::default().unknown_reason());
@@ -219,17 +238,19 @@ impl Snapshot {
         }
     }
 
-    fn check_any_tag(&self, repo: &Repository, image: &LocalImage) -> EntryCheck {
+    /// `name:*` and `ns/*:*`: every repo digest of the image in a repository the entry covers.
+    fn check_lazily(&self, entry: &ImageEntry, image: &LocalImage) -> EntryCheck {
         let mut unasked = Vec::new();
-        for digest in image.digests_in(repo) {
+        for (repo, digest) in image.repo_digests.iter().filter(|(r, _)| entry.covers(r)) {
             // Looked up by a borrowed pair would need a custom key type; the clone is two
-            // short strings, and this path runs only for `name:*` entries of that repository.
-            match self.any_tag.get(&(repo.clone(), digest.clone())) {
+            // short strings, and this path runs only for lazily verified entries covering it.
+            let key = (repo.clone(), digest.clone());
+            match self.any_tag.get(&key) {
                 Some(AnyTagAnswer::Exists { digests }) if digests.has_config(&image.id) => {
                     return EntryCheck::Allowed(Match::RepoDigest(digest.to_string()));
                 }
                 Some(_) => {}
-                None => unasked.push(digest.clone()),
+                None => unasked.push(key),
             }
         }
         if unasked.is_empty() {
@@ -257,10 +278,7 @@ impl Snapshot {
                 }
                 EntryCheck::NotAllowed => {}
                 EntryCheck::Unverified(why) => unverified.push((entry.clone(), why)),
-                EntryCheck::NeedsVerification(digests) => {
-                    let repo = entry.repository().expect("name:* has a repository");
-                    to_verify.extend(digests.into_iter().map(|d| (repo.clone(), d)));
-                }
+                EntryCheck::NeedsVerification(pairs) => to_verify.extend(pairs),
             }
         }
         if to_verify.is_empty() {
@@ -416,7 +434,7 @@ mod tests {
                 &any,
                 &image(12, &[("r.example/app", 1), ("r.example/x", 5)])
             ),
-            EntryCheck::NeedsVerification(vec![digest(1)])
+            EntryCheck::NeedsVerification(vec![(app.clone(), digest(1))])
         );
         assert_eq!(
             snapshot.check(&any, &image(12, &[("r.example/x", 1)])),
@@ -445,6 +463,47 @@ mod tests {
         for (image, want) in cases {
             assert_eq!(snapshot.check(&any, &image), want, "{image:?}");
         }
+    }
+
+    #[test]
+    fn repository_wildcards_ask_about_each_covered_repository() {
+        let ns = ImageEntry::parse("r.example/team/*:*").unwrap();
+        let mut snapshot = Snapshot::default();
+        let img = image(
+            12,
+            &[
+                ("r.example/team/a", 1),
+                ("r.example/team/a/deep", 2),
+                ("r.example/other", 3),
+                ("r.example/team/b", 4),
+            ],
+        );
+        assert_eq!(
+            snapshot.check(&ns, &img),
+            EntryCheck::NeedsVerification(vec![
+                (repo("r.example/team/a"), digest(1)),
+                (repo("r.example/team/b"), digest(4)),
+            ])
+        );
+        let state = fetched(1, &[(2, 12)]);
+        snapshot
+            .any_tag
+            .insert((repo("r.example/team/a"), digest(1)), AnyTagAnswer::Missing);
+        snapshot.any_tag.insert(
+            (repo("r.example/team/b"), digest(4)),
+            AnyTagAnswer::Exists {
+                digests: state.digests.unwrap(),
+            },
+        );
+        assert_eq!(
+            snapshot.check(&ns, &img),
+            EntryCheck::Allowed(Match::RepoDigest(digest(4).to_string()))
+        );
+        // Another image ID under a verified digest: a retag.
+        assert_eq!(
+            snapshot.check(&ns, &image(13, &[("r.example/team/b", 4)])),
+            EntryCheck::NotAllowed
+        );
     }
 
     #[test]

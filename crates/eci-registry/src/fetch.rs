@@ -313,7 +313,7 @@ impl RegistryClient {
 
 fn manifest_ref(entry: &ImageEntry) -> Option<(&Repository, ManifestRef<'_>)> {
     match entry {
-        ImageEntry::All | ImageEntry::AnyTag { .. } => None,
+        ImageEntry::All | ImageEntry::AnyTag { .. } | ImageEntry::AnyRepository { .. } => None,
         ImageEntry::Tag { repo, tag } => Some((repo, ManifestRef::Tag(tag.as_str()))),
         ImageEntry::Digest { repo, digest } => Some((repo, ManifestRef::Digest(digest))),
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::credentials::CredentialSource;
-use crate::digests::ImageDigests;
+use crate::digests::{ImageDigests, Snapshot};
 use crate::failure::{Failure, FailureKind};
 use crate::fetch::{Fetcher, Timeouts};
 use crate::settings::RegistrySettings;
@@ -36,6 +36,10 @@ pub enum ProbeOutcome {
     },
     /// `name:*`: the repository exists with this many tags.
     AnyTag { tags: usize },
+    /// `ns/*:*`: registries cannot list a namespace's repositories, so nothing is asked; each
+    /// image is verified when it is used. `matched`: the repositories verified so far (see
+    /// [`ProbeReport::with_matches`]).
+    AnyRepository { matched: Vec<String> },
     /// The registry said no, or could not be asked.
     Failed {
         #[serde(flatten)]
@@ -63,7 +67,10 @@ impl ProbeReport {
     /// TLS, authentication required, registry error, cancelled).
     pub fn exit_code(&self) -> u8 {
         match &self.outcome {
-            ProbeOutcome::AllImages | ProbeOutcome::Found { .. } | ProbeOutcome::AnyTag { .. } => 0,
+            ProbeOutcome::AllImages
+            | ProbeOutcome::Found { .. }
+            | ProbeOutcome::AnyTag { .. }
+            | ProbeOutcome::AnyRepository { .. } => 0,
             ProbeOutcome::Failed { failure } if failure.kind.is_definitive() => 1,
             ProbeOutcome::Failed { .. } => 2,
         }
@@ -102,11 +109,34 @@ impl ProbeReport {
                     if *tags == 1 { "" } else { "s" }
                 );
             }
+            ProbeOutcome::AnyRepository { matched } => {
+                let _ = writeln!(
+                    out,
+                    "  any repository directly under this path, any tag; each image is verified \
+                     against its own repository when it is used"
+                );
+                if !matched.is_empty() {
+                    let _ = writeln!(out, "  matched so far: {}", matched.join(", "));
+                }
+            }
             ProbeOutcome::Failed { failure } => {
                 let _ = writeln!(out, "  {}: {}", failure.kind, failure.message);
             }
         }
         out
+    }
+
+    /// Fills in what a repository wildcard matched so far, from the enforcer's digest cache.
+    pub fn with_matches(mut self, snapshot: &Snapshot) -> ProbeReport {
+        if let (ProbeOutcome::AnyRepository { matched }, Some(entry)) = (
+            &mut self.outcome,
+            self.normalized
+                .as_deref()
+                .and_then(|n| ImageEntry::parse(n).ok()),
+        ) {
+            *matched = snapshot.verified_under(&entry);
+        }
+        self
     }
 
     fn failed(
@@ -166,13 +196,28 @@ impl Prober {
             }
         };
         let normalized = entry.to_string();
-        let Some(repo) = entry.repository() else {
-            return ProbeReport {
-                input: input.to_owned(),
-                normalized: Some(normalized),
-                endpoint: None,
-                outcome: ProbeOutcome::AllImages,
-            };
+        let repo = match &entry {
+            ImageEntry::All => {
+                return ProbeReport {
+                    input: input.to_owned(),
+                    normalized: Some(normalized),
+                    endpoint: None,
+                    outcome: ProbeOutcome::AllImages,
+                }
+            }
+            ImageEntry::AnyRepository { under } => {
+                return ProbeReport {
+                    input: input.to_owned(),
+                    normalized: Some(normalized),
+                    endpoint: Some(self.fetcher(registries).endpoint(under).url()),
+                    outcome: ProbeOutcome::AnyRepository {
+                        matched: Vec::new(),
+                    },
+                }
+            }
+            ImageEntry::Tag { repo, .. }
+            | ImageEntry::AnyTag { repo }
+            | ImageEntry::Digest { repo, .. } => repo,
         };
         let key = (normalized.clone(), registries.clone());
         if let Some(report) = self.cached(&key) {
@@ -280,6 +325,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let cases = [
             ("*", None, 0, "all-images"),
+            ("ns/*", None, 1, "failed"),
             ("Busybox", None, 1, "failed"),
             ("busybox:*x", None, 1, "failed"),
             ("", None, 1, "failed"),

@@ -78,8 +78,8 @@ impl RefreshReport {
 struct State {
     /// The policy's tag and digest entries, in policy order.
     wanted: Vec<ImageEntry>,
-    /// Repositories of the policy's `name:*` entries.
-    any_tag_repos: HashSet<Repository>,
+    /// The policy's `name:*` and `ns/*:*` entries: the repositories asked about lazily.
+    lazy: Vec<ImageEntry>,
     cached: Cached,
     /// Entries added by a policy change and not yet fetched.
     pending: HashSet<ImageEntry>,
@@ -176,12 +176,14 @@ impl DigestService {
         entries: impl IntoIterator<Item = &'a ImageEntry>,
     ) -> Vec<ImageEntry> {
         let mut wanted = Vec::new();
-        let mut any_tag_repos = HashSet::new();
+        let mut lazy: Vec<ImageEntry> = Vec::new();
         for entry in entries {
             match entry {
                 ImageEntry::All => {}
-                ImageEntry::AnyTag { repo } => {
-                    any_tag_repos.insert(repo.clone());
+                ImageEntry::AnyTag { .. } | ImageEntry::AnyRepository { .. } => {
+                    if !lazy.contains(entry) {
+                        lazy.push(entry.clone());
+                    }
                 }
                 ImageEntry::Tag { .. } | ImageEntry::Digest { .. } => {
                     if !wanted.contains(entry) {
@@ -202,11 +204,11 @@ impl DigestService {
         state
             .cached
             .any_tag
-            .retain(|(repo, _), _| any_tag_repos.contains(repo));
+            .retain(|(repo, _), _| lazy.iter().any(|e| e.verified_lazily(repo)));
         state.pending.retain(|e| keep.contains(e));
         state.pending.extend(new.iter().cloned());
         state.wanted = wanted;
-        state.any_tag_repos = any_tag_repos;
+        state.lazy = lazy;
         self.publish(&state);
         drop(state);
         if !new.is_empty() {
@@ -326,7 +328,7 @@ impl DigestService {
             Err(f) => return Err(f),
         };
         let mut state = self.state();
-        if !state.any_tag_repos.contains(repo) {
+        if !state.lazy.iter().any(|e| e.verified_lazily(repo)) {
             // The policy dropped the entry while we asked.
             return Ok(());
         }
@@ -340,7 +342,7 @@ impl DigestService {
     }
 
     /// The whole check for one container: the snapshot first, then the registry for any
-    /// `name:*` facts missing, then the snapshot again. Only the middle step touches the network,
+    /// `name:*` and `ns/*:*` facts missing, then the snapshot again. Only the middle step touches the network,
     /// and only once per image digest.
     pub async fn check_list_verified(
         &self,
@@ -374,11 +376,17 @@ impl DigestService {
                 }
                 EntryCheck::NotAllowed => {}
                 EntryCheck::Unverified(why) => unverified.push((entry.clone(), why)),
-                EntryCheck::NeedsVerification(_) => {
-                    let repo = entry.repository().expect("name:* has a repository");
-                    let why = failed.get(repo).cloned().unwrap_or_else(|| {
-                        Failure::new(FailureKind::Pending, "the registry has not been asked yet")
-                    });
+                EntryCheck::NeedsVerification(pairs) => {
+                    let why = pairs
+                        .iter()
+                        .find_map(|(repo, _)| failed.get(repo))
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            Failure::new(
+                                FailureKind::Pending,
+                                "the registry has not been asked yet",
+                            )
+                        });
                     unverified.push((entry.clone(), why));
                 }
             }

@@ -268,6 +268,90 @@ fn any_tag_entries_accept_the_real_image_and_refuse_a_retagged_one() {
     ));
 }
 
+/// `ns/*:*` against the loopback registry: two repositories under the namespace are allowed,
+/// each verified lazily against its own repository; one outside it, and an outside image
+/// retagged into the namespace, are not. The probe shows what the wildcard matched.
+#[test]
+fn repository_wildcards_accept_repositories_under_the_namespace_only() {
+    let s = shared();
+    let busybox = s.busybox();
+    let second = other();
+    let addr = s.registry().addr();
+    let engine = s.engine();
+    let outside = push_image(
+        engine,
+        s.registry(),
+        &ImageSpec::new("outside"),
+        "eci-e2e-outside/app",
+        "1",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let service = service(
+        dir.path(),
+        insecure(s.registry()),
+        CredentialSource::Anonymous,
+    );
+    let wildcard = entry(&format!("{addr}/eci-e2e/*:*"));
+    let entries = vec![wildcard.clone()];
+    service.set_entries(&entries);
+
+    let rt = runtime();
+    for image in [busybox, second] {
+        let local = inspect(engine, &image.reference());
+        assert!(matches!(
+            service.check_list(&entries, &local),
+            ListCheck::NeedsVerification(_)
+        ));
+        let verdict = rt.block_on(service.check_list_verified(&entries, &local));
+        assert!(
+            matches!(&verdict, ListCheck::Allowed { entry, by: Match::RepoDigest(d) } if *entry == wildcard && *d == image.manifest_digest),
+            "{}: {verdict:?}",
+            image.reference()
+        );
+    }
+    // Outside the namespace: not even asked about.
+    let outside_local = inspect(engine, &outside.reference());
+    assert_eq!(
+        service.check_list(&entries, &outside_local),
+        ListCheck::Denied { unverified: vec![] }
+    );
+    // Retagged into the namespace: its only repo digest is of the outside repository.
+    let retagged = format!("{addr}/eci-e2e/app:1");
+    engine
+        .run_docker(["tag", &outside.reference(), &retagged])
+        .unwrap();
+    let retagged_local = inspect(engine, &retagged);
+    assert_eq!(
+        rt.block_on(service.check_list_verified(&entries, &retagged_local)),
+        ListCheck::Denied { unverified: vec![] }
+    );
+
+    let prober = Prober::new(CredentialSource::Anonymous, short_timeouts(), PROBE_TTL);
+    let report = rt
+        .block_on(prober.probe(
+            &wildcard.to_string(),
+            &insecure(s.registry()),
+            &CancellationToken::new(),
+        ))
+        .with_matches(&service.snapshot());
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!(
+        report.outcome,
+        ProbeOutcome::AnyRepository {
+            matched: vec![
+                format!("{addr}/eci-e2e/busybox"),
+                format!("{addr}/eci-e2e/other"),
+            ]
+        }
+    );
+    assert!(
+        report.human().contains("matched so far"),
+        "{}",
+        report.human()
+    );
+}
+
 #[test]
 fn a_moved_tag_is_picked_up_by_the_next_refresh() {
     let s = shared();

@@ -544,7 +544,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                     <li key={`${i}-${c}`} className="command-row" data-testid="command-row">
                       <code>{c}</code>
                       {!check.ok && (
-                        <span className="badge badge-invalid" data-testid="command-flag">
+                        <span className={`badge ${check.warning ? 'badge-warning' : 'badge-invalid'}`} data-testid="command-flag">
                           {check.message}
                         </span>
                       )}

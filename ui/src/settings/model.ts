@@ -128,6 +128,7 @@ export type Badge =
   | { state: 'all' }
   | { state: 'found'; digest: string; platforms: string[] }
   | { state: 'any-tag'; tags: number }
+  | { state: 'any-repository'; matched: string[] }
   | { state: 'not-found'; message: string }
   | { state: 'auth'; message: string }
   | { state: 'unreachable'; message: string }
@@ -146,6 +147,8 @@ export function badgeOf(report: ProbeReport): Badge | null {
       };
     case 'any-tag':
       return { state: 'any-tag', tags: report.tags };
+    case 'any-repository':
+      return { state: 'any-repository', matched: report.matched };
     case 'failed':
       switch (report.kind) {
         case 'cancelled':
@@ -187,6 +190,10 @@ export function badgeText(b: Badge): string {
       return `found ${shortDigest(b.digest)}`;
     case 'any-tag':
       return `any tag: ${b.tags} tag${b.tags === 1 ? '' : 's'}`;
+    case 'any-repository':
+      return b.matched.length === 0
+        ? 'any repository: none verified yet'
+        : `any repository: ${b.matched.length} matched (${b.matched.join(', ')})`;
     case 'not-found':
       return 'not found';
     case 'auth':

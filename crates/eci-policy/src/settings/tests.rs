@@ -591,7 +591,7 @@ fn file(eci: &str) -> String {
 
 #[test]
 fn load_fails_on_any_file_that_counts() {
-    let invalid = file(r#"{"iechorSocketMount": {"commandList": {"commands": ["compose"]}}}"#);
+    let invalid = file(r#"{"iechorSocketMount": {"commandList": {"commands": ["pushh"]}}}"#);
     let locked = file(ADMIN_LOCKED_FULL);
     let unlocked = file(r#"{"value": true}"#);
     let user_warned =
@@ -667,5 +667,5 @@ fn load_fails_on_any_file_that_counts() {
         err.starts_with("admin settings have 1 error(s), first at"),
         "{err}"
     );
-    assert!(err.contains("cannot be enforced"), "{err}");
+    assert!(err.contains("unknown command \"pushh\""), "{err}");
 }

@@ -756,7 +756,17 @@ impl<'p> Walker<'p> {
                         CommandError::UnknownWildcard(_) => Code::BadWildcard,
                         CommandError::Unknown(_) => Code::UnknownCommand,
                     };
-                    self.error(code, item_pointer, e.to_string());
+                    if e.ignorable() {
+                        self.warning(
+                            code,
+                            item_pointer,
+                            format!(
+                                "{e}; it is ignored, and the rest of the command list is enforced"
+                            ),
+                        );
+                    } else {
+                        self.error(code, item_pointer, e.to_string());
+                    }
                     continue;
                 }
             };

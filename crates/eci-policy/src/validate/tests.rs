@@ -84,18 +84,18 @@ fn cases() -> Vec<Case> {
         (
             "unsupported command",
             commands(r#"["compose"]"#),
-            vec![(E, UnsupportedCommand, at(COMMANDS, "/0"), "cannot be enforced")],
+            vec![(W, UnsupportedCommand, at(COMMANDS, "/0"), "cannot be enforced; it is ignored")],
         ),
         (
             "unsupported command behind a valid one",
             commands(r#"["push", "scout"]"#),
-            vec![(E, UnsupportedCommand, at(COMMANDS, "/1"), "cannot be enforced")],
+            vec![(W, UnsupportedCommand, at(COMMANDS, "/1"), "cannot be enforced; it is ignored")],
         ),
         (
             "alias spelling kept in pointers",
             file(r#"{"dockerSocketMount": {"commandList": {"commands": ["trust"]}}}"#),
             vec![(
-                E,
+                W,
                 UnsupportedCommand,
                 "/enhancedContainerIsolation/dockerSocketMount/commandList/commands/0".into(),
                 "cannot be enforced",
@@ -258,7 +258,7 @@ fn cases() -> Vec<Case> {
         (
             "client-only command",
             commands(r#"["logout"]"#),
-            vec![(E, ClientOnlyCommand, at(COMMANDS, "/0"), "never reaches the engine")],
+            vec![(W, ClientOnlyCommand, at(COMMANDS, "/0"), "never reaches the engine")],
         ),
         (
             "management command and its wildcard",
@@ -467,7 +467,7 @@ fn diagnostics_display_as_position_severity_pointer_message() {
     let text = SEED.replace("[\"push\"]", "[\"compose\"]");
     let shown = validate(&text)[0].to_string();
     assert!(
-        shown.starts_with("16:22: error at /enhancedContainerIsolation/iechorSocketMount/commandList/commands/0: command \"compose\""),
+        shown.starts_with("16:22: warning at /enhancedContainerIsolation/iechorSocketMount/commandList/commands/0: command \"compose\""),
         "{shown}"
     );
 }
@@ -481,7 +481,7 @@ fn a_byte_order_mark_is_not_an_error() {
 fn diagnostics_serialise_as_the_documented_shape() {
     let d = &validate(&commands(r#"["compose"]"#))[0];
     let json = serde_json::to_value(d).unwrap_or_default();
-    assert_eq!(json["severity"], "error");
+    assert_eq!(json["severity"], "warning");
     assert_eq!(json["code"], "unsupported-command");
     assert_eq!(json["pointer"], at(COMMANDS, "/0"));
     assert_eq!(json["line"], 1);
@@ -614,13 +614,21 @@ fn a_typed_section_is_checked_like_a_file() {
                 (UnsupportedCommand, at(COMMANDS, "/0")),
             ]),
         ),
+        // Unsupported commands alone are warnings: the section is enforced without them.
+        (section(&[], &["push", "dev"]), MountKey::Docker, Ok(())),
         (
-            section(&[], &["push", "dev"]),
+            section(&[], &["push", "dev", "pusher"]),
             MountKey::Docker,
-            Err(vec![(
-                UnsupportedCommand,
-                "/enhancedContainerIsolation/dockerSocketMount/commandList/commands/1".into(),
-            )]),
+            Err(vec![
+                (
+                    UnsupportedCommand,
+                    "/enhancedContainerIsolation/dockerSocketMount/commandList/commands/1".into(),
+                ),
+                (
+                    UnknownCommand,
+                    "/enhancedContainerIsolation/dockerSocketMount/commandList/commands/2".into(),
+                ),
+            ]),
         ),
     ];
     for (section, key, want) in cases {

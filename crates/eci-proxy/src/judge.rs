@@ -1,0 +1,406 @@
+//! One request's decision, shared by the request path ([`crate::service`]) and `explain`: the
+//! classification, the command list, the facts the route needs, and eci-policy's verdicts. The
+//! answer is what to forward; nothing here forwards, so the two can never disagree.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use eci_policy::decide::{self, Denial, Exposure, ImageFacts, MountVerdict, Via};
+use eci_policy::gojson;
+use eci_policy::mounts::{self, MountRef, MountSource, Surface};
+use eci_policy::privileges::{self, HostFlag};
+use eci_policy::routes::Route;
+use eci_policy::settings::Policy;
+use eci_policy::unfilterable;
+use serde_json::Value;
+use tokio::sync::MutexGuard;
+
+use crate::classify::{self, Classified, Inspect};
+use crate::digests::SourceFacts;
+use crate::error::ProxyError;
+use crate::facts;
+use crate::recheck;
+use crate::server::Shared;
+use crate::Limits;
+
+/// What the decision looked at, for the block record and for `explain`.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    pub route: Option<&'static Route>,
+    /// The image as the request or the container names it.
+    pub image_name: Option<String>,
+    pub image_id: Option<String>,
+    /// The engine's view of the image judged, when one was.
+    pub image: Option<ImageFacts>,
+    /// The mounts of the request (or of the container started) and where each leads.
+    pub mounts: Vec<MountRef>,
+    pub exposures: Vec<Option<Exposure>>,
+    /// The image-list entry that allowed the image.
+    pub allowed_by: Option<String>,
+}
+
+/// What to send the engine.
+#[derive(Debug)]
+pub(crate) enum Forward {
+    /// The request as it came, its body unread.
+    Stream,
+    /// The canonical serialisation of this body (what was checked, rewritten where decided).
+    Body(Value),
+    /// These bytes as the body.
+    Raw(Bytes),
+    /// A container create allowed to have the engine socket: these mounts of `value` go to a new
+    /// filtered socket.
+    Filtered {
+        value: Value,
+        rewrite: Vec<MountRef>,
+    },
+}
+
+/// A decision to forward, and the lock to hold until the engine has answered.
+pub(crate) struct Decision<'s> {
+    pub forward: Forward,
+    /// The volume lock: a volume judged is the volume the engine uses.
+    pub volumes: Option<MutexGuard<'s, ()>>,
+}
+
+impl Decision<'_> {
+    fn forward(forward: Forward) -> Decision<'static> {
+        Decision {
+            forward,
+            volumes: None,
+        }
+    }
+}
+
+/// The request target's bound, its route, and the command list: `None` when ECI is off
+/// (everything passes, unread).
+pub(crate) fn admit(
+    policy: &Policy,
+    via: Via,
+    method: &str,
+    target: &str,
+    limits: &Limits,
+    seen: &mut Seen,
+) -> Result<Option<Classified>, ProxyError> {
+    if target.len() > limits.max_uri_bytes {
+        return Err(ProxyError::UriTooLong {
+            limit: limits.max_uri_bytes,
+        });
+    }
+    if !policy.eci_enabled {
+        return Ok(None);
+    }
+    let classified = classify::classify(method, target).map_err(ProxyError::Denied)?;
+    seen.route = Some(classified.route);
+    if via == Via::Filtered {
+        decide::command_verdict(policy, classified.route, target).map_err(ProxyError::Denied)?;
+    }
+    Ok(Some(classified))
+}
+
+/// The decision on an admitted request. `body` is its whole body when
+/// [`Inspect::reads_body`] says the route needs it.
+pub(crate) async fn decide<'s>(
+    shared: &'s Arc<Shared>,
+    policy: &Policy,
+    via: Via,
+    classified: &Classified,
+    body: Option<&[u8]>,
+    seen: &mut Seen,
+) -> Result<Decision<'s>, ProxyError> {
+    let body = body.unwrap_or_default();
+    let parse = |body: &[u8]| gojson::parse(body, &shared.limits.body).map_err(body_denial);
+    let forward = match classified.inspect.clone() {
+        Inspect::None => Forward::Stream,
+        Inspect::ContainerCreate => {
+            return container_create(shared, policy, via, parse(body)?, seen).await;
+        }
+        Inspect::ContainerStart { id, body: false } | Inspect::Archive { id } => {
+            start_check(shared, policy, &id, seen).await?;
+            Forward::Stream
+        }
+        Inspect::ContainerStart { id, body: true } => {
+            // The mounts first, then the body.
+            start_check(shared, policy, &id, seen).await?;
+            start_body(body, &shared.limits.body)?
+        }
+        Inspect::ExecCreate { id } => {
+            let value = parse(body)?;
+            let flags = privileges::exec_create(&value).map_err(body_denial)?;
+            if !flags.is_empty() {
+                let image = container_image(shared, &id, seen).await?;
+                judge_host(shared, policy, via, &flags, image.as_ref()).await?;
+            }
+            Forward::Body(value)
+        }
+        Inspect::VolumeCreate => {
+            let value = parse(body)?;
+            mounts::volume_create(&value).map_err(body_denial)?;
+            return Ok(Decision {
+                forward: Forward::Body(value),
+                volumes: Some(shared.volumes.lock().await),
+            });
+        }
+        Inspect::VolumeChange => {
+            return Ok(Decision {
+                forward: Forward::Stream,
+                volumes: Some(shared.volumes.lock().await),
+            });
+        }
+        Inspect::SwarmJoin => return Err(ProxyError::Denied(decide::swarm_join_denial())),
+        Inspect::Service => service(shared, policy, via, parse(body)?, seen).await?,
+        Inspect::PluginEnable { name } => {
+            let exposed = facts::plugin_exposure(&shared.upstream, &shared.protected, &name)
+                .await?
+                .flatten();
+            if let Some((source, e)) = &exposed {
+                seen.mounts.push(MountRef {
+                    surface: Surface::Mounts,
+                    index: 0,
+                    pointer: "/Settings/Mounts".into(),
+                    source: MountSource::Bind {
+                        path: source.clone(),
+                    },
+                    target: String::new(),
+                    read_only: false,
+                });
+                seen.exposures.push(Some(e.clone()));
+            }
+            let exposed = exposed.as_ref().map(|(source, e)| (source.as_str(), e));
+            unfilterable::plugin_verdict(policy, &name, exposed).map_err(ProxyError::Denied)?;
+            Forward::Stream
+        }
+    };
+    Ok(Decision::forward(forward))
+}
+
+fn body_denial(e: gojson::BodyError) -> ProxyError {
+    ProxyError::Denied(decide::body_denial(&e))
+}
+
+/// Engines apply a `HostConfig` sent with a start (API < 1.24), binds and all. Clients send
+/// none; an empty body, `null` or `{}` passes, anything else is refused rather than checked.
+fn start_body(body: &[u8], limits: &gojson::Limits) -> Result<Forward, ProxyError> {
+    let trivial = body.iter().all(u8::is_ascii_whitespace)
+        || match gojson::parse(body, limits) {
+            Ok(Value::Null) => true,
+            Ok(Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
+    if !trivial {
+        return Err(ProxyError::Denied(Denial::invalid(
+            400,
+            "a container start with a host config body (API before 1.24) cannot be checked; give the host config at create",
+        )));
+    }
+    Ok(Forward::Raw(Bytes::copy_from_slice(body)))
+}
+
+/// A container's bind sources are paths the engine resolves again at every start (and for every
+/// archive read or write): a symlink planted after the create would otherwise expose the socket.
+/// Its mounts are judged again.
+async fn start_check(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    id: &str,
+    seen: &mut Seen,
+) -> Result<(), ProxyError> {
+    let Some(info) = facts::container(&shared.upstream, id).await? else {
+        // The engine answers its own 404.
+        return Ok(());
+    };
+    let judged = recheck::start(shared, policy, id, &info).await?;
+    seen.image_name = judged.image_name;
+    seen.image_id = judged.image_id;
+    match judged.denial {
+        None => Ok(()),
+        Some(d) => Err(ProxyError::Denied(d)),
+    }
+}
+
+/// The engine's view of the image a create names.
+async fn create_image(
+    shared: &Arc<Shared>,
+    image_name: &str,
+    seen: &mut Seen,
+) -> Result<ImageFacts, ProxyError> {
+    if image_name.is_empty() {
+        return Err(ProxyError::Denied(Denial::invalid(
+            400,
+            "the create request names no image",
+        )));
+    }
+    let image = facts::image(&shared.upstream, image_name)
+        .await?
+        .ok_or_else(|| facts::no_such_image(image_name))?;
+    seen.image_id = Some(image.id.clone());
+    seen.image = Some(image.clone());
+    Ok(image)
+}
+
+/// The image of an existing container, named as the container shows it.
+async fn container_image(
+    shared: &Arc<Shared>,
+    id: &str,
+    seen: &mut Seen,
+) -> Result<Option<ImageFacts>, ProxyError> {
+    let Some(info) = facts::container(&shared.upstream, id).await? else {
+        return Ok(None);
+    };
+    let image_id = info["Image"].as_str().unwrap_or_default().to_owned();
+    seen.image_name = info["Config"]["Image"].as_str().map(str::to_owned);
+    seen.image_id = Some(image_id.clone());
+    let image = facts::image(&shared.upstream, &image_id)
+        .await?
+        .map(|mut i| {
+            if let Some(shown) = &seen.image_name {
+                i.name = shown.clone();
+            }
+            i
+        });
+    seen.image = image.clone();
+    Ok(image)
+}
+
+/// The host-privilege decision for a request asking for `flags`, on the image that will run.
+async fn judge_host(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    via: Via,
+    flags: &[HostFlag],
+    image: Option<&ImageFacts>,
+) -> Result<(), ProxyError> {
+    if flags.is_empty() || !policy.eci_enabled {
+        return Ok(());
+    }
+    if let (Via::Main, Some(image)) = (via, image) {
+        shared.digests.prepare(policy, image).await;
+    }
+    let digests = SourceFacts(shared.digests.as_ref());
+    decide::host_verdict(policy, via, flags, image, &digests).map_err(ProxyError::Denied)
+}
+
+/// A container create: its host privileges, then its mounts as the engine will resolve them,
+/// under the volume lock when it names a volume; the image and `VolumesFrom` containers are
+/// pinned to what was judged.
+async fn container_create<'s>(
+    shared: &'s Arc<Shared>,
+    policy: &Policy,
+    via: Via,
+    mut value: Value,
+    seen: &mut Seen,
+) -> Result<Decision<'s>, ProxyError> {
+    let create = mounts::container_create(&value).map_err(body_denial)?;
+    let mut flags = privileges::container_create(&value).map_err(body_denial)?;
+    seen.image_name = Some(create.image.clone()).filter(|i| !i.is_empty());
+    // Named volumes are judged as they are now: no volume create, remove or other such create
+    // may come between the check and the engine's answer.
+    let names_volume = create
+        .mounts
+        .iter()
+        .any(|m| matches!(&m.source, MountSource::Volume { name: Some(_), .. }));
+    let volumes = if names_volume {
+        Some(shared.volumes.lock().await)
+    } else {
+        None
+    };
+    let gathered = facts::gather(&shared.upstream, &shared.protected, &create.mounts).await?;
+    seen.mounts = create.mounts.clone();
+    seen.exposures = gathered.exposures.clone();
+    flags.extend(gathered.host_flags.iter().cloned());
+    let image = if flags.is_empty() {
+        None
+    } else {
+        Some(create_image(shared, &create.image, seen).await?)
+    };
+    judge_host(shared, policy, via, &flags, image.as_ref()).await?;
+    pin_volumes_from(&mut value, &create.mounts, &gathered.volumes_from)?;
+    let decision = |forward| Decision { forward, volumes };
+    if gathered.exposures.iter().all(Option::is_none) {
+        // A host-access image allowed by digest runs as checked, like a socket mount.
+        if let Some(image) = &image {
+            pin_image(&mut value, &image.id);
+        }
+        return Ok(decision(Forward::Body(value)));
+    }
+    let image = match image {
+        Some(image) => image,
+        None => create_image(shared, &create.image, seen).await?,
+    };
+    match recheck::verdict(shared, policy, &image, &create.mounts, &gathered.exposures).await? {
+        MountVerdict::Allow => Ok(decision(Forward::Body(value))),
+        MountVerdict::Deny(d) => Err(ProxyError::Denied(d)),
+        MountVerdict::Rewrite { mounts, entry } => {
+            seen.allowed_by = Some(entry);
+            // The image that runs is the image that was checked: the engine gets its id, so a
+            // tag moved after the check changes nothing.
+            pin_image(&mut value, &image.id);
+            let rewrite: Vec<MountRef> = mounts
+                .iter()
+                .filter_map(|i| create.mounts.get(*i).cloned())
+                .collect();
+            Ok(decision(if rewrite.is_empty() {
+                Forward::Body(value)
+            } else {
+                Forward::Filtered { value, rewrite }
+            }))
+        }
+    }
+}
+
+fn pin_image(value: &mut Value, id: &str) {
+    if let Some(image) = value
+        .as_object_mut()
+        .and_then(|o| gojson::field_mut(o, "Image"))
+    {
+        *image = Value::String(id.to_owned());
+    }
+}
+
+/// Names each `VolumesFrom` container by the full id of the container judged, keeping its mode:
+/// a container renamed or made under that name after the check cannot be the one the engine uses.
+fn pin_volumes_from(
+    value: &mut Value,
+    mounts: &[MountRef],
+    pinned: &[(usize, String)],
+) -> Result<(), ProxyError> {
+    for (i, id) in pinned {
+        let Some(m) = mounts.get(*i).filter(|m| m.surface == Surface::VolumesFrom) else {
+            continue;
+        };
+        let Some(Value::String(raw)) = value.pointer_mut(&m.pointer) else {
+            return Err(ProxyError::Denied(Denial::invalid(
+                400,
+                format!("cannot pin the VolumesFrom entry at {:?}", m.pointer),
+            )));
+        };
+        let mode = raw.split_once(':').map(|(_, mode)| mode.to_owned());
+        *raw = match mode {
+            Some(mode) => format!("{id}:{mode}"),
+            None => id.clone(),
+        };
+    }
+    Ok(())
+}
+
+/// Services run their tasks on swarm nodes, where no filtered socket can be given to each task's
+/// container: any exposure is refused; so are host privileges, whose tasks the enforcer never
+/// sees.
+async fn service(
+    shared: &Arc<Shared>,
+    policy: &Policy,
+    via: Via,
+    value: Value,
+    seen: &mut Seen,
+) -> Result<Forward, ProxyError> {
+    let spec = mounts::service_spec(&value).map_err(body_denial)?;
+    seen.image_name = spec.image.clone();
+    let flags = privileges::service_spec(&value).map_err(body_denial)?;
+    judge_host(shared, policy, via, &flags, None).await?;
+    let exposures = facts::exposures(&shared.upstream, &shared.protected, &spec.mounts).await?;
+    seen.mounts = spec.mounts.clone();
+    seen.exposures = exposures.clone();
+    unfilterable::service_verdict(policy, spec.image.as_deref(), &exposures)
+        .map_err(ProxyError::Denied)?;
+    Ok(Forward::Body(value))
+}
