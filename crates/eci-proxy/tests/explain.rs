@@ -191,6 +191,48 @@ fn explain_agrees_with_the_enforcer_on_every_scenario() {
             ),
         ),
         (
+            "privileged",
+            "POST",
+            create.into(),
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"Privileged":true}}}}"#),
+        ),
+        (
+            "a writable bind of sysfs",
+            "POST",
+            create.into(),
+            binds(&bb, "/sys:/s"),
+        ),
+        (
+            "a host control socket, allowed image",
+            "POST",
+            create.into(),
+            binds(&cli, "/run/containerd/containerd.sock:/c"),
+        ),
+        (
+            "a proc volume",
+            "POST",
+            "/v1.41/volumes/create".into(),
+            r#"{"Name":"explain-proc","DriverOpts":{"type":"proc","device":"proc"}}"#.into(),
+        ),
+        (
+            "a privileged exec",
+            "POST",
+            format!("/v1.41/containers/{holder}/exec"),
+            r#"{"Cmd":["true"],"Privileged":true}"#.into(),
+        ),
+        (
+            "a swarm join",
+            "POST",
+            "/v1.41/swarm/join".into(),
+            r#"{"RemoteAddrs":["10.0.0.1:2377"],"JoinToken":"x"}"#.into(),
+        ),
+        (
+            "an archive write into a container holding the socket",
+            "PUT",
+            format!("/v1.41/containers/{holder}/archive?path=/"),
+            "x".into(),
+        ),
+        (
             "start of a container holding the socket",
             "POST",
             format!("/v1.41/containers/{holder}/start"),
