@@ -149,6 +149,8 @@ fn host_config(
         }
     }
     capabilities(hc, "CapAdd", ptr, flags)?;
+    // API 1.40+: `Capabilities` replaces the default set outright.
+    capabilities(hc, "Capabilities", ptr, flags)?;
     for field in ["Devices", "DeviceCgroupRules"] {
         if !array_field(hc, field, ptr)?.is_empty() {
             flags.push(flag(hc, field, ptr, format!("{field} (host devices)")));
@@ -342,6 +344,11 @@ mod tests {
                 "cap long s",
                 json!({"HostConfig":{"CapAdd":["\u{17F}ys_module"]}}),
                 vec!["CapAdd=SYS_MODULE"],
+            ),
+            (
+                "capabilities replacing the set",
+                json!({"HostConfig":{"Capabilities":["CAP_SYS_ADMIN","CAP_CHOWN"]}}),
+                vec!["Capabilities=SYS_ADMIN"],
             ),
             (
                 "harmless cap",

@@ -528,6 +528,15 @@ fn host_privileges_are_host_access() {
             "{flag:?}: created"
         );
     }
+    // The API's own capability set, which replaces the default one.
+    let name = unique("capset");
+    let body = format!(r#"{{"Image":"{bb}","HostConfig":{{"Capabilities":["CAP_SYS_ADMIN"]}}}}"#);
+    let (statuses, text) = raw_http(
+        &g.listen,
+        &post(&format!("/containers/create?name={name}"), &body),
+    );
+    assert_eq!(statuses.first(), Some(&403), "{text}");
+    assert!(inspect_container(engine, &name).is_none());
     // Binds that give a writable kernel filesystem that controls the host: the source itself,
     // or a mount below it (the engine binds recursively and makes only the top read-only).
     // Read-only with nothing below passes.
