@@ -254,20 +254,7 @@ fn bypass_attempts_leave_no_container_exposing_the_socket() {
         )
         .unwrap();
     let vol = unique("bindvol");
-    engine
-        .run_docker([
-            "volume",
-            "create",
-            "--name",
-            &vol,
-            "--opt",
-            "type=none",
-            "--opt",
-            "o=bind",
-            "--opt",
-            &format!("device={sock_dir}"),
-        ])
-        .unwrap();
+    bind_volume(engine, &vol, &sock_dir);
 
     let binds = |src: &str| format!(r#"{{"Image":"{bb}","HostConfig":{{"Binds":["{src}:/s"]}}}}"#);
     let cases: Vec<(&str, String)> = vec![

@@ -92,19 +92,7 @@ fn explain_agrees_with_the_enforcer_on_every_scenario() {
         )
         .unwrap();
     let vol = unique("explain-vol");
-    engine
-        .run_docker([
-            "volume",
-            "create",
-            "--opt",
-            "type=none",
-            "--opt",
-            "o=bind",
-            "--opt",
-            &format!("device={sock_dir}"),
-            &vol,
-        ])
-        .unwrap();
+    bind_volume(engine, &vol, &sock_dir);
 
     let create = "/v1.41/containers/create";
     let binds = |image: &str, bind: &str| {

@@ -448,6 +448,23 @@ pub fn exposing_mounts(engine: &Engine, name: &str, socket: &Path) -> Vec<String
     out
 }
 
+/// A local volume `name` made directly on the engine, binding the host path `device`.
+pub fn bind_volume(engine: &Engine, name: &str, device: &str) {
+    engine
+        .run_docker([
+            "volume",
+            "create",
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            &format!("device={device}"),
+            name,
+        ])
+        .unwrap();
+}
+
 pub fn remove_container(engine: &Engine, name: &str) {
     let _ = engine_docker(engine, &["rm", "-f", "-v", name]);
 }
