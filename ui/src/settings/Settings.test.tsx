@@ -487,7 +487,7 @@ describe('Settings', () => {
         [
           {
             severity: 'error',
-            code: 'image_reference',
+            code: 'image-reference',
             pointer: '/enhancedContainerIsolation/eciGuard/hostAccess/images/0',
             message: 'invalid image-list entry "Bad:Name": repository name must be lowercase',
           },
