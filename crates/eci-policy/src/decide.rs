@@ -94,9 +94,11 @@ pub fn host_verdict(
             }
         }
     }
-    let why = match via {
-        Via::Filtered => format!("{} gives the container the host, and with it the iechor socket; containers created through a filtered socket are under enhanced container isolation and cannot be given host access", first.flag),
-        Via::Main => format!("{} gives the container the host, and with it the iechor socket; if you wish to allow it, list the image under enhancedContainerIsolation.eciGuard.hostAccess.images in the admin settings", first.flag),
+    let why = match (via, image) {
+        (Via::Filtered, _) => format!("{} gives the container the host, and with it the iechor socket; containers created through a filtered socket are under enhanced container isolation and cannot be given host access", first.flag),
+        (Via::Main, Some(_)) => format!("{} gives the container the host, and with it the iechor socket; if you wish to allow it, list the image under enhancedContainerIsolation.eciGuard.hostAccess.images in the admin settings", first.flag),
+        // Services and plugins: no image the enforcer can verify runs them.
+        (Via::Main, None) => format!("{} gives the host, and with it the iechor socket; it cannot be allowed through the enforcer (an administrator can run it on the engine directly)", first.flag),
     };
     Err(host_denial(name.as_deref(), why))
 }
@@ -111,6 +113,24 @@ pub fn unjudged_denial(why: &str) -> Denial {
         message: format!("enhanced container isolation: container stopped; {reason}."),
         reason,
     }
+}
+
+/// A running container in which the kernel shows a mount that reaches a protected socket (a bind
+/// source swapped between the check and the engine's mount): it holds what no decision allowed.
+/// A container's own filtered socket is no such mount.
+pub fn mounted_denial(image: &str, e: &Exposure) -> Option<Denial> {
+    let what = match e {
+        Exposure::Filtered { .. } => return None,
+        Exposure::Socket { socket } => format!("the iechor socket \"{socket}\" itself"),
+        Exposure::Control { socket } => format!("the host control socket \"{socket}\""),
+        Exposure::Ancestor { dir, socket } => {
+            format!("a directory above the iechor socket \"{socket}\" at \"{dir}\"")
+        }
+    };
+    Some(mount_denial(
+        image,
+        format!("the engine mounted {what} into the container (its mount source changed after it was judged)"),
+    ))
 }
 
 /// A swarm join hands the node to a manager whose task specs never pass through the enforcer.

@@ -209,19 +209,7 @@ fn unconfined(opt: &str) -> Option<String> {
     let (key, value) = opt.split_once('=').or_else(|| opt.split_once(':'))?;
     let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
     let off = match key.as_str() {
-        "seccomp" => {
-            value.eq_ignore_ascii_case("unconfined")
-                || serde_json::from_str::<Value>(value).is_ok_and(|profile| {
-                    profile
-                        .as_object()
-                        .and_then(|o| crate::gojson::field(o, "defaultAction"))
-                        .and_then(Value::as_str)
-                        .is_some_and(|a| {
-                            let a = a.to_ascii_uppercase();
-                            a == "SCMP_ACT_ALLOW" || a == "SCMP_ACT_LOG"
-                        })
-                })
-        }
+        "seccomp" => value.eq_ignore_ascii_case("unconfined") || !confining_profile(value),
         "apparmor" | "systempaths" => value.eq_ignore_ascii_case("unconfined"),
         "label" => {
             value.eq_ignore_ascii_case("disable") || value.to_ascii_lowercase().contains("spc_t")
@@ -232,12 +220,85 @@ fn unconfined(opt: &str) -> Option<String> {
         format!(
             "{key}={}",
             if key == "seccomp" && !value.eq_ignore_ascii_case("unconfined") {
-                "a profile that allows by default"
+                "a profile that does not deny by default, or cannot be read safely"
             } else {
                 value
             }
         )
     })
+}
+
+/// Whether a seccomp profile (the JSON the CLI sends) denies by default. Read as the engine's Go
+/// reads it, and anything that reader could take differently (duplicate or folding keys, lone
+/// surrogates, bad nesting) counts as not confining: it is refused, not guessed.
+fn confining_profile(profile: &str) -> bool {
+    let Ok(Value::Object(o)) =
+        crate::gojson::parse(profile.as_bytes(), &crate::gojson::Limits::default())
+    else {
+        return false;
+    };
+    crate::gojson::field(&o, "defaultAction")
+        .and_then(Value::as_str)
+        .is_some_and(|a| {
+            matches!(
+                a,
+                "SCMP_ACT_ERRNO"
+                    | "SCMP_ACT_KILL"
+                    | "SCMP_ACT_KILL_PROCESS"
+                    | "SCMP_ACT_KILL_THREAD"
+                    | "SCMP_ACT_TRAP"
+            )
+        })
+}
+
+/// The host privileges a plugin asks for, from the engine's inspect of it (`Config`, and the
+/// `Settings` the user may have set): host PID or IPC namespace, host network, host-reaching
+/// capabilities, devices. The engine grants them when the plugin is enabled.
+pub fn plugin(inspect: &Value) -> Vec<HostFlag> {
+    let mut flags = Vec::new();
+    let config = &inspect["Config"];
+    for (field, what) in [
+        ("PidHost", "host PID namespace"),
+        ("IpcHost", "host IPC namespace"),
+    ] {
+        if config[field] == true {
+            flags.push(HostFlag {
+                pointer: format!("/Config/{field}"),
+                flag: format!("plugin {what}"),
+            });
+        }
+    }
+    if config["Network"]["Type"].as_str() == Some("host") {
+        flags.push(HostFlag {
+            pointer: "/Config/Network/Type".to_owned(),
+            flag: "plugin host network".to_owned(),
+        });
+    }
+    for cap in config["Linux"]["Capabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let upper = go_to_upper(cap.as_str().unwrap_or_default().trim());
+        let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        if HOST_CAPABILITIES.contains(&name) {
+            flags.push(HostFlag {
+                pointer: "/Config/Linux/Capabilities".to_owned(),
+                flag: format!("plugin capability {name}"),
+            });
+        }
+    }
+    let devices = |v: &Value| v.as_array().is_some_and(|d| !d.is_empty());
+    if config["Linux"]["AllowAllDevices"] == true
+        || devices(&config["Linux"]["Devices"])
+        || devices(&inspect["Settings"]["Devices"])
+    {
+        flags.push(HostFlag {
+            pointer: "/Config/Linux/Devices".to_owned(),
+            flag: "plugin host devices".to_owned(),
+        });
+    }
+    flags
 }
 
 fn flag(obj: &Map<String, Value>, field: &str, ptr: &str, what: String) -> HostFlag {
@@ -403,7 +464,22 @@ mod tests {
             (
                 "seccomp allow-all profile",
                 json!({"HostConfig":{"SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]}}),
-                vec!["SecurityOpt seccomp=a profile that allows by default"],
+                vec!["SecurityOpt seccomp=a profile that does not deny by default, or cannot be read safely"],
+            ),
+            (
+                "seccomp profile with a lone surrogate",
+                json!({"HostConfig":{"SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ERRNO\",\"x\":\"\\ud800\"}"]}}),
+                vec!["SecurityOpt seccomp=a profile that does not deny by default, or cannot be read safely"],
+            ),
+            (
+                "seccomp profile with repeated keys",
+                json!({"HostConfig":{"SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]}}),
+                vec!["SecurityOpt seccomp=a profile that does not deny by default, or cannot be read safely"],
+            ),
+            (
+                "seccomp profile logging by default",
+                json!({"HostConfig":{"SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_LOG\"}"]}}),
+                vec!["SecurityOpt seccomp=a profile that does not deny by default, or cannot be read safely"],
             ),
             (
                 "seccomp strict profile",
@@ -439,6 +515,31 @@ mod tests {
         for (what, body, want) in cases {
             assert_eq!(flags(body), want, "{what}");
         }
+    }
+
+    #[test]
+    fn plugin_privileges() {
+        let flags = |v: Value| plugin(&v).into_iter().map(|f| f.flag).collect::<Vec<_>>();
+        assert_eq!(
+            flags(
+                json!({"Config":{"PidHost":true,"IpcHost":true,"Network":{"Type":"host"},
+                "Linux":{"Capabilities":["CAP_SYS_PTRACE","CAP_CHOWN"],"AllowAllDevices":false,"Devices":null}},
+                "Settings":{"Devices":[{"Path":"/dev/fuse"}]}})
+            ),
+            vec![
+                "plugin host PID namespace",
+                "plugin host IPC namespace",
+                "plugin host network",
+                "plugin capability SYS_PTRACE",
+                "plugin host devices"
+            ]
+        );
+        assert_eq!(
+            flags(
+                json!({"Config":{"Network":{"Type":""},"Linux":{"Capabilities":null}},"Settings":{}})
+            ),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -437,7 +437,10 @@ impl Watch {
             .await
             .map(|r| r.denial)
         {
-            Ok(None) => return Ok(()),
+            Ok(None) => match mounted(shared, &policy, trigger, &info) {
+                None => return Ok(()),
+                Some(d) => d,
+            },
             Ok(Some(d)) | Err(ProxyError::Denied(d)) => d,
             Err(e) => return Err(format!("its mounts could not be checked: {e}")),
         };
@@ -645,37 +648,46 @@ struct Disarmed {
     update: Result<(), ProxyError>,
 }
 
-/// SIGKILLs every process whose cgroup names the container (its id appears in the cgroup path
-/// under both the cgroupfs and the systemd drivers); the number killed. Needs no engine.
-fn kill_cgroup_processes(id: &str) -> usize {
+/// What the kernel mounted into a running container, judged: the paths the start check resolved
+/// can have changed between its check and the engine's mount, the mounts in its namespace cannot.
+fn mounted(shared: &Shared, policy: &Policy, trigger: Trigger, info: &Value) -> Option<Denial> {
+    if !policy.eci_enabled || !matches!(trigger, Trigger::Started | Trigger::Sweep) {
+        return None;
+    }
+    let id = info["Id"].as_str()?;
+    let pid = container_processes(id).into_iter().min()?;
+    let e = shared.protected.mounted_in(u32::try_from(pid).ok()?)?;
+    let image = info["Config"]["Image"].as_str().unwrap_or_default();
+    eci_policy::decide::mounted_denial(image, &e)
+}
+
+/// The host pids of the processes whose cgroup names the container (its id appears in the cgroup
+/// path under both the cgroupfs and the systemd drivers). Found without the engine, and in the
+/// host's pid namespace whatever namespace the engine reports pids in.
+fn container_processes(id: &str) -> Vec<i32> {
     if id.len() < 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return 0;
+        return Vec::new();
     }
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
-    let mut killed = 0;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cgroup) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-            continue;
-        };
-        if !cgroup.lines().any(|l| l.contains(id)) {
-            continue;
-        }
-        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-            if rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok() {
-                killed += 1;
-            }
-        }
-    }
-    killed
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|cgroup| cgroup.lines().any(|l| l.contains(id)))
+        })
+        .collect()
+}
+
+/// SIGKILLs every process of the container; the number killed. Needs no engine.
+fn kill_cgroup_processes(id: &str) -> usize {
+    container_processes(id)
+        .into_iter()
+        .filter_map(rustix::process::Pid::from_raw)
+        .filter(|pid| rustix::process::kill_process(*pid, rustix::process::Signal::KILL).is_ok())
+        .count()
 }
 
 /// When the engine last started the container (`State.StartedAt`).

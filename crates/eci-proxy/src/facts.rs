@@ -270,35 +270,155 @@ impl Protected {
     }
 }
 
-/// The mount points of a `/proc/<pid>/mountinfo` (the fifth field; the kernel escapes space,
-/// tab, newline and backslash in it as three octal digits), each with its filesystem type (the
-/// first field after the ` - ` separator).
+/// The mount points of a `/proc/<pid>/mountinfo`, each with its filesystem type.
 fn mount_points(mountinfo: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    mount_table(mountinfo).map(|m| (m.point, m.fstype))
+}
+
+/// One line of a `/proc/<pid>/mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MountLine {
+    /// `major:minor` of the filesystem (the same numbers in every mount namespace).
+    dev: String,
+    /// The path within that filesystem that is mounted (a bind mount's source, as the kernel
+    /// knows it: no name, link or alias can hide it).
+    root: String,
+    point: String,
+    fstype: String,
+}
+
+/// Reads a mount table: fields 3 (device), 4 (root) and 5 (mount point), and the type after the
+/// ` - ` separator. The kernel escapes space, tab, newline and backslash as three octal digits.
+fn mount_table(mountinfo: &str) -> impl Iterator<Item = MountLine> + '_ {
     mountinfo.lines().filter_map(|line| {
-        let field = line.split(' ').nth(4)?;
+        let mut fields = line.split(' ');
+        let dev = fields.nth(2)?.to_owned();
+        let root = unescape(fields.next()?)?;
+        let point = unescape(fields.next()?)?;
         let fstype = line.split_once(" - ")?.1.split(' ').next()?.to_owned();
-        let bytes = field.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-                std::str::from_utf8(d)
-                    .ok()
-                    .and_then(|d| u8::from_str_radix(d, 8).ok())
-            });
-            match (bytes[i], octal) {
-                (b'\\', Some(b)) => {
-                    out.push(b);
-                    i += 4;
-                }
-                (b, _) => {
-                    out.push(b);
-                    i += 1;
-                }
+        Some(MountLine {
+            dev,
+            root,
+            point,
+            fstype,
+        })
+    })
+}
+
+fn unescape(field: &str) -> Option<String> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
             }
         }
-        String::from_utf8(out).ok().map(|p| (p, fstype))
-    })
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Where a host path lives for the kernel: its filesystem's device and its path within it, from
+/// the host's mount table (the deepest mount holding it).
+fn kernel_location(path: &str, host: &[MountLine]) -> Option<(String, String)> {
+    let m = host
+        .iter()
+        .filter(|m| {
+            m.point == "/"
+                || path == m.point
+                || path
+                    .strip_prefix(m.point.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|m| m.point.len())?;
+    let rest = path
+        .strip_prefix(m.point.trim_end_matches('/'))
+        .unwrap_or("");
+    let within = format!("{}{rest}", m.root.trim_end_matches('/'));
+    Some((
+        m.dev.clone(),
+        if within.is_empty() {
+            "/".into()
+        } else {
+            within
+        },
+    ))
+}
+
+impl Protected {
+    /// What the kernel actually mounted into the process `pid`'s mount namespace (a running
+    /// container) that reaches a protected path, whatever names led there when it was judged:
+    /// each mount's filesystem and root compared with each protected path's. The worst found.
+    pub fn mounted_in(&self, pid: u32) -> Option<Exposure> {
+        let host_text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let host: Vec<MountLine> = mount_table(&host_text).collect();
+        let theirs = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+        let places: Vec<(&String, String, String)> = self
+            .paths
+            .iter()
+            .filter_map(|p| kernel_location(p, &host).map(|(dev, within)| (p, dev, within)))
+            .collect();
+        let filtered = kernel_location(&self.filtered_dir, &host);
+        let mut worst = None;
+        for m in mount_table(&theirs) {
+            let under = |within: &str| {
+                within
+                    .strip_prefix(m.root.trim_end_matches('/'))
+                    .is_some_and(|rest| rest.starts_with('/'))
+            };
+            // A container's own filtered socket, bind-mounted from inside the directory.
+            if filtered.as_ref().is_some_and(|(dev, within)| {
+                *dev == m.dev && m.root.starts_with(&format!("{within}/"))
+            }) {
+                continue;
+            }
+            for (path, dev, within) in &places {
+                if *dev != m.dev {
+                    continue;
+                }
+                let e = if m.root == *within {
+                    if **path == self.filtered_dir {
+                        Exposure::Ancestor {
+                            dir: m.point.clone(),
+                            socket: (*path).clone(),
+                        }
+                    } else if self.control.contains(path) {
+                        Exposure::Control {
+                            socket: (*path).clone(),
+                        }
+                    } else {
+                        Exposure::Socket {
+                            socket: (*path).clone(),
+                        }
+                    }
+                } else if m.root == "/" || under(within) {
+                    Exposure::Ancestor {
+                        dir: m.point.clone(),
+                        socket: (*path).clone(),
+                    }
+                } else if self.control.contains(path) && m.root.starts_with(&format!("{within}/")) {
+                    Exposure::Control {
+                        socket: (*path).clone(),
+                    }
+                } else {
+                    continue;
+                };
+                worst = crate::facts::worst(worst, Some(e));
+            }
+        }
+        worst
+    }
 }
 
 /// A file's identity: its device and inode, whatever name reaches it.
@@ -325,7 +445,16 @@ const HOST_KERNEL_FS: &[(i64, &str)] = &[
     (0xde5e_81e4, "efivarfs"),
     (0x6165_676c, "pstore"),
     (0x4249_4e4d, "binfmt_misc"),
+    // The host's terminals: writable whatever the mount's flags, since writing to a device node
+    // changes no file.
+    (0x1cd1, "devpts"),
+    (0x1980_0202, "mqueue"),
+    (0x6573_5543, "fusectl"),
+    (0x6e73_6673, "nsfs"),
 ];
+
+/// Kernel filesystems whose files are written through a read-only mount all the same.
+const WRITABLE_WHEN_READ_ONLY: &[&str] = &["devpts"];
 
 /// The kernel filesystem a resolved host path is on (or would be created on), when it is one
 /// whose files control the host.
@@ -340,12 +469,21 @@ pub fn host_kernel_fs(resolved: &str) -> Option<&'static str> {
 /// The host privilege a bind gives when it exposes a writable kernel filesystem that controls the
 /// host.
 pub fn kernel_fs_flag(m: &MountRef) -> Option<HostFlag> {
-    let MountSource::Bind { path } = &m.source else {
-        return None;
-    };
-    let (point, fs) = writable_kernel_fs(&resolve_host(path), m.read_only)?;
+    match &m.source {
+        MountSource::Bind { path } => kernel_fs_flag_at(&m.pointer, path, m.read_only),
+        MountSource::Volume {
+            bind_device: Some(device),
+            ..
+        } => kernel_fs_flag_at(&m.pointer, device, m.read_only),
+        _ => None,
+    }
+}
+
+/// The host privilege a bind (or a volume's bind device) of `path` gives, if any.
+fn kernel_fs_flag_at(pointer: &str, path: &str, read_only: bool) -> Option<HostFlag> {
+    let (point, fs) = writable_kernel_fs(&resolve_host(path), read_only)?;
     Some(HostFlag {
-        pointer: m.pointer.clone(),
+        pointer: pointer.to_owned(),
         flag: format!("a bind of {path:?} with a writable {fs} at {point:?}"),
     })
 }
@@ -355,8 +493,8 @@ pub fn kernel_fs_flag(m: &MountRef) -> Option<HostFlag> {
 /// engine binds recursively and (20.10) makes only the top mount read-only. The mount point and
 /// its filesystem.
 pub fn writable_kernel_fs(resolved: &str, read_only: bool) -> Option<(String, &'static str)> {
-    if !read_only {
-        if let Some(fs) = host_kernel_fs(resolved) {
+    if let Some(fs) = host_kernel_fs(resolved) {
+        if !read_only || WRITABLE_WHEN_READ_ONLY.contains(&fs) {
             return Some((resolved.to_owned(), fs));
         }
     }
@@ -410,7 +548,7 @@ fn rank(e: Option<&Exposure>) -> u8 {
 }
 
 /// Keeps the worst of two exposures.
-fn worst(a: Option<Exposure>, b: Option<Exposure>) -> Option<Exposure> {
+pub(crate) fn worst(a: Option<Exposure>, b: Option<Exposure>) -> Option<Exposure> {
     if rank(b.as_ref()) > rank(a.as_ref()) {
         b
     } else {
@@ -466,12 +604,20 @@ pub async fn gather(
                     Some(name) => existing_volume(upstream, protected, name).await?,
                     None => None,
                 };
-                match existing {
-                    Some(exposure) => exposure,
-                    None => bind_device
-                        .as_ref()
-                        .and_then(|d| protected.classify_host(d)),
+                let (exposure, device) = match existing {
+                    Some(seen) => seen,
+                    None => (
+                        bind_device
+                            .as_ref()
+                            .and_then(|d| protected.classify_host(d)),
+                        bind_device.clone(),
+                    ),
+                };
+                if let Some(device) = device {
+                    out.host_flags
+                        .extend(kernel_fs_flag_at(&m.pointer, &device, m.read_only));
                 }
+                exposure
             }
             MountSource::VolumesFrom { container: name } => {
                 let Some(info) = container(upstream, name).await? else {
@@ -496,12 +642,12 @@ pub async fn gather(
 
 /// A named volume that already exists is reused with its own options, whatever the request says;
 /// a local volume created with bind options mounts its `device`. `None`: no such volume;
-/// `Some(None)`: it exists and exposes nothing.
+/// otherwise where it stands and the host path it binds.
 async fn existing_volume(
     upstream: &Upstream,
     protected: &Protected,
     name: &str,
-) -> Result<Option<Option<Exposure>>, ProxyError> {
+) -> Result<Option<VolumeSeen>, ProxyError> {
     let target = format!("/volumes/{}", segment(name).replace('/', "%2F"));
     let Some(vol) = upstream
         .get_optional(&target, &format!("volume {name:?}"))
@@ -515,9 +661,12 @@ async fn existing_volume(
         "DriverOpts": vol.get("Options").cloned().unwrap_or(Value::Null),
     });
     match mounts::volume_create(&as_create) {
-        Ok(v) => Ok(Some(
-            v.bind_device.and_then(|d| protected.classify_host(&d)),
-        )),
+        Ok(v) => Ok(Some((
+            v.bind_device
+                .as_ref()
+                .and_then(|d| protected.classify_host(d)),
+            v.bind_device,
+        ))),
         // Options the engine accepted but we cannot check (overlay, relative devices), or a
         // kernel filesystem: no container may use the volume while ECI is on.
         Err(e) => {
@@ -531,14 +680,8 @@ async fn existing_volume(
     }
 }
 
-/// Where an existing named volume stands (`None` also when there is no such volume).
-async fn volume_exposure(
-    upstream: &Upstream,
-    protected: &Protected,
-    name: &str,
-) -> Result<Option<Exposure>, ProxyError> {
-    Ok(existing_volume(upstream, protected, name).await?.flatten())
-}
+/// An existing volume: where it stands, and the host path it binds.
+type VolumeSeen = (Option<Exposure>, Option<String>);
 
 /// The engine's inspect of a container; `None` when there is no such container.
 pub async fn container(upstream: &Upstream, name: &str) -> Result<Option<Value>, ProxyError> {
@@ -566,16 +709,18 @@ pub async fn container_mounts(
             }
             "volume" => {
                 let name = m["Name"].as_str().map(str::to_owned);
-                let e = match &name {
-                    Some(n) => volume_exposure(upstream, protected, n).await?,
-                    None => None,
+                let (e, bind_device) = match &name {
+                    Some(n) => existing_volume(upstream, protected, n)
+                        .await?
+                        .unwrap_or((None, None)),
+                    None => (None, None),
                 };
                 let driver = m["Driver"].as_str().map(str::to_owned);
                 (
                     MountSource::Volume {
                         name,
                         driver,
-                        bind_device: None,
+                        bind_device,
                     },
                     e,
                 )
@@ -595,23 +740,20 @@ pub async fn container_mounts(
     Ok((mounts, exposures))
 }
 
-/// The host paths a plugin mounts when enabled (its settings and its config's defaults) and
-/// where the worst of them stands. `None` when the engine has no such plugin.
-pub async fn plugin_exposure(
-    upstream: &Upstream,
-    protected: &Protected,
-    name: &str,
-) -> Result<Option<Option<(String, Exposure)>>, ProxyError> {
+/// The engine's inspect of a plugin; `None` when there is no such plugin.
+pub async fn plugin(upstream: &Upstream, name: &str) -> Result<Option<Value>, ProxyError> {
     let target = format!("/plugins/{}/json", segment(name));
-    let Some(p) = upstream
+    upstream
         .get_optional(&target, &format!("plugin {name:?}"))
-        .await?
-    else {
-        return Ok(None);
-    };
+        .await
+}
+
+/// The host paths a plugin mounts when enabled (its settings and its config's defaults) and
+/// where the worst of them stands.
+pub fn plugin_exposure(protected: &Protected, inspect: &Value) -> Option<(String, Exposure)> {
     let mut found: Vec<(String, Exposure)> = Vec::new();
     for section in ["Settings", "Config"] {
-        for m in p[section]["Mounts"].as_array().into_iter().flatten() {
+        for m in inspect[section]["Mounts"].as_array().into_iter().flatten() {
             if let Some(source) = m["Source"].as_str().filter(|s| !s.is_empty()) {
                 if let Some(e) = protected.classify_host(source) {
                     found.push((source.to_owned(), e));
@@ -619,8 +761,7 @@ pub async fn plugin_exposure(
             }
         }
     }
-    let found = found.into_iter().max_by_key(|(_, e)| rank(Some(e)));
-    Ok(Some(found))
+    found.into_iter().max_by_key(|(_, e)| rank(Some(e)))
 }
 
 /// The engine's view of an image; `None` when the engine has no such image.

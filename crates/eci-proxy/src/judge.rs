@@ -150,9 +150,11 @@ pub(crate) async fn decide<'s>(
         Inspect::SwarmJoin => return Err(ProxyError::Denied(decide::swarm_join_denial())),
         Inspect::Service => service(shared, policy, via, parse(body)?, seen).await?,
         Inspect::PluginEnable { name } => {
-            let exposed = facts::plugin_exposure(&shared.upstream, &shared.protected, &name)
-                .await?
-                .flatten();
+            let Some(inspect) = facts::plugin(&shared.upstream, &name).await? else {
+                // The engine answers its own 404.
+                return Ok(Decision::forward(Forward::Stream));
+            };
+            let exposed = facts::plugin_exposure(&shared.protected, &inspect);
             if let Some((source, e)) = &exposed {
                 seen.mounts.push(MountRef {
                     surface: Surface::Mounts,
@@ -168,6 +170,8 @@ pub(crate) async fn decide<'s>(
             }
             let exposed = exposed.as_ref().map(|(source, e)| (source.as_str(), e));
             unfilterable::plugin_verdict(policy, &name, exposed).map_err(ProxyError::Denied)?;
+            // A plugin runs with what its config asks for: no image list can vouch for it.
+            judge_host(shared, policy, via, &privileges::plugin(&inspect), None).await?;
             Forward::Stream
         }
     };

@@ -19,6 +19,7 @@ mod blocks;
 mod classify;
 mod config;
 mod digests;
+mod engine_paths;
 mod engine_watch;
 mod error;
 mod explain;
@@ -202,7 +203,8 @@ impl Enforcer {
                 .cloned(),
             &filtered_dir,
         )
-        .with_control(facts::HOST_CONTROL_SOCKETS);
+        .with_control(facts::HOST_CONTROL_SOCKETS)
+        .with_control(engine_paths::exec_root(&config.upstream).await);
         for (path, kind) in protected.present() {
             tracing::info!(%path, kind, "protected against mounts");
         }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use eci_policy::decide::{host_verdict, mount_verdict, Denial, ImageFacts, MountVerdict, Via};
 use eci_policy::mounts::MountRef;
-use eci_policy::privileges::HostFlag;
+use eci_policy::privileges::{self, HostFlag};
 use eci_policy::settings::Policy;
 use eci_policy::unfilterable;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::digests::SourceFacts;
 use crate::error::ProxyError;
@@ -35,7 +35,10 @@ pub(crate) async fn start(
 ) -> Result<Recheck, ProxyError> {
     let (mounts, exposures) =
         facts::container_mounts(&shared.upstream, &shared.protected, info).await?;
-    let host_flags = kernel_fs_binds(&mounts);
+    let mut host_flags = kernel_fs_binds(&mounts);
+    if policy.eci_enabled {
+        host_flags.extend(configured_privileges(info));
+    }
     if exposures.iter().all(Option::is_none) && (host_flags.is_empty() || !policy.eci_enabled) {
         return Ok(Recheck::default());
     }
@@ -46,8 +49,10 @@ pub(crate) async fn start(
         ..Recheck::default()
     };
     if !host_flags.is_empty() {
-        // A bind source swapped for a kernel filesystem after the create: judged as a create
-        // through the main socket would be (the admin's host-access list applies).
+        // Host privileges of a container made behind the enforcer's back (directly on the
+        // engine, or through a socket that leaked), or a bind source swapped for a kernel
+        // filesystem after the create: judged as a create through the main socket would be (the
+        // admin's host-access list applies).
         let image = facts::image(&shared.upstream, &image_id)
             .await?
             .map(|mut i| {
@@ -79,6 +84,22 @@ pub(crate) async fn start(
     let judged = verdict(shared, policy, &image, &mounts, &exposures).await?;
     out.denial = unfilterable::start_verdict(&image, id, judged);
     Ok(out)
+}
+
+/// The host privileges a container was created with, as its inspect shows them. The engine
+/// fills `CgroupnsMode` with its own default (`host` on cgroup v1), so it tells nothing here.
+fn configured_privileges(info: &Value) -> Vec<HostFlag> {
+    let mut host_config = info["HostConfig"].clone();
+    if let Some(o) = host_config.as_object_mut() {
+        o.remove("CgroupnsMode");
+    }
+    privileges::container_create(&json!({ "HostConfig": host_config })).unwrap_or_else(|e| {
+        // What the engine reports and we cannot read is not judged harmless.
+        vec![HostFlag {
+            pointer: "/HostConfig".to_owned(),
+            flag: format!("a host config that cannot be read ({e})"),
+        }]
+    })
 }
 
 /// Binds that now give a writable kernel filesystem that controls the host.

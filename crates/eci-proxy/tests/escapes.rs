@@ -675,3 +675,205 @@ fn field_names_fold_as_the_engine_folds_them() {
     );
     remove_container(engine, &name);
 }
+
+/// Routes an adversarial review found past the first fixes, each closed: a volume binding `/sys`,
+/// the host's terminals, the engine's own containerd under a custom exec root, a seccomp profile
+/// the enforcer read differently from the engine, and a plugin's own privileges.
+#[test]
+fn routes_found_in_review_are_closed() {
+    let _one = serial();
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let g = Guard::start(&admin_settings(&[], "deny", &[]));
+    let create = |body: String| {
+        let name = unique("review");
+        let (statuses, text) = raw_http(
+            &g.listen,
+            &post(&format!("/containers/create?name={name}"), &body),
+        );
+        let made = inspect_container(engine, &name).is_some();
+        remove_container(engine, &name);
+        (statuses.first().copied(), text, made)
+    };
+    let sysvol = unique("sysvol");
+    bind_volume(engine, &sysvol, "/sys");
+    let containerd = engine.root().join("x/containerd/containerd.sock");
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "a volume binding /sys, inline",
+            format!(
+                r#"{{"Image":"{bb}","HostConfig":{{"Mounts":[{{"Type":"volume","Source":"{}","Target":"/h","VolumeOptions":{{"DriverConfig":{{"Options":{{"type":"none","o":"rbind","device":"/sys"}}}}}}}}]}}}}"#,
+                unique("sysinline")
+            ),
+        ),
+        (
+            "an existing volume binding /sys",
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"Binds":["{sysvol}:/h"]}}}}"#),
+        ),
+        (
+            "the host's terminals",
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"Binds":["/dev/pts:/p"]}}}}"#),
+        ),
+        (
+            "the host's terminals, read-only",
+            format!(r#"{{"Image":"{bb}","HostConfig":{{"Binds":["/dev/pts:/p:ro"]}}}}"#),
+        ),
+        (
+            "the engine's managed containerd under its exec root",
+            format!(
+                r#"{{"Image":"{bb}","HostConfig":{{"Binds":["{}:/c.sock"]}}}}"#,
+                containerd.display()
+            ),
+        ),
+        (
+            "a seccomp profile with a lone surrogate",
+            format!(
+                r#"{{"Image":"{bb}","HostConfig":{{"SecurityOpt":["seccomp={{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"x\":\"\\ud800\"}}"]}}}}"#
+            ),
+        ),
+        (
+            "a seccomp profile with repeated keys",
+            format!(
+                r#"{{"Image":"{bb}","HostConfig":{{"SecurityOpt":["seccomp={{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"DefaultAction\":\"SCMP_ACT_ERRNO\"}}"]}}}}"#
+            ),
+        ),
+    ];
+    for (what, body) in cases {
+        let (status, text, made) = create(body);
+        assert_eq!(status, Some(403), "{what}: {text}");
+        assert!(!made, "{what}: the engine made it");
+    }
+    remove_volume(&sysvol);
+
+    // A plugin asking for the host's PID namespace and ptrace is never enabled.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rootfs/bin")).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap();
+    std::fs::copy(busybox, dir.path().join("rootfs/bin/busybox")).unwrap();
+    let config = serde_json::json!({
+        "description": "host pid", "documentation": "-",
+        "entrypoint": ["/bin/busybox", "sleep", "600"],
+        "interface": {"types": ["docker.dummy/1.0"], "socket": "p.sock"},
+        "network": {"type": "none"},
+        "pidhost": true,
+        "linux": {"capabilities": ["CAP_SYS_PTRACE"]}
+    });
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let plugin = format!("eci-review-plugin-{}:latest", std::process::id());
+    g.ok(&[
+        "plugin",
+        "create",
+        &plugin,
+        &dir.path().display().to_string(),
+    ]);
+    let err = g.fails(&["plugin", "enable", &plugin]);
+    assert!(err.contains("host access denied"), "{err}");
+    let p = engine_docker(engine, &["plugin", "inspect", &plugin]);
+    let p: Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert_eq!(p[0]["Enabled"], false, "{p}");
+    let _ = engine_docker(engine, &["plugin", "rm", "-f", &plugin]);
+}
+
+/// The engine watch judges what the kernel mounted, not the names that led there, and the host
+/// privileges of containers made behind the enforcer's back: a bind source switched to the
+/// socket's directory only while the engine mounts it, and a host-PID container made directly on
+/// the engine, are both killed.
+#[test]
+fn the_watch_judges_the_mounts_the_kernel_made_and_host_privileges() {
+    let _one = serial();
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let relay = StallRelay::start(engine.socket_path());
+    let collect = Arc::new(Collect::default());
+    let g = Guard::start_via(
+        engine,
+        relay.path(),
+        &admin_settings(&[], "deny", &[]),
+        Arc::new(PushedDigests::of_shared_images()),
+        Some(collect.clone()),
+    );
+    let (_, sock_dir) = engine_sock();
+    let stopped = |name: &str| {
+        let mut ran = None;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if inspect_container(engine, name).unwrap()["State"]["Running"] != true {
+                ran = Some(start.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ran
+    };
+
+    // Host privileges, made and started directly on the engine.
+    let hostpid = unique("hostpid");
+    engine
+        .run_docker([
+            "create",
+            "--name",
+            &hostpid,
+            "--network",
+            "none",
+            "--pid",
+            "host",
+            "--cap-add",
+            "SYS_PTRACE",
+            &bb,
+            "sleep",
+            "600",
+        ])
+        .unwrap();
+    let id = inspect_container(engine, &hostpid).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    engine.run_docker(["start", &hostpid]).unwrap();
+    assert!(
+        stopped(&hostpid).is_some(),
+        "the host-PID container kept running"
+    );
+    eventually(20, "its block", || !collect.about(&id).is_empty());
+    let block = collect.only_block_about(&id, "host pid");
+    assert_eq!(block.kind, BlockKind::HostAccess, "{block:?}");
+    remove_container(engine, &hostpid);
+
+    // A bind source that leads to the socket's directory only while the engine mounts it.
+    let d = tempfile::tempdir().unwrap();
+    let harmless = d.path().join("harmless");
+    std::fs::create_dir(&harmless).unwrap();
+    let link = d.path().join("link");
+    swap_for_symlink(&link, &harmless);
+    let flip = unique("flip");
+    g.ok(&RunArgs::create(&flip)
+        .volume(&format!("{}:/s", link.display()))
+        .image(&bb, &["sleep", "600"]));
+    let id = inspect_container(engine, &flip).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    relay.hold();
+    swap_for_symlink(&link, std::path::Path::new(&sock_dir));
+    engine.run_docker(["start", &flip]).unwrap();
+    swap_for_symlink(&link, &harmless);
+    std::thread::sleep(Duration::from_millis(300));
+    relay.release();
+    assert!(
+        stopped(&flip).is_some(),
+        "the container kept the socket's directory"
+    );
+    eventually(20, "its block", || !collect.about(&id).is_empty());
+    let block = collect.only_block_about(&id, "flip");
+    assert_reason_says(
+        &block,
+        &["the engine mounted", "into the container"],
+        "flip",
+    );
+    drop(g);
+    remove_container(engine, &flip);
+}
