@@ -57,6 +57,10 @@ pub(crate) const UNSHARE: Program = Program {
     name: "unshare",
     package: "util-linux",
 };
+pub(crate) const IP: Program = Program {
+    name: "ip",
+    package: "iproute2",
+};
 pub(crate) const MOUNT: Program = Program {
     name: "mount",
     package: "mount",
