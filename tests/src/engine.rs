@@ -413,7 +413,7 @@ fn namespace_init(unshare: u32) -> Option<u32> {
         .ok()
 }
 
-fn ping(socket: &Path) -> bool {
+pub(crate) fn ping(socket: &Path) -> bool {
     let Ok(mut stream) = UnixStream::connect(socket) else {
         return false;
     };

@@ -76,6 +76,7 @@
 
 mod engine;
 mod error;
+pub mod host;
 pub mod images;
 mod netns;
 mod process;
