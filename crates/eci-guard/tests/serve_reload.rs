@@ -160,3 +160,26 @@ fn renamed_recreated_and_restored_files_reload_and_sighup_reloads() {
     once(&mut s, "SIGHUP", &v_off);
     assert!(s.serve.child.try_wait().unwrap().is_none(), "still serving");
 }
+
+/// SIGTERM, as systemd stops the unit: a clean exit that leaves no socket file behind (a stale
+/// one would be taken for a live enforcer by clients and by the next start).
+#[test]
+fn sigterm_stops_cleanly_and_leaves_no_socket() {
+    let mut s = start(&settings(true));
+    let listen = s.serve.listen.clone();
+    assert!(listen.exists());
+    s.serve.signal(rustix::process::Signal::TERM);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = s.serve.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!listen.exists(), "{} left behind", listen.display());
+}
