@@ -2,6 +2,9 @@
 //! engine: its log lines as they arrive, its CPU time, and a request whose answer shows which
 //! policy is in force.
 
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
