@@ -154,8 +154,10 @@ fn test() -> Result<()> {
     let check = HostCheck::before()?;
     let tests = sh("cargo", &["test", "--workspace"]);
     let host = check.after();
-    tests?;
-    host?;
+    match (tests, host) {
+        (Err(tests), Err(host)) => bail!("{tests:#}\n{host:#}"),
+        (tests, host) => tests.and(host)?,
+    }
     sh("npm", &["test", "--prefix", "ui"])
 }
 
