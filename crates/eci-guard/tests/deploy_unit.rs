@@ -193,7 +193,8 @@ fn the_unit_starts_the_binary_as_written() {
         String::from_utf8_lossy(&verify.stderr)
     );
 
-    // A file change reloads, SIGHUP reloads.
+    // A file change reloads; SIGHUP, which the unit's reload sends, reloads.
+    assert_eq!(one("ExecReload"), "/bin/kill -HUP $MAINPID");
     std::fs::write(t.path().join("admin/admin-settings.json"), settings(false)).unwrap();
     serve.wait_for(
         Duration::from_secs(2),
