@@ -1,17 +1,19 @@
-//! A private Docker Engine: Debian's dockerd on its own directories and socket, inside its own pid
-//! and mount namespaces so several engines (and several test processes) never share state.
+//! A private Docker Engine: Debian's dockerd on its own directories and socket, inside its own pid,
+//! mount and network namespaces so several engines (and several test processes) never share
+//! state, and none touches the host's network (see `netns`).
 
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
+use crate::netns::NetNamespace;
 use crate::process::{self, RunDir};
 use crate::{HarnessError, Registry, Result};
 
@@ -22,8 +24,10 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 /// Runs inside the new namespaces before dockerd: `/etc/docker` becomes the engine's own
 /// directory (so `certs.d` and `key.json` are private), and `/run/containerd` an empty tmpfs
 /// (so dockerd starts its own containerd rather than adopting a system one, and the shim
-/// sockets containerd keeps there vanish with the namespace).
+/// sockets containerd keeps there vanish with the namespace). A new network namespace has `lo`
+/// down: the engine reaches the registries' forwarders on 127.0.0.1 through it.
 const NAMESPACE_SETUP: &str = r#"set -e
+ip link set lo up
 mount --bind "$1" /etc/docker
 mount -t tmpfs -o mode=0711 tmpfs /run/containerd
 shift
@@ -48,6 +52,8 @@ pub struct Engine {
     config: EngineConfig,
     /// The `unshare` process; its child is the namespace's init (tini), whose child is dockerd.
     child: Mutex<Option<Child>>,
+    /// The running daemon's network namespace, with the registries forwarded into it.
+    netns: Mutex<Option<Arc<NetNamespace>>>,
 }
 
 impl Engine {
@@ -66,6 +72,7 @@ impl Engine {
             process::TINI,
             process::SETPRIV,
             process::UNSHARE,
+            process::IP,
             process::MOUNT,
             process::SH,
         ] {
@@ -88,6 +95,7 @@ impl Engine {
             docker_cli,
             config,
             child: Mutex::new(None),
+            netns: Mutex::new(None),
             dir,
         };
         engine.start_again()?;
@@ -173,6 +181,7 @@ impl Engine {
     /// Stops the engine the way a service manager does: SIGTERM to dockerd, which stops the
     /// containers (2 s grace) and its containerd. Data and paths stay for [`Engine::start_again`].
     pub fn stop(&self) {
+        self.forget_netns();
         let mut guard = self.lock();
         if let Some(mut child) = guard.take() {
             match namespace_init(child.id()) {
@@ -188,6 +197,7 @@ impl Engine {
     /// Kills the engine at once (SIGKILL to everything in its namespace), as a crash would. The
     /// socket file stays behind, as it does after a real crash.
     pub fn kill(&self) {
+        self.forget_netns();
         if let Some(mut child) = self.lock().take() {
             process::wait_or_kill(&mut child, Duration::ZERO);
             // The launcher is gone at once, but the kernel kills the namespace's processes (the
@@ -235,8 +245,28 @@ impl Engine {
             }
             thread::sleep(Duration::from_millis(50));
         }
+        let netns = namespace_init(child.id())
+            .ok_or_else(|| HarnessError::Unexpected {
+                what: "the engine's namespace".into(),
+                detail: "unshare has no child".into(),
+            })
+            .and_then(NetNamespace::of_process);
+        let netns = match netns {
+            Ok(netns) => netns,
+            Err(e) => {
+                process::wait_or_kill(&mut child, Duration::ZERO);
+                return Err(e);
+            }
+        };
+        *self.netns.lock().unwrap_or_else(|e| e.into_inner()) = Some(netns);
         *guard = Some(child);
         Ok(())
+    }
+
+    /// Ends the forwarders into the engine's namespace, so that nothing keeps it once the engine
+    /// is gone.
+    fn forget_netns(&self) {
+        self.netns.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// [`Engine::stop`] then [`Engine::start_again`].
@@ -317,6 +347,7 @@ impl Engine {
         let mut cmd = process::tied_command(&process::find(process::UNSHARE)?)?;
         cmd.args([
             "--pid",
+            "--net",
             "--fork",
             "--kill-child",
             "--mount",
@@ -345,6 +376,8 @@ impl Engine {
         .arg("-H")
         .arg(self.host())
         .args([
+            // Harmless only because the engine has a network namespace of its own: in the host's
+            // it deletes the host's `docker0`.
             "--bridge=none",
             "--iptables=false",
             "--ip-masq=false",
@@ -380,7 +413,7 @@ fn namespace_init(unshare: u32) -> Option<u32> {
         .ok()
 }
 
-fn ping(socket: &Path) -> bool {
+pub(crate) fn ping(socket: &Path) -> bool {
     let Ok(mut stream) = UnixStream::connect(socket) else {
         return false;
     };

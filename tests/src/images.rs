@@ -25,7 +25,7 @@ pub const PLATFORM_PATH: &str = "/etc/eci-e2e/platform";
 /// Where images built [`ImageSpec::with_docker_cli`] keep the docker CLI.
 pub const DOCKER_CLI_PATH: &str = "/usr/local/bin/docker";
 
-const BUSYBOX: &str = "/bin/busybox";
+pub(crate) const BUSYBOX: &str = "/bin/busybox";
 
 /// An image platform, as in an index's `platform` object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

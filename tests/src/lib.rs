@@ -5,8 +5,10 @@
 //!
 //! * [`Engine`] — Debian's `dockerd` on its own temp dir (`/tmp/eci-e2e-XXXXXX`): own data root,
 //!   exec root, pid file, socket, containerd, `--bridge=none --iptables=false`. It runs in its own
-//!   pid and mount namespaces, so `/etc/docker` (and with it `certs.d`) is private to the engine,
-//!   its mounts never leak to the host, and killing the namespace ends every process it started.
+//!   pid, mount and network namespaces, so `/etc/docker` (and with it `certs.d`) is private to the
+//!   engine, its mounts never leak to the host, it changes nothing of the host's network (in the
+//!   host's namespace `--bridge=none` deletes the host's `docker0`), and killing the namespace
+//!   ends every process it started.
 //!   [`Engine::docker`] gives a `std::process::Command` for the real CLI with `DOCKER_HOST` and a
 //!   private `DOCKER_CONFIG`.
 //! * [`Registry`] — Debian's `docker-registry` on `127.0.0.1:PORT` with a per-run config and
@@ -59,6 +61,9 @@
 //!   credentials seen on host sockets are host pids.
 //! * The engine sees the host's file system (bind sources, sockets created later, mounts made
 //!   later) except `/etc/docker` and `/run/containerd`, which are its own.
+//! * The engine's network namespace holds only `lo`; each [`Registry`] of the test process is
+//!   reachable in it on its own `127.0.0.1:PORT`, relayed to the host by the harness. A container
+//!   on `--network host` shares the engine's namespace, not the host's.
 //! * moby treats `127.0.0.0/8` as an insecure registry range: it pushes to and pulls from the
 //!   harness registries over plain HTTP and skips certificate checks on the TLS ones.
 //! * After [`Engine::kill`] the socket file stays, refusing connections, as after a crash.
@@ -71,7 +76,9 @@
 
 mod engine;
 mod error;
+pub mod host;
 pub mod images;
+mod netns;
 mod process;
 mod registry;
 mod shared;

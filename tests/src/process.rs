@@ -57,6 +57,14 @@ pub(crate) const UNSHARE: Program = Program {
     name: "unshare",
     package: "util-linux",
 };
+pub(crate) const IP: Program = Program {
+    name: "ip",
+    package: "iproute2",
+};
+pub(crate) const FLOCK: Program = Program {
+    name: "flock",
+    package: "util-linux",
+};
 pub(crate) const MOUNT: Program = Program {
     name: "mount",
     package: "mount",
@@ -284,7 +292,10 @@ pub(crate) struct RunDir {
 impl RunDir {
     pub(crate) fn new() -> Result<RunDir> {
         static JANITOR: Once = Once::new();
-        JANITOR.call_once(sweep_dead_runs);
+        JANITOR.call_once(|| {
+            sweep_dead_runs();
+            sweep_at_exit();
+        });
         let dir = tempfile::Builder::new()
             .prefix(RUN_PREFIX)
             .tempdir_in(RUN_PARENT)
@@ -302,6 +313,44 @@ impl RunDir {
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Removes this process's run directories once it has exited. Statics (the shared engine and
+/// registry) are never dropped, so their directories outlive the test process; a detached shell
+/// waits for the process to end, then removes every run directory whose owner lock is free,
+/// retrying while the killed daemons finish dying. Without it each test binary left a directory
+/// in `/tmp` until the next run's janitor.
+fn sweep_at_exit() {
+    const SWEEPER: &str = r#"while kill -0 "$1" 2>/dev/null; do sleep 0.2; done
+for _ in $(seq 50); do
+    left=
+    for d in $2; do
+        [ -d "$d" ] || continue
+        # Only a directory whose owner is gone; one still being created has no lock yet.
+        if [ -e "$d/owner.lock" ] && flock -n "$d/owner.lock" true; then
+            rm -rf "$d" 2>/dev/null
+            [ -d "$d" ] && left=1
+        fi
+    done
+    [ -z "$left" ] && exit 0
+    sleep 0.2
+done"#;
+    let (Ok(sh), Ok(_)) = (find(SH), find(FLOCK)) else {
+        return;
+    };
+    // Not tied to this process: it must outlive it. It exits on its own once the directories
+    // are gone.
+    let _ = Command::new(sh)
+        .arg("-c")
+        .arg(SWEEPER)
+        .arg("sh")
+        .arg(std::process::id().to_string())
+        .arg(format!("{RUN_PARENT}/{RUN_PREFIX}*"))
+        .env("PATH", search_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
 }
 
 /// Removes the run directories of processes that died without cleaning up. Their daemons are

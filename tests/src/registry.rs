@@ -15,6 +15,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use rustix::process::Signal;
 use sha2::{Digest, Sha256};
 
+use crate::netns;
 use crate::process::{self, RunDir};
 use crate::{HarnessError, Result};
 
@@ -91,6 +92,9 @@ pub struct Registry {
     credentials: Option<Credentials>,
     agent: ureq::Agent,
     child: Mutex<Option<Child>>,
+    /// The port forwarded into every engine's network namespace while the registry runs (a
+    /// stopped registry refuses connections there too).
+    reach: Mutex<Option<netns::Published>>,
 }
 
 impl Registry {
@@ -128,6 +132,7 @@ impl Registry {
             credentials,
             agent,
             child: Mutex::new(None),
+            reach: Mutex::new(None),
         };
         registry.start_on_free_port()?;
         Ok(registry)
@@ -186,6 +191,7 @@ impl Registry {
 
     /// Stops the registry (SIGTERM, then SIGKILL after 5 s); port and storage are kept.
     pub fn stop(&self) {
+        self.reach.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut child) = self.lock().take() {
             process::signal(child.id(), Signal::TERM);
             process::wait_or_kill(&mut child, Duration::from_secs(5));
@@ -366,6 +372,7 @@ impl Registry {
             thread::sleep(Duration::from_millis(20));
         }
         *self.lock() = Some(child);
+        *self.reach.lock().unwrap_or_else(|e| e.into_inner()) = Some(netns::publish(port)?);
         // Proves the TLS setup (rustls accepts the certificate) and the auth setup.
         let expected = if self.credentials.is_some() { 401 } else { 200 };
         match self.anonymous_api_status()? {

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use eci_e2e::host::{self, HostState};
 
 /// Debian packages the tests and the app need: the real engine, the real registry, the image
 /// payload, certificate tools; the desktop app's WebKitGTK stack, a display and a WebDriver for
@@ -149,8 +151,67 @@ fn test() -> Result<()> {
         "warnings",
     ];
     sh("cargo", &clippy)?;
-    sh("cargo", &["test", "--workspace"])?;
+    let check = HostCheck::before()?;
+    let tests = sh("cargo", &["test", "--workspace"]);
+    let host = check.after();
+    match (tests, host) {
+        (Err(tests), Err(host)) => bail!("{tests:#}\n{host:#}"),
+        (tests, host) => tests.and(host)?,
+    }
     sh("npm", &["test", "--prefix", "ui"])
+}
+
+/// The tests leave the host as they found it (issue 13): its network, the system engine and what
+/// it holds, mounts, `/tmp`, and no process left running; a system engine still starts a
+/// container with its default networking afterwards.
+struct HostCheck {
+    before: HostState,
+}
+
+impl HostCheck {
+    fn before() -> Result<HostCheck> {
+        // Orphans of the run become our children, so none escapes the count.
+        host::adopt_orphans().context("cannot adopt the tests' orphans")?;
+        let before = HostState::take().context("cannot record the host's state")?;
+        Ok(HostCheck { before })
+    }
+
+    fn changes(&self) -> Result<Vec<String>> {
+        let now = HostState::take().context("cannot record the host's state")?;
+        Ok(now.changes_since(&self.before))
+    }
+
+    fn after(self) -> Result<()> {
+        let mut problems: Vec<String> = host::leftover_children(Duration::from_secs(15))
+            .into_iter()
+            .map(|p| format!("process left running: {p}"))
+            .collect();
+        let mut changes = self.changes()?;
+        if !changes.is_empty() {
+            // What other programs on the machine make and remove at once (a linker's temp
+            // files) is not the tests'; what the tests changed stays changed.
+            std::thread::sleep(Duration::from_secs(3));
+            let again = self.changes()?;
+            changes.retain(|c| again.contains(c));
+        }
+        problems.extend(changes);
+        if host::system_engine_answers() {
+            match host::system_engine_runs_a_bridged_container() {
+                Ok(_) => eprintln!("xtask: the system engine still runs a container on its bridge"),
+                Err(e) => problems.push(format!(
+                    "the system engine cannot run a container with default networking: {e}"
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            bail!(
+                "the tests changed the host or left things behind:\n  {}",
+                problems.join("\n  ")
+            );
+        }
+        eprintln!("xtask: the host's network, system engine, mounts and /tmp are as before the tests; no process left");
+        Ok(())
+    }
 }
 
 /// Every benchmark, each printing its figures beside its baseline from the same run: the enforcer
@@ -246,7 +307,9 @@ fn is_root() -> bool {
 }
 
 /// Starts the system engine when its socket does not answer: through systemd where it runs,
-/// otherwise dockerd in the background (no bridge, no iptables: nothing on the host changes).
+/// otherwise dockerd in the background as its service would start it, with its default network.
+/// (`--bridge=none` made dockerd delete an existing `docker0`, and the containers of the
+/// engine, which keep its data root, no longer started with their default network.)
 fn ensure_engine() -> Result<()> {
     let socket = Path::new("/var/run/docker.sock");
     let answers = || std::os::unix::net::UnixStream::connect(socket).is_ok();
@@ -260,7 +323,6 @@ fn ensure_engine() -> Result<()> {
             .context("cannot create the dockerd log")?;
         eprintln!("xtask: starting dockerd (log: /var/log/eci-guard-dockerd.log)");
         Command::new("dockerd")
-            .args(["--bridge=none", "--iptables=false"])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

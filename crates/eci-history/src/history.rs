@@ -174,6 +174,12 @@ pub struct History {
     reader: Mutex<Option<Connection>>,
 }
 
+impl Drop for History {
+    fn drop(&mut self) {
+        self.stop_writer();
+    }
+}
+
 /// The request path's handle: cheap to clone, never waits.
 #[derive(Clone)]
 pub struct Recorder {
@@ -326,6 +332,20 @@ impl History {
             writer.join().map_err(|_| HistoryError::WriterStopped)?;
         }
         result
+    }
+
+    /// What `close` does, for a handle dropped without it: the writer finishes before the owner
+    /// goes on. Left running, its last write could re-create a state directory the owner had
+    /// just removed (tests' temp dirs were left behind that way).
+    fn stop_writer(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        let (tx, rx) = mpsc::channel();
+        if self.control(Control::Close(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+        let _ = writer.join();
     }
 
     fn control(&self, c: Control) -> Result<(), HistoryError> {

@@ -193,6 +193,12 @@ impl Enforcer {
             PolicyStore::fail_closed()
                 .with_swap_hook(Box::new(move |p| hook_digests.set_policy(p))),
         );
+        // Watch before the first read: a change made while the enforcer starts is not missed.
+        let watch = if config.watch_settings {
+            Some(policy::watch(store.clone(), config.settings.clone()).map_err(StartError::Watch)?)
+        } else {
+            None
+        };
         store.reload(&config.settings);
         let protected = Protected::new(
             config
@@ -266,11 +272,6 @@ impl Enforcer {
             shared.clone(),
             config.upstream.clone(),
         )));
-        let watch = if config.watch_settings {
-            Some(policy::watch(store, config.settings.clone()).map_err(StartError::Watch)?)
-        } else {
-            None
-        };
         Ok(Enforcer {
             shared,
             config,
@@ -409,6 +410,33 @@ pub async fn termination_signal() {
     }
 }
 
+/// Reloads the settings on every SIGHUP (what `systemctl reload` and admins send a daemon) until
+/// `shutdown` completes.
+async fn reload_on_hangup(enforcer: &Enforcer, shutdown: impl Future<Output = ()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch for SIGHUP; file changes still reload");
+            None
+        }
+    };
+    let hangups = async {
+        let Some(hangup) = hangup.as_mut() else {
+            return std::future::pending().await;
+        };
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the settings");
+            enforcer.reload();
+        }
+        std::future::pending().await
+    };
+    tokio::select! {
+        () = shutdown => {}
+        () = hangups => {}
+    }
+}
+
 /// Runs the headless enforcer until `shutdown` completes: digests from the registries (cached
 /// under the state directory, refreshed in the background), blocks recorded in the history
 /// under the state directory.
@@ -429,7 +457,7 @@ pub async fn serve(
     let enforcer = Enforcer::start(config, digests, Some(sink)).await;
     let result = match enforcer {
         Ok(enforcer) => {
-            shutdown.await;
+            reload_on_hangup(&enforcer, shutdown).await;
             tracing::info!("stopping");
             enforcer.stop().await;
             Ok(())

@@ -1,6 +1,10 @@
 //! The policy in force, published through an `ArcSwap` (one snapshot per request, no borrow held
 //! across an await), and its hot reload: a debounced watch of the settings files' directories.
 //!
+//! Only events that can change a file's content trigger a reload, and bytes identical to those
+//! last read are not applied again: the reload's own read of the file raises access events, and
+//! taking those for changes made every reload schedule the next (issue 13).
+//!
 //! Reload outcomes (SPEC §7): valid settings swap atomically; invalid settings keep the last good
 //! policy and publish the diagnostics; no settings file at all is `settings::load(None, None)`,
 //! the documented fail-closed default (ECI on, no image may mount the socket). At start, invalid
@@ -12,7 +16,8 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use eci_policy::settings::{self, FileDiagnostics, Policy};
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
@@ -58,9 +63,16 @@ pub struct ReloadEvent {
 /// Called with every policy put in force.
 pub type SwapHook = Box<dyn Fn(&Policy) + Send + Sync>;
 
+/// The texts of the admin and user settings files as one reload read them (`None`: no file).
+type SettingsTexts = (Option<String>, Option<String>);
+
 /// The policy in force and who wants to hear about reloads.
 pub struct PolicyStore {
     current: ArcSwap<Policy>,
+    /// What the last reload read, when both files could be read and nothing was put in force
+    /// since by [`PolicyStore::set`]: a watch event that leaves these texts as they are changes
+    /// nothing and is not reloaded.
+    last_read: std::sync::Mutex<Option<SettingsTexts>>,
     last: std::sync::Mutex<Option<ReloadEvent>>,
     events: broadcast::Sender<ReloadEvent>,
     on_swap: Option<SwapHook>,
@@ -79,6 +91,7 @@ impl PolicyStore {
     pub fn new(policy: Policy) -> PolicyStore {
         PolicyStore {
             current: ArcSwap::from_pointee(policy),
+            last_read: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(None),
             events: broadcast::channel(64).0,
             on_swap: None,
@@ -108,6 +121,11 @@ impl PolicyStore {
 
     /// Puts `policy` in force at once (tests, and an app that has the policy in hand).
     pub fn set(&self, policy: Policy) {
+        self.remember_read(None);
+        self.put(policy);
+    }
+
+    fn put(&self, policy: Policy) {
         if let Some(hook) = &self.on_swap {
             hook(&policy);
         }
@@ -122,28 +140,63 @@ impl PolicyStore {
         self.events.subscribe()
     }
 
-    /// Reads the settings files and applies them if they are valid.
+    fn remember_read(&self, texts: Option<SettingsTexts>) {
+        if let Ok(mut last) = self.last_read.lock() {
+            *last = texts;
+        }
+    }
+
+    /// Reads the settings files and applies them if they are valid (an explicit reload: SIGHUP,
+    /// the app, the start).
     pub fn reload(&self, paths: &SettingsPaths) -> ReloadEvent {
+        self.reload_texts(read_both(paths))
+    }
+
+    /// Like [`PolicyStore::reload`], but `None` without applying or publishing anything when the
+    /// files hold the texts the last reload read: the watch's reload, which must not turn an
+    /// event that changed no byte into a reload.
+    pub fn reload_if_changed(&self, paths: &SettingsPaths) -> Option<ReloadEvent> {
+        let texts = read_both(paths);
+        let same = match (&texts, self.last_read.lock()) {
+            (Ok(now), Ok(last)) => last.as_ref() == Some(now),
+            _ => false,
+        };
+        if same {
+            tracing::debug!("settings files unchanged; nothing to reload");
+            return None;
+        }
+        Some(self.reload_texts(texts))
+    }
+
+    fn reload_texts(&self, texts: Result<SettingsTexts, String>) -> ReloadEvent {
         let kept = || self.current.load().version.clone();
-        let outcome = match (read(paths.admin.as_deref()), read(paths.user.as_deref())) {
-            (Err(e), _) | (_, Err(e)) => ReloadOutcome::Unreadable {
-                kept_version: kept(),
-                error: e,
-            },
-            (Ok(admin), Ok(user)) => match settings::load(admin.as_deref(), user.as_deref()) {
+        let outcome = match texts {
+            Err(e) => {
+                self.remember_read(None);
+                ReloadOutcome::Unreadable {
+                    kept_version: kept(),
+                    error: e,
+                }
+            }
+            Ok((admin, user)) => match settings::load(admin.as_deref(), user.as_deref()) {
                 Ok(loaded) => {
                     let version = loaded.policy.version.clone();
-                    self.set(loaded.policy);
+                    self.put(loaded.policy);
+                    self.remember_read(Some((admin, user)));
                     ReloadOutcome::Applied {
                         version,
                         warnings: loaded.warnings,
                         user_ignored: loaded.user_ignored,
                     }
                 }
-                Err(e) => ReloadOutcome::Rejected {
-                    kept_version: kept(),
-                    errors: e.files,
-                },
+                Err(e) => {
+                    // Rejected again by the same bytes would say the same: remember them too.
+                    self.remember_read(Some((admin, user)));
+                    ReloadOutcome::Rejected {
+                        kept_version: kept(),
+                        errors: e.files,
+                    }
+                }
             },
         };
         match &outcome {
@@ -173,6 +226,11 @@ impl PolicyStore {
     }
 }
 
+/// Both settings files, or why one cannot be read.
+fn read_both(paths: &SettingsPaths) -> Result<SettingsTexts, String> {
+    Ok((read(paths.admin.as_deref())?, read(paths.user.as_deref())?))
+}
+
 /// A missing file is `None` (SPEC §1: no admin file, the user's settings alone apply).
 fn read(path: Option<&Path>) -> Result<Option<String>, String> {
     let Some(path) = path else { return Ok(None) };
@@ -196,6 +254,9 @@ pub fn watch(store: Arc<PolicyStore>, paths: SettingsPaths) -> Result<WatchHandl
     let relevant = files.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(event) = res {
+            if !can_change_content(&event) {
+                return;
+            }
             let hit = event.paths.iter().any(|p| {
                 relevant
                     .iter()
@@ -204,7 +265,8 @@ pub fn watch(store: Arc<PolicyStore>, paths: SettingsPaths) -> Result<WatchHandl
                     // make every write in a shared directory a reload.
                     .any(|f| p == f || f.starts_with(p))
             });
-            if hit {
+            // Lost events may have been about the settings: read them again.
+            if hit || event.need_rescan() {
                 let _ = tx.send(());
             }
         }
@@ -232,13 +294,30 @@ pub fn watch(store: Arc<PolicyStore>, paths: SettingsPaths) -> Result<WatchHandl
             }
             let store = store.clone();
             let paths = paths.clone();
-            let _ = tokio::task::spawn_blocking(move || store.reload(&paths)).await;
+            let _ = tokio::task::spawn_blocking(move || store.reload_if_changed(&paths)).await;
         }
     });
     Ok(WatchHandle {
         _watcher: watcher,
         task,
     })
+}
+
+/// Whether `event` can stand for a change of a settings file's content: a create, a write (or
+/// the close after one), a rename, a removal, an attribute change (permissions decide whether
+/// the file can be read), or a lost-events rescan. Opens, reads and read-only closes — the
+/// reload's own read among them — cannot.
+fn can_change_content(event: &notify::Event) -> bool {
+    event.need_rescan()
+        || match event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Access(_) => false,
+            EventKind::Create(_)
+            | EventKind::Modify(_)
+            | EventKind::Remove(_)
+            | EventKind::Any
+            | EventKind::Other => true,
+        }
 }
 
 /// Watches, for each settings file, its nearest existing directory and the one above it (so the
@@ -285,5 +364,95 @@ impl Drop for WatchHandle {
 impl std::fmt::Debug for WatchHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WatchHandle").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind, RenameMode};
+
+    #[test]
+    fn only_events_that_can_change_content_count() {
+        let kinds = [
+            (EventKind::Access(AccessKind::Open(AccessMode::Any)), false),
+            (EventKind::Access(AccessKind::Read), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                false,
+            ),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                true,
+            ),
+            (EventKind::Create(CreateKind::File), true),
+            (EventKind::Modify(ModifyKind::Data(DataChange::Any)), true),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                true,
+            ),
+            (EventKind::Remove(RemoveKind::File), true),
+        ];
+        for (kind, want) in kinds {
+            assert_eq!(
+                can_change_content(&notify::Event::new(kind)),
+                want,
+                "{kind:?}"
+            );
+        }
+        let lost = notify::Event::new(EventKind::Access(AccessKind::Read))
+            .set_flag(notify::event::Flag::Rescan);
+        assert!(can_change_content(&lost));
+    }
+
+    #[test]
+    fn identical_bytes_are_not_applied_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = dir.path().join("admin-settings.json");
+        let paths = SettingsPaths {
+            admin: Some(admin.clone()),
+            user: None,
+        };
+        let text = |images: &str| {
+            format!(
+                r#"{{"configurationFileVersion": 2, "enhancedContainerIsolation": {{"locked": true, "value": true,
+                "iechorSocketMount": {{"imageList": {{"images": [{images}]}}}}}}}}"#
+            )
+        };
+        let store = PolicyStore::fail_closed();
+        let mut reloads = store.subscribe();
+        std::fs::write(&admin, text(r#""busybox""#)).unwrap();
+        let first = store.reload_if_changed(&paths).expect("new bytes reload");
+        assert!(
+            matches!(first.outcome, ReloadOutcome::Applied { .. }),
+            "{first:?}"
+        );
+        assert!(reloads.try_recv().is_ok());
+        // The same bytes again (a touch, a read, a rewrite of the same text): nothing happens.
+        std::fs::write(&admin, text(r#""busybox""#)).unwrap();
+        assert_eq!(store.reload_if_changed(&paths), None);
+        assert!(reloads.try_recv().is_err(), "nothing published");
+        // A rejected text is not rejected again for the same bytes either.
+        std::fs::write(&admin, "{ broken").unwrap();
+        assert!(matches!(
+            store.reload_if_changed(&paths).map(|e| e.outcome),
+            Some(ReloadOutcome::Rejected { .. })
+        ));
+        assert_eq!(store.reload_if_changed(&paths), None);
+        // A policy put in force by hand makes the file count again; an explicit reload always
+        // applies.
+        std::fs::write(&admin, text(r#""alpine""#)).unwrap();
+        assert!(store.reload_if_changed(&paths).is_some());
+        store.set(PolicyStore::fail_closed().snapshot().as_ref().clone());
+        assert!(store.reload_if_changed(&paths).is_some());
+        assert!(matches!(
+            store.reload(&paths).outcome,
+            ReloadOutcome::Applied { .. }
+        ));
+        // Deleted: the fail-closed default, once.
+        std::fs::remove_file(&admin).unwrap();
+        assert!(store.reload_if_changed(&paths).is_some());
+        assert_eq!(store.reload_if_changed(&paths), None);
     }
 }
