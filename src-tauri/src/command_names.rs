@@ -13,4 +13,5 @@
     "status",
     "docker_host_line",
     "create_docker_context",
+    "try_command",
 ]

@@ -299,3 +299,66 @@ pub async fn create_docker_context(
         ))
     }
 }
+
+/// "Try a command": what the enforcer would do with a `docker run`/`create` line under the
+/// settings as edited (the `target` file's section replaced by `section`, the other file as it is
+/// on disk), from the enforcer's own judge. Nothing is sent to the engine but its inspects.
+#[tauri::command]
+pub async fn try_command(
+    state: State<'_, Arc<AppState>>,
+    target: Target,
+    section: EciSection,
+    line: String,
+) -> AppResult<eci_proxy::Explanation> {
+    let args = shlex::split(&line).ok_or_else(|| {
+        AppError::new(ErrorCode::Invalid, "the command line has an unclosed quote")
+    })?;
+    let request = eci_policy::docker_line::translate(&args)
+        .map_err(|e| AppError::new(ErrorCode::Invalid, e.to_string()))?;
+    let (admin_path, user_path) = (state.config.admin_path(), state.config.user_path());
+    let edited = path_of(&state, target);
+    let policy = blocking(move || {
+        let text = |path: &Path| -> AppResult<Option<String>> {
+            if path == edited {
+                return Ok(Some(files::render(path, &section)?.0));
+            }
+            Ok(files::read_view(path, false)?.text)
+        };
+        let (admin, user) = (text(&admin_path)?, text(&user_path)?);
+        eci_policy::settings::load(admin.as_deref(), user.as_deref())
+            .map(|l| l.policy)
+            .map_err(|e| {
+                AppError::new(
+                    ErrorCode::Invalid,
+                    format!("the edited settings have errors: {e}"),
+                )
+            })
+    })
+    .await?;
+    let enforcer = &state.config.enforcer;
+    let explainer = eci_proxy::Explainer::new(
+        &eci_proxy::ExplainConfig {
+            upstream: enforcer.upstream.clone(),
+            settings: enforcer.settings.clone(),
+            state_dir: enforcer.state_dir.clone(),
+            protect: enforcer
+                .listen
+                .iter()
+                .chain(&enforcer.protect)
+                .cloned()
+                .collect(),
+        },
+        state.digests.clone(),
+    );
+    let body = serde_json::to_vec(&request.body)
+        .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(explainer
+        .explain_with(
+            &policy,
+            eci_proxy::Socket::Main,
+            request.method,
+            &request.target,
+            &body,
+        )
+        .await)
+}

@@ -39,6 +39,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::status,
         commands::docker_host_line,
         commands::create_docker_context,
+        commands::try_command,
     ])
 }
 

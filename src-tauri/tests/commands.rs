@@ -46,6 +46,16 @@ const LOCKED_ADMIN: &str = r#"{
 
 impl Fixture {
     fn new(admin: Option<&str>, user: Option<&str>, force_user_mode: bool) -> Fixture {
+        Fixture::with_upstream(admin, user, force_user_mode, None)
+    }
+
+    /// Like [`Fixture::new`], in front of the engine at `upstream` (default: none).
+    fn with_upstream(
+        admin: Option<&str>,
+        user: Option<&str>,
+        force_user_mode: bool,
+        upstream: Option<PathBuf>,
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let admin_path = dir.path().join("admin/admin-settings.json");
         let user_path = dir.path().join("user/settings.json");
@@ -60,7 +70,7 @@ impl Fixture {
         let config = AppConfig {
             enforcer: EnforcerConfig {
                 listen: vec![dir.path().join("run/docker.sock")],
-                upstream: dir.path().join("no-engine.sock"),
+                upstream: upstream.unwrap_or_else(|| dir.path().join("no-engine.sock")),
                 settings: SettingsPaths {
                     admin: Some(admin_path),
                     user: Some(user_path),
@@ -624,6 +634,53 @@ fn the_capability_allows_only_the_apps_commands_and_listening() {
             text.contains("not allowed"),
             "{cmd} must be refused by the ACL, got {text}"
         );
+    }
+}
+
+/// "Try a command" judges a docker line with the enforcer's own judge against the real engine,
+/// under the section as edited (not as saved), and says why when it cannot read the line.
+#[test]
+fn try_command_judges_the_edited_settings_against_the_engine() {
+    let s = eci_e2e::shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let saved = r#"{"configurationFileVersion": 2, "enhancedContainerIsolation": {"locked": false, "value": true}}"#;
+    let f = Fixture::with_upstream(
+        Some(saved),
+        None,
+        false,
+        Some(engine.socket_path().to_path_buf()),
+    );
+    let sock = engine.socket_path().display().to_string();
+    let try_line = |value: bool, line: &str| {
+        f.invoke(
+            "try_command",
+            json!({"target": "admin", "section": {"locked": false, "value": value}, "line": line}),
+        )
+    };
+    let mount = format!("docker run -v {sock}:/var/run/docker.sock {bb}");
+    // The draft turns ECI off: allowed, though the saved file has it on.
+    let off = try_line(false, &mount).unwrap();
+    assert_eq!(off["outcome"], "allow", "{off}");
+    let on = try_line(true, &mount).unwrap();
+    assert_eq!(on["outcome"], "deny", "{on}");
+    assert_eq!(on["kind"], "socket_mount");
+    assert!(
+        on["message"]
+            .as_str()
+            .unwrap()
+            .contains("iechor socket mount denied for container with image"),
+        "{on}"
+    );
+    let privileged = try_line(true, &format!("docker run --privileged {bb}")).unwrap();
+    assert_eq!(privileged["outcome"], "deny", "{privileged}");
+    assert_eq!(privileged["kind"], "host_access");
+    for bad in [
+        format!("docker run --memory 1g {bb}"),
+        "docker run 'unclosed".to_owned(),
+    ] {
+        let e = try_line(true, &bad).unwrap_err();
+        assert_eq!(e["code"], "invalid", "{bad}: {e}");
     }
 }
 

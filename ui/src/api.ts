@@ -87,6 +87,26 @@ export interface Policy {
   provenance: Provenance;
 }
 
+/** `eci-guard explain`'s answer (eci-proxy's `Explanation`). */
+export interface Explanation {
+  method: string;
+  target: string;
+  socket: 'main' | 'filtered';
+  eci_enabled: boolean;
+  policy_version: string;
+  route: string | null;
+  commands: string[];
+  mounts: { pointer: string; kind: string; source: string; target: string; exposes: string | null }[];
+  image: { name: string; id: string; repo_digests: string[] } | null;
+  entries: { entry: string; finding: string }[];
+  allowed_by: string | null;
+  outcome: 'allow' | 'allow-filtered' | 'deny' | 'cannot-tell';
+  status: number | null;
+  message: string | null;
+  kind: BlockKind | null;
+  reason: string | null;
+}
+
 export interface FileView {
   path: string;
   exists: boolean;
@@ -367,6 +387,9 @@ export const api = {
   status: (): Promise<AppStatus> => call('status'),
   dockerHostLine: (): Promise<string> => call('docker_host_line'),
   createDockerContext: (name: string): Promise<string> => call('create_docker_context', { name }),
+  /** What the enforcer would do with a docker run/create line under the settings as edited. */
+  tryCommand: (target: Target, section: EciSection, line: string): Promise<Explanation> =>
+    call('try_command', { target, section, line }),
   /** Where exports go by default; "" when the shell cannot tell. */
   async defaultExportPath(format: 'json' | 'csv'): Promise<string> {
     try {

@@ -12,8 +12,8 @@ use eci_proxy::{
     ExplainConfig, Explainer, Explanation, Outcome, RegistryDigests, ServeConfig, Socket,
 };
 
-use crate::docker_line;
 use crate::Format;
+use eci_policy::docker_line;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {

@@ -1,7 +1,6 @@
 //! The eci-guard command line. Thin: parses arguments, calls the core crates, prints, and maps
 //! outcomes to exit statuses.
 
-mod docker_line;
 mod explain;
 mod history;
 mod probe;

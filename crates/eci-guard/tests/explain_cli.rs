@@ -164,10 +164,10 @@ fn requests_on_a_filtered_socket_meet_the_command_list() {
 #[test]
 fn what_cannot_be_translated_exits_2_and_says_what() {
     let setup = Setup::new(&[]);
-    let out = setup.explain(&["--", "docker", "run", "--cap-add", "SYS_ADMIN", "busybox"]);
+    let out = setup.explain(&["--", "docker", "run", "--memory", "1g", "busybox"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("the flag --cap-add is not translated"),
+        String::from_utf8_lossy(&out.stderr).contains("the flag --memory is not translated"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod decide;
+pub mod docker_line;
 pub mod gojson;
 pub mod mounts;
 pub mod privileges;

@@ -170,7 +170,8 @@ impl Explainer {
         self.shared.policy.snapshot()
     }
 
-    /// Explains one request. Never fails: what cannot be learned is [`Outcome::CannotTell`].
+    /// Explains one request under the settings' policy. Never fails: what cannot be learned is
+    /// [`Outcome::CannotTell`].
     pub async fn explain(
         &self,
         socket: Socket,
@@ -179,6 +180,20 @@ impl Explainer {
         body: &[u8],
     ) -> Explanation {
         let policy = self.shared.policy.snapshot();
+        self.explain_with(&policy, socket, method, target, body)
+            .await
+    }
+
+    /// Explains one request under `policy` (a draft not yet saved, say), with this enforcer's
+    /// facts.
+    pub async fn explain_with(
+        &self,
+        policy: &Policy,
+        socket: Socket,
+        method: &str,
+        target: &str,
+        body: &[u8],
+    ) -> Explanation {
         let mut x = Explanation {
             method: method.to_owned(),
             target: target.to_owned(),
@@ -197,7 +212,7 @@ impl Explainer {
             kind: None,
             reason: None,
         };
-        match self.judge(&policy, &mut x, body).await {
+        match self.judge(policy, &mut x, body).await {
             Ok(outcome) => x.outcome = outcome,
             Err(ProxyError::Denied(d)) => {
                 x.outcome = Outcome::Deny;

@@ -500,4 +500,52 @@ describe('Settings', () => {
     await flush();
     expect($(container, 'host-access').textContent).toContain('repository name must be lowercase');
   });
+  test('Try a command sends the edited section and shows the verdict, its kind and message; a line it cannot read says why', async () => {
+    const be = settingsBackend(settingsView('admin', section(['busybox'])), {
+      try_command: (a) =>
+        (a.line as string).includes('--memory')
+          ? Promise.reject({ code: 'invalid', message: 'the flag --memory is not translated' })
+          : {
+              method: 'POST',
+              target: '/v1.41/containers/create',
+              socket: 'main',
+              eci_enabled: true,
+              policy_version: 'x',
+              route: 'POST /containers/create',
+              commands: ['create', 'run'],
+              mounts: [
+                { pointer: '/HostConfig/Binds/0', kind: 'bind', source: '/var/run/docker.sock', target: '/s', exposes: 'the socket /run/docker.sock' },
+              ],
+              image: null,
+              entries: [],
+              allowed_by: null,
+              outcome: 'deny',
+              status: 403,
+              message: 'enhanced container isolation: iechor socket mount denied for container with image "x"',
+              kind: 'socket_mount',
+              reason: 'image is not in the allowed list',
+            },
+    });
+    const { container } = await mount();
+    // An unsaved edit is what is tried.
+    await setValue($<HTMLInputElement>(container, 'new-image-input'), 'alpine:3');
+    await click($(container, 'add-image'));
+    await setValue($<HTMLInputElement>(container, 'try-line'), 'docker run -v /var/run/docker.sock:/s x');
+    await click($(container, 'try-run'));
+    await flush();
+    const args = be.last('try_command')!.args;
+    expect(args.target).toBe('admin');
+    expect(args.line).toBe('docker run -v /var/run/docker.sock:/s x');
+    expect((args.section as EciSection).iechorSocketMount?.imageList?.images).toEqual(['busybox', 'alpine:3']);
+    const answer = $(container, 'try-answer');
+    expect(answer.dataset.outcome).toBe('deny');
+    expect(answer.textContent).toContain('refused (socket mount)');
+    expect(answer.textContent).toContain('iechor socket mount denied');
+    expect(answer.textContent).toContain('/var/run/docker.sock: the socket /run/docker.sock');
+    await setValue($<HTMLInputElement>(container, 'try-line'), 'docker run --memory 1g x');
+    await click($(container, 'try-run'));
+    await flush();
+    expect($(container, 'try-error').textContent).toContain('--memory is not translated');
+    expect(container.querySelector('[data-testid="try-answer"]')).toBeNull();
+  });
 });

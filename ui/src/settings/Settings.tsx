@@ -35,6 +35,7 @@ import {
   type Badge,
 } from './model';
 import { HostAccess } from './HostAccess';
+import { TryCommand } from './TryCommand';
 import { useProbes } from './useProbes';
 
 export const LIVE_CHECK_MS = 150;
@@ -631,6 +632,8 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
               />
             )}
           </form>
+
+          <TryCommand target={target} section={draft} />
 
           <details className="preview" open>
             <summary>Preview of {file.path}</summary>

@@ -1,6 +1,6 @@
 //! A `docker run` / `docker create` command line turned into the create request the docker CLI
 //! would send: the flags that carry mounts or host access (`-v`, `--mount`, `--volumes-from`,
-//! `--privileged`) and the image. Flags that change nothing the enforcer judges are skipped;
+//! `--privileged`, host namespaces, `--cap-add`, `--device`, `--security-opt`) and the image. Flags that change nothing the enforcer judges are skipped;
 //! anything else is refused by name, so `explain` never guesses.
 
 use serde_json::{json, Map, Value};
@@ -89,6 +89,8 @@ pub fn translate(args: &[String]) -> Result<Translated, LineError> {
     let mut mounts = Vec::new();
     let mut volumes_from = Vec::new();
     let mut privileged = false;
+    let mut lists: Vec<(&'static str, Vec<String>)> = Vec::new();
+    let mut modes: Vec<(&'static str, String)> = Vec::new();
     let mut name = None;
     let mut image = None;
     while let Some(arg) = rest.next() {
@@ -114,6 +116,18 @@ pub fn translate(args: &[String]) -> Result<Translated, LineError> {
             "--mount" => mounts.push(mount(&value()?)?),
             "--volumes-from" => volumes_from.push(value()?),
             "--privileged" => privileged = inline.as_deref() != Some("false"),
+            f if namespace_field(f).is_some() => {
+                let field = namespace_field(f).unwrap_or_default();
+                modes.push((field, value()?));
+            }
+            f if list_field(f).is_some() => {
+                let field = list_field(f).unwrap_or_default();
+                let v = value()?;
+                match lists.iter_mut().find(|(k, _)| *k == field) {
+                    Some((_, l)) => l.push(v),
+                    None => lists.push((field, vec![v])),
+                }
+            }
             "--name" => name = Some(value()?),
             f if SKIPPED_WITH_VALUE.contains(&f) => {
                 value()?;
@@ -137,6 +151,17 @@ pub fn translate(args: &[String]) -> Result<Translated, LineError> {
     if privileged {
         host.insert("Privileged".into(), Value::Bool(true));
     }
+    for (field, mode) in modes {
+        host.insert(field.into(), json!(mode));
+    }
+    for (field, list) in lists {
+        let list: Vec<Value> = if field == "Devices" {
+            list.iter().map(|d| device(d)).collect()
+        } else {
+            list.into_iter().map(Value::String).collect()
+        };
+        host.insert(field.into(), Value::Array(list));
+    }
     let mut body = json!({ "Image": image, "HostConfig": host });
     if !cmd.is_empty() {
         body["Cmd"] = json!(cmd);
@@ -147,6 +172,38 @@ pub fn translate(args: &[String]) -> Result<Translated, LineError> {
         target: format!("/{API_VERSION}/containers/create{query}"),
         body,
     })
+}
+
+/// The `HostConfig` field of a namespace flag.
+fn namespace_field(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "--pid" => "PidMode",
+        "--ipc" => "IpcMode",
+        "--uts" => "UTSMode",
+        "--userns" => "UsernsMode",
+        "--cgroupns" => "CgroupnsMode",
+        _ => return None,
+    })
+}
+
+/// The `HostConfig` list a repeatable flag adds to.
+fn list_field(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "--cap-add" => "CapAdd",
+        "--device" => "Devices",
+        "--device-cgroup-rule" => "DeviceCgroupRules",
+        "--security-opt" => "SecurityOpt",
+        _ => return None,
+    })
+}
+
+/// `--device /dev/x[:/dev/y[:rwm]]` as the CLI sends it.
+fn device(spec: &str) -> Value {
+    let mut parts = spec.splitn(3, ':');
+    let host = parts.next().unwrap_or_default();
+    let inside = parts.next().unwrap_or(host);
+    let perms = parts.next().unwrap_or("rwm");
+    json!({"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms})
 }
 
 /// `--mount type=bind,source=/x,target=/y[,readonly]` as the CLI sends it.
@@ -208,6 +265,15 @@ mod tests {
                     "VolumesFrom": ["c1"], "Privileged": true}}),
             ),
             (
+                "docker run --pid=host --ipc host --cap-add SYS_ADMIN --cap-add=sys_ptrace --device /dev/fuse --security-opt seccomp=unconfined busybox",
+                "/v1.41/containers/create",
+                json!({"Image": "busybox", "HostConfig": {
+                    "PidMode": "host", "IpcMode": "host",
+                    "CapAdd": ["SYS_ADMIN", "sys_ptrace"],
+                    "Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}],
+                    "SecurityOpt": ["seccomp=unconfined"]}}),
+            ),
+            (
                 "docker container run --mount source=vol,target=/v busybox",
                 "/v1.41/containers/create",
                 json!({"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "vol", "Target": "/v"}]}}),
@@ -228,12 +294,8 @@ mod tests {
         let cases = [
             ("docker exec c ls", LineError::Command("exec".into())),
             (
-                "docker run --cap-add SYS_ADMIN busybox",
-                LineError::Flag("--cap-add".into()),
-            ),
-            (
-                "docker run --pid=host busybox",
-                LineError::Flag("--pid".into()),
+                "docker run --memory 1g busybox",
+                LineError::Flag("--memory".into()),
             ),
             ("docker run -v", LineError::MissingValue("-v".into())),
             ("docker run --rm", LineError::NoImage),
