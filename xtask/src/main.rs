@@ -13,6 +13,10 @@ use eci_e2e::host::{self, HostState};
 /// its window; HAProxy as the benchmark's baseline.
 const DEBIAN_PACKAGES: &[&str] = &[
     "docker.io",
+    // `ip` and `iptables-save`: the host check before and after the tests, and the test
+    // engines' own network namespaces.
+    "iproute2",
+    "iptables",
     "docker-registry",
     "busybox-static",
     "openssl",
