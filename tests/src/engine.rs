@@ -81,7 +81,7 @@ impl Engine {
         let docker_cli = process::docker_cli()?;
         let dir = RunDir::new()?;
         let root = dir.path();
-        for sub in ["etc", "data", "x", "docker-config"] {
+        for sub in ["etc", "data", "x", "docker-config", "tmp"] {
             fs::create_dir_all(root.join(sub)).map_err(HarnessError::io(format!(
                 "creating {}",
                 root.join(sub).display()
@@ -384,7 +384,11 @@ impl Engine {
             "--userland-proxy=false",
             "--shutdown-timeout=2",
         ])
-        .args(&self.config.daemon_args);
+        .args(&self.config.daemon_args)
+        // The engine's and its containerd's own temporary files (containerd writes its stack
+        // dumps to the temp dir) stay in the run directory and go with it, never in the host's
+        // `/tmp`.
+        .env("TMPDIR", root.join("tmp"));
         let (stdout, stderr) = process::log_stdio(&self.log_path())?;
         cmd.stdout(stdout).stderr(stderr);
         process::spawn_tied(cmd).map_err(HarnessError::io("spawning dockerd"))
