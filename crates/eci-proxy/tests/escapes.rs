@@ -8,7 +8,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use eci_e2e::shared;
@@ -200,14 +200,7 @@ fn a_volume_made_while_a_create_is_checked_is_not_the_one_the_engine_uses() {
     let s = shared();
     let engine = s.engine();
     let bb = s.busybox().reference();
-    let relay = StallRelay::start(engine.socket_path());
-    let g = Guard::start_via(
-        engine,
-        relay.path(),
-        &admin_settings(&[], "deny", &[]),
-        Arc::new(PushedDigests::of_shared_images()),
-        None,
-    );
+    let (relay, g, _) = Guard::start_held(engine, &admin_settings(&[], "deny", &[]));
     let (_sock, sock_dir) = engine_sock();
     let harmless = tempfile::tempdir().unwrap();
     let harmless = harmless.path().display().to_string();
@@ -284,10 +277,7 @@ fn a_volume_made_while_a_create_is_checked_is_not_the_one_the_engine_uses() {
         &bb,
     ]);
     let info = inspect_container(engine, &taker).unwrap();
-    let donor_id = inspect_container(engine, &donor).unwrap()["Id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let donor_id = container_id(engine, &donor);
     assert_eq!(
         info["HostConfig"]["VolumesFrom"],
         serde_json::json!([donor_id]),
@@ -365,15 +355,7 @@ fn a_start_that_cannot_be_judged_is_killed_within_the_bound() {
     let s = shared();
     let engine = s.engine();
     let bb = s.busybox().reference();
-    let relay = StallRelay::start(engine.socket_path());
-    let collect = Arc::new(Collect::default());
-    let g = Guard::start_via(
-        engine,
-        relay.path(),
-        &admin_settings(&[], "deny", &[]),
-        Arc::new(PushedDigests::of_shared_images()),
-        Some(collect.clone()),
-    );
+    let (relay, g, collect) = Guard::start_held(engine, &admin_settings(&[], "deny", &[]));
     let (sock, _) = engine_sock();
     // Made directly on the engine: it holds the raw socket.
     let name = unique("unjudged");
@@ -384,24 +366,13 @@ fn a_start_that_cannot_be_judged_is_killed_within_the_bound() {
                 .image(&bb, &["sleep", "600"]),
         )
         .unwrap();
-    let id = inspect_container(engine, &name).unwrap()["Id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = container_id(engine, &name);
     // Let the enforcer's event stream settle, then hold every new question it asks the engine.
     std::thread::sleep(Duration::from_millis(300));
     relay.hold();
     let started = Instant::now();
     engine.run_docker(["start", &name]).unwrap();
-    let mut ran = None;
-    while started.elapsed() < Duration::from_secs(20) {
-        let info = inspect_container(engine, &name).unwrap();
-        if info["State"]["Running"] != true {
-            ran = Some(started.elapsed());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let ran = stopped_since(engine, &name, started);
     relay.release();
     let ran = ran.expect("the unjudged container kept running");
     eprintln!(
@@ -788,28 +759,8 @@ fn the_watch_judges_the_mounts_the_kernel_made_and_host_privileges() {
     let s = shared();
     let engine = s.engine();
     let bb = s.busybox().reference();
-    let relay = StallRelay::start(engine.socket_path());
-    let collect = Arc::new(Collect::default());
-    let g = Guard::start_via(
-        engine,
-        relay.path(),
-        &admin_settings(&[], "deny", &[]),
-        Arc::new(PushedDigests::of_shared_images()),
-        Some(collect.clone()),
-    );
+    let (relay, g, collect) = Guard::start_held(engine, &admin_settings(&[], "deny", &[]));
     let (_, sock_dir) = engine_sock();
-    let stopped = |name: &str| {
-        let mut ran = None;
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if inspect_container(engine, name).unwrap()["State"]["Running"] != true {
-                ran = Some(start.elapsed());
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        ran
-    };
 
     // Host privileges, made and started directly on the engine.
     let hostpid = unique("hostpid");
@@ -829,13 +780,10 @@ fn the_watch_judges_the_mounts_the_kernel_made_and_host_privileges() {
             "600",
         ])
         .unwrap();
-    let id = inspect_container(engine, &hostpid).unwrap()["Id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = container_id(engine, &hostpid);
     engine.run_docker(["start", &hostpid]).unwrap();
     assert!(
-        stopped(&hostpid).is_some(),
+        stopped_since(engine, &hostpid, Instant::now()).is_some(),
         "the host-PID container kept running"
     );
     eventually(20, "its block", || !collect.about(&id).is_empty());
@@ -853,10 +801,7 @@ fn the_watch_judges_the_mounts_the_kernel_made_and_host_privileges() {
     g.ok(&RunArgs::create(&flip)
         .volume(&format!("{}:/s", link.display()))
         .image(&bb, &["sleep", "600"]));
-    let id = inspect_container(engine, &flip).unwrap()["Id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = container_id(engine, &flip);
     relay.hold();
     swap_for_symlink(&link, std::path::Path::new(&sock_dir));
     engine.run_docker(["start", &flip]).unwrap();
@@ -864,7 +809,7 @@ fn the_watch_judges_the_mounts_the_kernel_made_and_host_privileges() {
     std::thread::sleep(Duration::from_millis(300));
     relay.release();
     assert!(
-        stopped(&flip).is_some(),
+        stopped_since(engine, &flip, Instant::now()).is_some(),
         "the container kept the socket's directory"
     );
     eventually(20, "its block", || !collect.about(&id).is_empty());

@@ -96,3 +96,39 @@ fn copy(mut from: UnixStream, mut to: UnixStream) {
     }
     let _ = to.shutdown(Shutdown::Write);
 }
+
+impl super::Guard {
+    /// An enforcer in front of `engine` through a relay the test can hold, with its blocks
+    /// collected. The relay is created first, so the guard (dropped first) never outlives it.
+    pub fn start_held(
+        engine: &'static eci_e2e::Engine,
+        admin: &str,
+    ) -> (StallRelay, super::Guard, Arc<super::Collect>) {
+        let relay = StallRelay::start(engine.socket_path());
+        let collect = Arc::new(super::Collect::default());
+        let guard = super::Guard::start_via(
+            engine,
+            relay.path(),
+            admin,
+            Arc::new(super::PushedDigests::of_shared_images()),
+            Some(collect.clone()),
+        );
+        (relay, guard, collect)
+    }
+}
+
+/// How long after `since` the engine reports container `name` not running (polled every 20 ms
+/// for up to 20 s); `None` when it kept running.
+pub fn stopped_since(
+    engine: &eci_e2e::Engine,
+    name: &str,
+    since: std::time::Instant,
+) -> Option<std::time::Duration> {
+    while since.elapsed() < std::time::Duration::from_secs(20) {
+        if super::inspect_container(engine, name)?["State"]["Running"] != true {
+            return Some(since.elapsed());
+        }
+        thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
