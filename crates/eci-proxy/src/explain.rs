@@ -277,13 +277,6 @@ impl Explainer {
         let Some(classified) = admitted? else {
             return Ok(Outcome::Allow);
         };
-        if body.len() > shared.limits.body.max_bytes {
-            return Err(ProxyError::Denied(eci_policy::decide::body_denial(
-                &eci_policy::gojson::BodyError::TooLarge {
-                    limit: shared.limits.body.max_bytes,
-                },
-            )));
-        }
         let decision = match judge::decide(shared, policy, via, &classified, Some(body), seen).await
         {
             Ok(d) => d,

@@ -470,18 +470,25 @@ pub fn host_kernel_fs(resolved: &str) -> Option<&'static str> {
 /// host.
 pub fn kernel_fs_flag(m: &MountRef) -> Option<HostFlag> {
     match &m.source {
-        MountSource::Bind { path } => kernel_fs_flag_at(&m.pointer, path, m.read_only),
+        MountSource::Bind { path } => {
+            kernel_fs_flag_at(&m.pointer, path, &resolve_host(path), m.read_only)
+        }
         MountSource::Volume {
             bind_device: Some(device),
             ..
-        } => kernel_fs_flag_at(&m.pointer, device, m.read_only),
+        } => kernel_fs_flag_at(&m.pointer, device, &resolve_host(device), m.read_only),
         _ => None,
     }
 }
 
 /// The host privilege a bind (or a volume's bind device) of `path` gives, if any.
-fn kernel_fs_flag_at(pointer: &str, path: &str, read_only: bool) -> Option<HostFlag> {
-    let (point, fs) = writable_kernel_fs(&resolve_host(path), read_only)?;
+fn kernel_fs_flag_at(
+    pointer: &str,
+    path: &str,
+    resolved: &str,
+    read_only: bool,
+) -> Option<HostFlag> {
+    let (point, fs) = writable_kernel_fs(resolved, read_only)?;
     Some(HostFlag {
         pointer: pointer.to_owned(),
         flag: format!("a bind of {path:?} with a writable {fs} at {point:?}"),
@@ -594,8 +601,11 @@ pub async fn gather(
     for (i, m) in mounts.iter().enumerate() {
         let e = match &m.source {
             MountSource::Bind { path } => {
-                out.host_flags.extend(kernel_fs_flag(m));
-                protected.classify_host(path)
+                // Resolved once: the exposure and the kernel filesystem are judged on one walk.
+                let resolved = resolve_host(path);
+                out.host_flags
+                    .extend(kernel_fs_flag_at(&m.pointer, path, &resolved, m.read_only));
+                protected.classify(&resolved)
             }
             MountSource::Volume {
                 name, bind_device, ..
@@ -614,8 +624,13 @@ pub async fn gather(
                     ),
                 };
                 if let Some(device) = device {
-                    out.host_flags
-                        .extend(kernel_fs_flag_at(&m.pointer, &device, m.read_only));
+                    let resolved = resolve_host(&device);
+                    out.host_flags.extend(kernel_fs_flag_at(
+                        &m.pointer,
+                        &device,
+                        &resolved,
+                        m.read_only,
+                    ));
                 }
                 exposure
             }

@@ -178,7 +178,8 @@ pub(crate) async fn decide<'s>(
     Ok(Decision::forward(forward))
 }
 
-fn body_denial(e: gojson::BodyError) -> ProxyError {
+/// A body the engine would read differently, or could not be checked, as its refusal.
+pub(crate) fn body_denial(e: gojson::BodyError) -> ProxyError {
     ProxyError::Denied(decide::body_denial(&e))
 }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
 use crate::error::ProxyError;
-use crate::judge::{self, Forward, Seen};
+use crate::judge::{self, body_denial, Forward, Seen};
 use crate::server::{ConnUpstream, Origin, Peer, Shared};
 use crate::upstream::UpstreamBody;
 
@@ -155,10 +155,6 @@ async fn process(
     // The volume lock, if taken, goes once the engine has answered.
     drop(decision.volumes);
     resp
-}
-
-fn body_denial(e: gojson::BodyError) -> ProxyError {
-    ProxyError::Denied(eci_policy::decide::body_denial(&e))
 }
 
 /// Reads the whole body of a request we must inspect, bounded, whatever its framing headers say
