@@ -399,6 +399,7 @@ fn block(image: &str, command: &str) -> eci_history::BlockRecord {
         image: Some(image.into()),
         image_id: Some("sha256:0123".into()),
         kind: eci_history::BlockKind::SocketMount,
+        audited: false,
         commands: vec![command.into()],
         method: "POST".into(),
         path: "/v1.41/containers/create".into(),

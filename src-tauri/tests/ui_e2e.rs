@@ -564,6 +564,7 @@ async fn start_time_and_memory_with_100k_history_rows() {
                 image: Some(format!("127.0.0.1:5000/team/app-{}:1", i % 500)),
                 image_id: Some(format!("sha256:{i:064x}")),
                 kind: eci_history::BlockKind::SocketMount,
+                audited: false,
                 commands: vec!["create".into(), "run".into()],
                 method: "POST".into(),
                 path: "/v1.41/containers/create".into(),

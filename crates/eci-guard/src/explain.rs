@@ -199,11 +199,22 @@ fn human(x: &Explanation) -> String {
         Outcome::CannotTell => "cannot tell",
     };
     let _ = writeln!(s, "verdict   {verdict}");
-    if let (Some(status), Some(kind)) = (x.status, x.kind) {
-        let kind = serde_json::to_value(kind)
+    let kind_name = |kind| {
+        serde_json::to_value(kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+            .unwrap_or_default()
+    };
+    for a in &x.audited {
+        let kind = kind_name(a.kind);
+        let _ = writeln!(
+            s,
+            "audited   would be refused ({kind}), forwarded in audit mode: {}",
+            a.reason
+        );
+    }
+    if let (Some(status), Some(kind)) = (x.status, x.kind) {
+        let kind = kind_name(kind);
         let _ = writeln!(s, "status    {status}; history kind: {kind}");
     }
     if let Some(m) = &x.message {

@@ -14,6 +14,7 @@ fn record(i: i64, kind: BlockKind, image: &str, command: &str) -> BlockRecord {
         image: Some(image.into()),
         image_id: Some(format!("sha256:{i:064x}")),
         kind,
+        audited: false,
         commands: vec![command.into()],
         method: "POST".into(),
         path: format!("/v1.41/images/app{i}/push?tag=latest"),

@@ -222,6 +222,9 @@ pub struct BlockRecord {
     /// The image id (config digest) the engine reported.
     pub image_id: Option<String>,
     pub kind: BlockKind,
+    /// Would have been refused, and was forwarded: its rule family was in audit mode.
+    #[serde(default)]
+    pub audited: bool,
     /// The `docker` commands the request was attributed to.
     pub commands: Vec<String>,
     pub method: String,
@@ -301,6 +304,7 @@ mod tests {
             image: Some("iechor.io/library/iechor".into()),
             image_id: Some("sha256:abc".into()),
             kind: BlockKind::Command,
+            audited: false,
             commands: vec!["push".into(), "image push".into()],
             method: "POST".into(),
             path: "/v1.43/images/myimage/push?tag=latest".into(),

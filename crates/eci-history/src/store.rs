@@ -356,6 +356,7 @@ fn block(row: &Row<'_>) -> Result<StoredBlock, RowError> {
         image: row.get(6)?,
         image_id: row.get(7)?,
         kind: parse_kind(&kind).map_err(bad)?,
+        audited: false,
         commands: serde_json::from_str(&commands).map_err(|e| bad(format!("commands: {e}")))?,
         method: row.get(10)?,
         path: row.get(11)?,

@@ -83,7 +83,7 @@ pub fn host_verdict(
     let Some(first) = flags.first() else {
         return Ok(());
     };
-    if !policy.eci_enabled {
+    if !policy.eci_enabled || policy.waived.host_access {
         return Ok(());
     }
     let name = image.map(ImageFacts::display_name);
@@ -118,7 +118,10 @@ pub fn unjudged_denial(why: &str) -> Denial {
 /// A running container in which the kernel shows a mount that reaches a protected socket (a bind
 /// source swapped between the check and the engine's mount): it holds what no decision allowed.
 /// A container's own filtered socket is no such mount.
-pub fn mounted_denial(image: &str, e: &Exposure) -> Option<Denial> {
+pub fn mounted_verdict(policy: &Policy, image: &str, e: &Exposure) -> Option<Denial> {
+    if !policy.eci_enabled || policy.waived.socket_mounts {
+        return None;
+    }
     let what = match e {
         Exposure::Filtered { .. } => return None,
         Exposure::Socket { socket } => format!("the iechor socket \"{socket}\" itself"),
@@ -134,11 +137,14 @@ pub fn mounted_denial(image: &str, e: &Exposure) -> Option<Denial> {
 }
 
 /// A swarm join hands the node to a manager whose task specs never pass through the enforcer.
-pub fn swarm_join_denial() -> Denial {
-    host_denial(
+pub fn swarm_join_verdict(policy: &Policy) -> Result<(), Denial> {
+    if !policy.eci_enabled || policy.waived.host_access {
+        return Ok(());
+    }
+    Err(host_denial(
         None,
         "joining a swarm lets its manager run tasks on this engine that the enforcer never sees (socket mounts, privileges); init a swarm here instead, so services pass through the enforcer".to_owned(),
-    )
+    ))
 }
 
 fn host_denial(image: Option<&str>, why: String) -> Denial {
@@ -386,7 +392,7 @@ pub fn mount_verdict(
     derived_bases: &[ImageFacts],
     facts: &dyn DigestFacts,
 ) -> MountVerdict {
-    if !policy.eci_enabled {
+    if !policy.eci_enabled || policy.waived.socket_mounts {
         return MountVerdict::Allow;
     }
     let exposed: Vec<(usize, &Exposure)> = exposures
@@ -462,7 +468,7 @@ pub(crate) fn mount_denial(image: &str, why: String) -> Denial {
 /// The command-list decision for a request that arrived on a filtered socket. `target` is the
 /// request target as the client sent it; the message quotes it.
 pub fn command_verdict(policy: &Policy, route: &Route, target: &str) -> Result<(), Denial> {
-    if route.always_allowed() {
+    if route.always_allowed() || policy.waived.commands {
         return Ok(());
     }
     let list = &policy.command_list;

@@ -578,5 +578,8 @@ fn host_privileges_are_refused_unless_the_admin_lists_the_image_for_the_main_soc
     .unwrap_err();
     let d = body_denial(&e);
     assert_eq!((d.kind, d.status), (BlockKind::HostAccess, 403));
-    assert_eq!(swarm_join_denial().kind, BlockKind::HostAccess);
+    assert_eq!(
+        swarm_join_verdict(&Policy::default()).unwrap_err().kind,
+        BlockKind::HostAccess
+    );
 }

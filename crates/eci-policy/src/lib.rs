@@ -2,6 +2,7 @@
 //! Engine API route table, engine-style request reading, and the decisions with their messages.
 //! No I/O, no async runtime, no clock: callers gather facts and ask.
 
+pub mod audit;
 pub mod commands;
 pub mod decide;
 pub mod docker_line;

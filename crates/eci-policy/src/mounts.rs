@@ -49,6 +49,7 @@
 use serde_json::{Map, Value};
 
 use crate::gojson::{field_entry, field_mut, pointer_push, BodyError};
+use crate::settings::Policy;
 
 /// The body field a mount came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,8 +112,36 @@ pub struct ServiceSpec {
     pub mounts: Vec<MountRef>,
 }
 
-/// Reads a parsed container create body.
+/// How a local volume of a kernel filesystem that exposes the host (procfs, sysfs, cgroups, …) is
+/// read: refused as host access, or read as a plain volume where host access does not refuse
+/// (ECI off, or host access audited for this request: it was recorded as audited, and the other
+/// families still judge the request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelFs {
+    Refuse,
+    Accept,
+}
+
+impl KernelFs {
+    pub fn under(policy: &Policy) -> KernelFs {
+        if policy.eci_enabled && !policy.waived.host_access {
+            KernelFs::Refuse
+        } else {
+            KernelFs::Accept
+        }
+    }
+}
+
+/// Reads a parsed container create body, kernel filesystem volumes refused.
 pub fn container_create(body: &Value) -> Result<ContainerCreate, BodyError> {
+    container_create_under(body, KernelFs::Refuse)
+}
+
+/// Reads a parsed container create body.
+pub fn container_create_under(
+    body: &Value,
+    kernel: KernelFs,
+) -> Result<ContainerCreate, BodyError> {
     let top = object(body, "")?.ok_or_else(|| wrong("", "an object"))?;
     let image = string_field(top, "Image", "")?.unwrap_or_default();
     let inner = object_field(top, "HostConfig", "")?;
@@ -132,7 +161,7 @@ pub fn container_create(body: &Value) -> Result<ContainerCreate, BodyError> {
             mounts.push(bind_ref(raw, index, p, volume_driver.as_deref())?);
         }
         for (index, (p, v)) in array_field(hc, "Mounts", ptr)?.into_iter().enumerate() {
-            if let Some(m) = container_mount(v, index, p)? {
+            if let Some(m) = container_mount(v, index, p, kernel)? {
                 mounts.push(m);
             }
         }
@@ -154,14 +183,20 @@ pub fn container_create(body: &Value) -> Result<ContainerCreate, BodyError> {
     Ok(ContainerCreate { image, mounts })
 }
 
-/// Reads a parsed volume create body (`VolumeCreateBody`: `Name`, `Driver`, `DriverOpts`).
+/// Reads a parsed volume create body (`VolumeCreateBody`: `Name`, `Driver`, `DriverOpts`), kernel
+/// filesystem volumes refused.
 pub fn volume_create(body: &Value) -> Result<VolumeCreate, BodyError> {
+    volume_create_under(body, KernelFs::Refuse)
+}
+
+/// Reads a parsed volume create body.
+pub fn volume_create_under(body: &Value, kernel: KernelFs) -> Result<VolumeCreate, BodyError> {
     let top = object(body, "")?.ok_or_else(|| wrong("", "an object"))?;
     let name = string_field(top, "Name", "")?.filter(|s| !s.is_empty());
     let driver = string_field(top, "Driver", "")?.filter(|s| !s.is_empty());
     let opts = string_map_field(top, "DriverOpts", "")?;
     let bind_device = match opts {
-        Some((p, opts)) => local_bind_device(&opts, &p)?,
+        Some((p, opts)) => local_bind_device(&opts, &p, kernel)?,
         None => None,
     };
     Ok(VolumeCreate {
@@ -171,8 +206,14 @@ pub fn volume_create(body: &Value) -> Result<VolumeCreate, BodyError> {
     })
 }
 
-/// Reads a parsed service spec (`TaskTemplate.ContainerSpec.{Image,Mounts}`).
+/// Reads a parsed service spec (`TaskTemplate.ContainerSpec.{Image,Mounts}`), kernel filesystem
+/// volumes refused.
 pub fn service_spec(body: &Value) -> Result<ServiceSpec, BodyError> {
+    service_spec_under(body, KernelFs::Refuse)
+}
+
+/// Reads a parsed service spec.
+pub fn service_spec_under(body: &Value, kernel: KernelFs) -> Result<ServiceSpec, BodyError> {
     let top = object(body, "")?.ok_or_else(|| wrong("", "an object"))?;
     let Some((task, task_ptr)) = object_field(top, "TaskTemplate", "")? else {
         return Ok(ServiceSpec {
@@ -192,7 +233,7 @@ pub fn service_spec(body: &Value) -> Result<ServiceSpec, BodyError> {
         .into_iter()
         .enumerate()
     {
-        if let Some(m) = service_mount(v, index, p)? {
+        if let Some(m) = service_mount(v, index, p, kernel)? {
             mounts.push(m);
         }
     }
@@ -450,6 +491,7 @@ fn container_mount(
     v: &Value,
     index: usize,
     pointer: String,
+    kernel: KernelFs,
 ) -> Result<Option<MountRef>, BodyError> {
     let obj =
         object(v, &pointer)?.ok_or_else(|| invalid(&pointer, "mount type unknown".to_owned()))?;
@@ -460,11 +502,16 @@ fn container_mount(
         "tmpfs" => MountKind::Tmpfs,
         _ => return Err(invalid(&pointer, format!("mount type unknown: {ty:?}"))),
     };
-    mount_object(obj, kind, Surface::Mounts, index, pointer)
+    mount_object(obj, kind, Surface::Mounts, index, pointer, kernel)
 }
 
 /// A service's `ContainerSpec.Mounts[i]`: swarm upper-cases the type, and empty means bind.
-fn service_mount(v: &Value, index: usize, pointer: String) -> Result<Option<MountRef>, BodyError> {
+fn service_mount(
+    v: &Value,
+    index: usize,
+    pointer: String,
+    kernel: KernelFs,
+) -> Result<Option<MountRef>, BodyError> {
     let Some(obj) = object(v, &pointer)? else {
         // A null element decodes to the zero Mount: type "" (a bind) with no source.
         return Err(invalid(&pointer, "bind mount without a source".to_owned()));
@@ -482,7 +529,7 @@ fn service_mount(v: &Value, index: usize, pointer: String) -> Result<Option<Moun
         }
         _ => return Err(invalid(&pointer, format!("invalid MountType: {ty:?}"))),
     };
-    mount_object(obj, kind, Surface::Mounts, index, pointer)
+    mount_object(obj, kind, Surface::Mounts, index, pointer, kernel)
 }
 
 /// Go's `strings.ToUpper` as far as it can produce ASCII: only `ı` and `ſ` outside ASCII
@@ -503,6 +550,7 @@ fn mount_object(
     surface: Surface,
     index: usize,
     pointer: String,
+    kernel: KernelFs,
 ) -> Result<Option<MountRef>, BodyError> {
     let source = string_field(obj, "Source", &pointer)?.unwrap_or_default();
     let target = string_field(obj, "Target", &pointer)?.unwrap_or_default();
@@ -537,7 +585,7 @@ fn mount_object(
                 if let Some((dc, dc_ptr)) = object_field(vo, "DriverConfig", &vo_ptr)? {
                     driver = string_field(dc, "Name", &dc_ptr)?.filter(|s| !s.is_empty());
                     if let Some((opts_ptr, opts)) = string_map_field(dc, "Options", &dc_ptr)? {
-                        bind_device = local_bind_device(&opts, &opts_ptr)?;
+                        bind_device = local_bind_device(&opts, &opts_ptr, kernel)?;
                     }
                 }
             }
@@ -593,7 +641,11 @@ const HOST_FILESYSTEMS: &[&str] = &[
 /// `moby/sys/mount` turns the `o` items `bind`/`rbind` into `MS_BIND`, and then the kernel
 /// ignores `type`. Matching here is looser (any case, trimmed, `type` too) so it can only
 /// report more.
-fn local_bind_device(opts: &[(&str, &str)], pointer: &str) -> Result<Option<String>, BodyError> {
+fn local_bind_device(
+    opts: &[(&str, &str)],
+    pointer: &str,
+    kernel: KernelFs,
+) -> Result<Option<String>, BodyError> {
     let get = |key: &str| opts.iter().find(|(k, _)| *k == key).map_or("", |(_, v)| *v);
     let (device, o, ty) = (get("device"), get("o"), get("type"));
     let items = || o.split(',').map(str::trim);
@@ -617,7 +669,7 @@ fn local_bind_device(opts: &[(&str, &str)], pointer: &str) -> Result<Option<Stri
     // With MS_BIND the kernel ignores `type`; without it, a kernel filesystem is mounted fresh,
     // and these show the host (the engine's pid namespace, the host's sysfs and cgroups).
     let fs = ty.trim().to_ascii_lowercase();
-    if !binds && HOST_FILESYSTEMS.contains(&fs.as_str()) {
+    if !binds && kernel == KernelFs::Refuse && HOST_FILESYSTEMS.contains(&fs.as_str()) {
         return Err(BodyError::HostFilesystem {
             pointer: pointer.to_owned(),
             fs,
@@ -1415,6 +1467,18 @@ mod tests {
             container_create(&body),
             Err(BodyError::HostFilesystem { .. })
         ));
+        // Where host access does not refuse (audited for this request), it is a plain volume.
+        let accepted = volume_create_under(
+            &json!({"Name": "v", "DriverOpts": {"type": "proc", "device": "proc"}}),
+            KernelFs::Accept,
+        )
+        .unwrap();
+        assert_eq!(accepted.bind_device, None);
+        assert!(container_create_under(&body, KernelFs::Accept).is_ok());
+        let mut audited = Policy::default();
+        assert_eq!(KernelFs::under(&audited), KernelFs::Refuse);
+        audited.waived.host_access = true;
+        assert_eq!(KernelFs::under(&audited), KernelFs::Accept);
         // With bind options the kernel ignores the type: a bind of the device, judged as one.
         let v = read(json!({"type": "proc", "o": "bind", "device": "/srv"})).unwrap();
         assert_eq!(v.bind_device.as_deref(), Some("/srv"));

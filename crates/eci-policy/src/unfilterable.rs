@@ -17,7 +17,7 @@ pub fn service_verdict(
     image: Option<&str>,
     exposures: &[Option<Exposure>],
 ) -> Result<(), Denial> {
-    if !policy.eci_enabled {
+    if !policy.eci_enabled || policy.waived.socket_mounts {
         return Ok(());
     }
     let Some(exposed) = exposures.iter().flatten().next() else {
@@ -53,7 +53,8 @@ pub fn plugin_verdict(
     name: &str,
     exposed: Option<(&str, &Exposure)>,
 ) -> Result<(), Denial> {
-    let Some((source, e)) = exposed.filter(|_| policy.eci_enabled) else {
+    let Some((source, e)) = exposed.filter(|_| policy.eci_enabled && !policy.waived.socket_mounts)
+    else {
         return Ok(());
     };
     let reason = format!(
@@ -86,12 +87,20 @@ pub fn start_verdict(image: &ImageFacts, container: &str, verdict: MountVerdict)
 
 /// An existing container with a socket mount whose image the engine no longer has: it cannot be
 /// verified, so it does not start.
-pub fn start_image_gone(shown: &str, image_id: &str, container: &str) -> Denial {
+pub fn start_image_gone(
+    policy: &Policy,
+    shown: &str,
+    image_id: &str,
+    container: &str,
+) -> Option<Denial> {
+    if policy.waived.socket_mounts {
+        return None;
+    }
     let name = if shown.is_empty() { image_id } else { shown };
-    mount_denial(
+    Some(mount_denial(
         name,
         format!("the image {image_id} of container {container} is gone, so its socket mount cannot be checked"),
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -167,7 +176,7 @@ mod tests {
         };
         assert_eq!(start_verdict(&image, "abc", held), None);
         assert_eq!(start_verdict(&image, "abc", MountVerdict::Allow), None);
-        let gone = start_image_gone("", "sha256:0f", "abc");
+        let gone = start_image_gone(&Policy::default(), "", "sha256:0f", "abc").unwrap();
         assert_eq!(gone.kind, BlockKind::SocketMount);
         assert!(
             gone.message

@@ -42,6 +42,8 @@ pub struct BlockEvent {
     pub image_name: Option<String>,
     pub image_id: Option<String>,
     pub kind: BlockKind,
+    /// Would have been refused, and was forwarded: its rule family is in audit mode.
+    pub audited: bool,
     /// The commands the request belongs to (`push`, `run`, …).
     pub commands: Vec<String>,
     pub method: String,
@@ -92,6 +94,7 @@ impl BlockSink for eci_history::Recorder {
                 image: block.image_name.clone(),
                 image_id: block.image_id.clone(),
                 kind: block.kind,
+                audited: block.audited,
                 commands: block.commands.clone(),
                 method: block.method.clone(),
                 path: block.path.clone(),
@@ -168,6 +171,7 @@ mod tests {
             image_name: None,
             image_id: None,
             kind: BlockKind::Command,
+            audited: false,
             commands: vec!["push".into()],
             method: "POST".into(),
             path: "/v1.41/images/x/push".into(),

@@ -16,12 +16,14 @@
 //! A block recorded here carries the start the engine made (or was about to make) as its request:
 //! `POST /containers/{id}/start` on the engine's socket, with no client.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use eci_policy::audit::{self, Refusal};
 use eci_policy::decide::Denial;
 use eci_policy::settings::Policy;
 use http::{header, Method, Request, StatusCode};
@@ -337,6 +339,17 @@ impl Watch {
     /// once, and directly (every process in the container's cgroup) whatever it answers, since
     /// an engine that cannot be asked may not kill either. Then disarms and records it.
     async fn fail_safe(&self, id: &str, trigger: Trigger, why: &str) {
+        let policy = self.shared.policy.snapshot();
+        let denial = match audit::refusal(&policy, eci_policy::decide::unjudged_denial(why)) {
+            Refusal::Enforce(denial) => denial,
+            Refusal::Audit { denial, .. } => {
+                let info = self
+                    .last_seen(id)
+                    .unwrap_or_else(|| Arc::new(json!({"Id": id})));
+                self.record_audited(id, trigger, &info, &policy, denial, Cause::Unjudged);
+                return;
+            }
+        };
         let target = format!("/containers/{}/kill", segment(id));
         let engine_kill = tokio::time::timeout(FAIL_SAFE_ENGINE_KILL, self.post(&target, None));
         let killed_directly = kill_cgroup_processes(id);
@@ -388,8 +401,6 @@ impl Watch {
         let info = self
             .last_seen(id)
             .unwrap_or_else(|| Arc::new(json!({"Id": id})));
-        let policy = self.shared.policy.snapshot();
-        let denial = eci_policy::decide::unjudged_denial(why);
         self.record(
             id,
             trigger,
@@ -433,16 +444,27 @@ impl Watch {
             Trigger::Died if !has_restart_policy(&info) => return Ok(()),
             _ => {}
         }
-        let denial = match crate::recheck::start(shared, &policy, id, &info)
-            .await
-            .map(|r| r.denial)
-        {
-            Ok(None) => match mounted(shared, &policy, trigger, &info) {
-                None => return Ok(()),
-                Some(d) => d,
-            },
-            Ok(Some(d)) | Err(ProxyError::Denied(d)) => d,
-            Err(e) => return Err(format!("its mounts could not be checked: {e}")),
+        // Judged again under a policy that waives the family, after each audited refusal.
+        let mut judging = Cow::Borrowed(&*policy);
+        let denial = loop {
+            let found = match crate::recheck::start(shared, &judging, id, &info)
+                .await
+                .map(|r| r.denial)
+            {
+                Ok(None) => mounted(shared, &judging, trigger, &info),
+                Ok(Some(d)) | Err(ProxyError::Denied(d)) => Some(d),
+                Err(e) => return Err(format!("its mounts could not be checked: {e}")),
+            };
+            let Some(found) = found else {
+                return Ok(());
+            };
+            match audit::refusal(&judging, found) {
+                Refusal::Enforce(d) => break d,
+                Refusal::Audit { denial, retry } => {
+                    self.record_audited(id, trigger, &info, &policy, denial, Cause::Exposed);
+                    judging = Cow::Owned(retry);
+                }
+            }
         };
         let disarmed = self.disarm(id).await;
         if disarmed.update.is_ok() {
@@ -574,12 +596,6 @@ impl Watch {
         held: Option<Duration>,
         cause: Cause,
     ) {
-        let short = id.get(..12).unwrap_or(id);
-        let what = match trigger {
-            Trigger::Started => format!("the engine started container {short} by itself (restart policy or daemon restart), not through the enforcer"),
-            Trigger::Sweep => format!("container {short} was found running when the enforcer connected to the engine, started by the engine itself (restart policy or daemon restart) or directly on it, not through the enforcer"),
-            Trigger::Died | Trigger::Updated => format!("container {short} exited and the engine was to start it again by its restart policy, not through the enforcer"),
-        };
         let killed = match (&disarmed.kill, trigger) {
             (Ok(Kill::Killed), Trigger::Died) => "its pending restart was cancelled".to_owned(),
             (Ok(Kill::Killed), _) => match held {
@@ -594,14 +610,49 @@ impl Watch {
             Ok(()) => "its restart policy was set to \"no\"".to_owned(),
             Err(e) => format!("its restart policy could not be set to \"no\" ({e})"),
         };
+        let action = format!("{killed} and {policy_set}");
+        self.emit(id, trigger, info, policy, denial, cause, &action, false);
+    }
+
+    /// A container that would have been disarmed, left running: its rule family is in audit
+    /// mode.
+    fn record_audited(
+        &self,
+        id: &str,
+        trigger: Trigger,
+        info: &Value,
+        policy: &Policy,
+        denial: Denial,
+        cause: Cause,
+    ) {
+        tracing::warn!(container = %id, ?trigger, reason = %denial.reason, "audit mode: container left running");
+        let action = "audit mode: it was left running";
+        self.emit(id, trigger, info, policy, denial, cause, action, true);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        id: &str,
+        trigger: Trigger,
+        info: &Value,
+        policy: &Policy,
+        denial: Denial,
+        cause: Cause,
+        action: &str,
+        audited: bool,
+    ) {
+        let short = id.get(..12).unwrap_or(id);
+        let what = match trigger {
+            Trigger::Started => format!("the engine started container {short} by itself (restart policy or daemon restart), not through the enforcer"),
+            Trigger::Sweep => format!("container {short} was found running when the enforcer connected to the engine, started by the engine itself (restart policy or daemon restart) or directly on it, not through the enforcer"),
+            Trigger::Died | Trigger::Updated => format!("container {short} exited and the engine was to start it again by its restart policy, not through the enforcer"),
+        };
         let cause = match cause {
             Cause::Exposed => "with a mount that now exposes the iechor socket",
             Cause::Unjudged => "and it could not be checked",
         };
-        let reason = format!(
-            "{what}, {cause}: {}; {killed} and {policy_set}",
-            denial.reason
-        );
+        let reason = format!("{what}, {cause}: {}; {action}", denial.reason);
         let path = format!("/containers/{id}/start");
         let commands = classify::classify("POST", &path)
             .map(|c| classify::commands_of(c.route))
@@ -615,6 +666,7 @@ impl Watch {
             image_name: text(&info["Config"]["Image"]),
             image_id: text(&info["Image"]),
             kind: denial.kind,
+            audited,
             commands,
             method: "POST".to_owned(),
             path,
@@ -658,7 +710,7 @@ fn mounted(shared: &Shared, policy: &Policy, trigger: Trigger, info: &Value) -> 
     let pid = container_processes(id).into_iter().min()?;
     let e = shared.protected.mounted_in(u32::try_from(pid).ok()?)?;
     let image = info["Config"]["Image"].as_str().unwrap_or_default();
-    eci_policy::decide::mounted_denial(image, &e)
+    eci_policy::decide::mounted_verdict(policy, image, &e)
 }
 
 /// The host pids of the processes whose cgroup names the container (its id appears in the cgroup

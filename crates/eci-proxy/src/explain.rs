@@ -2,10 +2,11 @@
 //! path's own judge ([`crate::judge`]: classification, fact gathering, eci-policy's decisions),
 //! with what it looked at recorded for `eci-guard explain` instead of carried out.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use eci_policy::decide::{BlockKind, DigestFacts, EntryDigests, Exposure, ImageFacts, Via};
+use eci_policy::decide::{BlockKind, Denial, DigestFacts, EntryDigests, Exposure, ImageFacts, Via};
 use eci_policy::mounts::{MountRef, MountSource};
 use eci_policy::settings::Policy;
 use serde::Serialize;
@@ -101,6 +102,16 @@ pub struct Explanation {
     /// The history's kind for a refusal.
     pub kind: Option<BlockKind>,
     pub reason: Option<String>,
+    /// Refusals of rule families in audit mode: the request is forwarded, and each is recorded.
+    pub audited: Vec<AuditedFact>,
+}
+
+/// A refusal that audit mode records instead of enforcing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditedFact {
+    pub kind: BlockKind,
+    pub reason: String,
+    pub message: String,
 }
 
 /// Where the facts come from: the engine socket, the settings files, the protected paths and the
@@ -211,6 +222,7 @@ impl Explainer {
             message: None,
             kind: None,
             reason: None,
+            audited: Vec::new(),
         };
         match self.judge(policy, &mut x, body).await {
             Ok(outcome) => x.outcome = outcome,
@@ -237,7 +249,18 @@ impl Explainer {
         body: &[u8],
     ) -> Result<Outcome, ProxyError> {
         let mut seen = Seen::default();
-        let outcome = self.judge_seen(policy, x, body, &mut seen).await;
+        let mut audits = Vec::new();
+        let outcome = self
+            .judge_seen(policy, x, body, &mut seen, &mut audits)
+            .await;
+        x.audited = audits
+            .into_iter()
+            .map(|(d, _)| AuditedFact {
+                kind: d.kind,
+                reason: d.reason,
+                message: d.message,
+            })
+            .collect();
         x.mounts = mount_facts(&seen.mounts, &seen.exposures);
         if let Some(image) = &seen.image {
             x.image = Some(ImageFact {
@@ -263,22 +286,37 @@ impl Explainer {
         x: &mut Explanation,
         body: &[u8],
         seen: &mut Seen,
+        audits: &mut Vec<(Denial, Seen)>,
     ) -> Result<Outcome, ProxyError> {
         let shared = &self.shared;
         let via = match x.socket {
             Socket::Main => Via::Main,
             Socket::Filtered => Via::Filtered,
         };
-        let admitted = judge::admit(policy, via, &x.method, &x.target, &shared.limits, seen);
+        // As on the request path: judged again after each audited refusal.
+        let mut policy = Cow::Borrowed(policy);
+        let admitted = loop {
+            match judge::admit(&policy, via, &x.method, &x.target, &shared.limits, seen) {
+                Err(err) => policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?),
+                Ok(admitted) => break admitted,
+            }
+        };
         if let Some(route) = seen.route {
             x.route = Some(format!("{} {}", route.method, route.pattern));
             x.commands = crate::classify::commands_of(route);
         }
-        let Some(classified) = admitted? else {
+        let Some(classified) = admitted else {
             return Ok(Outcome::Allow);
         };
-        let decision = match judge::decide(shared, policy, via, &classified, Some(body), seen).await
-        {
+        let decision = loop {
+            match judge::decide(shared, &policy, via, &classified, Some(body), seen).await {
+                Err(err @ ProxyError::Denied(_)) => {
+                    policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?)
+                }
+                other => break other,
+            }
+        };
+        let decision = match decision {
             Ok(d) => d,
             // The CLI would pull the image and create again.
             Err(ProxyError::Engine {

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use eci_policy::decide::{exposure, Denial, Exposure, ImageFacts};
-use eci_policy::mounts::{self, clean_path, MountRef, MountSource, Surface};
+use eci_policy::mounts::{self, clean_path, KernelFs, MountRef, MountSource, Surface};
 use eci_policy::privileges::HostFlag;
 use eci_policy::reference::Reference;
 use eci_policy::settings::Policy;
@@ -568,8 +568,9 @@ pub async fn exposures(
     upstream: &Upstream,
     protected: &Protected,
     mounts: &[MountRef],
+    kernel: KernelFs,
 ) -> Result<Vec<Option<Exposure>>, ProxyError> {
-    Ok(gather(upstream, protected, mounts).await?.exposures)
+    Ok(gather(upstream, protected, mounts, kernel).await?.exposures)
 }
 
 /// What the mounts of a request lead to, and the facts that must not change before the engine
@@ -593,6 +594,7 @@ pub async fn gather(
     upstream: &Upstream,
     protected: &Protected,
     mounts: &[MountRef],
+    kernel: KernelFs,
 ) -> Result<Gathered, ProxyError> {
     let mut out = Gathered {
         exposures: Vec::with_capacity(mounts.len()),
@@ -611,7 +613,7 @@ pub async fn gather(
                 name, bind_device, ..
             } => {
                 let existing = match name {
-                    Some(name) => existing_volume(upstream, protected, name).await?,
+                    Some(name) => existing_volume(upstream, protected, name, kernel).await?,
                     None => None,
                 };
                 let (exposure, device) = match existing {
@@ -646,7 +648,7 @@ pub async fn gather(
                 if let Some(id) = info["Id"].as_str() {
                     out.volumes_from.push((i, id.to_owned()));
                 }
-                let (_, exposures) = container_mounts(upstream, protected, &info).await?;
+                let (_, exposures) = container_mounts(upstream, protected, &info, kernel).await?;
                 exposures.into_iter().fold(None, worst)
             }
         };
@@ -662,6 +664,7 @@ async fn existing_volume(
     upstream: &Upstream,
     protected: &Protected,
     name: &str,
+    kernel: KernelFs,
 ) -> Result<Option<VolumeSeen>, ProxyError> {
     let target = format!("/volumes/{}", segment(name).replace('/', "%2F"));
     let Some(vol) = upstream
@@ -675,7 +678,7 @@ async fn existing_volume(
         "Driver": vol.get("Driver").cloned().unwrap_or(Value::Null),
         "DriverOpts": vol.get("Options").cloned().unwrap_or(Value::Null),
     });
-    match mounts::volume_create(&as_create) {
+    match mounts::volume_create_under(&as_create, kernel) {
         Ok(v) => Ok(Some((
             v.bind_device
                 .as_ref()
@@ -712,6 +715,7 @@ pub async fn container_mounts(
     upstream: &Upstream,
     protected: &Protected,
     info: &Value,
+    kernel: KernelFs,
 ) -> Result<(Vec<MountRef>, Vec<Option<Exposure>>), ProxyError> {
     let mut mounts = Vec::new();
     let mut exposures = Vec::new();
@@ -725,7 +729,7 @@ pub async fn container_mounts(
             "volume" => {
                 let name = m["Name"].as_str().map(str::to_owned);
                 let (e, bind_device) = match &name {
-                    Some(n) => existing_volume(upstream, protected, n)
+                    Some(n) => existing_volume(upstream, protected, n, kernel)
                         .await?
                         .unwrap_or((None, None)),
                     None => (None, None),

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use eci_policy::audit::{self, Refusal};
 use eci_policy::decide::{self, Denial, Exposure, ImageFacts, MountVerdict, Via};
 use eci_policy::gojson;
-use eci_policy::mounts::{self, MountRef, MountSource, Surface};
+use eci_policy::mounts::{self, KernelFs, MountRef, MountSource, Surface};
 use eci_policy::privileges::{self, HostFlag};
 use eci_policy::routes::Route;
 use eci_policy::settings::Policy;
@@ -24,7 +25,7 @@ use crate::server::Shared;
 use crate::Limits;
 
 /// What the decision looked at, for the block record and for `explain`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Seen {
     pub route: Option<&'static Route>,
     /// The image as the request or the container names it.
@@ -135,7 +136,7 @@ pub(crate) async fn decide<'s>(
         }
         Inspect::VolumeCreate => {
             let value = parse(body)?;
-            mounts::volume_create(&value).map_err(body_denial)?;
+            mounts::volume_create_under(&value, KernelFs::under(policy)).map_err(body_denial)?;
             return Ok(Decision {
                 forward: Forward::Body(value),
                 volumes: Some(shared.volumes.lock().await),
@@ -147,7 +148,10 @@ pub(crate) async fn decide<'s>(
                 volumes: Some(shared.volumes.lock().await),
             });
         }
-        Inspect::SwarmJoin => return Err(ProxyError::Denied(decide::swarm_join_denial())),
+        Inspect::SwarmJoin => {
+            decide::swarm_join_verdict(policy).map_err(ProxyError::Denied)?;
+            Forward::Stream
+        }
         Inspect::Service => service(shared, policy, via, parse(body)?, seen).await?,
         Inspect::PluginEnable { name } => {
             let Some(inspect) = facts::plugin(&shared.upstream, &name).await? else {
@@ -176,6 +180,26 @@ pub(crate) async fn decide<'s>(
         }
     };
     Ok(Decision::forward(forward))
+}
+
+/// A refusal the policy audits instead of enforcing: kept with what was seen, for the record, and
+/// the policy to judge the request again under. Enforced refusals stay errors.
+pub(crate) fn audited(
+    policy: &Policy,
+    err: ProxyError,
+    seen: &Seen,
+    audits: &mut Vec<(Denial, Seen)>,
+) -> Result<Policy, ProxyError> {
+    let ProxyError::Denied(d) = err else {
+        return Err(err);
+    };
+    match audit::refusal(policy, d) {
+        Refusal::Enforce(d) => Err(ProxyError::Denied(d)),
+        Refusal::Audit { denial, retry } => {
+            audits.push((denial, seen.clone()));
+            Ok(retry)
+        }
+    }
 }
 
 /// A body the engine would read differently, or could not be checked, as its refusal.
@@ -295,7 +319,8 @@ async fn container_create<'s>(
     mut value: Value,
     seen: &mut Seen,
 ) -> Result<Decision<'s>, ProxyError> {
-    let create = mounts::container_create(&value).map_err(body_denial)?;
+    let kernel = KernelFs::under(policy);
+    let create = mounts::container_create_under(&value, kernel).map_err(body_denial)?;
     let mut flags = privileges::container_create(&value).map_err(body_denial)?;
     seen.image_name = Some(create.image.clone()).filter(|i| !i.is_empty());
     // Named volumes are judged as they are now: no volume create, remove or other such create
@@ -309,7 +334,8 @@ async fn container_create<'s>(
     } else {
         None
     };
-    let gathered = facts::gather(&shared.upstream, &shared.protected, &create.mounts).await?;
+    let gathered =
+        facts::gather(&shared.upstream, &shared.protected, &create.mounts, kernel).await?;
     seen.mounts = create.mounts.clone();
     seen.exposures = gathered.exposures.clone();
     flags.extend(gathered.host_flags.iter().cloned());
@@ -398,11 +424,13 @@ async fn service(
     value: Value,
     seen: &mut Seen,
 ) -> Result<Forward, ProxyError> {
-    let spec = mounts::service_spec(&value).map_err(body_denial)?;
+    let kernel = KernelFs::under(policy);
+    let spec = mounts::service_spec_under(&value, kernel).map_err(body_denial)?;
     seen.image_name = spec.image.clone();
     let flags = privileges::service_spec(&value).map_err(body_denial)?;
     judge_host(shared, policy, via, &flags, None).await?;
-    let exposures = facts::exposures(&shared.upstream, &shared.protected, &spec.mounts).await?;
+    let exposures =
+        facts::exposures(&shared.upstream, &shared.protected, &spec.mounts, kernel).await?;
     seen.mounts = spec.mounts.clone();
     seen.exposures = exposures.clone();
     unfilterable::service_verdict(policy, spec.image.as_deref(), &exposures)

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use eci_policy::decide::{host_verdict, mount_verdict, Denial, ImageFacts, MountVerdict, Via};
-use eci_policy::mounts::MountRef;
+use eci_policy::mounts::{KernelFs, MountRef};
 use eci_policy::privileges::{self, HostFlag};
 use eci_policy::settings::Policy;
 use eci_policy::unfilterable;
@@ -33,8 +33,13 @@ pub(crate) async fn start(
     id: &str,
     info: &Value,
 ) -> Result<Recheck, ProxyError> {
-    let (mounts, exposures) =
-        facts::container_mounts(&shared.upstream, &shared.protected, info).await?;
+    let (mounts, exposures) = facts::container_mounts(
+        &shared.upstream,
+        &shared.protected,
+        info,
+        KernelFs::under(policy),
+    )
+    .await?;
     let mut host_flags = kernel_fs_binds(&mounts);
     if policy.eci_enabled {
         host_flags.extend(configured_privileges(info));
@@ -76,7 +81,7 @@ pub(crate) async fn start(
         }
     }
     let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
-        out.denial = Some(unfilterable::start_image_gone(&shown, &image_id, id));
+        out.denial = unfilterable::start_image_gone(policy, &shown, &image_id, id);
         return Ok(out);
     };
     image.name = if shown.is_empty() { image_id } else { shown };

@@ -2,6 +2,7 @@
 //! canonical rewritten body, or spliced after a 101) or refuse. Refusals become HTTP and a block
 //! record in [`handle`] and nowhere else.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -44,20 +45,39 @@ pub async fn handle(
     // A cheap clone (shared bytes); read only if the request is refused.
     let user_agent = req.headers().get(header::USER_AGENT).cloned();
     let mut seen = Seen::default();
-    match process(shared, origin, conn, &policy, req, &target, &mut seen).await {
+    let mut audits = Vec::new();
+    let outcome = process(
+        shared,
+        origin,
+        conn,
+        &policy,
+        req,
+        &target,
+        &mut seen,
+        &mut audits,
+    )
+    .await;
+    let client = || ClientInfo {
+        pid: peer.and_then(|p| p.pid),
+        uid: peer.map(|p| p.uid),
+        gid: peer.map(|p| p.gid),
+        user_agent: user_agent
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    for (d, seen) in &audits {
+        let event = block_event(origin, &policy, &method, &target, d, seen, client());
+        shared.blocks.record(BlockEvent {
+            audited: true,
+            ..event
+        });
+    }
+    match outcome {
         Ok(resp) => resp,
         Err(err) => {
             if let ProxyError::Denied(d) = &err {
-                let client = ClientInfo {
-                    pid: peer.and_then(|p| p.pid),
-                    uid: peer.map(|p| p.uid),
-                    gid: peer.map(|p| p.gid),
-                    user_agent: user_agent
-                        .as_ref()
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned),
-                };
-                let block = block_event(origin, &policy, &method, &target, d, seen, client);
+                let block = block_event(origin, &policy, &method, &target, d, &seen, client());
                 shared.blocks.record(block);
             } else {
                 tracing::warn!(%method, %target, error = %err, "request failed");
@@ -73,7 +93,7 @@ fn block_event(
     method: &Method,
     target: &str,
     d: &Denial,
-    seen: Seen,
+    seen: &Seen,
     client: ClientInfo,
 ) -> BlockEvent {
     let socket = match origin {
@@ -88,9 +108,10 @@ fn block_event(
     BlockEvent {
         at: SystemTime::now(),
         socket,
-        image_name: seen.image_name,
-        image_id: seen.image_id,
+        image_name: seen.image_name.clone(),
+        image_id: seen.image_id.clone(),
         kind: d.kind,
+        audited: false,
         commands: seen.route.map(classify::commands_of).unwrap_or_default(),
         method: method.to_string(),
         path: target.to_owned(),
@@ -102,6 +123,7 @@ fn block_event(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn process(
     shared: &Arc<Shared>,
     origin: &Origin,
@@ -110,19 +132,21 @@ async fn process(
     req: Request<Incoming>,
     target: &str,
     seen: &mut Seen,
+    audits: &mut Vec<(Denial, Seen)>,
 ) -> Result<Response<ClientBody>, ProxyError> {
     let via = match origin {
         Origin::Main { .. } => Via::Main,
         Origin::Filtered { .. } => Via::Filtered,
     };
-    let admitted = judge::admit(
-        policy,
-        via,
-        req.method().as_str(),
-        target,
-        &shared.limits,
-        seen,
-    )?;
+    // Judged again, under a policy that waives the family, after each audited refusal.
+    let mut policy = Cow::Borrowed(policy);
+    let method = req.method().as_str();
+    let admitted = loop {
+        match judge::admit(&policy, via, method, target, &shared.limits, seen) {
+            Err(err) => policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?),
+            Ok(admitted) => break admitted,
+        }
+    };
     let (mut parts, body) = req.into_parts();
     // The engine must route exactly the target we classified: always origin-form.
     if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
@@ -138,7 +162,12 @@ async fn process(
     } else {
         (Some(body), None)
     };
-    let decision = judge::decide(shared, policy, via, &classified, read.as_deref(), seen).await?;
+    let decision = loop {
+        match judge::decide(shared, &policy, via, &classified, read.as_deref(), seen).await {
+            Err(err) => policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?),
+            Ok(decision) => break decision,
+        }
+    };
     let resp = match decision.forward {
         Forward::Stream => match body {
             Some(body) => {

@@ -88,6 +88,21 @@ pub struct EciSection {
 pub struct EciGuardSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_access: Option<HostAccessSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditSettings>,
+}
+
+/// `eciGuard.audit`: rule families whose refusals are recorded and forwarded instead of enforced
+/// (observe before enforcing). Each absent flag is `false`: enforce.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_mounts: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_access: Option<bool>,
 }
 
 /// `eciGuard.hostAccess`: images that may be given host privileges (privileged, host namespaces,
@@ -188,6 +203,11 @@ impl EciSection {
             .as_ref()?
             .images
             .as_deref()
+    }
+
+    /// `eciGuard.audit` as written, if the file has it.
+    pub fn audit(&self) -> Option<&AuditSettings> {
+        self.eci_guard.as_ref()?.audit.as_ref()
     }
 
     /// `commandList` as written, if the file has one.

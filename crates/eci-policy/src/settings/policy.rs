@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::ListKind;
+use super::{AuditSettings, ListKind};
+use crate::audit::Families;
 use crate::commands::CommandEntry;
 use crate::reference::ImageEntry;
 use crate::validate::{parse_settings, CheckedEci, Diagnostic, Severity};
@@ -75,6 +76,11 @@ pub struct Policy {
     /// Images that may be given host privileges through the main socket (eci-guard's
     /// `eciGuard.hostAccess.images`); empty: none.
     pub host_access_images: Vec<ImageEntry>,
+    /// Rule families in audit mode (`eciGuard.audit`): their refusals are recorded and forwarded.
+    pub audit: Families,
+    /// Families whose refusal this request already had recorded as audited: they pass while it is
+    /// judged again. Set only by [`crate::audit::refusal`]; never from settings.
+    pub waived: Families,
     pub provenance: Provenance,
     /// Fingerprint of what is enforced (not of where it came from): the first 16 hex digits of
     /// the SHA-256 of [`Policy::canonical_json`]. Equal policies have equal versions whatever the
@@ -100,6 +106,8 @@ impl Policy {
                 entries: dedup_by_key(command_list.entries, |e| e.as_str()),
             },
             host_access_images: Vec::new(),
+            audit: Families::default(),
+            waived: Families::default(),
             provenance,
             version: String::new(),
         };
@@ -110,6 +118,13 @@ impl Policy {
     /// The same policy with these images allowed host privileges through the main socket.
     pub fn with_host_access(mut self, images: Vec<ImageEntry>) -> Policy {
         self.host_access_images = dedup_by_key(images, |e| e.to_string());
+        self.seal();
+        self
+    }
+
+    /// The same policy with these rule families in audit mode.
+    pub fn with_audit(mut self, audit: Families) -> Policy {
+        self.audit = audit;
         self.seal();
         self
     }
@@ -147,6 +162,9 @@ impl Policy {
                 .collect();
             host.sort();
             canonical["hostAccessImages"] = json!(host);
+        }
+        if !self.audit.is_empty() {
+            canonical["audit"] = json!(self.audit);
         }
         canonical
     }
@@ -189,13 +207,14 @@ impl Serialize for Policy {
             .iter()
             .map(ToString::to_string)
             .collect();
-        let mut s = serializer.serialize_struct("Policy", 7)?;
+        let mut s = serializer.serialize_struct("Policy", 8)?;
         s.serialize_field("version", &self.version)?;
         s.serialize_field("eciEnabled", &self.eci_enabled)?;
         s.serialize_field("images", &images)?;
         s.serialize_field("allowDerivedImages", &self.allow_derived_images)?;
         s.serialize_field("commandList", &commands)?;
         s.serialize_field("hostAccessImages", &host_access)?;
+        s.serialize_field("audit", &self.audit)?;
         s.serialize_field("provenance", &self.provenance)?;
         s.end()
     }
@@ -258,6 +277,17 @@ pub fn merge(admin: Option<&CheckedEci>, user: Option<&CheckedEci>) -> Policy {
         .or_else(|| admin.and_then(CheckedEci::host_access_images))
         .map(<[ImageEntry]>::to_vec)
         .unwrap_or_default();
+    // Audit flags follow the same rule, flag by flag.
+    let flag = |get: fn(&AuditSettings) -> Option<bool>| {
+        user.and_then(|u| u.section().audit().and_then(get))
+            .or_else(|| admin.and_then(|a| a.section().audit().and_then(get)))
+            .unwrap_or(false)
+    };
+    let audit = Families {
+        socket_mounts: flag(|a| a.socket_mounts),
+        commands: flag(|a| a.commands),
+        host_access: flag(|a| a.host_access),
+    };
 
     Policy::new(
         eci_enabled,
@@ -272,6 +302,7 @@ pub fn merge(admin: Option<&CheckedEci>, user: Option<&CheckedEci>) -> Policy {
         },
     )
     .with_host_access(host_access)
+    .with_audit(audit)
 }
 
 /// Which settings file a diagnostic is about.

@@ -575,6 +575,7 @@ fn the_policy_serialises_for_the_app() {
             "allowDerivedImages": false,
             "commandList": {"type": "allow", "commands": ["ps"]},
             "hostAccessImages": [],
+            "audit": {"socketMounts": false, "commands": false, "hostAccess": false},
             "provenance": {
                 "value": {"from": "admin", "locked": true},
                 "images": {"from": "admin", "locked": true},

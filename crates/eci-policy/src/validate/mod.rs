@@ -17,8 +17,9 @@ use serde_json::{Map, Value};
 use crate::commands::{CommandEntry, CommandError};
 use crate::reference::ImageEntry;
 use crate::settings::{
-    CommandList, CommandListSettings, EciGuardSection, EciSection, HostAccessSettings, ImageList,
-    ListKind, MountKey, SettingsDoc, SocketMount, ECI_KEY, SUPPORTED_VERSIONS, VERSION_KEY,
+    AuditSettings, CommandList, CommandListSettings, EciGuardSection, EciSection,
+    HostAccessSettings, ImageList, ListKind, MountKey, SettingsDoc, SocketMount, ECI_KEY,
+    SUPPORTED_VERSIONS, VERSION_KEY,
 };
 
 /// Where the host-access image list lives in a settings file.
@@ -564,9 +565,10 @@ impl<'p> Walker<'p> {
         walked
     }
 
-    /// `eciGuard`: eci-guard's own keys; `hostAccess.images` in the image-list grammar.
+    /// `eciGuard`: eci-guard's own keys; `hostAccess.images` in the image-list grammar, `audit`
+    /// as one boolean per rule family.
     fn walk_extension(&mut self, obj: &Map<String, Value>, pointer: &str, walked: &mut Walked) {
-        self.unknown_keys(obj, pointer, &["hostAccess"]);
+        self.unknown_keys(obj, pointer, &["hostAccess", "audit"]);
         let mut ext = EciGuardSection::default();
         match obj.get("hostAccess") {
             None => {}
@@ -588,6 +590,25 @@ impl<'p> Walker<'p> {
                 "an object",
                 other,
             ),
+        }
+        match obj.get("audit") {
+            None => {}
+            Some(Value::Object(audit)) => {
+                let audit_pointer = push_token(pointer, "audit");
+                self.unknown_keys(
+                    audit,
+                    &audit_pointer,
+                    &["socketMounts", "commands", "hostAccess"],
+                );
+                ext.audit = Some(AuditSettings {
+                    socket_mounts: self.boolean(audit, "socketMounts", &audit_pointer),
+                    commands: self.boolean(audit, "commands", &audit_pointer),
+                    host_access: self.boolean(audit, "hostAccess", &audit_pointer),
+                });
+            }
+            Some(other) => {
+                self.wrong_type(push_token(pointer, "audit"), "audit", "an object", other)
+            }
         }
         walked.section.eci_guard = Some(ext);
     }
