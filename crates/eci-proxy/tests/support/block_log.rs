@@ -19,6 +19,11 @@ impl BlockSink for Collect {
 }
 
 impl Collect {
+    /// Every block recorded so far, in order.
+    pub fn all(&self) -> Vec<BlockEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
     /// The blocks recorded about container `id`.
     pub fn about(&self, id: &str) -> Vec<BlockEvent> {
         self.0
