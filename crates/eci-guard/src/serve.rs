@@ -2,17 +2,14 @@
 
 use std::process::ExitCode;
 
-use eci_proxy::ServeConfig;
+use eci_proxy::{AuditTarget, ServeConfig, AUDIT_TARGET};
 use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 pub fn run(config: ServeConfig) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(config.audit_target() == Some(AuditTarget::Journal));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -47,4 +44,42 @@ pub fn run(config: ServeConfig) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr; with the audit log in the journal, audit events go to the journal as
+/// structured fields (and not to stderr, which systemd would put in the journal a second time).
+fn init_logging(journal: bool) {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let is_audit = |m: &tracing::Metadata<'_>| m.target() == AUDIT_TARGET;
+    let journald = if journal {
+        match tracing_journald::layer() {
+            Ok(layer) => Some(
+                layer
+                    .with_syslog_identifier("eci-guard".to_owned())
+                    .with_filter(tracing_subscriber::filter::filter_fn(move |m| is_audit(m))),
+            ),
+            Err(e) => {
+                eprintln!(
+                    "eci-guard: cannot write to the journal ({e}); audit events go to stderr"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let to_journal = journald.is_some();
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(filter())
+        .with_filter(tracing_subscriber::filter::filter_fn(move |m| {
+            !(to_journal && is_audit(m))
+        }));
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(journald)
+        .init();
 }

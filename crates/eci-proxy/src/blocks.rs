@@ -8,6 +8,8 @@ use eci_policy::decide::BlockKind;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::metrics::Metrics;
+
 /// Which socket a request came in on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "socket", rename_all = "snake_case")]
@@ -69,46 +71,66 @@ pub(crate) fn unix_ms<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::O
 /// store queues it).
 pub trait BlockSink: Send + Sync {
     fn record(&self, block: &BlockEvent);
+
+    /// Whether [`BlockSink::allowed`] wants allowed requests (asked once, at start).
+    fn samples_allowed(&self) -> bool {
+        false
+    }
+
+    /// An allowed request, for sinks that sample them (the audit log).
+    fn allowed(&self, _request: &AllowedRequest) {}
+}
+
+/// An allowed request, as the audit log samples it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AllowedRequest {
+    #[serde(serialize_with = "unix_ms")]
+    pub at: SystemTime,
+    pub socket_path: String,
+    pub method: String,
+    pub path: String,
+}
+
+/// The history's row for a block: what the store keeps and the audit log writes.
+pub fn record_of(block: &BlockEvent) -> eci_history::BlockRecord {
+    let (socket, socket_path, container_id) = match &block.socket {
+        SocketKind::Main { path } => (eci_history::SocketKind::Main, path.clone(), None),
+        SocketKind::Filtered { path, container } => (
+            eci_history::SocketKind::Filtered,
+            path.clone(),
+            container.clone(),
+        ),
+    };
+    let at = chrono::DateTime::<chrono::Utc>::from(block.at);
+    eci_history::BlockRecord {
+        time: eci_history::Timestamp::from_datetime(at),
+        socket,
+        socket_path,
+        container_id,
+        container_name: None,
+        image: block.image_name.clone(),
+        image_id: block.image_id.clone(),
+        kind: block.kind,
+        audited: block.audited,
+        commands: block.commands.clone(),
+        method: block.method.clone(),
+        path: block.path.clone(),
+        reason: block.reason.clone(),
+        message: block.message.clone(),
+        policy_version: block.policy_version.clone(),
+        client: Some(eci_history::ClientInfo {
+            pid: block.client.pid,
+            uid: block.client.uid,
+            gid: block.client.gid,
+            user_agent: block.client.user_agent.clone(),
+        }),
+    }
 }
 
 /// The history store records every block it is given, queued (never waits).
 impl BlockSink for eci_history::Recorder {
     fn record(&self, block: &BlockEvent) {
-        let (socket, socket_path, container_id) = match &block.socket {
-            SocketKind::Main { path } => (eci_history::SocketKind::Main, path.clone(), None),
-            SocketKind::Filtered { path, container } => (
-                eci_history::SocketKind::Filtered,
-                path.clone(),
-                container.clone(),
-            ),
-        };
-        let at = chrono::DateTime::<chrono::Utc>::from(block.at);
-        eci_history::Recorder::record(
-            self,
-            eci_history::BlockRecord {
-                time: eci_history::Timestamp::from_datetime(at),
-                socket,
-                socket_path,
-                container_id,
-                container_name: None,
-                image: block.image_name.clone(),
-                image_id: block.image_id.clone(),
-                kind: block.kind,
-                audited: block.audited,
-                commands: block.commands.clone(),
-                method: block.method.clone(),
-                path: block.path.clone(),
-                reason: block.reason.clone(),
-                message: block.message.clone(),
-                policy_version: block.policy_version.clone(),
-                client: Some(eci_history::ClientInfo {
-                    pid: block.client.pid,
-                    uid: block.client.uid,
-                    gid: block.client.gid,
-                    user_agent: block.client.user_agent.clone(),
-                }),
-            },
-        );
+        eci_history::Recorder::record(self, record_of(block));
     }
 }
 
@@ -117,6 +139,8 @@ impl BlockSink for eci_history::Recorder {
 pub struct Blocks {
     live: broadcast::Sender<BlockEvent>,
     sink: Option<Arc<dyn BlockSink>>,
+    samples_allowed: bool,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Blocks {
@@ -129,10 +153,24 @@ impl std::fmt::Debug for Blocks {
 }
 
 impl Blocks {
-    pub fn new(sink: Option<Arc<dyn BlockSink>>) -> Blocks {
+    pub fn new(sink: Option<Arc<dyn BlockSink>>, metrics: Arc<Metrics>) -> Blocks {
         Blocks {
             live: broadcast::channel(256).0,
+            samples_allowed: sink.as_ref().is_some_and(|s| s.samples_allowed()),
             sink,
+            metrics,
+        }
+    }
+
+    /// The enforcer's metrics, which count every block recorded here.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// An allowed request, built only when a sink samples them.
+    pub fn allowed(&self, request: impl FnOnce() -> AllowedRequest) {
+        if let (true, Some(sink)) = (self.samples_allowed, &self.sink) {
+            sink.allowed(&request());
         }
     }
 
@@ -148,6 +186,7 @@ impl Blocks {
             reason = %block.reason,
             "request blocked"
         );
+        self.metrics.refusal(block.kind, block.audited);
         if let Some(sink) = &self.sink {
             sink.record(&block);
         }

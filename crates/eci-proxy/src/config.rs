@@ -48,7 +48,57 @@ pub struct ServeConfig {
     /// Client connections served at once.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
+    /// Serve Prometheus metrics at `GET /metrics` on this loopback address (`127.0.0.1:9323`)
+    /// or unix socket (`unix:/run/eci-guard/metrics.sock`).
+    #[arg(long, value_name = "ADDR", env = "ECI_GUARD_METRICS")]
+    pub metrics: Option<MetricsAddr>,
+    /// Where refusals (blocked and audited) are logged as structured events: `journal`, a
+    /// JSON-lines file path, or `off`. Default: the journal under systemd, otherwise
+    /// `audit.jsonl` in the state directory.
+    #[arg(long, value_name = "TARGET", env = "ECI_GUARD_AUDIT_LOG")]
+    pub audit_log: Option<String>,
+    /// Also log one allowed request in N to the audit log (0: none).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "ECI_GUARD_AUDIT_ALLOWED",
+        default_value_t = 0
+    )]
+    pub audit_allowed: u64,
 }
+
+/// Where the metrics are served: loopback TCP or a unix socket, never a network address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAddr {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for MetricsAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<MetricsAddr, String> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if !path.starts_with('/') {
+                return Err(format!("{s:?}: the unix socket path must be absolute"));
+            }
+            return Ok(MetricsAddr::Unix(PathBuf::from(path)));
+        }
+        let addr: std::net::SocketAddr = s
+            .parse()
+            .map_err(|e| format!("{s:?}: expected HOST:PORT or unix:/PATH ({e})"))?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "{s:?}: metrics are served on loopback or a unix socket only"
+            ));
+        }
+        Ok(MetricsAddr::Tcp(addr))
+    }
+}
+
+/// The size at which the audit log file is rotated, and how many rotated files are kept.
+const AUDIT_FILE_BYTES: u64 = 16 * 1024 * 1024;
+const AUDIT_FILES_KEPT: u32 = 4;
 
 /// Why the enforcer did not start.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +121,18 @@ pub enum StartError {
     Registries(#[source] eci_registry::SettingsError),
     #[error("cannot watch the settings files: {0}")]
     Watch(#[source] notify::Error),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the audit log {target}: {source}")]
+    AuditLog {
+        target: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn is_root() -> bool {
@@ -132,6 +194,25 @@ impl ServeConfig {
         self.state_dir
             .clone()
             .unwrap_or_else(Self::default_state_dir)
+    }
+
+    /// Where the audit log goes (`None`: off).
+    pub fn audit_target(&self) -> Option<crate::AuditTarget> {
+        match self.audit_log.as_deref() {
+            Some("off") => None,
+            Some("journal") => Some(crate::AuditTarget::Journal),
+            Some(path) => Some(crate::AuditTarget::File {
+                path: PathBuf::from(path),
+                max_bytes: AUDIT_FILE_BYTES,
+                keep: AUDIT_FILES_KEPT,
+            }),
+            None if crate::AuditLog::under_systemd() => Some(crate::AuditTarget::Journal),
+            None => Some(crate::AuditTarget::File {
+                path: self.state_dir().join("audit.jsonl"),
+                max_bytes: AUDIT_FILE_BYTES,
+                keep: AUDIT_FILES_KEPT,
+            }),
+        }
     }
 
     pub fn into_enforcer_config(self) -> EnforcerConfig {

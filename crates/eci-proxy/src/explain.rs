@@ -165,7 +165,7 @@ impl Explainer {
             digests,
             protected,
             filtered: FilteredSockets::new(filtered_dir),
-            blocks: Blocks::new(None),
+            blocks: Blocks::new(None, Arc::new(crate::Metrics::new())),
             limits: Limits::default(),
             permits: Arc::new(Semaphore::new(1)),
             shutdown,

@@ -15,6 +15,7 @@
 //! then [`Enforcer::status`], [`Enforcer::subscribe_blocks`], [`Enforcer::subscribe_reloads`],
 //! [`Enforcer::reload`], [`Enforcer::policy`] and [`Enforcer::stop`].
 
+mod audit_log;
 mod blocks;
 mod classify;
 mod config;
@@ -26,6 +27,8 @@ mod explain;
 mod facts;
 mod filtered;
 mod judge;
+mod metrics;
+mod metrics_http;
 mod policy;
 mod reattach;
 mod recheck;
@@ -43,8 +46,9 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch, Semaphore};
 use tokio::task::JoinHandle;
 
-pub use blocks::{BlockEvent, BlockSink, ClientInfo, SocketKind};
-pub use config::{ServeConfig, StartError};
+pub use audit_log::{AuditLog, AuditTarget, Tee, AUDIT_TARGET};
+pub use blocks::{record_of, AllowedRequest, BlockEvent, BlockSink, ClientInfo, SocketKind};
+pub use config::{MetricsAddr, ServeConfig, StartError};
 pub use digests::{DigestSource, EntryFreshness, Prepared, RegistryDigests};
 pub use engine_watch::UNJUDGED_BOUND;
 pub use error::ProxyError;
@@ -52,6 +56,7 @@ pub use explain::{
     EntryFact, ExplainConfig, Explainer, Explanation, ImageFact, MountFact, Outcome, Socket,
 };
 pub use facts::{resolve_host, HOST_CONTROL_SOCKETS};
+pub use metrics::{Metrics, Verdict};
 pub use policy::{PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
 
 use crate::blocks::Blocks;
@@ -199,7 +204,20 @@ impl Enforcer {
         } else {
             None
         };
+        let metrics = Arc::new(Metrics::new());
+        // Every reload from here on is counted, the first one too.
+        let mut reloads = store.subscribe();
         store.reload(&config.settings);
+        let counted = metrics.clone();
+        let reload_counter = tokio::spawn(async move {
+            loop {
+                match reloads.recv().await {
+                    Ok(event) => counted.reload(&event.outcome),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
         let protected = Protected::new(
             config
                 .listen
@@ -233,7 +251,7 @@ impl Enforcer {
             digests,
             protected,
             filtered: FilteredSockets::new(filtered_dir),
-            blocks: Blocks::new(sink),
+            blocks: Blocks::new(sink, metrics),
             limits: config.limits,
             permits: Arc::new(Semaphore::new(config.limits.max_connections)),
             shutdown: shutdown_rx,
@@ -257,7 +275,7 @@ impl Enforcer {
                 )
             }
         }
-        let mut tasks = Vec::new();
+        let mut tasks = vec![reload_counter];
         for (path, l) in listeners {
             tracing::info!(socket = %path.display(), upstream = %config.upstream.display(), "listening");
             tasks.push(spawn_listener(
@@ -284,6 +302,21 @@ impl Enforcer {
     /// The policy in force; tests and the app may also set it directly.
     pub fn policy(&self) -> &Arc<PolicyStore> {
         &self.shared.policy
+    }
+
+    /// The metrics in Prometheus' text format, gauges read now.
+    pub fn metrics_text(&self) -> String {
+        let shared = &self.shared;
+        let open = shared
+            .limits
+            .max_connections
+            .saturating_sub(shared.permits.available_permits());
+        shared.blocks.metrics().render(
+            open,
+            self.filtered_sockets().len(),
+            &shared.digests.freshness(),
+            chrono::Utc::now(),
+        )
     }
 
     /// Every block from now on.
@@ -448,20 +481,33 @@ pub async fn serve(
         Some(path) => eci_registry::RegistrySettings::load(path).map_err(StartError::Registries)?,
         None => eci_registry::RegistrySettings::default(),
     };
+    let metrics_addr = config.metrics.clone();
+    let audit = match config.audit_target() {
+        Some(target) => {
+            let shown = format!("{target:?}");
+            let log = AuditLog::open(target, config.audit_allowed).map_err(|source| {
+                StartError::AuditLog {
+                    target: shown,
+                    source,
+                }
+            })?;
+            Some(Arc::new(log) as Arc<dyn BlockSink>)
+        }
+        None => None,
+    };
     let config = config.into_enforcer_config();
     let digests = Arc::new(RegistryDigests::open(&config.state_dir, registries));
     let cancel = tokio_util::sync::CancellationToken::new();
     let refresher = tokio::spawn(digests.service().clone().run_refresher(cancel.clone()));
     let history = eci_history::History::open(&config.state_dir, eci_history::Retention::default());
-    let sink: Arc<dyn BlockSink> = Arc::new(history.recorder());
+    let recorder: Arc<dyn BlockSink> = Arc::new(history.recorder());
+    let sink: Arc<dyn BlockSink> = match audit {
+        Some(audit) => Arc::new(Tee(vec![recorder, audit])),
+        None => recorder,
+    };
     let enforcer = Enforcer::start(config, digests, Some(sink)).await;
     let result = match enforcer {
-        Ok(enforcer) => {
-            reload_on_hangup(&enforcer, shutdown).await;
-            tracing::info!("stopping");
-            enforcer.stop().await;
-            Ok(())
-        }
+        Ok(enforcer) => serve_started(enforcer, metrics_addr, shutdown).await,
         Err(e) => Err(e),
     };
     cancel.cancel();
@@ -470,4 +516,52 @@ pub async fn serve(
         tracing::warn!(error = %e, "closing the history");
     }
     result
+}
+
+/// Serves a started enforcer (and its metrics, when asked) until `shutdown`, then stops it.
+async fn serve_started(
+    enforcer: Enforcer,
+    metrics_addr: Option<MetricsAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let enforcer = Arc::new(enforcer);
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = match &metrics_addr {
+        Some(addr) => {
+            let bound = metrics_http::bind(addr)
+                .await
+                .map_err(|source| StartError::Metrics {
+                    addr: format!("{addr:?}"),
+                    source,
+                });
+            let bound = match bound {
+                Ok(bound) => bound,
+                Err(e) => {
+                    if let Ok(enforcer) = Arc::try_unwrap(enforcer) {
+                        enforcer.stop().await;
+                    }
+                    return Err(e);
+                }
+            };
+            // Weak: a scraper's open connection must not keep the enforcer from stopping.
+            let seen = Arc::downgrade(&enforcer);
+            let render: metrics_http::Render =
+                Arc::new(move || seen.upgrade().map(|e| e.metrics_text()).unwrap_or_default());
+            Some(tokio::spawn(metrics_http::run(bound, render, async {
+                let _ = metrics_stopped.await;
+            })))
+        }
+        None => None,
+    };
+    reload_on_hangup(&enforcer, shutdown).await;
+    tracing::info!("stopping");
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
+    match Arc::try_unwrap(enforcer) {
+        Ok(enforcer) => enforcer.stop().await,
+        Err(_) => tracing::warn!("the enforcer is still referenced; not stopped cleanly"),
+    }
+    Ok(())
 }

@@ -17,10 +17,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
+use crate::blocks::{AllowedRequest, BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
 use crate::error::ProxyError;
 use crate::judge::{self, body_denial, Forward, Seen};
+use crate::metrics::Verdict;
 use crate::server::{ConnUpstream, Origin, Peer, Shared};
 use crate::upstream::UpstreamBody;
 
@@ -66,6 +67,31 @@ pub async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
+    let verdict = match &outcome {
+        Ok(_) if audits.is_empty() => Verdict::Allowed,
+        Ok(_) => Verdict::Audited,
+        Err(ProxyError::Denied(_)) => Verdict::Blocked,
+        Err(
+            ProxyError::Upstream(_)
+            | ProxyError::UpstreamUnavailable { .. }
+            | ProxyError::Facts { .. },
+        ) => Verdict::UpstreamError,
+        Err(_) => Verdict::Error,
+    };
+    shared
+        .blocks
+        .metrics()
+        .request(seen.route.map(|r| r.pattern), verdict);
+    if verdict == Verdict::Allowed {
+        shared.blocks.allowed(|| AllowedRequest {
+            at: SystemTime::now(),
+            socket_path: match origin {
+                Origin::Main { path } | Origin::Filtered { path, .. } => path.to_string(),
+            },
+            method: method.to_string(),
+            path: target.clone(),
+        });
+    }
     for (d, seen) in &audits {
         let event = block_event(origin, &policy, &method, &target, d, seen, client());
         shared.blocks.record(BlockEvent {

@@ -37,10 +37,7 @@ fn apply(g: &Guard, admin: &str) {
 }
 
 /// The refusals recorded in `range`, as (kind, audited, reason).
-fn recorded(
-    sink: &Collect,
-    range: std::ops::Range<usize>,
-) -> Vec<(BlockKind, bool, String)> {
+fn recorded(sink: &Collect, range: std::ops::Range<usize>) -> Vec<(BlockKind, bool, String)> {
     sink.all()[range]
         .iter()
         .map(|b| (b.kind, b.audited, b.reason.clone()))

@@ -463,6 +463,9 @@ fn serve_runs_until_shutdown_and_cleans_up() {
         registries: None,
         protect: vec![],
         max_connections: 16,
+        metrics: None,
+        audit_log: None,
+        audit_allowed: 0,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = rig.rt.spawn(eci_proxy::serve(config, async {

@@ -1,0 +1,281 @@
+//! The shipped `eci-guard serve` observed (issue 17): after a scripted session of the real docker
+//! CLI against the real engine, the JSON-lines audit log holds one event per refusal (blocked
+//! and audited) with the history row's fields, and the Prometheus metrics (on a unix socket and
+//! on loopback TCP) count what the history holds.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use eci_e2e::shared;
+use serde_json::Value;
+use support::*;
+
+fn admin(audit_host_access: bool) -> String {
+    serde_json::json!({
+        "configurationFileVersion": 2,
+        "enhancedContainerIsolation": {
+            "locked": true,
+            "value": true,
+            "iechorSocketMount": {"imageList": {"images": []}},
+            "eciGuard": {"audit": {"hostAccess": audit_host_access}}
+        }
+    })
+    .to_string()
+}
+
+fn scrape_unix(socket: &Path) -> String {
+    let mut s = UnixStream::connect(socket).expect("metrics socket");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn scrape_tcp(port: u16) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_audit_log_and_the_metrics_match_the_history() {
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let dir = tempfile::Builder::new()
+        .prefix("ecia")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let admin_path = dir.path().join("admin-settings.json");
+    std::fs::write(&admin_path, admin(false)).unwrap();
+    let listen = dir.path().join("docker.sock");
+    let state = dir.path().join("state");
+    let log = dir.path().join("log/audit.jsonl");
+    let metrics_sock = dir.path().join("metrics.sock");
+    let port = free_port();
+    let start = |metrics: String| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eci-guard"));
+        cmd.arg("serve")
+            .arg("--upstream")
+            .arg(engine.socket_path())
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--admin-settings")
+            .arg(&admin_path)
+            .arg("--user-settings")
+            .arg(dir.path().join("user.json"))
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--audit-log")
+            .arg(&log)
+            .arg("--audit-allowed")
+            .arg("1")
+            .arg("--metrics")
+            .arg(metrics)
+            .env_remove("JOURNAL_STREAM");
+        Serve::start(cmd, listen.clone())
+    };
+    // A network address is refused: metrics stay on this host.
+    let out = Command::new(env!("CARGO_BIN_EXE_eci-guard"))
+        .args(["serve", "--metrics", "0.0.0.0:9323"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("loopback or a unix socket only"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut serve = start(format!("unix:{}", metrics_sock.display()));
+    serve.wait_for(
+        Duration::from_secs(10),
+        applied(&version_of(Some(&admin(false)))),
+    );
+    let docker = |args: &[&str]| {
+        engine
+            .docker()
+            .env("DOCKER_HOST", format!("unix://{}", listen.display()))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let sock = engine.socket_path().display().to_string();
+    let bind = format!("{sock}:/var/run/docker.sock");
+    // Blocked: a socket mount and a privileged container; allowed: a listing.
+    assert!(!docker(&["create", "-v", &bind, &bb, "true"])
+        .status
+        .success());
+    assert!(!docker(&["create", "--privileged", &bb, "true"])
+        .status
+        .success());
+    assert!(docker(&["ps", "-q"]).status.success());
+    // Host access audited: the privileged create passes, recorded as audited.
+    std::fs::write(&admin_path, admin(true)).unwrap();
+    serve.wait_for(
+        Duration::from_secs(10),
+        applied(&version_of(Some(&admin(true)))),
+    );
+    let made = docker(&["create", "--privileged", &bb, "true"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let id = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+
+    let text = scrape_unix(&metrics_sock);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+
+    // The history, as the CLI prints it (newest first), once the recorder has written all three.
+    let read_history = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_eci-guard"))
+            .args(["history", "--state-dir"])
+            .arg(&state)
+            .env_remove("ECI_GUARD_STATE_DIR")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+    };
+    let mut rows = read_history();
+    for _ in 0..50 {
+        if rows.len() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        rows = read_history();
+    }
+    let mut counted: BTreeMap<(String, bool), f64> = BTreeMap::new();
+    for r in &rows {
+        let key = (
+            r["kind"].as_str().unwrap().to_owned(),
+            r["audited"].as_bool().unwrap_or(false),
+        );
+        *counted.entry(key).or_default() += 1.0;
+    }
+    assert_eq!(
+        counted,
+        BTreeMap::from([
+            (("host_access".to_owned(), false), 1.0),
+            (("host_access".to_owned(), true), 1.0),
+            (("socket_mount".to_owned(), false), 1.0),
+        ]),
+        "{rows:#?}"
+    );
+    for ((kind, audited), n) in &counted {
+        let family = if *audited { "audited" } else { "blocks" };
+        assert_eq!(
+            metric(
+                &text,
+                &format!("eci_guard_{family}_total{{kind=\"{kind}\"}}")
+            ),
+            *n,
+            "{kind} {audited}: {text}"
+        );
+    }
+    assert_eq!(
+        metric(
+            &text,
+            r#"eci_guard_requests_total{group="containers",verdict="blocked"}"#
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"eci_guard_requests_total{group="containers",verdict="audited"}"#
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            r#"eci_guard_requests_total{group="containers",verdict="allowed"}"#
+        ) >= 1.0
+    );
+    assert_eq!(
+        metric(&text, r#"eci_guard_reloads_total{outcome="applied"}"#),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(metric(&text, "eci_guard_filtered_sockets"), 0.0);
+    assert!(text.contains("eci_guard_open_connections"), "{text}");
+    assert!(text.contains("eci_guard_upstream_errors_total"), "{text}");
+
+    // The audit log: one line per history row, same fields, and the allowed requests sampled.
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refusals: Vec<&Value> = lines.iter().filter(|l| l["event"] != "allowed").collect();
+    assert_eq!(refusals.len(), rows.len(), "{lines:#?}");
+    for (line, row) in refusals.iter().zip(rows.iter().rev()) {
+        for field in [
+            "kind",
+            "audited",
+            "image",
+            "method",
+            "path",
+            "reason",
+            "message",
+            "policy_version",
+        ] {
+            assert_eq!(line[field], row[field], "{field}: {line} vs {row}");
+        }
+        let event = if row["audited"] == true {
+            "audited"
+        } else {
+            "blocked"
+        };
+        assert_eq!(line["event"], event);
+    }
+    assert!(
+        lines.iter().any(|l| l["event"] == "allowed"
+            && l["path"]
+                .as_str()
+                .unwrap_or("")
+                .contains("/containers/json")),
+        "the allowed listing is sampled: {lines:#?}"
+    );
+    drop(serve);
+
+    // Loopback TCP serves the same.
+    let serve = start(format!("127.0.0.1:{port}"));
+    let text = scrape_tcp(port);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("eci_guard_reloads_total"), "{text}");
+    drop(serve);
+    let _ = engine.docker().args(["rm", "-f", &id]).output();
+}
