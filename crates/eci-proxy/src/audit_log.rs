@@ -168,7 +168,7 @@ impl BlockSink for AuditLog {
 
     fn allowed(&self, request: &AllowedRequest) {
         let n = self.allowed_seen.fetch_add(1, Ordering::Relaxed);
-        if self.sample_allowed == 0 || n % self.sample_allowed != 0 {
+        if self.sample_allowed == 0 || !n.is_multiple_of(self.sample_allowed) {
             return;
         }
         match self.target {
