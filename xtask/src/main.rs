@@ -32,6 +32,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "xvfb",
     "webkit2gtk-driver",
     "haproxy",
+    // systemd-journald and journalctl: the audit log's journal test runs the real journald in a
+    // private mount namespace (systemd is not PID 1 here).
+    "systemd",
 ];
 
 fn main() -> ExitCode {

@@ -57,8 +57,10 @@ fn init_logging(journal: bool) {
     let journald = if journal {
         match tracing_journald::layer() {
             Ok(layer) => Some(
+                // Fields by their own names (KIND, IMAGE, REASON, …), as the history names them.
                 layer
                     .with_syslog_identifier("eci-guard".to_owned())
+                    .with_field_prefix(None)
                     .with_filter(tracing_subscriber::filter::filter_fn(move |m| is_audit(m))),
             ),
             Err(e) => {

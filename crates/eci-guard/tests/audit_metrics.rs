@@ -16,7 +16,7 @@ use eci_e2e::shared;
 use serde_json::Value;
 use support::*;
 
-fn admin(audit_host_access: bool) -> String {
+fn admin_text(audit_host_access: bool) -> String {
     serde_json::json!({
         "configurationFileVersion": 2,
         "enhancedContainerIsolation": {
@@ -71,7 +71,7 @@ fn the_audit_log_and_the_metrics_match_the_history() {
         .tempdir_in("/tmp")
         .unwrap();
     let admin_path = dir.path().join("admin-settings.json");
-    std::fs::write(&admin_path, admin(false)).unwrap();
+    std::fs::write(&admin_path, admin_text(false)).unwrap();
     let listen = dir.path().join("docker.sock");
     let state = dir.path().join("state");
     let log = dir.path().join("log/audit.jsonl");
@@ -114,7 +114,7 @@ fn the_audit_log_and_the_metrics_match_the_history() {
     let mut serve = start(format!("unix:{}", metrics_sock.display()));
     serve.wait_for(
         Duration::from_secs(10),
-        applied(&version_of(Some(&admin(false)))),
+        applied(&version_of(Some(&admin_text(false)))),
     );
     let docker = |args: &[&str]| {
         engine
@@ -135,10 +135,10 @@ fn the_audit_log_and_the_metrics_match_the_history() {
         .success());
     assert!(docker(&["ps", "-q"]).status.success());
     // Host access audited: the privileged create passes, recorded as audited.
-    std::fs::write(&admin_path, admin(true)).unwrap();
+    std::fs::write(&admin_path, admin_text(true)).unwrap();
     serve.wait_for(
         Duration::from_secs(10),
-        applied(&version_of(Some(&admin(true)))),
+        applied(&version_of(Some(&admin_text(true)))),
     );
     let made = docker(&["create", "--privileged", &bb, "true"]);
     assert!(
@@ -278,4 +278,87 @@ fn the_audit_log_and_the_metrics_match_the_history() {
     assert!(text.contains("eci_guard_reloads_total"), "{text}");
     drop(serve);
     let _ = engine.docker().args(["rm", "-f", &id]).output();
+}
+
+/// Under systemd (`JOURNAL_STREAM` set, the journal's socket present) the audit events go to the
+/// journal as structured fields. Shown with the real systemd-journald, started in a private mount
+/// namespace whose `/run` is a fresh tmpfs (the host's `/run` is not touched), the shipped serve
+/// in it, and the real journalctl reading what it wrote.
+#[test]
+fn under_systemd_refusals_go_to_the_journal_as_fields() {
+    let journald = Path::new("/lib/systemd/systemd-journald");
+    assert!(
+        journald.exists(),
+        "systemd-journald is installed by the project (Debian's systemd)"
+    );
+    let s = shared();
+    let engine = s.engine();
+    let bb = s.busybox().reference();
+    let dir = tempfile::Builder::new()
+        .prefix("ecij")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let admin = dir.path().join("admin-settings.json");
+    std::fs::write(&admin, admin_text(false)).unwrap();
+    let listen = dir.path().join("docker.sock");
+    let sock = engine.socket_path().display().to_string();
+    let script = format!(
+        r#"set -u
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/journal
+{journald} & J=$!
+for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+JOURNAL_STREAM=9:9 {exe} serve --upstream {sock} --listen {listen} --admin-settings {admin} \
+  --user-settings {dir}/user.json --state-dir {dir}/state 2>{dir}/serve.err & S=$!
+for i in $(seq 200); do [ -S {listen} ] && break; sleep 0.05; done
+DOCKER_HOST=unix://{listen} DOCKER_CONFIG={config} {docker} create -v {sock}:/var/run/docker.sock {bb} true >/dev/null 2>&1
+kill $S; wait $S
+journalctl -D /run/log/journal --no-pager -o json SYSLOG_IDENTIFIER=eci-guard
+kill $J; wait $J
+"#,
+        journald = journald.display(),
+        exe = env!("CARGO_BIN_EXE_eci-guard"),
+        listen = listen.display(),
+        admin = admin.display(),
+        dir = dir.path().display(),
+        config = engine.docker_config_dir().display(),
+        docker = engine.docker_cli_path().display(),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let entries: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let refusal = entries
+        .iter()
+        .find(|e| e["EVENT"] == "blocked")
+        .unwrap_or_else(|| {
+            panic!(
+                "no audit event in the journal: {entries:#?}\nstderr: {}\nserve: {}",
+                String::from_utf8_lossy(&out.stderr),
+                std::fs::read_to_string(dir.path().join("serve.err")).unwrap_or_default()
+            )
+        });
+    assert_eq!(refusal["KIND"], "socket_mount");
+    assert_eq!(refusal["METHOD"], "POST");
+    assert!(refusal["PATH"]
+        .as_str()
+        .unwrap()
+        .contains("/containers/create"));
+    assert!(refusal["REASON"]
+        .as_str()
+        .unwrap()
+        .contains("not in the allowed list"));
+    assert!(refusal["MESSAGE"]
+        .as_str()
+        .unwrap()
+        .contains("iechor socket mount denied"));
+    assert!(refusal["IMAGE"].as_str().unwrap().contains("busybox"));
+    // Audit events are not also written to stderr, which systemd would journal a second time.
+    let stderr = std::fs::read_to_string(dir.path().join("serve.err")).unwrap_or_default();
+    assert!(stderr.contains("request blocked"), "{stderr}");
+    assert!(!stderr.contains("eci_guard::audit"), "{stderr}");
 }
