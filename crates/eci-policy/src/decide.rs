@@ -35,8 +35,9 @@ pub struct Denial {
 }
 
 impl Denial {
-    /// A request the enforcer cannot read safely (ambiguous path, body, encoding).
-    pub fn invalid(status: u16, why: impl Into<String>) -> Denial {
+    /// A request the enforcer cannot read safely (ambiguous path, body, encoding); the cases are
+    /// named in [`crate::unreadable`].
+    pub(crate) fn invalid(status: u16, why: impl Into<String>) -> Denial {
         let why = why.into();
         Denial {
             kind: BlockKind::InvalidRequest,
@@ -179,6 +180,27 @@ pub enum Exposure {
 
 impl Exposure {
     /// The protected path the exposure reaches.
+    /// The worse of two exposures: a directory over a socket, then a host control socket, then
+    /// the socket itself, then a filtered socket, then none.
+    pub fn worst(a: Option<Exposure>, b: Option<Exposure>) -> Option<Exposure> {
+        let rank = |e: &Option<Exposure>| e.as_ref().map_or(0, Exposure::severity);
+        if rank(&b) > rank(&a) {
+            b
+        } else {
+            a
+        }
+    }
+
+    /// How bad the exposure is, for ranking: higher is worse.
+    pub fn severity(&self) -> u8 {
+        match self {
+            Exposure::Filtered { .. } => 1,
+            Exposure::Socket { .. } => 2,
+            Exposure::Control { .. } => 3,
+            Exposure::Ancestor { .. } => 4,
+        }
+    }
+
     pub fn socket(&self) -> &str {
         match self {
             Exposure::Socket { socket }

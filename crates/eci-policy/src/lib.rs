@@ -13,4 +13,5 @@ pub mod reference;
 pub mod routes;
 pub mod settings;
 pub mod unfilterable;
+pub mod unreadable;
 pub mod validate;

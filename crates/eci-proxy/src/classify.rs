@@ -3,6 +3,7 @@
 
 use eci_policy::decide::Denial;
 use eci_policy::routes::{self, BodyKind, Endpoint, Route};
+use eci_policy::unreadable::{self, Unreadable};
 
 /// Which request body the enforcer must read before forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +81,8 @@ pub fn commands_of(route: &Route) -> Vec<String> {
 /// Classifies a request as the engine's router would see it; what cannot be classified is
 /// refused, never forwarded.
 pub fn classify(method: &str, target: &str) -> Result<Classified, Denial> {
-    let c =
-        routes::classify(method, target).map_err(|e| Denial::invalid(e.status(), e.to_string()))?;
+    let c = routes::classify(method, target)
+        .map_err(|e| unreadable::unreadable(Unreadable::Route(&e)))?;
     let route = c.route;
     // A volume's bind options expose nothing until a container mounts it, and every container
     // create and service spec inspects the named volumes it uses (including volumes made before

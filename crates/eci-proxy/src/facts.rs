@@ -6,11 +6,12 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use eci_policy::decide::{exposure, Denial, Exposure, ImageFacts};
+use eci_policy::decide::{exposure, Exposure, ImageFacts};
 use eci_policy::mounts::{self, clean_path, KernelFs, MountRef, MountSource, Surface};
 use eci_policy::privileges::HostFlag;
 use eci_policy::reference::Reference;
 use eci_policy::settings::Policy;
+use eci_policy::unreadable;
 use serde_json::{json, Value};
 
 use crate::error::ProxyError;
@@ -414,7 +415,7 @@ impl Protected {
                 } else {
                     continue;
                 };
-                worst = crate::facts::worst(worst, Some(e));
+                worst = Exposure::worst(worst, Some(e));
             }
         }
         worst
@@ -542,27 +543,6 @@ fn on_procfs(resolved: &str) -> bool {
     filesystem_type(resolved) == Some(PROC_SUPER_MAGIC)
 }
 
-/// How bad an exposure is: a directory over a socket, then the socket itself, then a filtered
-/// socket.
-fn rank(e: Option<&Exposure>) -> u8 {
-    match e {
-        None => 0,
-        Some(Exposure::Filtered { .. }) => 1,
-        Some(Exposure::Socket { .. }) => 2,
-        Some(Exposure::Control { .. }) => 3,
-        Some(Exposure::Ancestor { .. }) => 4,
-    }
-}
-
-/// Keeps the worst of two exposures.
-pub(crate) fn worst(a: Option<Exposure>, b: Option<Exposure>) -> Option<Exposure> {
-    if rank(b.as_ref()) > rank(a.as_ref()) {
-        b
-    } else {
-        a
-    }
-}
-
 /// The exposure of each mount of a request, in order.
 pub async fn exposures(
     upstream: &Upstream,
@@ -649,7 +629,7 @@ pub async fn gather(
                     out.volumes_from.push((i, id.to_owned()));
                 }
                 let (_, exposures) = container_mounts(upstream, protected, &info, kernel).await?;
-                exposures.into_iter().fold(None, worst)
+                exposures.into_iter().fold(None, Exposure::worst)
             }
         };
         out.exposures.push(e);
@@ -687,14 +667,7 @@ async fn existing_volume(
         ))),
         // Options the engine accepted but we cannot check (overlay, relative devices), or a
         // kernel filesystem: no container may use the volume while ECI is on.
-        Err(e) => {
-            let mut denial = eci_policy::decide::body_denial(&e);
-            denial.message = format!("{} (volume {name:?})", denial.message);
-            if denial.kind == eci_policy::decide::BlockKind::InvalidRequest {
-                denial = Denial::invalid(403, format!("volume {name:?} cannot be checked: {e}"));
-            }
-            Err(ProxyError::Denied(denial))
-        }
+        Err(e) => Err(ProxyError::Denied(unreadable::volume_denial(name, &e))),
     }
 }
 
@@ -780,7 +753,7 @@ pub fn plugin_exposure(protected: &Protected, inspect: &Value) -> Option<(String
             }
         }
     }
-    found.into_iter().max_by_key(|(_, e)| rank(Some(e)))
+    found.into_iter().max_by_key(|(_, e)| e.severity())
 }
 
 /// The engine's view of an image; `None` when the engine has no such image.

@@ -13,6 +13,7 @@ use eci_policy::privileges::{self, HostFlag};
 use eci_policy::routes::Route;
 use eci_policy::settings::Policy;
 use eci_policy::unfilterable;
+use eci_policy::unreadable::{self, unreadable, Unreadable};
 use serde_json::Value;
 use tokio::sync::MutexGuard;
 
@@ -207,21 +208,9 @@ pub(crate) fn body_denial(e: gojson::BodyError) -> ProxyError {
     ProxyError::Denied(decide::body_denial(&e))
 }
 
-/// Engines apply a `HostConfig` sent with a start (API < 1.24), binds and all. Clients send
-/// none; an empty body, `null` or `{}` passes, anything else is refused rather than checked.
+/// A start's body, checked: only an empty one passes.
 fn start_body(body: &[u8], limits: &gojson::Limits) -> Result<Forward, ProxyError> {
-    let trivial = body.iter().all(u8::is_ascii_whitespace)
-        || match gojson::parse(body, limits) {
-            Ok(Value::Null) => true,
-            Ok(Value::Object(o)) => o.is_empty(),
-            _ => false,
-        };
-    if !trivial {
-        return Err(ProxyError::Denied(Denial::invalid(
-            400,
-            "a container start with a host config body (API before 1.24) cannot be checked; give the host config at create",
-        )));
-    }
+    unreadable::start_body_verdict(body, limits).map_err(ProxyError::Denied)?;
     Ok(Forward::Raw(Bytes::copy_from_slice(body)))
 }
 
@@ -254,10 +243,7 @@ async fn create_image(
     seen: &mut Seen,
 ) -> Result<ImageFacts, ProxyError> {
     if image_name.is_empty() {
-        return Err(ProxyError::Denied(Denial::invalid(
-            400,
-            "the create request names no image",
-        )));
+        return Err(ProxyError::Denied(unreadable(Unreadable::NoImage)));
     }
     let image = facts::image(&shared.upstream, image_name)
         .await?
@@ -400,10 +386,9 @@ fn pin_volumes_from(
             continue;
         };
         let Some(Value::String(raw)) = value.pointer_mut(&m.pointer) else {
-            return Err(ProxyError::Denied(Denial::invalid(
-                400,
-                format!("cannot pin the VolumesFrom entry at {:?}", m.pointer),
-            )));
+            return Err(ProxyError::Denied(unreadable(Unreadable::PinVolumesFrom {
+                pointer: &m.pointer,
+            })));
         };
         let mode = raw.split_once(':').map(|(_, mode)| mode.to_owned());
         *raw = match mode {

@@ -11,6 +11,7 @@ use eci_policy::decide::{Denial, Via};
 use eci_policy::gojson;
 use eci_policy::mounts::{self, MountRef};
 use eci_policy::settings::Policy;
+use eci_policy::unreadable::{unreadable, Unreadable};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
@@ -176,9 +177,8 @@ async fn process(
     let (mut parts, body) = req.into_parts();
     // The engine must route exactly the target we classified: always origin-form.
     if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
-        parts.uri = Uri::try_from(target).map_err(|e| {
-            ProxyError::Denied(Denial::invalid(400, format!("invalid request target: {e}")))
-        })?;
+        parts.uri = Uri::try_from(target)
+            .map_err(|e| ProxyError::Denied(unreadable(Unreadable::Target(e.to_string()))))?;
     }
     let Some(classified) = admitted else {
         return forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await;
@@ -224,10 +224,9 @@ async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, ProxyError>
         {
             Err(body_denial(gojson::BodyError::TooLarge { limit }))
         }
-        Err(e) => Err(ProxyError::Denied(Denial::invalid(
-            400,
-            format!("cannot read the request body: {e}"),
-        ))),
+        Err(e) => Err(ProxyError::Denied(unreadable(Unreadable::Body(
+            e.to_string(),
+        )))),
     }
 }
 
