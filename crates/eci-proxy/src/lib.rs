@@ -37,12 +37,13 @@ mod service;
 mod upstream;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use eci_policy::gojson;
 use serde::Serialize;
+use tokio::net::UnixListener;
 use tokio::sync::{broadcast, watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -167,6 +168,92 @@ impl std::fmt::Debug for Enforcer {
     }
 }
 
+/// Creates `dir` readable by its owner only: filtered sockets are for the containers they are
+/// mounted into, not for local users.
+fn private_dir(dir: &Path) -> Result<PathBuf, StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|source| StartError::StateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    Ok(dir.to_path_buf())
+}
+
+/// Counts every reload the store publishes from now on (subscribed before the first, so it
+/// counts too).
+fn count_reloads(store: &PolicyStore, metrics: Arc<Metrics>) -> JoinHandle<()> {
+    let mut reloads = store.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match reloads.recv().await {
+                Ok(event) => metrics.reload(&event.outcome),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+}
+
+/// Every path a mount must not reach: the listening sockets, the engine's, the configured ones,
+/// the host's control sockets and the engine's exec root; logged as found.
+async fn protected_paths(config: &EnforcerConfig, filtered_dir: &Path) -> Protected {
+    let protected = Protected::new(
+        config
+            .listen
+            .iter()
+            .chain(std::iter::once(&config.upstream))
+            .chain(config.protect.iter())
+            .cloned(),
+        filtered_dir,
+    )
+    .with_control(facts::HOST_CONTROL_SOCKETS)
+    .with_control(engine_paths::exec_root(&config.upstream).await);
+    for (path, kind) in protected.present() {
+        tracing::info!(%path, kind, "protected against mounts");
+    }
+    protected
+}
+
+/// Binds each listening socket (its directory made if missing), in the engine socket's group.
+fn bind_listeners(config: &EnforcerConfig) -> Result<Vec<(PathBuf, UnixListener)>, StartError> {
+    let mut listeners = Vec::new();
+    for path in &config.listen {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let l = bind_socket(path, false).map_err(|source| StartError::Listen {
+            path: path.clone(),
+            source,
+        })?;
+        share_group_with_upstream(path, &config.upstream);
+        listeners.push((path.clone(), l));
+    }
+    Ok(listeners)
+}
+
+/// Gives running containers back the filtered sockets they had. An engine that accepts but never
+/// answers must not hold up the start; the events task syncs again once the engine answers.
+async fn restore_filtered_sockets(shared: &Arc<Shared>) {
+    match tokio::time::timeout(
+        ENGINE_QUERY_TIMEOUT,
+        shared.filtered.sync(shared, &shared.upstream),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot restore filtered sockets yet; will retry with the engine's events")
+        }
+        Err(_) => {
+            tracing::warn!(
+                "the engine does not answer; filtered sockets will be restored with its events"
+            )
+        }
+    }
+}
+
 impl Enforcer {
     /// Loads the settings, binds the listeners, restores the filtered sockets of existing
     /// containers, and starts serving. `sink` receives every block (the history store).
@@ -175,24 +262,12 @@ impl Enforcer {
         digests: Arc<dyn DigestSource>,
         sink: Option<Arc<dyn BlockSink>>,
     ) -> Result<Enforcer, StartError> {
-        let upstream_ok = std::fs::symlink_metadata(&config.upstream).is_ok();
-        if !upstream_ok {
+        if std::fs::symlink_metadata(&config.upstream).is_err() {
             return Err(StartError::UpstreamMissing {
                 path: config.upstream.clone(),
             });
         }
-        let filtered_dir = config.state_dir.join("filtered");
-        std::fs::create_dir_all(&filtered_dir)
-            .and_then(|()| {
-                // Filtered sockets are for the containers they are mounted into, not for local
-                // users.
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&filtered_dir, std::fs::Permissions::from_mode(0o700))
-            })
-            .map_err(|source| StartError::StateDir {
-                path: filtered_dir.clone(),
-                source,
-            })?;
+        let filtered_dir = private_dir(&config.state_dir.join("filtered"))?;
         let hook_digests = digests.clone();
         let store = Arc::new(
             PolicyStore::fail_closed()
@@ -205,45 +280,10 @@ impl Enforcer {
             None
         };
         let metrics = Arc::new(Metrics::new());
-        // Every reload from here on is counted, the first one too.
-        let mut reloads = store.subscribe();
+        let reload_counter = count_reloads(&store, metrics.clone());
         store.reload(&config.settings);
-        let counted = metrics.clone();
-        let reload_counter = tokio::spawn(async move {
-            loop {
-                match reloads.recv().await {
-                    Ok(event) => counted.reload(&event.outcome),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-        let protected = Protected::new(
-            config
-                .listen
-                .iter()
-                .chain(std::iter::once(&config.upstream))
-                .chain(config.protect.iter())
-                .cloned(),
-            &filtered_dir,
-        )
-        .with_control(facts::HOST_CONTROL_SOCKETS)
-        .with_control(engine_paths::exec_root(&config.upstream).await);
-        for (path, kind) in protected.present() {
-            tracing::info!(%path, kind, "protected against mounts");
-        }
-        let mut listeners = Vec::new();
-        for path in &config.listen {
-            if let Some(parent) = path.parent() {
-                let _ = std::fs::create_dir_all(parent);
-            }
-            let l = bind_socket(path, false).map_err(|source| StartError::Listen {
-                path: path.clone(),
-                source,
-            })?;
-            share_group_with_upstream(path, &config.upstream);
-            listeners.push((path.clone(), l));
-        }
+        let protected = protected_paths(&config, &filtered_dir).await;
+        let listeners = bind_listeners(&config)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             upstream: Upstream::new(&config.upstream),
@@ -257,24 +297,7 @@ impl Enforcer {
             shutdown: shutdown_rx,
             volumes: tokio::sync::Mutex::new(()),
         });
-        // An engine that accepts but never answers must not hold up the start; the events task
-        // syncs again once the engine answers.
-        match tokio::time::timeout(
-            ENGINE_QUERY_TIMEOUT,
-            shared.filtered.sync(&shared, &shared.upstream),
-        )
-        .await
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot restore filtered sockets yet; will retry with the engine's events")
-            }
-            Err(_) => {
-                tracing::warn!(
-                    "the engine does not answer; filtered sockets will be restored with its events"
-                )
-            }
-        }
+        restore_filtered_sockets(&shared).await;
         let mut tasks = vec![reload_counter];
         for (path, l) in listeners {
             tracing::info!(socket = %path.display(), upstream = %config.upstream.display(), "listening");

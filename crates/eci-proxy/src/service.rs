@@ -38,14 +38,20 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<ClientBody> {
     let policy = shared.policy.snapshot();
-    let method = req.method().clone();
     let target = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
-    // A cheap clone (shared bytes); read only if the request is refused.
-    let user_agent = req.headers().get(header::USER_AGENT).cloned();
+    let asked = Asked {
+        origin,
+        peer,
+        method: req.method().clone(),
+        // A cheap clone (shared bytes); read only if the request is refused.
+        user_agent: req.headers().get(header::USER_AGENT).cloned(),
+        policy: &policy,
+        target: &target,
+    };
     let mut seen = Seen::default();
     let mut audits = Vec::new();
     let outcome = process(
@@ -59,16 +65,76 @@ pub async fn handle(
         &mut audits,
     )
     .await;
-    let client = || ClientInfo {
-        pid: peer.and_then(|p| p.pid),
-        uid: peer.map(|p| p.uid),
-        gid: peer.map(|p| p.gid),
-        user_agent: user_agent
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    };
-    let verdict = match &outcome {
+    account(shared, &asked, &outcome, &seen, &audits);
+    match outcome {
+        Ok(resp) => resp,
+        Err(err) => err.into_response().map(Either::Right),
+    }
+}
+
+/// What a request asked, for its records.
+struct Asked<'a> {
+    origin: &'a Origin,
+    peer: Option<Peer>,
+    method: Method,
+    user_agent: Option<HeaderValue>,
+    policy: &'a Policy,
+    target: &'a str,
+}
+
+impl Asked<'_> {
+    fn client(&self) -> ClientInfo {
+        ClientInfo {
+            pid: self.peer.and_then(|p| p.pid),
+            uid: self.peer.map(|p| p.uid),
+            gid: self.peer.map(|p| p.gid),
+            user_agent: self
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    fn block(&self, d: &Denial, seen: &Seen, audited: bool) -> BlockEvent {
+        let socket = match self.origin {
+            Origin::Main { path } => SocketKind::Main {
+                path: path.to_string(),
+            },
+            Origin::Filtered { path, container } => SocketKind::Filtered {
+                path: path.to_string(),
+                container: container.get().cloned(),
+            },
+        };
+        BlockEvent {
+            at: SystemTime::now(),
+            socket,
+            image_name: seen.image_name.clone(),
+            image_id: seen.image_id.clone(),
+            kind: d.kind,
+            audited,
+            commands: seen.route.map(classify::commands_of).unwrap_or_default(),
+            method: self.method.to_string(),
+            path: self.target.to_owned(),
+            status: d.status,
+            reason: d.reason.clone(),
+            message: d.message.clone(),
+            policy_version: self.policy.version.clone(),
+            client: self.client(),
+        }
+    }
+}
+
+/// The request's one account: its metrics, its refusals (audited ones, then the block) recorded
+/// at this one point, and an allowed request offered to the audit log's sample.
+fn account(
+    shared: &Shared,
+    asked: &Asked<'_>,
+    outcome: &Result<Response<ClientBody>, ProxyError>,
+    seen: &Seen,
+    audits: &[(Denial, Seen)],
+) {
+    let verdict = match outcome {
         Ok(_) if audits.is_empty() => Verdict::Allowed,
         Ok(_) => Verdict::Audited,
         Err(ProxyError::Denied(_)) => Verdict::Blocked,
@@ -86,67 +152,22 @@ pub async fn handle(
     if verdict == Verdict::Allowed {
         shared.blocks.allowed(|| AllowedRequest {
             at: SystemTime::now(),
-            socket_path: match origin {
+            socket_path: match asked.origin {
                 Origin::Main { path } | Origin::Filtered { path, .. } => path.to_string(),
             },
-            method: method.to_string(),
-            path: target.clone(),
+            method: asked.method.to_string(),
+            path: asked.target.to_owned(),
         });
     }
-    for (d, seen) in &audits {
-        let event = block_event(origin, &policy, &method, &target, d, seen, client());
-        shared.blocks.record(BlockEvent {
-            audited: true,
-            ..event
-        });
+    for (d, seen) in audits {
+        shared.blocks.record(asked.block(d, seen, true));
     }
     match outcome {
-        Ok(resp) => resp,
+        Err(ProxyError::Denied(d)) => shared.blocks.record(asked.block(d, seen, false)),
         Err(err) => {
-            if let ProxyError::Denied(d) = &err {
-                let block = block_event(origin, &policy, &method, &target, d, &seen, client());
-                shared.blocks.record(block);
-            } else {
-                tracing::warn!(%method, %target, error = %err, "request failed");
-            }
-            err.into_response().map(Either::Right)
+            tracing::warn!(method = %asked.method, target = %asked.target, error = %err, "request failed")
         }
-    }
-}
-
-fn block_event(
-    origin: &Origin,
-    policy: &Policy,
-    method: &Method,
-    target: &str,
-    d: &Denial,
-    seen: &Seen,
-    client: ClientInfo,
-) -> BlockEvent {
-    let socket = match origin {
-        Origin::Main { path } => SocketKind::Main {
-            path: path.to_string(),
-        },
-        Origin::Filtered { path, container } => SocketKind::Filtered {
-            path: path.to_string(),
-            container: container.get().cloned(),
-        },
-    };
-    BlockEvent {
-        at: SystemTime::now(),
-        socket,
-        image_name: seen.image_name.clone(),
-        image_id: seen.image_id.clone(),
-        kind: d.kind,
-        audited: false,
-        commands: seen.route.map(classify::commands_of).unwrap_or_default(),
-        method: method.to_string(),
-        path: target.to_owned(),
-        status: d.status,
-        reason: d.reason.clone(),
-        message: d.message.clone(),
-        policy_version: policy.version.clone(),
-        client,
+        Ok(_) => {}
     }
 }
 
