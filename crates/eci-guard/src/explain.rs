@@ -69,7 +69,39 @@ pub fn run(args: ExplainArgs) -> ExitCode {
         None => eci_registry::RegistrySettings::default(),
     };
     let format = args.format;
-    let enforcer = args.serve.into_enforcer_config();
+    let Some((explanation, problem)) =
+        explain(args.serve, registries, socket, &method, &target, &body)
+    else {
+        return ExitCode::from(2);
+    };
+    if let Some(problem) = problem {
+        eprintln!("eci-guard explain: {problem}");
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = match format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, &explanation)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+        Format::Human => out.write_all(human(&explanation).as_bytes()),
+    };
+    ExitCode::from(match explanation.outcome {
+        Outcome::Allow | Outcome::AllowFiltered => 0,
+        Outcome::Deny => 1,
+        Outcome::CannotTell => 2,
+    })
+}
+
+/// The enforcer's judge run once on the request, with the facts `serve` would have: the
+/// explanation and any settings problem; `None` when no runtime could start.
+fn explain(
+    serve: eci_proxy::ServeConfig,
+    registries: eci_registry::RegistrySettings,
+    socket: Socket,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> Option<(Explanation, Option<String>)> {
+    let enforcer = serve.into_enforcer_config();
     let config = ExplainConfig {
         upstream: enforcer.upstream,
         settings: enforcer.settings,
@@ -87,33 +119,18 @@ pub fn run(args: ExplainArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("eci-guard explain: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return None;
         }
     };
-    let (explanation, problem) = runtime.block_on(async {
+    Some(runtime.block_on(async {
         // The enforcer's digest cache; entries it has never fetched are fetched now, as the
         // enforcer does when the settings name them.
         let digests = Arc::new(RegistryDigests::open(&config.state_dir, registries));
         let explainer = Explainer::new(&config, digests.clone());
         digests.service().refresh_pending().await;
-        let x = explainer.explain(socket, &method, &target, &body).await;
+        let x = explainer.explain(socket, method, target, body).await;
         (x, explainer.settings_problem)
-    });
-    if let Some(problem) = problem {
-        eprintln!("eci-guard explain: {problem}");
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = match format {
-        Format::Json => serde_json::to_writer_pretty(&mut out, &explanation)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out)),
-        Format::Human => out.write_all(human(&explanation).as_bytes()),
-    };
-    ExitCode::from(match explanation.outcome {
-        Outcome::Allow | Outcome::AllowFiltered => 0,
-        Outcome::Deny => 1,
-        Outcome::CannotTell => 2,
-    })
+    }))
 }
 
 /// The request to explain: given as such, or translated from a docker command line.
@@ -144,9 +161,17 @@ fn request(args: &ExplainArgs) -> Result<(String, String, Vec<u8>), String> {
     ))
 }
 
+/// The explanation as aligned lines: what was seen, then what would be done.
 fn human(x: &Explanation) -> String {
-    use std::fmt::Write as _;
     let mut s = String::new();
+    seen_lines(&mut s, x);
+    verdict_lines(&mut s, x);
+    s
+}
+
+/// The request, the policy, the route, the mounts, the image and the image-list entries.
+fn seen_lines(s: &mut String, x: &Explanation) {
+    use std::fmt::Write as _;
     let socket = match x.socket {
         Socket::Main => "main socket",
         Socket::Filtered => "a filtered socket",
@@ -192,6 +217,11 @@ fn human(x: &Explanation) -> String {
     if let Some(entry) = &x.allowed_by {
         let _ = writeln!(s, "allowed   by {entry}");
     }
+}
+
+/// The verdict, the refusals audit mode records, and a refusal's status, message and reason.
+fn verdict_lines(s: &mut String, x: &Explanation) {
+    use std::fmt::Write as _;
     let verdict = match x.outcome {
         Outcome::Allow => "allow",
         Outcome::AllowFiltered => "allow, with the socket mounts pointed at a filtered socket",
@@ -223,5 +253,4 @@ fn human(x: &Explanation) -> String {
     if let Some(r) = &x.reason {
         let _ = writeln!(s, "reason    {r}");
     }
-    s
 }

@@ -85,19 +85,52 @@ pub fn translate(args: &[String]) -> Result<Translated, LineError> {
         }
         other => return Err(LineError::Command(other.unwrap_or("").to_owned())),
     }
-    let mut binds = Vec::new();
-    let mut mounts = Vec::new();
-    let mut volumes_from = Vec::new();
-    let mut privileged = false;
-    let mut lists: Vec<(&'static str, Vec<String>)> = Vec::new();
-    let mut modes: Vec<(&'static str, String)> = Vec::new();
-    let mut name = None;
+    let mut flags = Flags::default();
     let mut image = None;
     while let Some(arg) = rest.next() {
         if !arg.starts_with('-') || arg == "-" {
             image = Some(arg.to_owned());
             break;
         }
+        flags.read(arg, &mut rest)?;
+    }
+    let image = image.ok_or(LineError::NoImage)?;
+    let cmd: Vec<&str> = rest.collect();
+    let query = flags
+        .name
+        .as_ref()
+        .map(|n| format!("?name={n}"))
+        .unwrap_or_default();
+    let mut body = json!({ "Image": image, "HostConfig": flags.host_config() });
+    if !cmd.is_empty() {
+        body["Cmd"] = json!(cmd);
+    }
+    Ok(Translated {
+        method: "POST",
+        target: format!("/{API_VERSION}/containers/create{query}"),
+        body,
+    })
+}
+
+/// The flags of a `docker run` line that reach the create request, as read.
+#[derive(Default)]
+struct Flags {
+    binds: Vec<String>,
+    mounts: Vec<Value>,
+    volumes_from: Vec<String>,
+    privileged: bool,
+    lists: Vec<(&'static str, Vec<String>)>,
+    modes: Vec<(&'static str, String)>,
+    name: Option<String>,
+}
+
+impl Flags {
+    /// Reads one flag (`arg`), taking its value from `rest` when it is not inline.
+    fn read<'a>(
+        &mut self,
+        arg: &'a str,
+        rest: &mut impl Iterator<Item = &'a str>,
+    ) -> Result<(), LineError> {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
             _ => (arg, None),
@@ -112,66 +145,60 @@ pub fn translate(args: &[String]) -> Result<Translated, LineError> {
             }
         };
         match flag {
-            "-v" | "--volume" => binds.push(value()?),
-            "--mount" => mounts.push(mount(&value()?)?),
-            "--volumes-from" => volumes_from.push(value()?),
-            "--privileged" => privileged = inline.as_deref() != Some("false"),
+            "-v" | "--volume" => self.binds.push(value()?),
+            "--mount" => self.mounts.push(mount(&value()?)?),
+            "--volumes-from" => self.volumes_from.push(value()?),
+            "--privileged" => self.privileged = inline.as_deref() != Some("false"),
             f if namespace_field(f).is_some() => {
                 let field = namespace_field(f).unwrap_or_default();
-                modes.push((field, value()?));
+                self.modes.push((field, value()?));
             }
             f if list_field(f).is_some() => {
                 let field = list_field(f).unwrap_or_default();
                 let v = value()?;
-                match lists.iter_mut().find(|(k, _)| *k == field) {
+                match self.lists.iter_mut().find(|(k, _)| *k == field) {
                     Some((_, l)) => l.push(v),
-                    None => lists.push((field, vec![v])),
+                    None => self.lists.push((field, vec![v])),
                 }
             }
-            "--name" => name = Some(value()?),
+            "--name" => self.name = Some(value()?),
             f if SKIPPED_WITH_VALUE.contains(&f) => {
                 value()?;
             }
             f if SKIPPED_ALONE.contains(&f) && inline.is_none() => {}
             f => return Err(LineError::Flag(f.to_owned())),
         }
+        Ok(())
     }
-    let image = image.ok_or(LineError::NoImage)?;
-    let cmd: Vec<&str> = rest.collect();
-    let mut host = Map::new();
-    if !binds.is_empty() {
-        host.insert("Binds".into(), json!(binds));
+
+    /// The `HostConfig` the CLI would send.
+    fn host_config(self) -> Map<String, Value> {
+        let mut host = Map::new();
+        if !self.binds.is_empty() {
+            host.insert("Binds".into(), json!(self.binds));
+        }
+        if !self.mounts.is_empty() {
+            host.insert("Mounts".into(), Value::Array(self.mounts));
+        }
+        if !self.volumes_from.is_empty() {
+            host.insert("VolumesFrom".into(), json!(self.volumes_from));
+        }
+        if self.privileged {
+            host.insert("Privileged".into(), Value::Bool(true));
+        }
+        for (field, mode) in self.modes {
+            host.insert(field.into(), json!(mode));
+        }
+        for (field, list) in self.lists {
+            let list: Vec<Value> = if field == "Devices" {
+                list.iter().map(|d| device(d)).collect()
+            } else {
+                list.into_iter().map(Value::String).collect()
+            };
+            host.insert(field.into(), Value::Array(list));
+        }
+        host
     }
-    if !mounts.is_empty() {
-        host.insert("Mounts".into(), Value::Array(mounts));
-    }
-    if !volumes_from.is_empty() {
-        host.insert("VolumesFrom".into(), json!(volumes_from));
-    }
-    if privileged {
-        host.insert("Privileged".into(), Value::Bool(true));
-    }
-    for (field, mode) in modes {
-        host.insert(field.into(), json!(mode));
-    }
-    for (field, list) in lists {
-        let list: Vec<Value> = if field == "Devices" {
-            list.iter().map(|d| device(d)).collect()
-        } else {
-            list.into_iter().map(Value::String).collect()
-        };
-        host.insert(field.into(), Value::Array(list));
-    }
-    let mut body = json!({ "Image": image, "HostConfig": host });
-    if !cmd.is_empty() {
-        body["Cmd"] = json!(cmd);
-    }
-    let query = name.map(|n| format!("?name={n}")).unwrap_or_default();
-    Ok(Translated {
-        method: "POST",
-        target: format!("/{API_VERSION}/containers/create{query}"),
-        body,
-    })
 }
 
 /// The `HostConfig` field of a namespace flag.

@@ -123,6 +123,26 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, ClassifyError>
     if !METHODS.contains(&method) {
         return Err(ClassifyError::UnknownMethod(excerpt(method)));
     }
+    check_target(target)?;
+    let (raw_path, raw_query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_owned())),
+        None => (target, None),
+    };
+    let path = decoded_path(raw_path)?;
+    let (version, rest) = split_version(&path)?;
+    let (route, params) = route_of(method, rest)?;
+    Ok(Classified {
+        route,
+        version: version.map(str::to_owned),
+        path: rest.to_owned(),
+        params,
+        raw_query,
+    })
+}
+
+/// The request target as Go's server takes it: bounded, printable ASCII, no fragment, origin
+/// form.
+fn check_target(target: &str) -> Result<(), ClassifyError> {
     if target.len() > MAX_TARGET_LEN {
         return Err(ClassifyError::TooLong {
             len: target.len(),
@@ -142,10 +162,12 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, ClassifyError>
     if !target.starts_with('/') {
         return Err(ClassifyError::NotOriginForm);
     }
-    let (raw_path, raw_query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_owned())),
-        None => (target, None),
-    };
+    Ok(())
+}
+
+/// The path percent-decoded as the router matches it; one that cleaning would change is refused
+/// (the engine's router would redirect it, and we would have judged another path).
+fn decoded_path(raw_path: &str) -> Result<String, ClassifyError> {
     let path = decode(raw_path, false).map_err(|e| match e {
         DecodeError::Escape(s) => ClassifyError::InvalidEscape(s),
         DecodeError::NotUtf8 => ClassifyError::NotUtf8,
@@ -162,7 +184,18 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, ClassifyError>
             });
         }
     }
-    let (version, rest) = split_version(&path)?;
+    Ok(path)
+}
+
+/// Decoded path parameters by name.
+type Params = Vec<(&'static str, String)>;
+
+/// The route the engine's router picks for `method` on the unversioned `rest`, and its
+/// parameters.
+fn route_of(
+    method: &str,
+    rest: &str,
+) -> Result<(&'static Route, Params), ClassifyError> {
     let mut served = Vec::new();
     for compiled in INDEX.candidates(rest) {
         let route = compiled.route;
@@ -185,13 +218,7 @@ pub fn classify(method: &str, target: &str) -> Result<Classified, ClassifyError>
             }
             params.push((*name, value.to_owned()));
         }
-        return Ok(Classified {
-            route,
-            version: version.map(str::to_owned),
-            path: rest.to_owned(),
-            params,
-            raw_query,
-        });
+        return Ok((route, params));
     }
     if served.is_empty() {
         Err(ClassifyError::NoRoute {

@@ -271,24 +271,7 @@ pub fn merge(admin: Option<&CheckedEci>, user: Option<&CheckedEci>) -> Policy {
         (None, None) => (CommandList::default(), Source::Default),
     };
 
-    // Host access follows the image list's rule: a locked admin section alone decides.
-    let host_access = user
-        .and_then(CheckedEci::host_access_images)
-        .or_else(|| admin.and_then(CheckedEci::host_access_images))
-        .map(<[ImageEntry]>::to_vec)
-        .unwrap_or_default();
-    // Audit flags follow the same rule, flag by flag.
-    let flag = |get: fn(&AuditSettings) -> Option<bool>| {
-        user.and_then(|u| u.section().audit().and_then(get))
-            .or_else(|| admin.and_then(|a| a.section().audit().and_then(get)))
-            .unwrap_or(false)
-    };
-    let audit = Families {
-        socket_mounts: flag(|a| a.socket_mounts),
-        commands: flag(|a| a.commands),
-        host_access: flag(|a| a.host_access),
-    };
-
+    let (host_access, audit) = eci_guard_settings(admin, user);
     Policy::new(
         eci_enabled,
         images,
@@ -303,6 +286,31 @@ pub fn merge(admin: Option<&CheckedEci>, user: Option<&CheckedEci>) -> Policy {
     )
     .with_host_access(host_access)
     .with_audit(audit)
+}
+
+/// eci-guard's own settings, merged: the images allowed host access (the image list's rule: a
+/// locked admin section alone decides, else the user's list replaces the admin's) and the
+/// families in audit mode (the same rule, flag by flag). `user` is `None` when locked.
+fn eci_guard_settings(
+    admin: Option<&CheckedEci>,
+    user: Option<&CheckedEci>,
+) -> (Vec<ImageEntry>, Families) {
+    let host_access = user
+        .and_then(CheckedEci::host_access_images)
+        .or_else(|| admin.and_then(CheckedEci::host_access_images))
+        .map(<[ImageEntry]>::to_vec)
+        .unwrap_or_default();
+    let flag = |get: fn(&AuditSettings) -> Option<bool>| {
+        user.and_then(|u| u.section().audit().and_then(get))
+            .or_else(|| admin.and_then(|a| a.section().audit().and_then(get)))
+            .unwrap_or(false)
+    };
+    let audit = Families {
+        socket_mounts: flag(|a| a.socket_mounts),
+        commands: flag(|a| a.commands),
+        host_access: flag(|a| a.host_access),
+    };
+    (host_access, audit)
 }
 
 /// Which settings file a diagnostic is about.

@@ -619,18 +619,7 @@ impl<'p> Walker<'p> {
         match obj.get("imageList") {
             None => {}
             Some(Value::Object(list)) => {
-                let list_pointer = push_token(pointer, "imageList");
-                self.unknown_keys(list, &list_pointer, &["images", "allowDerivedImages"]);
-                let allow_derived_images = self.boolean(list, "allowDerivedImages", &list_pointer);
-                let images = self.strings(list, "images", &list_pointer);
-                if let Some(images) = &images {
-                    walked.images =
-                        Some(self.check_images(images, &push_token(&list_pointer, "images")));
-                }
-                mount.image_list = Some(ImageList {
-                    images: images.map(|v| v.into_iter().map(|(_, s)| s.to_owned()).collect()),
-                    allow_derived_images,
-                });
+                mount.image_list = Some(self.walk_image_list(list, pointer, walked));
             }
             Some(other) => self.wrong_type(
                 push_token(pointer, "imageList"),
@@ -642,42 +631,7 @@ impl<'p> Walker<'p> {
         match obj.get("commandList") {
             None => {}
             Some(Value::Object(list)) => {
-                let list_pointer = push_token(pointer, "commandList");
-                self.unknown_keys(list, &list_pointer, &["type", "commands"]);
-                let kind = match list.get("type") {
-                    None => None,
-                    Some(Value::String(s)) => ListKind::from_name(s).or_else(|| {
-                        self.error(
-                            Code::ListType,
-                            push_token(&list_pointer, "type"),
-                            format!(
-                                "unknown command list type {s:?}; expected \"allow\" or \"deny\""
-                            ),
-                        );
-                        None
-                    }),
-                    Some(other) => {
-                        self.wrong_type(
-                            push_token(&list_pointer, "type"),
-                            "type",
-                            "\"allow\" or \"deny\"",
-                            other,
-                        );
-                        None
-                    }
-                };
-                let commands = self.strings(list, "commands", &list_pointer);
-                let entries = commands
-                    .as_ref()
-                    .map(|c| self.check_commands(c, &push_token(&list_pointer, "commands")));
-                walked.command_list = Some(CommandList {
-                    kind: kind.unwrap_or_default(),
-                    entries: entries.unwrap_or_default(),
-                });
-                mount.command_list = Some(CommandListSettings {
-                    kind,
-                    commands: commands.map(|v| v.into_iter().map(|(_, s)| s.to_owned()).collect()),
-                });
+                mount.command_list = Some(self.walk_command_list(list, pointer, walked));
             }
             Some(other) => self.wrong_type(
                 push_token(pointer, "commandList"),
@@ -687,6 +641,69 @@ impl<'p> Walker<'p> {
             ),
         }
         walked.section.socket_mount = Some(mount);
+    }
+
+    /// `imageList`: `images` in the image-list grammar, `allowDerivedImages` a boolean.
+    fn walk_image_list(
+        &mut self,
+        list: &Map<String, Value>,
+        pointer: &str,
+        walked: &mut Walked,
+    ) -> ImageList {
+        let list_pointer = push_token(pointer, "imageList");
+        self.unknown_keys(list, &list_pointer, &["images", "allowDerivedImages"]);
+        let allow_derived_images = self.boolean(list, "allowDerivedImages", &list_pointer);
+        let images = self.strings(list, "images", &list_pointer);
+        if let Some(images) = &images {
+            walked.images = Some(self.check_images(images, &push_token(&list_pointer, "images")));
+        }
+        ImageList {
+            images: images.map(|v| v.into_iter().map(|(_, s)| s.to_owned()).collect()),
+            allow_derived_images,
+        }
+    }
+
+    /// `commandList`: `type` allow or deny, `commands` in the command grammar.
+    fn walk_command_list(
+        &mut self,
+        list: &Map<String, Value>,
+        pointer: &str,
+        walked: &mut Walked,
+    ) -> CommandListSettings {
+        let list_pointer = push_token(pointer, "commandList");
+        self.unknown_keys(list, &list_pointer, &["type", "commands"]);
+        let kind = match list.get("type") {
+            None => None,
+            Some(Value::String(s)) => ListKind::from_name(s).or_else(|| {
+                self.error(
+                    Code::ListType,
+                    push_token(&list_pointer, "type"),
+                    format!("unknown command list type {s:?}; expected \"allow\" or \"deny\""),
+                );
+                None
+            }),
+            Some(other) => {
+                self.wrong_type(
+                    push_token(&list_pointer, "type"),
+                    "type",
+                    "\"allow\" or \"deny\"",
+                    other,
+                );
+                None
+            }
+        };
+        let commands = self.strings(list, "commands", &list_pointer);
+        let entries = commands
+            .as_ref()
+            .map(|c| self.check_commands(c, &push_token(&list_pointer, "commands")));
+        walked.command_list = Some(CommandList {
+            kind: kind.unwrap_or_default(),
+            entries: entries.unwrap_or_default(),
+        });
+        CommandListSettings {
+            kind,
+            commands: commands.map(|v| v.into_iter().map(|(_, s)| s.to_owned()).collect()),
+        }
     }
 
     /// The entry checks of a typed section (no JSON types to check).
