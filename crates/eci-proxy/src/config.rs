@@ -74,25 +74,69 @@ pub enum MetricsAddr {
     Unix(PathBuf),
 }
 
-impl std::str::FromStr for MetricsAddr {
-    type Err = String;
+/// Why a `--metrics` address is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetricsAddrError {
+    #[error("{0:?}: the unix socket path must be absolute")]
+    RelativeSocket(String),
+    #[error("{given:?}: expected IP:PORT or unix:/PATH ({why})")]
+    Unreadable { given: String, why: String },
+    #[error("{0:?}: metrics are served on loopback or a unix socket only")]
+    NotLoopback(String),
+}
 
-    fn from_str(s: &str) -> Result<MetricsAddr, String> {
+impl std::str::FromStr for MetricsAddr {
+    type Err = MetricsAddrError;
+
+    fn from_str(s: &str) -> Result<MetricsAddr, MetricsAddrError> {
         if let Some(path) = s.strip_prefix("unix:") {
             if !path.starts_with('/') {
-                return Err(format!("{s:?}: the unix socket path must be absolute"));
+                return Err(MetricsAddrError::RelativeSocket(s.to_owned()));
             }
             return Ok(MetricsAddr::Unix(PathBuf::from(path)));
         }
-        let addr: std::net::SocketAddr = s
-            .parse()
-            .map_err(|e| format!("{s:?}: expected HOST:PORT or unix:/PATH ({e})"))?;
+        let addr: std::net::SocketAddr =
+            s.parse()
+                .map_err(|e: std::net::AddrParseError| MetricsAddrError::Unreadable {
+                    given: s.to_owned(),
+                    why: e.to_string(),
+                })?;
         if !addr.ip().is_loopback() {
-            return Err(format!(
-                "{s:?}: metrics are served on loopback or a unix socket only"
-            ));
+            return Err(MetricsAddrError::NotLoopback(s.to_owned()));
         }
         Ok(MetricsAddr::Tcp(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_stay_on_this_host() {
+        let ok = |s: &str| s.parse::<MetricsAddr>();
+        assert!(matches!(ok("127.0.0.1:9323"), Ok(MetricsAddr::Tcp(_))));
+        assert!(matches!(ok("[::1]:9323"), Ok(MetricsAddr::Tcp(_))));
+        assert_eq!(
+            ok("unix:/run/m.sock"),
+            Ok(MetricsAddr::Unix(PathBuf::from("/run/m.sock")))
+        );
+        assert!(matches!(
+            ok("0.0.0.0:9323"),
+            Err(MetricsAddrError::NotLoopback(_))
+        ));
+        assert!(matches!(
+            ok("10.0.0.1:1"),
+            Err(MetricsAddrError::NotLoopback(_))
+        ));
+        assert!(matches!(
+            ok("unix:m.sock"),
+            Err(MetricsAddrError::RelativeSocket(_))
+        ));
+        assert!(matches!(
+            ok("localhost:1"),
+            Err(MetricsAddrError::Unreadable { .. })
+        ));
     }
 }
 

@@ -192,10 +192,7 @@ type Params = Vec<(&'static str, String)>;
 
 /// The route the engine's router picks for `method` on the unversioned `rest`, and its
 /// parameters.
-fn route_of(
-    method: &str,
-    rest: &str,
-) -> Result<(&'static Route, Params), ClassifyError> {
+fn route_of(method: &str, rest: &str) -> Result<(&'static Route, Params), ClassifyError> {
     let mut served = Vec::new();
     for compiled in INDEX.candidates(rest) {
         let route = compiled.route;
