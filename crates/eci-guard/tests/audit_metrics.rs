@@ -29,8 +29,8 @@ fn admin_text(audit_host_access: bool) -> String {
     .to_string()
 }
 
-fn scrape_unix(socket: &Path) -> String {
-    let mut s = UnixStream::connect(socket).expect("metrics socket");
+/// One `GET /metrics` on a connected stream: the whole answer, head and body.
+fn scrape(mut s: impl Read + Write) -> String {
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut out = String::new();
@@ -38,13 +38,12 @@ fn scrape_unix(socket: &Path) -> String {
     out
 }
 
+fn scrape_unix(socket: &Path) -> String {
+    scrape(UnixStream::connect(socket).expect("metrics socket"))
+}
+
 fn scrape_tcp(port: u16) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    scrape(std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port"))
 }
 
 fn metric(text: &str, series: &str) -> f64 {

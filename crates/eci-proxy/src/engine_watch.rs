@@ -346,7 +346,14 @@ impl Watch {
                 let info = self
                     .last_seen(id)
                     .unwrap_or_else(|| Arc::new(json!({"Id": id})));
-                self.record_audited(id, trigger, &info, &policy, denial, Cause::Unjudged);
+                self.record_audited(Refused {
+                    id,
+                    trigger,
+                    info: &info,
+                    policy: &policy,
+                    denial,
+                    cause: Cause::Unjudged,
+                });
                 return;
             }
         };
@@ -401,16 +408,15 @@ impl Watch {
         let info = self
             .last_seen(id)
             .unwrap_or_else(|| Arc::new(json!({"Id": id})));
-        self.record(
+        let refused = Refused {
             id,
             trigger,
-            &info,
-            &policy,
+            info: &info,
+            policy: &policy,
             denial,
-            &disarmed,
-            None,
-            Cause::Unjudged,
-        );
+            cause: Cause::Unjudged,
+        };
+        self.record(refused, &disarmed, None);
     }
 
     /// One judgement; `Err` says why the container could not be judged.
@@ -461,7 +467,14 @@ impl Watch {
             match audit::refusal(&judging, found) {
                 Refusal::Enforce(d) => break d,
                 Refusal::Audit { denial, retry } => {
-                    self.record_audited(id, trigger, &info, &policy, denial, Cause::Exposed);
+                    self.record_audited(Refused {
+                        id,
+                        trigger,
+                        info: &info,
+                        policy: &policy,
+                        denial,
+                        cause: Cause::Exposed,
+                    });
                     judging = Cow::Owned(retry);
                 }
             }
@@ -488,16 +501,15 @@ impl Watch {
             reason = %denial.reason,
             "container disarmed: its mounts expose a protected socket"
         );
-        self.record(
+        let refused = Refused {
             id,
             trigger,
-            &info,
-            &policy,
+            info: &info,
+            policy: &policy,
             denial,
-            &disarmed,
-            held,
-            Cause::Exposed,
-        );
+            cause: Cause::Exposed,
+        };
+        self.record(refused, &disarmed, held);
         Ok(())
     }
 
@@ -584,19 +596,9 @@ impl Watch {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        id: &str,
-        trigger: Trigger,
-        info: &Value,
-        policy: &Policy,
-        denial: Denial,
-        disarmed: &Disarmed,
-        held: Option<Duration>,
-        cause: Cause,
-    ) {
-        let killed = match (&disarmed.kill, trigger) {
+    /// A container disarmed (or that could not be), recorded as a block.
+    fn record(&self, r: Refused<'_>, disarmed: &Disarmed, held: Option<Duration>) {
+        let killed = match (&disarmed.kill, r.trigger) {
             (Ok(Kill::Killed), Trigger::Died) => "its pending restart was cancelled".to_owned(),
             (Ok(Kill::Killed), _) => match held {
                 Some(d) => format!("it was killed {} ms after it started", d.as_millis()),
@@ -611,37 +613,25 @@ impl Watch {
             Err(e) => format!("its restart policy could not be set to \"no\" ({e})"),
         };
         let action = format!("{killed} and {policy_set}");
-        self.emit(id, trigger, info, policy, denial, cause, &action, false);
+        self.emit(r, &action, false);
     }
 
     /// A container that would have been disarmed, left running: its rule family is in audit
     /// mode.
-    fn record_audited(
-        &self,
-        id: &str,
-        trigger: Trigger,
-        info: &Value,
-        policy: &Policy,
-        denial: Denial,
-        cause: Cause,
-    ) {
-        tracing::warn!(container = %id, ?trigger, reason = %denial.reason, "audit mode: container left running");
-        let action = "audit mode: it was left running";
-        self.emit(id, trigger, info, policy, denial, cause, action, true);
+    fn record_audited(&self, r: Refused<'_>) {
+        tracing::warn!(container = %r.id, trigger = ?r.trigger, reason = %r.denial.reason, "audit mode: container left running");
+        self.emit(r, "audit mode: it was left running", true);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit(
-        &self,
-        id: &str,
-        trigger: Trigger,
-        info: &Value,
-        policy: &Policy,
-        denial: Denial,
-        cause: Cause,
-        action: &str,
-        audited: bool,
-    ) {
+    fn emit(&self, r: Refused<'_>, action: &str, audited: bool) {
+        let Refused {
+            id,
+            trigger,
+            info,
+            policy,
+            denial,
+            cause,
+        } = r;
         let short = id.get(..12).unwrap_or(id);
         let what = match trigger {
             Trigger::Started => format!("the engine started container {short} by itself (restart policy or daemon restart), not through the enforcer"),
@@ -677,6 +667,16 @@ impl Watch {
             client: ClientInfo::default(),
         });
     }
+}
+
+/// A container the watch refused, and why.
+struct Refused<'a> {
+    id: &'a str,
+    trigger: Trigger,
+    info: &'a Value,
+    policy: &'a Policy,
+    denial: Denial,
+    cause: Cause,
 }
 
 /// Why a container was disarmed.

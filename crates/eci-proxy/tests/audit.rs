@@ -202,16 +202,19 @@ fn audit_mode_forwards_and_records_exactly_what_enforce_mode_refuses() {
     let both = unique("aud-both");
     names.push(both.clone());
     let bb = s.busybox().reference();
-    let err = g.fails(&[
-        "create",
-        "--name",
-        &both,
-        "--privileged",
-        "-v",
-        &g.socket_bind(),
-        &bb,
-        "true",
-    ]);
+    let privileged_with_socket = || {
+        g.fails(&[
+            "create",
+            "--name",
+            &both,
+            "--privileged",
+            "-v",
+            &g.socket_bind(),
+            &bb,
+            "true",
+        ])
+    };
+    let err = privileged_with_socket();
     assert!(err.contains("iechor socket mount denied"), "{err}");
     assert!(inspect_container(engine, &both).is_none());
     let mixed: Vec<(BlockKind, bool)> = recorded(&sink, from_mixed..sink.all().len())
@@ -227,16 +230,7 @@ fn audit_mode_forwards_and_records_exactly_what_enforce_mode_refuses() {
     );
     // And the reverse: socket mounts audited, host access enforced: refused as host access.
     apply(&g, &settings(&cli, json!({"socketMounts": true})));
-    let err = g.fails(&[
-        "create",
-        "--name",
-        &both,
-        "--privileged",
-        "-v",
-        &g.socket_bind(),
-        &bb,
-        "true",
-    ]);
+    let err = privileged_with_socket();
     assert!(err.contains("host access denied"), "{err}");
     assert!(inspect_container(engine, &both).is_none());
 
