@@ -23,12 +23,13 @@ pub enum Format {
 }
 
 /// The CSV columns, in order. `commands` is `;`-separated (command names may hold spaces, never
-/// a `;`).
-pub const CSV_COLUMNS: [&str; 20] = [
+/// a `;`); `audited` is `true` for a request forwarded in audit mode, `false` for one refused.
+pub const CSV_COLUMNS: [&str; 21] = [
     "id",
     "time",
     "unix_ms",
     "kind",
+    "audited",
     "socket",
     "socket_path",
     "container_id",
@@ -109,7 +110,7 @@ fn csv<W: Write>(
     Ok(n)
 }
 
-fn csv_row(b: &StoredBlock) -> [String; 20] {
+fn csv_row(b: &StoredBlock) -> [String; 21] {
     let r = &b.record;
     let client = r.client.clone().unwrap_or_default();
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -119,6 +120,7 @@ fn csv_row(b: &StoredBlock) -> [String; 20] {
         r.time.rfc3339(),
         r.time.unix_ms().to_string(),
         kind_str(r.kind).to_owned(),
+        r.audited.to_string(),
         r.socket.as_str().to_owned(),
         cell(&r.socket_path),
         cell(&opt(&r.container_id)),

@@ -4,7 +4,7 @@
 use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
 
-use crate::record::{kind_str, BlockKind, SocketKind, StoredBlock, Timestamp};
+use crate::record::{kind_str, BlockKind, Outcome, SocketKind, StoredBlock, Timestamp};
 
 /// Which blocks to show. Every field narrows; the default matches every block.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +14,10 @@ pub struct Filter {
     /// Only blocks of this kind: socket_mount, command, host_access, invalid_request (repeatable).
     #[cfg_attr(feature = "clap", arg(long = "kind", value_name = "KIND", value_parser = crate::record::parse_kind))]
     pub kinds: Vec<BlockKind>,
+    /// Only refused requests (blocked) or only those forwarded in audit mode (audited); both when
+    /// absent.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub outcome: Option<Outcome>,
     /// Only blocks that arrived on this socket.
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub socket: Option<SocketKind>,
@@ -136,6 +140,14 @@ impl Filter {
                     .map(|k| Value::Text(kind_str(*k).to_owned())),
             );
         }
+        if let Some(outcome) = self.outcome {
+            // A literal, not a parameter: only then may SQLite use the partial index of audited
+            // rows.
+            parts.push(match outcome {
+                Outcome::Blocked => "blocks.audited = 0".into(),
+                Outcome::Audited => "blocks.audited = 1".into(),
+            });
+        }
         if let Some(socket) = self.socket {
             parts.push("blocks.socket = ?".into());
             params.push(Value::Text(socket.as_str().to_owned()));
@@ -208,6 +220,8 @@ mod clap_tests {
             "command",
             "--kind",
             "socket_mount",
+            "--outcome",
+            "audited",
             "--socket",
             "filtered",
             "--image",
@@ -226,6 +240,7 @@ mod clap_tests {
             cli.filter,
             Filter {
                 kinds: vec![BlockKind::Command, BlockKind::SocketMount],
+                outcome: Some(Outcome::Audited),
                 socket: Some(SocketKind::Filtered),
                 image: Some("busybox".into()),
                 command: Some("push".into()),
@@ -236,5 +251,6 @@ mod clap_tests {
         );
         assert!(Cli::try_parse_from(["history", "--kind", "push"]).is_err());
         assert!(Cli::try_parse_from(["history", "--since", "yesterday"]).is_err());
+        assert!(Cli::try_parse_from(["history", "--outcome", "allowed"]).is_err());
     }
 }

@@ -20,6 +20,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::audit::{self, AuditCount};
 use crate::error::HistoryError;
 use crate::export::{export_from, Format};
 use crate::filter::{Filter, Page, QueryPage};
@@ -360,6 +361,12 @@ impl History {
     /// async code call it inside `spawn_blocking`.
     pub fn query(&self, filter: &Filter, page: &Page) -> Result<QueryPage, HistoryError> {
         self.read(|conn, path| store::query(conn, path, filter, page))
+    }
+
+    /// Requests forwarded in audit mode at or after `since`, by kind: what enforcing would have
+    /// refused. Blocking; answered from an index of audited rows only.
+    pub fn audited_since(&self, since: Timestamp) -> Result<AuditCount, HistoryError> {
+        self.read(|conn, path| audit::audited_since(conn, path, since))
     }
 
     /// Writes the matching blocks to `out`; returns how many. Blocking.

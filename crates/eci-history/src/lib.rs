@@ -7,6 +7,7 @@
 //! app / CLI ──query / export──▶ reading connection (WAL: never waits for the writer)
 //! ```
 
+mod audit;
 mod error;
 mod export;
 mod filter;
@@ -14,12 +15,13 @@ mod history;
 mod record;
 mod store;
 
+pub use audit::{AuditCount, KindCount};
 pub use error::HistoryError;
 pub use export::{export, Format, CSV_COLUMNS};
 pub use filter::{Cursor, Filter, Page, QueryPage, MAX_PAGE};
 pub use history::{Config, Failure, History, Recorded, Recorder, Retention, Status};
 pub use record::{
-    kind_str, parse_kind, BadTimestamp, BlockKind, BlockRecord, ClientInfo, SocketKind,
+    kind_str, parse_kind, BadTimestamp, BlockKind, BlockRecord, ClientInfo, Outcome, SocketKind,
     StoredBlock, Timestamp, MAX_COMMANDS, MAX_FIELD,
 };
 pub use store::{db_path, DB_FILE, SCHEMA_VERSION};

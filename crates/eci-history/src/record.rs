@@ -171,6 +171,26 @@ impl SocketKind {
     }
 }
 
+/// What became of a recorded request: refused, or forwarded in audit mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Outcome {
+    /// Refused: the client received the message.
+    Blocked,
+    /// Forwarded in audit mode: the policy would have refused it.
+    Audited,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Blocked => "blocked",
+            Outcome::Audited => "audited",
+        }
+    }
+}
+
 /// The storage and wire name of a block kind (the serde names of [`BlockKind`]).
 pub fn kind_str(kind: BlockKind) -> &'static str {
     match kind {
@@ -206,7 +226,8 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// One blocked request. Fields the enforcer could not know are `None` or empty.
+/// One refused request, or one the policy would refuse that was forwarded because its rule family
+/// is in audit mode (`audited`). Fields the enforcer could not know are `None` or empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRecord {
     #[serde(flatten)]
@@ -222,7 +243,8 @@ pub struct BlockRecord {
     /// The image id (config digest) the engine reported.
     pub image_id: Option<String>,
     pub kind: BlockKind,
-    /// Would have been refused, and was forwarded: its rule family was in audit mode.
+    /// Forwarded in audit mode rather than refused: the policy would have refused it, with
+    /// `message`. Absent in records written before audit mode existed, which were all refused.
     #[serde(default)]
     pub audited: bool,
     /// The `docker` commands the request was attributed to.
@@ -248,6 +270,14 @@ pub const MAX_FIELD: usize = 4096;
 pub const MAX_COMMANDS: usize = 64;
 
 impl BlockRecord {
+    pub fn outcome(&self) -> Outcome {
+        if self.audited {
+            Outcome::Audited
+        } else {
+            Outcome::Blocked
+        }
+    }
+
     /// Cuts every text field to [`MAX_FIELD`] bytes (on a character boundary, ending in `…`) and
     /// the command list to [`MAX_COMMANDS`].
     pub(crate) fn clip(&mut self) {
@@ -337,6 +367,23 @@ mod tests {
         assert_eq!(&keys[..4], ["id", "time", "unix_ms", "socket"]);
         let back: StoredBlock = serde_json::from_value(v).unwrap();
         assert_eq!(back, block);
+    }
+
+    #[test]
+    fn audited_is_on_the_wire_and_absent_means_refused() {
+        let mut r = record();
+        r.audited = true;
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["audited"], true);
+        assert_eq!(serde_json::from_value::<BlockRecord>(v).unwrap(), r);
+        assert_eq!(r.outcome(), Outcome::Audited);
+
+        // A record exported before audit mode existed has no `audited` key: it was refused.
+        let mut old = serde_json::to_value(record()).unwrap();
+        old.as_object_mut().unwrap().remove("audited");
+        let read: BlockRecord = serde_json::from_value(old).unwrap();
+        assert!(!read.audited);
+        assert_eq!(read.outcome(), Outcome::Blocked);
     }
 
     #[test]

@@ -22,9 +22,11 @@ use crate::record::{
 /// The database's file name inside the state directory.
 pub const DB_FILE: &str = "history.sqlite3";
 
-/// `PRAGMA user_version` of the schema below.
-pub const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the current schema: [`SCHEMA`] and every step of [`MIGRATIONS`].
+pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 
+/// The schema of version 1, as first shipped. Never edited: a new database is made at version 1
+/// and migrated like an old one, so the two cannot differ.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blocks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,9 +57,21 @@ CREATE TABLE IF NOT EXISTS block_commands (
 CREATE INDEX IF NOT EXISTS block_commands_by_command ON block_commands(command, unix_ms, block_id);
 ";
 
+/// Step `i` takes the schema from version `i + 1` to `i + 2`. Append only.
+const MIGRATIONS: &[&str] = &[
+    // 2: audit mode. Every row before it was refused. Partial indexes hold the audited rows
+    // only, so "audited only" pages (by time) and the count by kind for "Enforce now" never walk
+    // the refused rows, and cost nothing while audit mode is off.
+    "ALTER TABLE blocks ADD COLUMN audited INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX IF NOT EXISTS blocks_audited_by_time ON blocks(unix_ms) WHERE audited = 1;
+     CREATE INDEX IF NOT EXISTS blocks_audited_by_kind_time ON blocks(kind, unix_ms)
+         WHERE audited = 1;",
+];
+
 const COLUMNS: &str =
     "blocks.id, blocks.unix_ms, socket, socket_path, container_id, container_name, \
-     image, image_id, kind, commands, method, path, reason, message, policy_version, client";
+     image, image_id, kind, commands, method, path, reason, message, policy_version, client, \
+     audited";
 
 /// The database path for a state directory.
 pub fn db_path(state_dir: &Path) -> PathBuf {
@@ -75,7 +89,7 @@ pub(crate) fn open_writer(state_dir: &Path, busy: Duration) -> Result<Connection
         path: path.clone(),
         source,
     };
-    let conn = Connection::open(&path).map_err(db)?;
+    let mut conn = Connection::open(&path).map_err(db)?;
     conn.busy_timeout(busy).map_err(db)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -92,14 +106,43 @@ pub(crate) fn open_writer(state_dir: &Path, busy: Duration) -> Result<Connection
     // Appends touch only the right edge of the table and its indexes: a small cache suffices and
     // keeps the enforcer's idle memory low.
     conn.pragma_update(None, "cache_size", -1024).map_err(db)?;
-    let version = schema_version(&conn, &path)?;
-    if version == 0 {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))
-        .map_err(db)?;
+    if schema_version(&conn, &path)? < SCHEMA_VERSION {
+        migrate(&mut conn, &path)?;
     }
     Ok(conn)
+}
+
+/// Brings the database to [`SCHEMA_VERSION`] in one transaction: all steps and the new version, or
+/// nothing (a crash mid-way leaves the old schema and its rows, migrated again on the next open).
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), HistoryError> {
+    let db = |source| HistoryError::Database {
+        path: path.to_owned(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    // Read again under the write lock: another process (the app beside `eci-guard serve`) may
+    // have migrated since.
+    let from = schema_version(&tx, path)?;
+    if from == 0 {
+        tx.execute_batch(SCHEMA).map_err(db)?;
+    }
+    for (i, step) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip((from.max(1) - 1) as usize)
+    {
+        tx.execute_batch(step).map_err(db)?;
+        tracing::info!(
+            database = %path.display(),
+            version = i + 2,
+            "history schema migrated"
+        );
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(db)?;
+    tx.commit().map_err(db)
 }
 
 /// A reading connection on an existing database; never creates one.
@@ -126,15 +169,23 @@ pub(crate) fn open_reader(state_dir: &Path) -> Result<Connection, HistoryError> 
     })
     .map_err(db)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+    let version = schema_version(&conn, &path)?;
+    if version == 0 {
+        return Err(HistoryError::NotHistory(path));
+    }
+    if version < 2 {
+        // Not migrated yet (no writer has opened it since audit mode), and a reader never
+        // migrates: it sees every row of version 1 as refused, which they all were. A temporary
+        // view, private to this connection, shadows the table in every query.
+        conn.execute_batch("CREATE TEMP VIEW blocks AS SELECT *, 0 AS audited FROM main.blocks")
+            .map_err(db)?;
+    }
     conn.pragma_update(None, "query_only", true).map_err(db)?;
     // Scans of a large history read through the OS page cache instead of copying every page
     // into SQLite's; the mapping costs address space, not memory.
     conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)
         .map_err(db)?;
-    match schema_version(&conn, &path)? {
-        0 => Err(HistoryError::NotHistory(path)),
-        _ => Ok(conn),
-    }
+    Ok(conn)
 }
 
 fn schema_version(conn: &Connection, path: &Path) -> Result<i64, HistoryError> {
@@ -164,8 +215,8 @@ pub(crate) fn insert_batch(
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO blocks (unix_ms, socket, socket_path, container_id, container_name, image, \
-             image_id, kind, commands, method, path, reason, message, policy_version, client) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             image_id, kind, commands, method, path, reason, message, policy_version, client, \
+             audited) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )?;
         let mut command = tx.prepare_cached(
             "INSERT OR IGNORE INTO block_commands (block_id, command, unix_ms) VALUES (?, ?, ?)",
@@ -188,6 +239,7 @@ pub(crate) fn insert_batch(
                 r.message,
                 r.policy_version,
                 client,
+                r.audited,
             ])?;
             let id = tx.last_insert_rowid();
             for c in &r.commands {
@@ -356,7 +408,7 @@ fn block(row: &Row<'_>) -> Result<StoredBlock, RowError> {
         image: row.get(6)?,
         image_id: row.get(7)?,
         kind: parse_kind(&kind).map_err(bad)?,
-        audited: false,
+        audited: row.get(16)?,
         commands: serde_json::from_str(&commands).map_err(|e| bad(format!("commands: {e}")))?,
         method: row.get(10)?,
         path: row.get(11)?,
