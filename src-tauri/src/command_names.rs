@@ -8,6 +8,7 @@
     "probe_image",
     "cancel_probe",
     "history_query",
+    "history_audit_count",
     "history_export",
     "history_clear",
     "status",

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use eci_history::{Filter, Format, Page, QueryPage};
+use eci_history::{AuditCount, Filter, Format, Page, QueryPage, Timestamp};
 use eci_policy::settings::{EciSection, Policy};
 use eci_policy::validate::Diagnostic;
 use serde::Serialize;
@@ -183,6 +183,16 @@ pub async fn history_query(
 ) -> AppResult<QueryPage> {
     let history = state.history.clone();
     blocking(move || Ok(history.query(&filter, &page)?)).await
+}
+
+/// Requests forwarded in audit mode since `since`, by kind: what "Enforce now" would refuse.
+#[tauri::command]
+pub async fn history_audit_count(
+    state: State<'_, Arc<AppState>>,
+    since: Timestamp,
+) -> AppResult<AuditCount> {
+    let history = state.history.clone();
+    blocking(move || Ok(history.audited_since(since)?)).await
 }
 
 #[tauri::command]

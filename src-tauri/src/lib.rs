@@ -34,6 +34,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::probe_image,
         commands::cancel_probe,
         commands::history_query,
+        commands::history_audit_count,
         commands::history_export,
         commands::history_clear,
         commands::status,

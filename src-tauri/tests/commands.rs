@@ -455,6 +455,66 @@ fn history_query_export_and_clear() {
     assert_eq!(empty["total"], 0);
 }
 
+/// Audit mode in History: the outcome filter reaches the store, rows say whether they were
+/// audited, and "Enforce now" gets the count of audited requests since a time, by kind.
+#[test]
+fn history_filters_by_outcome_and_counts_audited_requests() {
+    let f = Fixture::new(None, None, false);
+    let recorder = f.state.history.recorder();
+    let audited = |image: &str, command: &str| {
+        let mut b = block(image, command);
+        b.audited = true;
+        b
+    };
+    let mut old = audited("old:1", "run");
+    old.time = eci_history::Timestamp::from_unix_ms(1_000).unwrap();
+    recorder.record(old);
+    recorder.record(block("busybox:latest", "run"));
+    recorder.record(audited("busybox:1", "run"));
+    let mut push = audited("alpine:3", "push");
+    push.kind = eci_history::BlockKind::Command;
+    recorder.record(push);
+    f.state.history.flush().unwrap();
+
+    let images = |outcome: Value| -> Vec<String> {
+        let page = f.ok(
+            "history_query",
+            json!({ "filter": { "outcome": outcome }, "page": {} }),
+        );
+        page["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["image"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(images(json!("blocked")), ["busybox:latest"]);
+    assert_eq!(images(json!("audited")), ["alpine:3", "busybox:1", "old:1"]);
+    assert_eq!(images(Value::Null).len(), 4);
+    let page = f.ok("history_query", json!({ "filter": {}, "page": {} }));
+    assert_eq!(page["blocks"][0]["audited"], true);
+    assert_eq!(page["blocks"][1]["audited"], true);
+    assert_eq!(page["blocks"][2]["audited"], false);
+    // Not an outcome the store knows: refused before it reaches the store.
+    assert!(f
+        .invoke(
+            "history_query",
+            json!({ "filter": { "outcome": "allowed" }, "page": {} })
+        )
+        .is_err());
+
+    let day_ago = eci_history::Timestamp::now().unix_ms() - 86_400_000;
+    let count = f.ok("history_audit_count", json!({ "since": day_ago }));
+    assert_eq!(count["total"], 2, "{count}");
+    assert_eq!(
+        count["by_kind"],
+        json!([{ "kind": "command", "count": 1 }, { "kind": "socket_mount", "count": 1 }])
+    );
+    assert_eq!(count["since"]["unix_ms"], day_ago);
+    let all = f.ok("history_audit_count", json!({ "since": "1970-01-01T00:00:00Z" }));
+    assert_eq!(all["total"], 3);
+}
+
 #[test]
 fn status_says_why_the_enforcer_is_not_running() {
     let f = Fixture::new(None, None, false);

@@ -128,6 +128,7 @@ export function App({ initialTab = 'settings' }: { initialTab?: TabId }) {
                   setTab('settings');
                 }}
                 onEditCommands={() => setTab('settings')}
+                onSettingsChanged={refresh}
               />
             </Suspense>
           )}

@@ -55,13 +55,22 @@ export interface SocketMount {
   commandList?: CommandListSettings;
 }
 
+/** The rule families that can be put in audit mode on their own. */
+export type AuditFamily = 'socketMounts' | 'commands' | 'hostAccess';
+
+/** `eciGuard.audit` as written: `true` = audit (forward and record), `false` = enforce. */
+export type AuditSettings = Partial<Record<AuditFamily, boolean>>;
+
 /** `enhancedContainerIsolation` as written; an absent field is not set by this file. */
 export interface EciSection {
   locked?: boolean;
   value?: boolean;
   iechorSocketMount?: SocketMount;
-  /** eci-guard's extension: images that may be given host privileges through the main socket. */
-  eciGuard?: { hostAccess?: { images?: string[] } };
+  /**
+   * eci-guard's extension: images that may be given host privileges through the main socket, and
+   * the rule families in audit mode.
+   */
+  eciGuard?: { hostAccess?: { images?: string[] }; audit?: AuditSettings };
 }
 
 export type MountKey = 'iechorSocketMount' | 'dockerSocketMount';
@@ -84,6 +93,8 @@ export interface Policy {
   commandList: { type: ListKind; commands: string[] };
   /** eci-guard's extension: images that may be given host privileges through the main socket. */
   hostAccessImages: string[];
+  /** Rule families in audit mode: their refusals are forwarded and recorded as audited. */
+  audit: Record<AuditFamily, boolean>;
   provenance: Provenance;
 }
 
@@ -166,9 +177,13 @@ export type ProbeReport =
 
 export type BlockKind = 'socket_mount' | 'command' | 'host_access' | 'invalid_request';
 export type SocketKind = 'main' | 'filtered';
+/** Refused (`blocked`), or forwarded in audit mode because the policy would refuse it (`audited`). */
+export type Outcome = 'blocked' | 'audited';
 
 export interface Filter {
   kinds?: BlockKind[];
+  /** Both when absent. */
+  outcome?: Outcome;
   socket?: SocketKind;
   image?: string;
   command?: string;
@@ -208,6 +223,8 @@ export interface StoredBlock {
   image: string | null;
   image_id: string | null;
   kind: BlockKind;
+  /** Forwarded in audit mode: the policy would have refused it with `message`. */
+  audited: boolean;
   commands: string[];
   method: string;
   path: string;
@@ -215,6 +232,13 @@ export interface StoredBlock {
   message: string;
   policy_version: string;
   client: ClientInfo | null;
+}
+
+/** Requests forwarded in audit mode since a time, by kind (eci-history's `AuditCount`). */
+export interface AuditCount {
+  since: { time: string; unix_ms: number };
+  total: number;
+  by_kind: { kind: BlockKind; count: number }[];
 }
 
 export interface QueryPage {
@@ -381,6 +405,8 @@ export const api = {
   cancelProbe: (requestId: string): Promise<boolean> => call('cancel_probe', { requestId }),
   historyQuery: (filter: Filter, page: Page): Promise<QueryPage> =>
     call('history_query', { filter, page }),
+  /** Audited requests at or after `sinceMs` (unix milliseconds): what enforcing would refuse. */
+  historyAuditCount: (sinceMs: number): Promise<AuditCount> => call('history_audit_count', { since: sinceMs }),
   historyExport: (filter: Filter, format: 'json' | 'csv', path: string): Promise<number> =>
     call('history_export', { filter, format, path }),
   historyClear: (): Promise<number> => call('history_clear'),

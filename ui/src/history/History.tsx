@@ -5,7 +5,10 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { api, events, toApiError, type Cursor, type Mode, type Policy, type QueryPage, type StoredBlock } from '../api';
 import { COMMANDS } from '../rules';
+import { AuditBanner } from './AuditBanner';
 import { EMPTY_FORM, fixFor, matches, toFilter, type FilterForm } from './filter';
+import { AUDITED_LABEL, OutcomeBadge } from './OutcomeBadge';
+import { OutcomeFilter } from './OutcomeFilter';
 
 export const PAGE_SIZE = 500;
 export const ROW_HEIGHT = 30;
@@ -23,6 +26,8 @@ interface Props {
   locked: boolean;
   onAllowImage: (image: string) => void;
   onEditCommands: () => void;
+  /** After "Enforce now" saved the settings. */
+  onSettingsChanged?: () => void;
 }
 
 const KIND_LABEL: Record<StoredBlock['kind'], string> = {
@@ -38,7 +43,7 @@ function formatTime(ms: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-export function History({ mode, policy, locked, onAllowImage, onEditCommands }: Props) {
+export function History({ mode, policy, locked, onAllowImage, onEditCommands, onSettingsChanged }: Props) {
   const [form, setForm] = useState<FilterForm>(EMPTY_FORM);
   const filter = useMemo(() => toFilter(form), [form]);
   const [appliedFilter, setAppliedFilter] = useState(filter);
@@ -232,6 +237,7 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
       <div className="view-head">
         <h2 id="history-h">History of blocked requests</h2>
       </div>
+      <AuditBanner mode={mode} policy={policy} locked={locked} onChanged={onSettingsChanged} />
       <form className="filters" role="search" aria-label="Filter the history" onSubmit={(e) => e.preventDefault()}>
         <label>
           Kind
@@ -243,6 +249,7 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
             <option value="invalid_request">invalid request</option>
           </select>
         </label>
+        <OutcomeFilter value={form.outcome} onChange={(outcome) => setForm((f) => ({ ...f, outcome }))} />
         <label>
           Image
           <input type="search" data-testid="filter-image" {...field('image')} />
@@ -334,11 +341,12 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
                     data-testid="history-row"
                     data-row-id={b.id}
                     data-kind={b.kind}
+                    data-outcome={b.audited ? 'audited' : 'blocked'}
                     data-image={b.image ?? ''}
                     aria-rowindex={index + 2}
                     aria-selected={b.id === selectedId}
                     tabIndex={b.id === selectedId || (selectedId === null && index === 0) ? 0 : -1}
-                    className={b.id === selectedId ? 'grid-row selected' : 'grid-row'}
+                    className={`grid-row${b.audited ? ' audited' : ''}${b.id === selectedId ? ' selected' : ''}`}
                     style={{ top: index * ROW_HEIGHT, height: ROW_HEIGHT }}
                     onClick={() => setSelectedId(b.id)}
                     onKeyDown={(e) => onRowKey(e, index)}
@@ -347,7 +355,9 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands }: 
                     <div role="gridcell">{KIND_LABEL[b.kind]}</div>
                     <div role="gridcell">{b.image ?? '—'}</div>
                     <div role="gridcell">{b.commands.join(', ') || '—'}</div>
-                    <div role="gridcell">{b.reason}</div>
+                    <div role="gridcell">
+                      <OutcomeBadge block={b} /> {b.reason}
+                    </div>
                   </div>
                 );
               })}
@@ -438,7 +448,15 @@ function Details({
   const fix = fixFor(block, mode, policy, locked);
   return (
     <div>
-      <h3>{KIND_LABEL[block.kind]} blocked</h3>
+      <h3>
+        {KIND_LABEL[block.kind]} {block.audited ? AUDITED_LABEL : 'blocked'}
+      </h3>
+      {block.audited && (
+        <p className="muted" data-testid="detail-audited">
+          Its rule family is in audit mode, so the request was forwarded. Once enforced, the client gets the message
+          below.
+        </p>
+      )}
       <p className="reason" data-testid="detail-reason">
         {block.reason}
       </p>

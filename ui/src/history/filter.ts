@@ -1,11 +1,13 @@
 // The History filters: the form's fields as the shell's `Filter`, the same test applied to a live
 // block (so a new row shows only when the query would have returned it), and the fix to suggest.
 
-import type { BlockKind, Filter, Mode, Policy, StoredBlock } from '../api';
+import type { BlockKind, Filter, Mode, Outcome, Policy, StoredBlock } from '../api';
 import { listedBy } from '../rules';
 
 export interface FilterForm {
   kind: BlockKind | '';
+  /** '' shows both. */
+  outcome: Outcome | '';
   image: string;
   command: string;
   /** `datetime-local` values (local time), "" when unset. */
@@ -14,7 +16,7 @@ export interface FilterForm {
   text: string;
 }
 
-export const EMPTY_FORM: FilterForm = { kind: '', image: '', command: '', since: '', until: '', text: '' };
+export const EMPTY_FORM: FilterForm = { kind: '', outcome: '', image: '', command: '', since: '', until: '', text: '' };
 
 function localToRfc3339(v: string): string | undefined {
   if (v === '') return undefined;
@@ -26,6 +28,7 @@ function localToRfc3339(v: string): string | undefined {
 export function toFilter(f: FilterForm): Filter {
   const out: Filter = {};
   if (f.kind !== '') out.kinds = [f.kind];
+  if (f.outcome !== '') out.outcome = f.outcome;
   if (f.image.trim() !== '') out.image = f.image.trim();
   if (f.command.trim() !== '') out.command = f.command.trim();
   const since = localToRfc3339(f.since);
@@ -41,6 +44,7 @@ const contains = (hay: string | null, needle: string) => hay !== null && hay.toL
 /** eci-history's `Filter::condition`, applied to one block. */
 export function matches(b: StoredBlock, f: Filter): boolean {
   if (f.kinds && f.kinds.length > 0 && !f.kinds.includes(b.kind)) return false;
+  if (f.outcome !== undefined && b.audited !== (f.outcome === 'audited')) return false;
   if (f.socket && b.socket !== f.socket) return false;
   if (f.image !== undefined && !contains(b.image, f.image) && !contains(b.image_id, f.image)) return false;
   if (f.command !== undefined && !b.commands.includes(f.command)) return false;

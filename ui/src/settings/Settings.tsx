@@ -34,6 +34,8 @@ import {
   setImages,
   type Badge,
 } from './model';
+import { auditOf, setAudit } from '../audit';
+import { AuditMode } from './AuditMode';
 import { HostAccess } from './HostAccess';
 import { TryCommand } from './TryCommand';
 import { useProbes } from './useProbes';
@@ -631,6 +633,16 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
                 onChange={(list) => setDraft((d) => setHostAccess(d, list))}
               />
             )}
+            <AuditMode
+              audit={auditOf(draft)}
+              inherited={
+                target === 'user' && eff.audit ? eff.audit : { socketMounts: false, commands: false, hostAccess: false }
+              }
+              readOnly={readOnly}
+              lockedByAdmin={lockedByAdmin}
+              diagnostics={diags.get('audit')}
+              onChange={(family, on) => setDraft((d) => setAudit(d, family, on))}
+            />
           </form>
 
           <TryCommand target={target} section={draft} />

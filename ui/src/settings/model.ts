@@ -31,6 +31,9 @@ export function cleanSection(s: EciSection | null | undefined): EciSection {
       out.eciGuard.hostAccess = {};
       if (host.images !== undefined) out.eciGuard.hostAccess.images = [...host.images];
     }
+    // Kept as written, so that a save of another field leaves audit mode as it was.
+    const audit = s.eciGuard.audit;
+    if (audit) out.eciGuard.audit = { ...audit };
   }
   return out;
 }
@@ -84,7 +87,7 @@ export function setCommands(s: EciSection, list: string[]): EciSection {
   return out;
 }
 
-/** A place on the form: `value`, `locked`, `images`, `images/3`, `derived`, `commandType`, `commands`, `commands/0`, `general`. */
+/** A place on the form: `value`, `locked`, `images`, `images/3`, `derived`, `commandType`, `commands`, `commands/0`, `host/0`, `audit`, `general`. */
 export type FieldKey = string;
 
 const ECI = '/enhancedContainerIsolation';
@@ -103,6 +106,7 @@ export function fieldOf(pointer: string): FieldKey {
   const cmd = `${mount}/commandList/commands`;
   if (p === cmd) return 'commands';
   if (p.startsWith(`${cmd}/`)) return `commands/${p.slice(cmd.length + 1)}`;
+  if (p === `${ECI}/eciGuard/audit` || p.startsWith(`${ECI}/eciGuard/audit/`)) return 'audit';
   const host = `${ECI}/eciGuard/hostAccess/images`;
   if (p === host) return 'host';
   if (p.startsWith(`${host}/`)) return `host/${p.slice(host.length + 1)}`;
@@ -214,6 +218,16 @@ export function policySection(p: Policy): EciSection {
       imageList: { images: [...p.images], allowDerivedImages: p.allowDerivedImages },
       commandList: { type: p.commandList.type, commands: [...p.commandList.commands] },
     },
-    ...(p.hostAccessImages.length > 0 ? { eciGuard: { hostAccess: { images: [...p.hostAccessImages] } } } : {}),
+    ...(p.hostAccessImages.length > 0 || auditOn(p)
+      ? {
+          eciGuard: {
+            ...(p.hostAccessImages.length > 0 ? { hostAccess: { images: [...p.hostAccessImages] } } : {}),
+            ...(auditOn(p) ? { audit: { ...p.audit } } : {}),
+          },
+        }
+      : {}),
   };
 }
+
+/** Any family in audit mode (a shell that does not report audit mode has none). */
+const auditOn = (p: Policy): boolean => p.audit !== undefined && Object.values(p.audit).some(Boolean);

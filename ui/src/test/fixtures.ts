@@ -24,6 +24,7 @@ export function policy(over: Partial<Policy> = {}): Policy {
     allowDerivedImages: true,
     commandList: { type: 'deny', commands: [] },
     hostAccessImages: [],
+    audit: { socketMounts: false, commands: false, hostAccess: false },
     provenance: {
       value: { from: 'default' },
       images: { from: 'default' },
@@ -61,6 +62,7 @@ export function block(over: Partial<StoredBlock> = {}): StoredBlock {
     image: 'iechor.io/library/iechor',
     image_id: 'sha256:' + 'a'.repeat(64),
     kind: 'socket_mount',
+    audited: false,
     commands: ['run'],
     method: 'POST',
     path: '/v1.41/containers/create',
