@@ -433,6 +433,138 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
     );
 }
 
+/// ECI on, no image allowed, socket mounts in audit mode (issue 17).
+const ADMIN_AUDIT: &str = r#"{
+  "configurationFileVersion": 2,
+  "enhancedContainerIsolation": {
+    "locked": false,
+    "value": true,
+    "iechorSocketMount": { "imageList": { "images": [] } },
+    "eciGuard": { "audit": { "socketMounts": true } }
+  }
+}
+"#;
+
+/// Audit mode in the real window: a socket mount the policy refuses is forwarded by the real
+/// enforcer, and History shows it apart from refused rows, with its badge, the day's count in the
+/// banner, the outcome filter, and "Enforce now" previewing the file it would write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner() {
+    let s = shared();
+    let engine = s.engine();
+    let image = s.busybox().reference();
+    let dir = tempfile::tempdir().unwrap();
+    let registries = dir.path().join("registries.json");
+    std::fs::write(&registries, "{}").unwrap();
+    let env = AppEnv {
+        upstream: engine.socket_path().to_owned(),
+        registries,
+        dir,
+    };
+    std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
+    std::fs::write(env.admin(), ADMIN_AUDIT).unwrap();
+
+    let (_x, display) = xvfb();
+    let (_driver, port) = driver(&display, &env, false, Rendering::Composited);
+    let c = session(port).await;
+    find(&c, "[data-testid=mode-badge][data-mode=admin]").await;
+    click(&c, "[data-testid=tab-history]").await;
+    find(&c, "[data-testid=audit-banner]").await;
+    wait_text(
+        &c,
+        "[data-testid=audit-count]",
+        "Nothing would have been refused",
+    )
+    .await;
+
+    // Refused in enforce mode; in audit mode the engine runs it.
+    let mut run = engine.docker();
+    run.env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+        .args(["run", "--rm", "--network", "none", "-v"])
+        .arg(format!("{}:/var/run/docker.sock", env.socket().display()))
+        .args([&image, "true"]);
+    let out = run.output().expect("running docker");
+    assert!(
+        out.status.success(),
+        "an audited socket mount was refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    wait_text(
+        &c,
+        "[data-testid=history-row][data-outcome=audited]",
+        "eci-e2e/busybox",
+    )
+    .await;
+    wait_text(
+        &c,
+        "[data-testid=history-row][data-outcome=audited]",
+        r#"data-testid="audited-badge" role="img" aria-label="audited — would be refused""#,
+    )
+    .await;
+    click(&c, "[data-testid=history-row][data-outcome=audited]").await;
+    find(&c, "[data-testid=detail-audited]").await;
+
+    // The outcome filter asks the store: nothing was refused, and every row was audited.
+    let outcome = |value: &'static str| {
+        let c = &c;
+        async move {
+            find(c, "[data-testid=filter-outcome]")
+                .await
+                .select_by_value(value)
+                .await
+                .unwrap();
+        }
+    };
+    outcome("blocked").await;
+    wait_text(
+        &c,
+        "[data-testid=history-total]",
+        "No blocked requests match",
+    )
+    .await;
+    outcome("audited").await;
+    wait_text(
+        &c,
+        "[data-testid=history-row][data-outcome=audited]",
+        "eci-e2e/busybox",
+    )
+    .await;
+    // One `docker run` is judged more than once (create, start): the banner counts what the
+    // store holds, the same total as the audited rows.
+    let total = find(&c, "[data-testid=history-total]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let audited: u64 = total
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no total in {total:?}"));
+    assert!(audited >= 1, "{total}");
+    let plural = if audited == 1 { "" } else { "s" };
+    wait_text(
+        &c,
+        "[data-testid=audit-count]",
+        &format!(
+            "{audited} request{plural} would have been refused in the last 24 hours (socket mount: {audited})"
+        ),
+    )
+    .await;
+    shot(&c, "07-history-audited").await;
+
+    // "Enforce now" shows the user file it would write (the section is unlocked), and Cancel
+    // leaves it unwritten.
+    click(&c, "[data-testid=enforce-now]").await;
+    find(&c, "[data-testid=enforce-preview]").await;
+    wait_text(&c, "[data-testid=audit-banner]", "user/settings.json").await;
+    shot(&c, "08-history-enforce-now").await;
+    click(&c, "[data-testid=enforce-cancel]").await;
+    assert!(!env.dir.path().join("user/settings.json").exists());
+    c.close().await.unwrap();
+}
+
 /// Memory of one process, kB.
 #[derive(Debug, Default, Clone, Copy)]
 struct Mem {

@@ -69,7 +69,9 @@ describe('History: audited rows', () => {
     const rows = $$(container, 'history-row');
     expect(rows.map((r) => r.dataset.outcome)).toEqual(['audited', 'blocked', 'audited', 'blocked', 'blocked']);
     expect(rows.map((r) => r.classList.contains('audited'))).toEqual([true, false, true, false, false]);
-    expect(rows[0]!.querySelector('[data-testid="audited-badge"]')!.textContent).toBe('audited — would be refused');
+    const badge = rows[0]!.querySelector<HTMLElement>('[data-testid="audited-badge"]')!;
+    expect(badge.textContent).toBe('audited');
+    expect(badge.getAttribute('aria-label')).toBe('audited — would be refused');
     expect(rows[1]!.querySelector('[data-testid="audited-badge"]')).toBeNull();
 
     await click(rows[0]!);
@@ -120,7 +122,7 @@ describe('History: audit banner and Enforce now', () => {
     expect($(container, 'audit-banner').textContent).toContain('Audit mode is on for socket mounts, command list');
     expect(be.last('history_audit_count')!.args).toEqual({ since: NOW - DAY_MS });
     expect($(container, 'audit-count').textContent).toBe(
-      '3 requests would have been refused in the last 24 hours (2 command, 1 socket mount).',
+      '3 requests would have been refused in the last 24 hours (command: 2, socket mount: 1).',
     );
 
     const asked = be.of('history_audit_count').length;

@@ -35,7 +35,7 @@ const KIND_NAME: Record<string, string> = {
 
 function countText(c: AuditCount): string {
   if (c.total === 0) return 'Nothing would have been refused in the last 24 hours.';
-  const kinds = c.by_kind.map((k) => `${k.count} ${KIND_NAME[k.kind] ?? k.kind}`).join(', ');
+  const kinds = c.by_kind.map((k) => `${KIND_NAME[k.kind] ?? k.kind}: ${k.count}`).join(', ');
   return `${c.total} request${c.total === 1 ? '' : 's'} would have been refused in the last 24 hours (${kinds}).`;
 }
 
