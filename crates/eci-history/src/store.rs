@@ -128,16 +128,15 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), HistoryError> {
     if from == 0 {
         tx.execute_batch(SCHEMA).map_err(db)?;
     }
-    for (i, step) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip((from.max(1) - 1) as usize)
-    {
+    for step in MIGRATIONS.iter().skip((from.max(1) - 1) as usize) {
         tx.execute_batch(step).map_err(db)?;
+    }
+    if from > 0 {
         tracing::info!(
             database = %path.display(),
-            version = i + 2,
-            "history schema migrated"
+            from,
+            to = SCHEMA_VERSION,
+            "history schema migrated; rows kept"
         );
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
