@@ -459,8 +459,6 @@ fn history_query_export_and_clear() {
 /// audit flag off, previewed and saved like any edit, keeping every other key; the effective
 /// policy then audits nothing though the admin file still asks for it.
 #[test]
-#[ignore = "SettingsDoc::set_eci (eci-policy) does not write `eciGuard` yet: the file keeps its \
-            audit flags; passes with that fix"]
 fn enforce_now_saves_every_audit_flag_off_in_the_user_file() {
     let admin = r#"{
   "configurationFileVersion": 2,

@@ -562,6 +562,58 @@ async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner()
     shot(&c, "08-history-enforce-now").await;
     click(&c, "[data-testid=enforce-cancel]").await;
     assert!(!env.dir.path().join("user/settings.json").exists());
+    // Confirmed: the user file holds every family enforced, the enforcer reloads, and the same
+    // run is refused and recorded as blocked.
+    click(&c, "[data-testid=enforce-now]").await;
+    wait_text(
+        &c,
+        "[data-testid=enforce-preview]",
+        "\"socketMounts\": false",
+    )
+    .await;
+    shot(&c, "08-history-enforce-now").await;
+    click(&c, "[data-testid=enforce-confirm]").await;
+    find(&c, "[data-testid=enforce-done]").await;
+    shot(&c, "09-history-enforced").await;
+    let user: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.dir.path().join("user/settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        user["enhancedContainerIsolation"]["eciGuard"]["audit"],
+        json!({"socketMounts": false, "commands": false, "hostAccess": false})
+    );
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let mut again = engine.docker();
+        again
+            .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+            .args(["run", "--rm", "--network", "none", "-v"])
+            .arg(format!("{}:/var/run/docker.sock", env.socket().display()))
+            .args([&image, "true"]);
+        let out = again.output().unwrap();
+        if !out.status.success() {
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("iechor socket mount denied"),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still forwarded after Enforce now"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    outcome("blocked").await;
+    wait_text(
+        &c,
+        "[data-testid=history-row][data-outcome=blocked]",
+        "eci-e2e/busybox",
+    )
+    .await;
+    shot(&c, "10-history-blocked-after-enforce").await;
     c.close().await.unwrap();
 }
 

@@ -466,6 +466,12 @@ impl Watch {
             };
             match audit::refusal(&judging, found) {
                 Refusal::Enforce(d) => break d,
+                // A start the enforcer forwarded in audit mode was recorded on the request path.
+                Refusal::Audit { retry, .. }
+                    if trigger == Trigger::Started && shared.forwarded_audited_start(id) =>
+                {
+                    judging = Cow::Owned(retry);
+                }
                 Refusal::Audit { denial, retry } => {
                     self.record_audited(Refused {
                         id,

@@ -170,6 +170,7 @@ impl Explainer {
             permits: Arc::new(Semaphore::new(1)),
             shutdown,
             volumes: tokio::sync::Mutex::new(()),
+            audited_starts: std::sync::Mutex::default(),
         });
         Explainer {
             shared,

@@ -39,6 +39,8 @@ pub(crate) struct Seen {
     pub exposures: Vec<Option<Exposure>>,
     /// The image-list entry that allowed the image.
     pub allowed_by: Option<String>,
+    /// The full id of the existing container a start or archive request names.
+    pub container_id: Option<String>,
 }
 
 /// What to send the engine.
@@ -227,6 +229,7 @@ async fn start_check(
         // The engine answers its own 404.
         return Ok(());
     };
+    seen.container_id = info["Id"].as_str().map(str::to_owned);
     let judged = recheck::start(shared, policy, id, &info).await?;
     seen.image_name = judged.image_name;
     seen.image_id = judged.image_id;

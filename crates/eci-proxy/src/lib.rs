@@ -296,6 +296,7 @@ impl Enforcer {
             permits: Arc::new(Semaphore::new(config.limits.max_connections)),
             shutdown: shutdown_rx,
             volumes: tokio::sync::Mutex::new(()),
+            audited_starts: std::sync::Mutex::default(),
         });
         restore_filtered_sockets(&shared).await;
         let mut tasks = vec![reload_counter];

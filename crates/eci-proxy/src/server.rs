@@ -2,11 +2,12 @@
 //! per client connection serving HTTP/1 with upgrades, header limits and a header-read timeout,
 //! each with its own engine connection. Shutdown reaches every loop through one `watch`.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hyper::client::conn::http1::SendRequest;
@@ -40,6 +41,35 @@ pub struct Shared {
     /// Held from the check of a create that judged named volumes until the engine has answered
     /// it, and around every volume create, remove and prune: a volume judged is the volume used.
     pub volumes: tokio::sync::Mutex<()>,
+    /// Containers whose start the enforcer forwarded in audit mode, and when: the engine watch
+    /// sees those starts too, and must not record them a second time as starts made behind the
+    /// enforcer's back.
+    pub audited_starts: std::sync::Mutex<HashMap<String, Instant>>,
+}
+
+/// How long a start forwarded in audit mode is known to the engine watch as the enforcer's own.
+const AUDITED_START_MEMORY: Duration = Duration::from_secs(30);
+
+impl Shared {
+    /// Notes that the enforcer forwards the start of container `id` in audit mode.
+    pub fn note_audited_start(&self, id: &str) {
+        if let Ok(mut starts) = self.audited_starts.lock() {
+            starts.retain(|_, at| at.elapsed() < AUDITED_START_MEMORY);
+            starts.insert(id.to_owned(), Instant::now());
+        }
+    }
+
+    /// Whether the enforcer itself forwarded a start of container `id` in audit mode just now.
+    pub fn forwarded_audited_start(&self, id: &str) -> bool {
+        self.audited_starts
+            .lock()
+            .map(|starts| {
+                starts
+                    .get(id)
+                    .is_some_and(|at| at.elapsed() < AUDITED_START_MEMORY)
+            })
+            .unwrap_or(false)
+    }
 }
 
 /// The socket a connection came in on.

@@ -215,6 +215,10 @@ async fn process(
             Ok(decision) => break decision,
         }
     };
+    if let (false, Some(id)) = (audits.is_empty(), &seen.container_id) {
+        // Before the engine can announce the start: the watch must know it is ours.
+        shared.note_audited_start(id);
+    }
     let resp = match decision.forward {
         Forward::Stream => match body {
             Some(body) => {

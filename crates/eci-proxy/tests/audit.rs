@@ -195,6 +195,42 @@ fn audit_mode_forwards_and_records_exactly_what_enforce_mode_refuses() {
     );
     assert_eq!(strip(audit_records), strip(refused));
 
+    // A `docker run` in audit mode: its create and its start are each recorded once; the engine
+    // watch, which also sees the start, knows the enforcer forwarded it.
+    let runner = unique("aud-run");
+    names.push(runner.clone());
+    let from_run = sink.all().len();
+    let bb = s.busybox().reference();
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &runner,
+        "-v",
+        &g.socket_bind(),
+        &bb,
+        "sleep",
+        "30",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let run_records: Vec<String> = sink.all()[from_run..]
+        .iter()
+        .map(|b| format!("{} {}", b.method, b.path))
+        .collect();
+    assert_eq!(run_records.len(), 2, "{run_records:#?}");
+    assert!(
+        run_records[0].contains("/containers/create"),
+        "{run_records:#?}"
+    );
+    assert!(run_records[1].ends_with("/start"), "{run_records:#?}");
+    assert!(
+        sink.all()[from_run..]
+            .iter()
+            .all(|b| b.audited && !b.reason.contains("by itself")),
+        "{:#?}",
+        &sink.all()[from_run..]
+    );
+
     // Mixed: host access audited, socket mounts enforced. A privileged create with a socket
     // mount is refused as a socket mount, and its host access is recorded as audited.
     apply(&g, &settings(&cli, json!({"hostAccess": true})));

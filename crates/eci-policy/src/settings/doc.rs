@@ -8,8 +8,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    CommandListSettings, EciSection, ImageList, MountKey, SocketMount, ECI_KEY, SUPPORTED_VERSIONS,
-    VERSION_KEY,
+    AuditSettings, CommandListSettings, EciGuardSection, EciSection, HostAccessSettings, ImageList,
+    MountKey, SocketMount, ECI_KEY, SUPPORTED_VERSIONS, VERSION_KEY,
 };
 use crate::validate::{read_settings, Diagnostic};
 
@@ -78,6 +78,12 @@ impl SettingsDoc {
             }
             Some(mount) => write_mount(child_object(section, mount_key.as_str()), mount),
         }
+        match &eci.eci_guard {
+            None => {
+                section.shift_remove("eciGuard");
+            }
+            Some(ext) => write_extension(child_object(section, "eciGuard"), ext),
+        }
     }
 
     /// The document as file text (see the module documentation for the format).
@@ -101,6 +107,31 @@ fn write_mount(obj: &mut Map<String, Value>, mount: &SocketMount) {
         }
         Some(list) => write_command_list(child_object(obj, "commandList"), list),
     }
+}
+
+fn write_extension(obj: &mut Map<String, Value>, ext: &EciGuardSection) {
+    match &ext.host_access {
+        None => {
+            obj.shift_remove("hostAccess");
+        }
+        Some(host) => write_host_access(child_object(obj, "hostAccess"), host),
+    }
+    match &ext.audit {
+        None => {
+            obj.shift_remove("audit");
+        }
+        Some(audit) => write_audit(child_object(obj, "audit"), audit),
+    }
+}
+
+fn write_host_access(obj: &mut Map<String, Value>, host: &HostAccessSettings) {
+    set_or_remove(obj, "images", host.images.as_deref().map(strings));
+}
+
+fn write_audit(obj: &mut Map<String, Value>, audit: &AuditSettings) {
+    set_or_remove(obj, "socketMounts", audit.socket_mounts.map(Value::Bool));
+    set_or_remove(obj, "commands", audit.commands.map(Value::Bool));
+    set_or_remove(obj, "hostAccess", audit.host_access.map(Value::Bool));
 }
 
 fn write_image_list(obj: &mut Map<String, Value>, list: &ImageList) {

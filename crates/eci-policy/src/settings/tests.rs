@@ -144,6 +144,43 @@ fn set_eci_removes_unset_fields_and_keeps_unknown_keys() {
     assert!(text.contains("\"proxy\": {"), "{text}");
 }
 
+/// The app saves eci-guard's extension like the rest of the section: the host-access list and
+/// the audit flags are written, and removed when the section no longer sets them.
+#[test]
+fn set_eci_writes_the_eci_guard_extension() {
+    let text = r#"{"configurationFileVersion": 2, "enhancedContainerIsolation": {"value": true, "eciGuard": {"audit": {"socketMounts": true}, "hostAccess": {"images": ["busybox"]}}}}"#;
+    let mut doc = SettingsDoc::parse(text).unwrap_or_default();
+    let enforced = EciSection {
+        value: Some(true),
+        eci_guard: Some(EciGuardSection {
+            host_access: None,
+            audit: Some(AuditSettings {
+                socket_mounts: Some(false),
+                commands: Some(false),
+                host_access: None,
+            }),
+        }),
+        ..EciSection::default()
+    };
+    doc.set_eci(&enforced);
+    let written = doc.to_json_string();
+    let v: serde_json::Value = serde_json::from_str(&written).unwrap_or_default();
+    assert_eq!(
+        v[ECI_KEY]["eciGuard"],
+        serde_json::json!({"audit": {"socketMounts": false, "commands": false}})
+    );
+    assert_eq!(
+        read_settings(&written).ok().and_then(|r| r.eci),
+        Some(enforced)
+    );
+    doc.set_eci(&EciSection {
+        value: Some(true),
+        ..EciSection::default()
+    });
+    let v: serde_json::Value = serde_json::from_str(&doc.to_json_string()).unwrap_or_default();
+    assert!(v[ECI_KEY].get("eciGuard").is_none(), "{v}");
+}
+
 #[test]
 fn set_eci_writes_a_new_file_and_repairs_what_it_owns() {
     let seed_section = EciSection {
