@@ -15,4 +15,11 @@
     "docker_host_line",
     "create_docker_context",
     "try_command",
+    "settings_diff",
+    "image_entry_forms",
+    "pause_enforcing",
+    "resume_enforcing",
+    "tray_menu",
+    "autostart_enabled",
+    "set_autostart",
 ]

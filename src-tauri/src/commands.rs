@@ -9,7 +9,7 @@ use eci_history::{AuditCount, Filter, Format, Page, QueryPage, Timestamp};
 use eci_policy::settings::{EciSection, Policy};
 use eci_policy::validate::Diagnostic;
 use serde::Serialize;
-use tauri::State;
+use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::error::{AppError, ErrorCode};
 use crate::files::{self, FileView, Mode, Target};
@@ -141,6 +141,111 @@ pub async fn save_settings(
         files::read_view(&path, writable)
     })
     .await
+}
+
+/// What saving `section` into the `target` file would change, from the same rendering the save
+/// uses; pass the returned etag to `save_settings` so exactly what was shown is written.
+#[tauri::command]
+pub async fn settings_diff(
+    state: State<'_, Arc<AppState>>,
+    target: Target,
+    section: EciSection,
+) -> AppResult<files::SettingsDiff> {
+    let path = path_of(&state, target);
+    blocking(move || files::diff(&path, &section)).await
+}
+
+/// The image-list entries that would allow `image` (History's "Allow this image"): exact tag,
+/// any tag, and the digest the engine has for it (none when the engine does not answer or the
+/// image is on no registry).
+#[tauri::command]
+pub async fn image_entry_forms(
+    state: State<'_, Arc<AppState>>,
+    image: String,
+) -> AppResult<eci_policy::entry_forms::EntryForms> {
+    let repo_digests = match eci_proxy::inspect_image(&state.config.enforcer.upstream, &image).await
+    {
+        Ok(Some(facts)) => facts.repo_digests,
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            tracing::debug!(error = %e, %image, "no digests for the image");
+            Vec::new()
+        }
+    };
+    eci_policy::entry_forms::entry_forms(&image, &repo_digests).map_err(|e| {
+        AppError::new(
+            ErrorCode::Invalid,
+            format!("{image:?} is not an image name: {e}"),
+        )
+    })
+}
+
+/// Stops enforcing for ten minutes (the tray's Pause); returns when it resumes, unix ms.
+#[tauri::command]
+pub async fn pause_enforcing<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Arc<AppState>>,
+) -> AppResult<u64> {
+    state.pause(&app).await
+}
+
+/// Ends a pause now; `false` when none was in force.
+#[tauri::command]
+pub async fn resume_enforcing<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, Arc<AppState>>,
+) -> AppResult<bool> {
+    state.resume(&app).await
+}
+
+/// The tray's menu for the status now, as the tray shows it.
+#[tauri::command]
+pub async fn tray_menu(state: State<'_, Arc<AppState>>) -> AppResult<crate::tray::TrayModel> {
+    Ok(crate::tray::model(
+        &state.status().await,
+        crate::unix_ms_now(),
+    ))
+}
+
+fn autolaunch<R: Runtime>(
+    app: &AppHandle<R>,
+) -> AppResult<tauri::State<'_, tauri_plugin_autostart::AutoLaunchManager>> {
+    app.try_state::<tauri_plugin_autostart::AutoLaunchManager>()
+        .ok_or_else(|| AppError::new(ErrorCode::Internal, "autostart is not available here"))
+}
+
+/// Whether the app starts at login (off unless the user turned it on).
+#[tauri::command]
+pub fn autostart_enabled<R: Runtime>(app: AppHandle<R>) -> AppResult<bool> {
+    autolaunch(&app)?.is_enabled().map_err(|e| {
+        AppError::new(
+            ErrorCode::Io,
+            format!("cannot read the autostart entry: {e}"),
+        )
+    })
+}
+
+/// Turns starting at login on or off; returns the state now.
+#[tauri::command]
+pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> AppResult<bool> {
+    let manager = autolaunch(&app)?;
+    let done = if enabled {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
+    done.map_err(|e| {
+        AppError::new(
+            ErrorCode::Io,
+            format!("cannot change the autostart entry: {e}"),
+        )
+    })?;
+    manager.is_enabled().map_err(|e| {
+        AppError::new(
+            ErrorCode::Io,
+            format!("cannot read the autostart entry: {e}"),
+        )
+    })
 }
 
 #[tauri::command]

@@ -225,3 +225,124 @@ pub fn save(path: &Path, section: &EciSection, etag: &str) -> Result<(), AppErro
     }
     Ok(())
 }
+
+/// One line of a settings diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffLine {
+    /// `equal`, `insert` or `delete`.
+    pub op: &'static str,
+    /// The line without its newline.
+    pub text: String,
+}
+
+/// What a save of a section would change in its file, shown before it is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsDiff {
+    /// The file's text now (`""` when absent) and after the save.
+    pub before: String,
+    pub after: String,
+    pub lines: Vec<DiffLine>,
+    /// The file the diff was built on; a save with it fails if the file changed since, so what
+    /// is written is what was shown.
+    pub etag: String,
+}
+
+/// The diff between the file at `path` and what [`save`] would write there for `section`
+/// (the same [`render`], so unknown keys are kept in both).
+pub fn diff(path: &Path, section: &EciSection) -> Result<SettingsDiff, AppError> {
+    let (after, etag) = render(path, section)?;
+    let before = snapshot(path)?
+        .bytes
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let lines = similar::TextDiff::from_lines(&before, &after)
+        .iter_all_changes()
+        .map(|c| DiffLine {
+            op: match c.tag() {
+                similar::ChangeTag::Equal => "equal",
+                similar::ChangeTag::Insert => "insert",
+                similar::ChangeTag::Delete => "delete",
+            },
+            text: c.value().trim_end_matches(['\n', '\r']).to_owned(),
+        })
+        .collect();
+    Ok(SettingsDiff {
+        before,
+        after,
+        lines,
+        etag,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADMIN: &str = r#"{
+  "configurationFileVersion": 2,
+  "analyticsEnabled": { "locked": false, "value": false },
+  "enhancedContainerIsolation": {
+    "locked": false,
+    "value": true,
+    "iechorSocketMount": {
+      "imageList": { "images": ["busybox:1"], "futureOption": "kept" }
+    }
+  }
+}
+"#;
+
+    #[test]
+    fn the_diff_adds_the_entry_keeps_unknown_keys_and_matches_the_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin-settings.json");
+        std::fs::write(&path, ADMIN).unwrap();
+        let view = read_view(&path, true).unwrap();
+        let mut section = view.section.clone().unwrap();
+        let list = section
+            .socket_mount
+            .get_or_insert_with(Default::default)
+            .image_list
+            .get_or_insert_with(Default::default);
+        list.images
+            .get_or_insert_with(Vec::new)
+            .push("127.0.0.1:5000/team/tool:*".into());
+        let d = diff(&path, &section).unwrap();
+        assert_eq!(d.before, ADMIN);
+        assert_eq!(d.etag, view.etag);
+        let inserted: Vec<&str> = d
+            .lines
+            .iter()
+            .filter(|l| l.op != "equal")
+            .map(|l| l.text.as_str())
+            .collect();
+        assert!(
+            inserted
+                .iter()
+                .any(|l| l.contains("127.0.0.1:5000/team/tool:*")),
+            "{inserted:?}"
+        );
+        assert!(d.after.contains("futureOption") && d.after.contains("analyticsEnabled"));
+        // What the diff showed is what the save writes, and only while the file is unchanged.
+        save(&path, &section, &d.etag).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), d.after);
+        assert_eq!(
+            save(&path, &section, &d.etag).unwrap_err().code,
+            ErrorCode::Conflict
+        );
+    }
+
+    #[test]
+    fn the_diff_of_a_new_file_is_all_insertions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/admin-settings.json");
+        let section: EciSection = serde_json::from_str(
+            r#"{"value": true, "iechorSocketMount": {"imageList": {"images": ["busybox:1"]}}}"#,
+        )
+        .unwrap();
+        let d = diff(&path, &section).unwrap();
+        assert_eq!(d.before, "");
+        assert_eq!(d.etag, "");
+        assert!(!d.lines.is_empty());
+        assert!(d.lines.iter().all(|l| l.op == "insert"));
+    }
+}

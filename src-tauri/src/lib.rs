@@ -4,12 +4,17 @@
 //!
 //! [`builder`] is generic over the runtime, so tests drive the commands with
 //! `tauri::test::mock_builder()`-style builders and a directly managed [`AppState`]; [`run`] adds
-//! what only the real app does (the state from the environment, background tasks, clean stop).
+//! what only the real app does (the state from the environment, background tasks, clean stop),
+//! and the desktop product around it (issue 14): one instance, closing the window hides it while
+//! the enforcer keeps guarding, a tray with the state and Open / Pause / Quit, notifications of
+//! blocks, and start at login when the user asks for it.
 
 pub mod commands;
 pub mod error;
 pub mod files;
+pub mod notify;
 pub mod state;
+pub mod tray;
 pub mod webview;
 
 use std::sync::Arc;
@@ -41,7 +46,59 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::docker_host_line,
         commands::create_docker_context,
         commands::try_command,
+        commands::settings_diff,
+        commands::image_entry_forms,
+        commands::pause_enforcing,
+        commands::resume_enforcing,
+        commands::tray_menu,
+        commands::autostart_enabled,
+        commands::set_autostart,
     ])
+}
+
+/// Shows the main window and brings it to the front (the tray's Open, a second launch, a click
+/// on a notification).
+pub fn show_main<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+/// Now, in unix milliseconds.
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Keeps the tray in step with the status: on every new status, and each half minute for the
+/// minutes left of a pause.
+async fn follow_status<R: Runtime>(
+    state: Arc<AppState>,
+    app: tauri::AppHandle<R>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut statuses = state.subscribe_status();
+    let mut shown: Option<tray::TrayModel> = None;
+    loop {
+        let status = statuses.borrow_and_update().clone();
+        if let Some(status) = status {
+            let model = tray::model(&status, unix_ms_now());
+            if shown.as_ref() != Some(&model) {
+                if let Err(e) = tray::glue::apply(&app, &model) {
+                    tracing::warn!(error = %e, "cannot update the tray");
+                }
+                shown = Some(model);
+            }
+        }
+        tokio::select! {
+            changed = statuses.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// Runs the desktop app until its last window closes: state from the `ECI_GUARD_*` variables,
@@ -84,12 +141,50 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
     };
     tauri::async_runtime::set(runtime.handle().clone());
     let built = tracing::debug_span!("build").entered();
+    // The single-instance plugin first: a second launch hands over to the first (which shows its
+    // window) and exits before anything else of it starts, its enforcer above all.
     let app = builder(tauri::Builder::default())
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            tracing::info!("a second launch: showing this instance");
+            show_main(app);
+        }))
+        .plugin(tauri_plugin_autostart::Builder::new().build())
+        .plugin(tauri_plugin_notification::init())
         .on_page_load(|_, payload| tracing::debug!(event = ?payload.event(), "page load"))
+        // Closing the window hides it: the enforcer keeps guarding. Quit is the tray's.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+                tracing::info!("window closed; the enforcer keeps running (Quit from the tray)");
+            }
+        })
         .setup(move |app| {
             let _span = tracing::debug_span!("setup").entered();
             let state = app.state::<Arc<AppState>>().inner().clone();
             state.start(app.handle().clone());
+            // The tray starts as "unreachable" until the enforcer's first status arrives.
+            let first = tray::model(
+                &AppStatus {
+                    enforcer: None,
+                    enforcer_error: Some("starting".into()),
+                    history: state.history.status(),
+                    digests: Vec::new(),
+                    docker_host: String::new(),
+                },
+                unix_ms_now(),
+            );
+            match tray::glue::install(app.handle(), &first) {
+                Ok(_) => {
+                    let (s, handle) = (state.clone(), app.handle().clone());
+                    state.spawn(move |stop| follow_status(s, handle, stop));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no tray icon; closing the window still hides it")
+                }
+            }
+            let (s, handle) = (state.clone(), app.handle().clone());
+            state.spawn(move |stop| notify::glue::run(s, handle, stop));
             if let Some(window) = app.get_webview_window("main") {
                 webview::tune(&window);
             }

@@ -18,7 +18,8 @@ use tauri::{AppHandle, Emitter, Runtime};
 use tokio::sync::RwLock;
 use tokio_util::sync::CancellationToken;
 
-use crate::files::{may_write, Mode};
+use crate::error::{AppError, ErrorCode};
+use crate::files::{may_write, read_view, Mode};
 
 /// Event names (SPEC §8; `ui/src/api.ts` listens to the same).
 pub const POLICY_CHANGED: &str = "policy://changed";
@@ -114,6 +115,8 @@ pub struct AppState {
     pub save_lock: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<tauri::async_runtime::JoinHandle<()>>>,
+    /// The last status computed, for the tray (which follows it without going through events).
+    status_tx: tokio::sync::watch::Sender<Option<Arc<AppStatus>>>,
 }
 
 impl AppState {
@@ -137,6 +140,7 @@ impl AppState {
             save_lock: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
+            status_tx: tokio::sync::watch::channel(None).0,
         })
     }
 
@@ -165,6 +169,77 @@ impl AppState {
             app.clone(),
         )));
         tasks.push(tauri::async_runtime::spawn(watch_status(self.clone(), app)));
+    }
+
+    /// Runs `task` until [`AppState::stop`]; it gets the token that is cancelled then.
+    pub fn spawn<F, Fut>(&self, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let handle = tauri::async_runtime::spawn(task(self.shutdown.clone()));
+        lock(&self.tasks).push(handle);
+    }
+
+    /// Every status computed from now on (the latest one at once, once there is one).
+    pub fn subscribe_status(&self) -> tokio::sync::watch::Receiver<Option<Arc<AppStatus>>> {
+        self.status_tx.subscribe()
+    }
+
+    /// Stops enforcing for [`crate::tray::PAUSE_MINUTES`] (the policy in force with ECI off; see
+    /// `eci_proxy::PolicyStore::pause`); enforcing resumes by itself. Refused when the admin
+    /// file locks the settings or no enforcer runs. Returns when enforcing resumes (unix ms).
+    pub async fn pause<R: Runtime>(&self, app: &AppHandle<R>) -> Result<u64, AppError> {
+        self.refuse_if_locked().await?;
+        let until = {
+            let slot = self.enforcer.read().await;
+            let Slot::Running(enforcer) = &*slot else {
+                return Err(AppError::new(
+                    ErrorCode::Enforcer,
+                    "the enforcer is not running; there is nothing to pause",
+                ));
+            };
+            enforcer
+                .policy()
+                .pause(Duration::from_secs(crate::tray::PAUSE_MINUTES * 60))
+                .map_err(|e| {
+                    let code = match e {
+                        eci_proxy::PauseError::Locked => ErrorCode::Forbidden,
+                        _ => ErrorCode::Invalid,
+                    };
+                    AppError::new(code, e.to_string())
+                })?
+        };
+        emit_status(self, app).await;
+        Ok(until
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+    }
+
+    /// Ends a pause now; `false` when none was in force.
+    pub async fn resume<R: Runtime>(&self, app: &AppHandle<R>) -> Result<bool, AppError> {
+        let was = match &*self.enforcer.read().await {
+            Slot::Running(enforcer) => enforcer.policy().resume(),
+            _ => false,
+        };
+        emit_status(self, app).await;
+        Ok(was)
+    }
+
+    /// Users may not pause what the administrator locked (the enforcer refuses too, from the
+    /// policy's provenance; this also covers a locked section that sets nothing else).
+    async fn refuse_if_locked(&self) -> Result<(), AppError> {
+        let admin_path = self.config.admin_path();
+        let admin = tauri::async_runtime::spawn_blocking(move || read_view(&admin_path, false))
+            .await
+            .map_err(|e| AppError::new(ErrorCode::Internal, format!("a worker failed: {e}")))??;
+        if admin.section.as_ref().and_then(|s| s.locked) == Some(true) {
+            return Err(AppError::new(
+                ErrorCode::Forbidden,
+                "locked by your administrator: enforcing cannot be paused",
+            ));
+        }
+        Ok(())
     }
 
     /// Stops the enforcer (its sockets removed), the background tasks, and writes out the
@@ -360,6 +435,7 @@ async fn watch_status<R: Runtime>(state: Arc<AppState>, app: AppHandle<R>) {
         let text = serde_json::to_string(&status).unwrap_or_default();
         if text != last {
             let _ = app.emit(STATUS_CHANGED, &status);
+            state.status_tx.send_replace(Some(Arc::new(status)));
             last = text;
         }
         tokio::select! {
@@ -370,5 +446,7 @@ async fn watch_status<R: Runtime>(state: Arc<AppState>, app: AppHandle<R>) {
 }
 
 async fn emit_status<R: Runtime>(state: &AppState, app: &AppHandle<R>) {
-    let _ = app.emit(STATUS_CHANGED, state.status().await);
+    let status = state.status().await;
+    let _ = app.emit(STATUS_CHANGED, &status);
+    state.status_tx.send_replace(Some(Arc::new(status)));
 }

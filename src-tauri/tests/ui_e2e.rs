@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod desktop;
+
 use eci_e2e::{push_image, shared, ImageSpec};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -126,7 +128,15 @@ enum Rendering {
 }
 
 /// `tauri-driver` with the app's environment (the app inherits it through WebKitWebDriver).
-fn driver(display: &str, env: &AppEnv, user_mode: bool, rendering: Rendering) -> (Proc, u16) {
+/// `bus`: the session bus the app uses (single instance, notifications, the tray); without one
+/// the app runs without them, and never on the host's own bus.
+fn driver(
+    display: &str,
+    env: &AppEnv,
+    user_mode: bool,
+    rendering: Rendering,
+    bus: Option<&str>,
+) -> (Proc, u16) {
     let port = free_port();
     let native = free_port();
     let mut cmd = Command::new(tool(
@@ -145,20 +155,17 @@ fn driver(display: &str, env: &AppEnv, user_mode: bool, rendering: Rendering) ->
             .to_str()
             .unwrap(),
     ])
-    .env("DISPLAY", display)
-    .env("ECI_GUARD_UPSTREAM", &env.upstream)
-    .env("ECI_GUARD_LISTEN", env.socket())
-    .env("ECI_GUARD_ADMIN_SETTINGS", env.admin())
-    .env(
-        "ECI_GUARD_USER_SETTINGS",
-        env.dir.path().join("user/settings.json"),
-    )
-    .env("ECI_GUARD_STATE_DIR", env.dir.path().join("state"))
-    .env("ECI_GUARD_REGISTRIES", &env.registries)
-    .env("ECI_GUARD_USER_MODE", if user_mode { "1" } else { "0" })
     .env_remove("WEBKIT_DISABLE_COMPOSITING_MODE")
+    .env_remove("DBUS_SESSION_BUS_ADDRESS")
     .stdout(Stdio::null())
     .stderr(Stdio::null());
+    for (key, value) in app_env(display, env) {
+        cmd.env(key, value);
+    }
+    cmd.env("ECI_GUARD_USER_MODE", if user_mode { "1" } else { "0" });
+    if let Some(bus) = bus {
+        cmd.env("DBUS_SESSION_BUS_ADDRESS", bus);
+    }
     if rendering == Rendering::Composited {
         cmd.env("WEBKIT_DISABLE_COMPOSITING_MODE", "0");
     }
@@ -167,6 +174,22 @@ fn driver(display: &str, env: &AppEnv, user_mode: bool, rendering: Rendering) ->
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     (proc, port)
+}
+
+/// The app's environment: its display and where everything of this run is.
+fn app_env(display: &str, env: &AppEnv) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("DISPLAY", display.into()),
+        ("ECI_GUARD_UPSTREAM", env.upstream.clone().into()),
+        ("ECI_GUARD_LISTEN", env.socket().into()),
+        ("ECI_GUARD_ADMIN_SETTINGS", env.admin().into()),
+        (
+            "ECI_GUARD_USER_SETTINGS",
+            env.dir.path().join("user/settings.json").into(),
+        ),
+        ("ECI_GUARD_STATE_DIR", env.dir.path().join("state").into()),
+        ("ECI_GUARD_REGISTRIES", env.registries.clone().into()),
+    ]
 }
 
 async fn session(port: u16) -> Client {
@@ -305,7 +328,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
     let socket_mount = format!("{}:/var/run/docker.sock", env.socket().display());
 
     let notice = {
-        let (_driver, port) = driver(&display, &env, false, Rendering::Composited);
+        let (_driver, port) = driver(&display, &env, false, Rendering::Composited, None);
         let c = session(port).await;
         find(&c, "[data-testid=mode-badge][data-mode=admin]").await;
         find(&c, "[data-testid=new-image-input]").await;
@@ -409,7 +432,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
     };
 
     // A user's run: the locked fields are read-only, with the administrator's note.
-    let (_driver, port) = driver(&display, &env, true, Rendering::Composited);
+    let (_driver, port) = driver(&display, &env, true, Rendering::Composited, None);
     let c = session(port).await;
     find(&c, "[data-testid=mode-badge][data-mode=user]").await;
     find(&c, "[data-testid=locked-banner]").await;
@@ -465,7 +488,7 @@ async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner()
     std::fs::write(env.admin(), ADMIN_AUDIT).unwrap();
 
     let (_x, display) = xvfb();
-    let (_driver, port) = driver(&display, &env, false, Rendering::Composited);
+    let (_driver, port) = driver(&display, &env, false, Rendering::Composited, None);
     let c = session(port).await;
     find(&c, "[data-testid=mode-badge][data-mode=admin]").await;
     click(&c, "[data-testid=tab-history]").await;
@@ -615,6 +638,330 @@ async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner()
     .await;
     shot(&c, "10-history-blocked-after-enforce").await;
     c.close().await.unwrap();
+}
+
+/// The app's processes for this run (its environment names this run's socket).
+fn app_pids(env: &AppEnv) -> Vec<u32> {
+    let want = format!("ECI_GUARD_LISTEN={}", env.socket().display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            comm.trim().starts_with("eci-guard-desk")
+                && environ.split(|&b| b == 0).any(|v| v == want.as_bytes())
+        })
+        .collect()
+}
+
+/// The enforcer's answer to `GET /_ping` on its socket.
+fn ping(socket: &Path) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return "no connection".into();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The tray's menu as the app builds it now (the same model the tray shows).
+async fn tray_menu(c: &Client) -> Value {
+    c.execute(
+        "return await window.__TAURI_INTERNALS__.invoke('tray_menu');",
+        vec![],
+    )
+    .await
+    .expect("tray_menu")
+}
+
+/// Waits until the tray's state satisfies `ok`.
+async fn wait_tray(c: &Client, what: &str, ok: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let menu = tray_menu(c).await;
+        if ok(&menu["state"]) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {menu}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const XK_DOWN: u32 = 0xff54;
+const XK_RETURN: u32 = 0xff0d;
+
+/// Opens the tray icon's menu with a click on the icon, and picks its `nth` enabled item with the
+/// keyboard (the state line is disabled: 1 is Open, 2 Pause or Resume, 3 Quit).
+fn tray_pick(x: &desktop::X, nth: usize, screenshot: Option<&str>) {
+    let before = x.popups().len();
+    let icon = x
+        .tray_icons()
+        .into_iter()
+        .next()
+        .expect("the tray holds the app's icon");
+    x.click(icon.x + icon.w as i16 / 2, icon.y + icon.h as i16 / 2);
+    desktop::wait_for("the tray menu", STEP_TIMEOUT, || x.popups().len() > before);
+    std::thread::sleep(Duration::from_millis(500));
+    if let Some(name) = screenshot {
+        let w = x.screen_width();
+        x.screenshot(
+            desktop::Rect {
+                x: w as i16 - 520,
+                y: 0,
+                w: 520,
+                h: 260,
+            },
+            name,
+        );
+    }
+    for _ in 0..nth {
+        x.key(XK_DOWN);
+    }
+    x.key(XK_RETURN);
+}
+
+/// Issue 14: the app as a desktop product. Closing the window hides it and the enforcer keeps
+/// answering and refusing; a block raises a desktop notification (seen on the session bus and
+/// on screen) whose click opens its History entry; a second launch exits and shows the first;
+/// the tray's menu pauses enforcing for real and resumes it; the History entry allows the image by
+/// digest after showing the diff; and the tray's Quit stops the enforcer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_keeps_guarding_blocks_notify_one_instance_and_the_tray_pauses_and_quits() {
+    let s = shared();
+    let engine = s.engine();
+    let registry = s.registry();
+    let blocked_image = s.busybox().reference();
+    let dir = tempfile::tempdir().unwrap();
+    let registries = dir.path().join("registries.json");
+    std::fs::write(
+        &registries,
+        json!({ registry.addr(): { "insecure": true } }).to_string(),
+    )
+    .unwrap();
+    let env = AppEnv {
+        upstream: engine.socket_path().to_owned(),
+        registries,
+        dir,
+    };
+    std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
+    std::fs::write(env.admin(), ADMIN).unwrap();
+    let (_x, display) = xvfb();
+    let desk = desktop::Desktop::start(&display, env.dir.path());
+    let x = desktop::X::connect(&display);
+    let (_driver, port) = driver(
+        &display,
+        &env,
+        false,
+        Rendering::Composited,
+        Some(&desk.bus),
+    );
+    let c = session(port).await;
+    find(&c, "[data-testid=mode-badge][data-mode=admin]").await;
+    let pids = app_pids(&env);
+    assert_eq!(pids.len(), 1, "one app process: {pids:?}");
+    let pid = pids[0];
+    let window = x.window_titled("eci-guard").expect("the app's window");
+    assert!(x.viewable(window));
+    let run_mounting_the_socket = || {
+        let mut cmd = engine.docker();
+        cmd.env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+            .args(["run", "--rm", "--network", "none", "-v"])
+            .arg(format!("{}:/var/run/docker.sock", env.socket().display()))
+            .args([&blocked_image, "true"]);
+        cmd.output().expect("running docker")
+    };
+    desktop::wait_for("the enforcer", STEP_TIMEOUT, || {
+        ping(&env.socket()).ends_with("OK")
+    });
+    wait_until("the tray icon", || !x.tray_icons().is_empty());
+    let menu = tray_menu(&c).await;
+    assert_eq!(menu["title"], "eci-guard: enforcing", "{menu}");
+
+    // 1. Closing the window hides it; the app and its enforcer keep running.
+    x.close(window);
+    desktop::wait_for("the window to hide", STEP_TIMEOUT, || !x.viewable(window));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        app_pids(&env),
+        [pid],
+        "the app exited when its window closed"
+    );
+    assert!(
+        ping(&env.socket()).ends_with("OK"),
+        "the enforcer no longer answers /_ping after the window closed"
+    );
+    let out = run_mounting_the_socket();
+    assert!(
+        !out.status.success(),
+        "with the window closed an unlisted image mounted the socket"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("socket mount denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // 2. That block raised a desktop notification naming the image and the reason.
+    let short = blocked_image.rsplit('/').next().unwrap().to_owned();
+    desktop::wait_for("the notification", STEP_TIMEOUT, || {
+        let calls = desk.notify_calls();
+        calls.contains("member=Notify") && calls.contains(&short)
+    });
+    let calls = desk.notify_calls();
+    assert!(
+        calls.contains("image is not in the allowed list"),
+        "{calls}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let w = x.screen_width();
+    x.screenshot(
+        desktop::Rect {
+            x: w as i16 - 520,
+            y: 0,
+            w: 520,
+            h: 260,
+        },
+        "12-notification",
+    );
+
+    // 3. A click on it shows the window on that History entry.
+    desk.click_notification();
+    desktop::wait_for("the window to show", STEP_TIMEOUT, || x.viewable(window));
+    wait_text(&c, "[data-testid=history-row][aria-selected=true]", &short).await;
+    find(
+        &c,
+        "[data-testid=history-details] [data-testid=detail-reason]",
+    )
+    .await;
+    shot(&c, "13-history-from-notification").await;
+
+    // 4. A second launch with the same environment hands over to this one and exits.
+    x.close(window);
+    desktop::wait_for("the window to hide", STEP_TIMEOUT, || !x.viewable(window));
+    let mut second = Command::new(env!("CARGO_BIN_EXE_eci-guard-desktop"));
+    second
+        .envs(app_env(&display, &env))
+        .env("DBUS_SESSION_BUS_ADDRESS", &desk.bus)
+        .env("ECI_GUARD_USER_MODE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let launched = Instant::now();
+    let mut second = Proc::spawn(&mut second, "a second instance");
+    let status = loop {
+        if let Some(status) = second.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            launched.elapsed() < STEP_TIMEOUT,
+            "the second instance is still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    println!(
+        "a second launch exited with {status} after {} ms",
+        launched.elapsed().as_millis()
+    );
+    assert!(status.success(), "the second instance exited with {status}");
+    desktop::wait_for("the first window to show", STEP_TIMEOUT, || {
+        x.viewable(window)
+    });
+    assert_eq!(app_pids(&env), [pid], "one app process, the first");
+    assert!(ping(&env.socket()).ends_with("OK"));
+
+    // 5. The tray: its menu, and Pause for 10 minutes really stops enforcing.
+    tray_pick(&x, 2, Some("11-tray-menu"));
+    wait_tray(&c, "the pause", |s| s.get("paused").is_some()).await;
+    let out = run_mounting_the_socket();
+    assert!(
+        out.status.success(),
+        "paused, yet the socket mount was refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Resume from the tray: refused again.
+    tray_pick(&x, 2, None);
+    wait_tray(&c, "enforcing again", |s| s == "enforcing").await;
+    assert!(!run_mounting_the_socket().status.success());
+
+    // 6. The History entry's "Allow this image" for the admin: the digest form, the diff of the
+    // admin file shown before the write, and the write lets the image mount the socket.
+    click(&c, "[data-testid=allow-image-file]").await;
+    find(&c, "[data-testid=allow-diff]").await;
+    let digest_entry = find(&c, "[data-testid=allow-entry-digest]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        digest_entry.contains("@sha256:"),
+        "no digest form for a pushed image: {digest_entry}"
+    );
+    click(&c, "[data-testid=allow-choice-digest]").await;
+    wait_text(
+        &c,
+        "[data-testid=allow-diff] [data-op=insert]",
+        &digest_entry,
+    )
+    .await;
+    // The details pane scrolls; WebKitWebDriver does not scroll a nested pane to the button.
+    c.execute(
+        "const pane = document.querySelector('[data-testid=history-details]');
+         pane.scrollTop = pane.scrollHeight;
+         const diff = document.querySelector('[data-testid=allow-diff]');
+         const added = [...diff.querySelectorAll('[data-op=insert]')]
+           .find((l) => l.textContent.includes('@sha256:'));
+         diff.scrollTop += added.getBoundingClientRect().top - diff.getBoundingClientRect().top - 80;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    // Painted before the screenshot.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    shot(&c, "14-history-allow-image-diff").await;
+    click(&c, "[data-testid=allow-save]").await;
+    find(&c, "[data-testid=allow-saved]").await;
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.admin()).unwrap()).unwrap();
+    let eci = &saved["enhancedContainerIsolation"];
+    assert_eq!(
+        eci["iechorSocketMount"]["imageList"]["images"],
+        json!([digest_entry])
+    );
+    assert_eq!(
+        eci["iechorSocketMount"]["imageList"]["futureOption"],
+        "kept"
+    );
+    assert_eq!(saved["analyticsEnabled"]["value"], false);
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let out = run_mounting_the_socket();
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the image allowed by digest was never let through: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // 7. Quit from the tray stops the enforcer: its socket is gone with the app.
+    tray_pick(&x, 3, None);
+    desktop::wait_for("the app to exit", STEP_TIMEOUT, || {
+        app_pids(&env).is_empty()
+    });
+    assert!(
+        !env.socket().exists(),
+        "the enforcer's socket is left behind"
+    );
 }
 
 /// Memory of one process, kB.
@@ -768,7 +1115,7 @@ async fn start_time_and_memory_with_100k_history_rows() {
     .unwrap();
 
     let (_x, display) = xvfb();
-    let (driver, port) = driver(&display, &env, false, Rendering::AppDefault);
+    let (driver, port) = driver(&display, &env, false, Rendering::AppDefault, None);
     let requested = std::time::SystemTime::now();
     let started = Instant::now();
     let c = session(port).await;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { App, INTERACTIVE_MARK } from './App';
-import { $, $$, appStatus, backend, block, click, flush, key, render, settingsView, until } from './test/harness';
+import { $, $$, appStatus, backend, block, click, emitEvent, flush, key, render, settingsView, until } from './test/harness';
 
 function appBackend() {
   return backend({
@@ -80,5 +80,15 @@ describe('App', () => {
     expect($$<HTMLInputElement>(container, 'image-entry').map((i) => i.value)).toEqual(['busybox', 'iechor.io/library/iechor']);
     expect($<HTMLButtonElement>(container, 'save-settings').disabled).toBe(false);
     expect(be.of('save_settings')).toHaveLength(0);
+  });
+  test('app://open-block (a notification clicked) opens the History on that entry', async () => {
+    appBackend();
+    const { container } = await render(<App />);
+    await emitEvent('app://open-block', 7);
+    await until(() => $$(container, 'history-row').length > 0, 'the History view');
+    await flush();
+    expect($(container, 'tab-history').getAttribute('aria-selected')).toBe('true');
+    const selected = container.querySelector<HTMLElement>('[data-testid="history-row"][aria-selected="true"]');
+    expect(selected?.dataset.rowId).toBe('7');
   });
 });

@@ -28,6 +28,7 @@ export function App({ initialTab = 'settings' }: { initialTab?: TabId }) {
   const [theme, setTheme] = useState<ThemeChoice>(loadTheme);
   const [view, setView] = useState<SettingsView | null>(null);
   const [pendingImage, setPendingImage] = useState<string | null>(null);
+  const [openBlock, setOpenBlock] = useState<{ id: number; seq: number } | null>(null);
   const tabRefs = useRef<Record<string, HTMLButtonElement | null>>({});
 
   useEffect(() => applyTheme(theme), [theme]);
@@ -57,6 +58,23 @@ export function App({ initialTab = 'settings' }: { initialTab?: TabId }) {
       unlisten?.();
     };
   }, [refresh]);
+
+  // A click on a block's notification: its History entry.
+  useEffect(() => {
+    let unlisten: (() => void) | null = null;
+    let gone = false;
+    events
+      .onOpenBlock((id) => {
+        setOpenBlock((o) => ({ id, seq: (o?.seq ?? 0) + 1 }));
+        setTab('history');
+      })
+      .then((u) => (gone ? u() : (unlisten = u)))
+      .catch(() => undefined);
+    return () => {
+      gone = true;
+      unlisten?.();
+    };
+  }, []);
 
   const onTabKey = (e: KeyboardEvent, index: number) => {
     const delta = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
@@ -129,6 +147,7 @@ export function App({ initialTab = 'settings' }: { initialTab?: TabId }) {
                 }}
                 onEditCommands={() => setTab('settings')}
                 onSettingsChanged={refresh}
+                open={openBlock}
               />
             </Suspense>
           )}

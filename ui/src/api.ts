@@ -297,6 +297,8 @@ export interface EnforcerStatus {
   settings: { admin: string | null; user: string | null };
   eci_enabled: boolean;
   policy_version: string;
+  /** While enforcing is paused: when it resumes, unix ms. */
+  paused_until_ms: number | null;
   policy_provenance: Provenance;
   last_reload: ReloadEvent | null;
   filtered_sockets: [string, string | null][];
@@ -311,6 +313,42 @@ export interface AppStatus {
   history: HistoryStatus;
   digests: EntryFreshness[];
   docker_host: string;
+}
+
+// ---- Allow this image, settings diffs, tray (src-tauri serde forms) ----
+
+/** The image-list entries that would allow one image (`eci_policy::entry_forms::EntryForms`). */
+export interface EntryForms {
+  exact: string;
+  any_tag: string;
+  /** `null` when the image is on no registry the engine knows of. */
+  digest: string | null;
+}
+
+export interface DiffLine {
+  op: 'equal' | 'insert' | 'delete';
+  text: string;
+}
+
+/** What a save would change in a settings file; save with its `etag` to write exactly that. */
+export interface SettingsDiff {
+  before: string;
+  after: string;
+  lines: DiffLine[];
+  etag: string;
+}
+
+export type TrayState =
+  | 'enforcing'
+  | { paused: { until_ms: number } }
+  | 'eci_off'
+  | 'settings_rejected'
+  | 'engine_unreachable';
+
+export interface TrayModel {
+  state: TrayState;
+  title: string;
+  items: { id: string; label: string; enabled: boolean }[];
 }
 
 // ---- Errors ----
@@ -416,6 +454,18 @@ export const api = {
   /** What the enforcer would do with a docker run/create line under the settings as edited. */
   tryCommand: (target: Target, section: EciSection, line: string): Promise<Explanation> =>
     call('try_command', { target, section, line }),
+  /** What saving `section` into `target` would change (the save's own rendering). */
+  settingsDiff: (target: Target, section: EciSection): Promise<SettingsDiff> =>
+    call('settings_diff', { target, section }),
+  /** The entries that would allow `image`: exact tag, any tag, its digest. */
+  imageEntryForms: (image: string): Promise<EntryForms> => call('image_entry_forms', { image }),
+  /** Stops enforcing for ten minutes; resolves to when it resumes (unix ms). */
+  pauseEnforcing: (): Promise<number> => call('pause_enforcing'),
+  resumeEnforcing: (): Promise<boolean> => call('resume_enforcing'),
+  trayMenu: (): Promise<TrayModel> => call('tray_menu'),
+  autostartEnabled: (): Promise<boolean> => call('autostart_enabled'),
+  /** Resolves to whether the app now starts at login. */
+  setAutostart: (enabled: boolean): Promise<boolean> => call('set_autostart', { enabled }),
   /** Where exports go by default; "" when the shell cannot tell. */
   async defaultExportPath(format: 'json' | 'csv'): Promise<string> {
     try {
@@ -432,6 +482,7 @@ export const EVENTS = {
   policyChanged: 'policy://changed',
   historyBlocked: 'history://blocked',
   statusChanged: 'status://changed',
+  openBlock: 'app://open-block',
 } as const;
 
 export const events = {
@@ -444,6 +495,9 @@ export const events = {
     listen<StoredBlock>(EVENTS.historyBlocked, (e) => handler(e.payload)),
   onStatusChanged: (handler: (status: AppStatus) => void): Promise<UnlistenFn> =>
     listen<AppStatus>(EVENTS.statusChanged, (e) => handler(e.payload)),
+  /** A click on a block's notification: show that History entry. */
+  onOpenBlock: (handler: (id: number) => void): Promise<UnlistenFn> =>
+    listen<number>(EVENTS.openBlock, (e) => handler(e.payload)),
 };
 
 export type { UnlistenFn };

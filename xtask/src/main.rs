@@ -31,6 +31,12 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "libayatana-appindicator3-dev",
     "xvfb",
     "webkit2gtk-driver",
+    // The app's end-to-end test gives it a desktop: a private session bus (`dbus-daemon`,
+    // `dbus-monitor` and `dbus-send` from dbus-bin), a notification daemon and an XEmbed tray.
+    "dbus-daemon",
+    "dbus-bin",
+    "dunst",
+    "trayer",
     "haproxy",
     // systemd-journald and journalctl: the audit log's journal test runs the real journald in a
     // private mount namespace (systemd is not PID 1 here).

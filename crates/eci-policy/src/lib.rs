@@ -6,6 +6,7 @@ pub mod audit;
 pub mod commands;
 pub mod decide;
 pub mod docker_line;
+pub mod entry_forms;
 pub mod gojson;
 pub mod mounts;
 pub mod privileges;

@@ -58,7 +58,7 @@ pub use explain::{
 };
 pub use facts::{resolve_host, HOST_CONTROL_SOCKETS};
 pub use metrics::{Metrics, Verdict};
-pub use policy::{PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
+pub use policy::{is_locked, PauseError, PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
 
 use crate::blocks::Blocks;
 use crate::facts::Protected;
@@ -132,6 +132,8 @@ pub struct Status {
     pub settings: SettingsPaths,
     pub eci_enabled: bool,
     pub policy_version: String,
+    /// While enforcing is paused: when it resumes, unix milliseconds.
+    pub paused_until_ms: Option<u64>,
     pub policy_provenance: eci_policy::settings::Provenance,
     pub last_reload: Option<ReloadEvent>,
     /// Filtered sockets and their containers (`None` while a create is pending).
@@ -390,6 +392,12 @@ impl Enforcer {
             settings: self.config.settings.clone(),
             eci_enabled: policy.eci_enabled,
             policy_version: policy.version.clone(),
+            paused_until_ms: self
+                .shared
+                .policy
+                .paused_until()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             policy_provenance: policy.provenance,
             last_reload: self.shared.policy.last_reload(),
             filtered_sockets: self.filtered_sockets(),
@@ -431,6 +439,25 @@ impl Drop for Enforcer {
             t.abort();
         }
     }
+}
+
+/// The engine's view of an image (`GET /images/{name}/json`): its id and repo digests, for the app's
+/// "Allow this image" by digest. `None` when the engine has no such image.
+pub async fn inspect_image(
+    upstream: &std::path::Path,
+    name: &str,
+) -> Result<Option<eci_policy::decide::ImageFacts>, ProxyError> {
+    tokio::time::timeout(
+        ENGINE_QUERY_TIMEOUT,
+        facts::image(&Upstream::new(upstream), name),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(ProxyError::Engine {
+            status: 504,
+            message: "the engine did not answer in time".into(),
+        })
+    })
 }
 
 /// Whoever may use the engine's socket (its group, `docker` on most systems) may use ours: the

@@ -9,13 +9,18 @@
 //! policy and publish the diagnostics; no settings file at all is `settings::load(None, None)`,
 //! the documented fail-closed default (ECI on, no image may mount the socket). At start, invalid
 //! settings leave that same fail-closed default in force.
+//!
+//! A pause (the app's "Pause for 10 minutes") puts the policy in force with ECI off in front of it
+//! until a deadline; requests are judged by that policy, so the decision stays eci-policy's.
+//! Enforcing resumes by itself at the deadline (each snapshot looks at the clock), and a locked
+//! policy can neither be paused nor stay paused.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use arc_swap::ArcSwap;
-use eci_policy::settings::{self, FileDiagnostics, Policy};
+use arc_swap::{ArcSwap, ArcSwapOption};
+use eci_policy::settings::{self, FileDiagnostics, Policy, Source};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use serde::Serialize;
@@ -66,9 +71,48 @@ pub type SwapHook = Box<dyn Fn(&Policy) + Send + Sync>;
 /// The texts of the admin and user settings files as one reload read them (`None`: no file).
 type SettingsTexts = (Option<String>, Option<String>);
 
+/// Why a pause was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PauseError {
+    #[error("the ECI settings are locked by the administrator and cannot be paused")]
+    Locked,
+    #[error("ECI is already off; there is nothing to pause")]
+    AlreadyOff,
+}
+
+/// A pause in force: until `until`, requests are judged by `policy` (the policy in force with
+/// ECI off).
+struct Pause {
+    until: Instant,
+    until_wall: SystemTime,
+    policy: Arc<Policy>,
+}
+
+/// Whether users may not change the policy: some field of it comes from a locked admin section.
+pub fn is_locked(p: &eci_policy::settings::Provenance) -> bool {
+    [p.value, p.images, p.allow_derived_images, p.command_list]
+        .contains(&Source::Admin { locked: true })
+}
+
+/// `policy` with ECI off and everything else as it is: what a pause enforces.
+fn paused(policy: &Policy) -> Policy {
+    Policy::new(
+        false,
+        policy.images.clone(),
+        policy.allow_derived_images,
+        policy.command_list.clone(),
+        policy.provenance,
+    )
+    .with_host_access(policy.host_access_images.clone())
+    .with_audit(policy.audit)
+}
+
 /// The policy in force and who wants to hear about reloads.
 pub struct PolicyStore {
     current: ArcSwap<Policy>,
+    /// A pause in front of `current`; replaced under `pausing` only.
+    paused: ArcSwapOption<Pause>,
+    pausing: std::sync::Mutex<()>,
     /// What the last reload read, when both files could be read and nothing was put in force
     /// since by [`PolicyStore::set`]: a watch event that leaves these texts as they are changes
     /// nothing and is not reloaded.
@@ -91,6 +135,8 @@ impl PolicyStore {
     pub fn new(policy: Policy) -> PolicyStore {
         PolicyStore {
             current: ArcSwap::from_pointee(policy),
+            paused: ArcSwapOption::empty(),
+            pausing: std::sync::Mutex::new(()),
             last_read: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(None),
             events: broadcast::channel(64).0,
@@ -114,9 +160,56 @@ impl PolicyStore {
         PolicyStore::new(policy)
     }
 
-    /// The snapshot a request is judged by.
+    /// The snapshot a request is judged by: the paused policy during a pause.
     pub fn snapshot(&self) -> Arc<Policy> {
+        if let Some(pause) = &*self.paused.load() {
+            if Instant::now() < pause.until {
+                return pause.policy.clone();
+            }
+        }
         self.current.load_full()
+    }
+
+    /// Stops enforcing for `duration`: until then requests are judged by the policy in force with
+    /// ECI off; then enforcing resumes by itself. A new pause replaces one in force. Refused for a
+    /// locked policy (users may not turn ECI off) and when ECI is already off.
+    pub fn pause(&self, duration: Duration) -> Result<SystemTime, PauseError> {
+        let _one = self.pausing.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.current.load();
+        if is_locked(&current.provenance) {
+            return Err(PauseError::Locked);
+        }
+        if !current.eci_enabled {
+            return Err(PauseError::AlreadyOff);
+        }
+        let until_wall = SystemTime::now() + duration;
+        self.paused.store(Some(Arc::new(Pause {
+            until: Instant::now() + duration,
+            until_wall,
+            policy: Arc::new(paused(&current)),
+        })));
+        tracing::info!(seconds = duration.as_secs(), "enforcing paused");
+        Ok(until_wall)
+    }
+
+    /// Ends a pause now; `false` when none was in force.
+    pub fn resume(&self) -> bool {
+        let _one = self.pausing.lock().unwrap_or_else(|e| e.into_inner());
+        let was = self.paused_until().is_some();
+        self.paused.store(None);
+        if was {
+            tracing::info!("enforcing resumed");
+        }
+        was
+    }
+
+    /// When the pause in force ends; `None` when enforcing.
+    pub fn paused_until(&self) -> Option<SystemTime> {
+        self.paused
+            .load()
+            .as_ref()
+            .filter(|p| Instant::now() < p.until)
+            .map(|p| p.until_wall)
     }
 
     /// Puts `policy` in force at once (tests, and an app that has the policy in hand).
@@ -128,6 +221,19 @@ impl PolicyStore {
     fn put(&self, policy: Policy) {
         if let Some(hook) = &self.on_swap {
             hook(&policy);
+        }
+        // A pause follows the new settings (still with ECI off), unless they lock ECI or turn it
+        // off themselves: then the pause ends.
+        let _one = self.pausing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pause) = &*self.paused.load() {
+            let next = (!is_locked(&policy.provenance) && policy.eci_enabled).then(|| {
+                Arc::new(Pause {
+                    until: pause.until,
+                    until_wall: pause.until_wall,
+                    policy: Arc::new(paused(&policy)),
+                })
+            });
+            self.paused.store(next);
         }
         self.current.store(Arc::new(policy));
     }
@@ -454,5 +560,66 @@ mod tests {
         std::fs::remove_file(&admin).unwrap();
         assert!(store.reload_if_changed(&paths).is_some());
         assert_eq!(store.reload_if_changed(&paths), None);
+    }
+
+    fn loaded(locked: bool, images: &str) -> Policy {
+        let text = format!(
+            r#"{{"configurationFileVersion": 2, "enhancedContainerIsolation": {{"locked": {locked}, "value": true,
+            "iechorSocketMount": {{"imageList": {{"images": [{images}]}}}}}}}}"#
+        );
+        settings::load(Some(&text), None).unwrap().policy
+    }
+
+    #[test]
+    fn a_pause_turns_eci_off_until_its_deadline_then_enforcing_resumes_by_itself() {
+        let store = PolicyStore::new(loaded(false, r#""busybox""#));
+        let enforced = store.snapshot();
+        assert!(enforced.eci_enabled);
+        assert_eq!(store.paused_until(), None);
+        let until = store.pause(Duration::from_millis(300)).unwrap();
+        assert!(until > SystemTime::now());
+        let during = store.snapshot();
+        assert!(!during.eci_enabled, "paused, yet ECI on");
+        assert_eq!(
+            during.images, enforced.images,
+            "a pause changes nothing else"
+        );
+        assert_ne!(during.version, enforced.version);
+        assert_eq!(store.paused_until(), Some(until));
+        // New settings during the pause: still paused, with the new settings behind it.
+        store.set(loaded(false, r#""alpine""#));
+        let after_change = store.snapshot();
+        assert!(!after_change.eci_enabled);
+        assert_eq!(
+            after_change.images[0].to_string(),
+            "iechor.io/library/alpine:latest"
+        );
+        std::thread::sleep(Duration::from_millis(350));
+        assert!(store.snapshot().eci_enabled, "enforcing did not resume");
+        assert_eq!(store.paused_until(), None);
+        // Ended early by hand.
+        store.pause(Duration::from_secs(600)).unwrap();
+        assert!(store.resume());
+        assert!(store.snapshot().eci_enabled);
+        assert!(!store.resume());
+    }
+
+    #[test]
+    fn a_locked_policy_cannot_be_paused_and_locking_ends_a_pause() {
+        let store = PolicyStore::new(loaded(true, r#""busybox""#));
+        assert_eq!(
+            store.pause(Duration::from_secs(600)),
+            Err(PauseError::Locked)
+        );
+        assert!(store.snapshot().eci_enabled);
+        store.set(loaded(false, r#""busybox""#));
+        store.pause(Duration::from_secs(600)).unwrap();
+        assert!(!store.snapshot().eci_enabled);
+        store.set(loaded(true, r#""busybox""#));
+        assert!(
+            store.snapshot().eci_enabled,
+            "the admin locked ECI on, yet still paused"
+        );
+        assert_eq!(store.paused_until(), None);
     }
 }

@@ -2,7 +2,7 @@ import { act } from 'react';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { Filter, Page, QueryPage, StoredBlock } from '../api';
 import { History, FILTER_DEBOUNCE_MS, LIVE_BATCH_MS, PAGE_SIZE, ROW_HEIGHT } from './History';
-import { $, $$, backend, block, click, emitEvent, flush, key, policy, render, setValue } from '../test/harness';
+import { $, $$, backend, block, click, emitEvent, flush, key, policy, render, setValue, settingsView } from '../test/harness';
 
 /** A store of `n` blocks, newest first, answering `history_query` like eci-history. */
 function store(n: number) {
@@ -179,6 +179,45 @@ describe('History', () => {
     expect($(container, 'detail-fix').dataset.fix).toBe('allow-image');
     await click($(container, 'allow-image'));
     expect(allowed).toEqual(['iechor.io/library/iechor']);
+  });
+
+  test('admin: the entry also offers writing it into the admin file with the three forms and the diff', async () => {
+    const be = backend({
+      history_query: () => ({ total: 1, blocks: [block({ id: 1, image: '127.0.0.1:5000/team/tool:1' })], next: null }),
+      image_entry_forms: () => ({ exact: '127.0.0.1:5000/team/tool:1', any_tag: '127.0.0.1:5000/team/tool:*', digest: null }),
+      load_settings: () => settingsView('admin', null),
+      settings_diff: () => ({ before: '', after: '{}', etag: '', lines: [{ op: 'insert', text: '"127.0.0.1:5000/team/tool:1"' }] }),
+    });
+    const { container } = await mountHistory();
+    await click($$(container, 'history-row')[0]!);
+    expect(be.of('image_entry_forms')).toHaveLength(0);
+    await click($(container, 'allow-image-file'));
+    await flush();
+    await flush();
+    expect(be.last('image_entry_forms')!.args).toEqual({ image: '127.0.0.1:5000/team/tool:1' });
+    expect($(container, 'allow-entry-any_tag').textContent).toBe('127.0.0.1:5000/team/tool:*');
+    expect($(container, 'allow-diff').textContent).toContain('+ "127.0.0.1:5000/team/tool:1"');
+  });
+
+  test('user: no writing into the admin file is offered', async () => {
+    backend({ history_query: () => ({ total: 1, blocks: [block({ id: 1, image: 'team/tool:1' })], next: null }) });
+    const { container } = await mountHistory({ mode: 'user', locked: false });
+    await click($$(container, 'history-row')[0]!);
+    expect($(container, 'detail-fix').dataset.fix).toBe('allow-image');
+    expect(container.querySelector('[data-testid="allow-image-file"]')).toBeNull();
+  });
+
+  test('an entry to open (a notification clicked) is selected and shown', async () => {
+    const s = store(3);
+    backend({ history_query: s.query });
+    const { root } = await mountHistory();
+    await act(async () => {
+      root.render(<History mode="admin" policy={policy()} locked={false} onAllowImage={noop} onEditCommands={noop} open={{ id: 2, seq: 1 }} />);
+    });
+    await flush();
+    const selected = document.querySelector<HTMLElement>('[data-testid="history-row"][aria-selected="true"]');
+    expect(selected?.dataset.rowId).toBe('2');
+    expect(document.querySelector('[data-testid="detail-reason"]')).not.toBeNull();
   });
 
   test('user: a socket-mount block of a listed image says the local image differs: pull it again', async () => {

@@ -9,6 +9,7 @@ import { AuditBanner } from './AuditBanner';
 import { EMPTY_FORM, fixFor, matches, toFilter, type FilterForm } from './filter';
 import { AUDITED_LABEL, OutcomeBadge } from './OutcomeBadge';
 import { OutcomeFilter } from './OutcomeFilter';
+import { AllowImage } from './AllowImage';
 
 export const PAGE_SIZE = 500;
 export const ROW_HEIGHT = 30;
@@ -28,6 +29,8 @@ interface Props {
   onEditCommands: () => void;
   /** After "Enforce now" saved the settings. */
   onSettingsChanged?: () => void;
+  /** An entry to select (a notification's click); `seq` makes the same id count again. */
+  open?: { id: number; seq: number } | null;
 }
 
 const KIND_LABEL: Record<StoredBlock['kind'], string> = {
@@ -43,7 +46,7 @@ function formatTime(ms: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-export function History({ mode, policy, locked, onAllowImage, onEditCommands, onSettingsChanged }: Props) {
+export function History({ mode, policy, locked, onAllowImage, onEditCommands, onSettingsChanged, open = null }: Props) {
   const [form, setForm] = useState<FilterForm>(EMPTY_FORM);
   const filter = useMemo(() => toFilter(form), [form]);
   const [appliedFilter, setAppliedFilter] = useState(filter);
@@ -161,6 +164,13 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands, on
       stale = true;
     };
   }, [exportFormat, exportPathTouched]);
+
+  // A notification's entry: selected, on the first page where new blocks are.
+  useEffect(() => {
+    if (open === null) return;
+    setSelectedId(open.id);
+    setCursors((c) => (c.length === 1 && c[0] === null ? c : [null]));
+  }, [open]);
 
   const rows = page?.blocks ?? [];
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
@@ -430,6 +440,18 @@ export function History({ mode, policy, locked, onAllowImage, onEditCommands, on
   );
 }
 
+/** For admins: write the entry straight into the admin file, after seeing the diff. */
+function AllowInFile({ image }: { image: string }) {
+  const [shown, setShown] = useState(false);
+  return shown ? (
+    <AllowImage image={image} />
+  ) : (
+    <button type="button" data-testid="allow-image-file" onClick={() => setShown(true)}>
+      Allow in the admin file (tag, any tag or digest)…
+    </button>
+  );
+}
+
 function Details({
   block,
   mode,
@@ -468,6 +490,7 @@ function Details({
             <button type="button" className="primary" data-testid="allow-image" onClick={() => onAllowImage(fix.image)}>
               Allow this image
             </button>
+            {mode === 'admin' && <AllowInFile key={block.id} image={fix.image} />}
           </>
         )}
         {fix.kind === 'pull-again' && (

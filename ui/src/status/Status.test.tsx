@@ -96,4 +96,56 @@ describe('Status', () => {
     await setValue($<HTMLInputElement>(container, 'context-name'), 'bad name');
     expect($<HTMLButtonElement>(container, 'create-context').disabled).toBe(true);
   });
+  test('start at login: off as the shell says, and the toggle asks the shell to change it', async () => {
+    let on = false;
+    const be = backend({
+      status: () => appStatus(),
+      docker_host_line: () => 'export DOCKER_HOST=unix:///x',
+      autostart_enabled: () => on,
+      set_autostart: (a) => (on = a.enabled as boolean),
+    });
+    const { container } = await render(<Status />);
+    const toggle = $<HTMLInputElement>(container, 'autostart-toggle');
+    expect(toggle.checked).toBe(false);
+    await click(toggle);
+    await flush();
+    expect(be.last('set_autostart')!.args).toEqual({ enabled: true });
+    expect($<HTMLInputElement>(container, 'autostart-toggle').checked).toBe(true);
+  });
+
+  test('pause: offered when not locked, shown while paused with a resume; never under a lock', async () => {
+    const unlocked = appStatus();
+    unlocked.enforcer!.policy_provenance = {
+      value: { from: 'default' },
+      images: { from: 'admin', locked: false },
+      allowDerivedImages: { from: 'default' },
+      commandList: { from: 'default' },
+    };
+    const paused = appStatus();
+    paused.enforcer!.policy_provenance = unlocked.enforcer!.policy_provenance;
+    paused.enforcer!.eci_enabled = false;
+    paused.enforcer!.paused_until_ms = Date.now() + 600_000;
+    let current = unlocked;
+    const be = backend({
+      status: () => current,
+      docker_host_line: () => 'export DOCKER_HOST=unix:///x',
+      autostart_enabled: () => false,
+      pause_enforcing: () => ((current = paused), paused.enforcer!.paused_until_ms),
+      resume_enforcing: () => ((current = unlocked), true),
+    });
+    const { container } = await render(<Status />);
+    await click($(container, 'pause-enforcing'));
+    await flush();
+    expect(be.of('pause_enforcing')).toHaveLength(1);
+    expect($(container, 'paused').textContent).toContain('paused');
+    await click($(container, 'resume-enforcing'));
+    await flush();
+    expect(be.of('resume_enforcing')).toHaveLength(1);
+    expect(container.querySelector('[data-testid="paused"]')).toBeNull();
+
+    // The default fixture's policy is locked by the admin.
+    backend({ status: () => appStatus(), docker_host_line: () => 'x', autostart_enabled: () => false });
+    const locked = await render(<Status />);
+    expect(locked.container.querySelector('[data-testid="pause-enforcing"]')).toBeNull();
+  });
 });

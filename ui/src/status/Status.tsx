@@ -36,6 +36,11 @@ function ago(ms: number, now: number): string {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+/** Some field of the policy comes from a locked admin section: users may not pause it. */
+function lockedPolicy(p: { value: Source; images: Source; allowDerivedImages: Source; commandList: Source }): boolean {
+  return [p.value, p.images, p.allowDerivedImages, p.commandList].some((s) => s.from === 'admin' && s.locked);
+}
+
 export function Status() {
   const [status, setStatus] = useState<AppStatus | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -43,6 +48,8 @@ export function Status() {
   const [copied, setCopied] = useState<string | null>(null);
   const [contextName, setContextName] = useState('eci-guard');
   const [contextOut, setContextOut] = useState<string | null>(null);
+  const [autostart, setAutostartState] = useState<boolean | null>(null);
+  const [desktopMsg, setDesktopMsg] = useState<string | null>(null);
 
   useEffect(() => {
     let gone = false;
@@ -56,12 +63,36 @@ export function Status() {
       (l) => !gone && setHostLine(l),
       () => undefined,
     );
+    api.autostartEnabled().then(
+      (on) => !gone && setAutostartState(on),
+      () => undefined,
+    );
     const subs = [events.onStatusChanged((s) => !gone && setStatus(s)), events.onPolicyChanged(() => void refresh())];
     return () => {
       gone = true;
       subs.forEach((p) => p.then((u) => u()).catch(() => undefined));
     };
   }, []);
+
+  const toggleAutostart = async (on: boolean) => {
+    setDesktopMsg(null);
+    try {
+      setAutostartState(await api.setAutostart(on));
+    } catch (e) {
+      setDesktopMsg(`Cannot change starting at login: ${toApiError(e).message}`);
+    }
+  };
+
+  const pauseOrResume = async (pause: boolean) => {
+    setDesktopMsg(null);
+    try {
+      if (pause) await api.pauseEnforcing();
+      else await api.resumeEnforcing();
+      setStatus(await api.status());
+    } catch (e) {
+      setDesktopMsg(`${pause ? 'Cannot pause' : 'Cannot resume'}: ${toApiError(e).message}`);
+    }
+  };
 
   const copy = async () => {
     try {
@@ -123,10 +154,25 @@ export function Status() {
                   </li>
                 ))}
               </ul>
-              <p>
-                ECI is <strong>{en.eci_enabled ? 'on' : 'off'}</strong>
-                {en.eci_enabled ? '' : ': every request passes through unchecked'}.
-              </p>
+              {en.paused_until_ms !== null ? (
+                <p data-testid="paused">
+                  Enforcing is <strong>paused</strong> until {new Date(en.paused_until_ms).toLocaleTimeString()}: every
+                  request passes through unchecked.{' '}
+                  <button type="button" data-testid="resume-enforcing" onClick={() => void pauseOrResume(false)}>
+                    Resume now
+                  </button>
+                </p>
+              ) : (
+                <p>
+                  ECI is <strong>{en.eci_enabled ? 'on' : 'off'}</strong>
+                  {en.eci_enabled ? '' : ': every request passes through unchecked'}.{' '}
+                  {en.eci_enabled && !lockedPolicy(en.policy_provenance) && (
+                    <button type="button" data-testid="pause-enforcing" onClick={() => void pauseOrResume(true)}>
+                      Pause for 10 minutes
+                    </button>
+                  )}
+                </p>
+              )}
               <p className="muted small">
                 {en.filtered_sockets.length} filtered socket{en.filtered_sockets.length === 1 ? '' : 's'} for containers
               </p>
@@ -226,6 +272,24 @@ export function Status() {
           </p>
         </div>
       </div>
+
+      <div className="autostart">
+        <label>
+          <input
+            type="checkbox"
+            data-testid="autostart-toggle"
+            checked={autostart === true}
+            disabled={autostart === null}
+            onChange={(e) => void toggleAutostart(e.currentTarget.checked)}
+          />
+          Start eci-guard at login (closing the window keeps it guarding; quit from the tray icon)
+        </label>
+      </div>
+      {desktopMsg && (
+        <p role="alert" className="notice notice-error" data-testid="desktop-msg">
+          {desktopMsg}
+        </p>
+      )}
 
       <h3>Point the docker CLI at the enforcer</h3>
       <div className="field">

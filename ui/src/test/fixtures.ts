@@ -85,6 +85,7 @@ export function appStatus(over: Partial<AppStatus> = {}): AppStatus {
       settings: { admin: '/usr/share/iechor-desktop/admin-settings.json', user: '/home/dev/.config/iechor/settings.json' },
       eci_enabled: true,
       policy_version: '0123456789abcdef',
+      paused_until_ms: null,
       policy_provenance: {
         value: { from: 'admin', locked: true },
         images: { from: 'admin', locked: true },
