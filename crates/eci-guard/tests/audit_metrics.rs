@@ -42,8 +42,15 @@ fn scrape_unix(socket: &Path) -> String {
     scrape(UnixStream::connect(socket).expect("metrics socket"))
 }
 
+/// Scrapes loopback TCP once it listens: serve binds the metrics after its own socket.
 fn scrape_tcp(port: u16) -> String {
-    scrape(std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port"))
+    for _ in 0..100 {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            return scrape(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing serves metrics on 127.0.0.1:{port}");
 }
 
 fn metric(text: &str, series: &str) -> f64 {
