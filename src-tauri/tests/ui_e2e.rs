@@ -189,6 +189,8 @@ fn app_env(display: &str, env: &AppEnv) -> Vec<(&'static str, std::ffi::OsString
         ),
         ("ECI_GUARD_STATE_DIR", env.dir.path().join("state").into()),
         ("ECI_GUARD_REGISTRIES", env.registries.clone().into()),
+        // The tray writes its icons under the temp dir (`tray-icon/`): the test's, not /tmp.
+        ("TMPDIR", env.dir.path().into()),
     ]
 }
 
