@@ -276,10 +276,12 @@ fn profile() -> Result<()> {
         .context("cannot start perf script")?;
     let _ = std::fs::remove_file(&data);
     let folded = pipe("inferno-collapse-perf", &[], &script.stdout)?;
-    std::fs::write(out.join("enforcer-c32.folded"), &folded)?;
     let svg = pipe(
         "inferno-flamegraph",
-        &["--title", "eci-guard enforcer, /_ping and GET /containers/json at c=32"],
+        &[
+            "--title",
+            "eci-guard enforcer, /_ping and GET /containers/json at c=32",
+        ],
         &folded,
     )?;
     std::fs::write(out.join("enforcer-c32.svg"), svg)?;

@@ -846,7 +846,7 @@ fn orchestrate() {
     let (guard_allowed, cpu_allowed) = creates(&guard, Some(guard_pid), allowed, 300);
 
     println!("\nload after the main measurements: {load_mid}");
-    println!("| path | p50 µs (added) | p99 µs (added) | req/s c=32 | 100 MiB GB/s: length / chunked / hijacked each way | RSS idle/loaded MiB | RSS per idle conn KiB |");
+    println!("| path | p50 µs (added) | p99 µs (added) | req/s c=32 | 100 MiB GB/s: length / chunked / hijacked each way | RSS before/after the load MiB | RSS per idle conn KiB |");
     println!("|---|---|---|---|---|---|---|");
     for (i, r) in rows.iter().enumerate() {
         let added = |d: Duration, base: Duration| micros(d) - micros(base);
