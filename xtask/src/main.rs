@@ -38,6 +38,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "dunst",
     "trayer",
     "haproxy",
+    // `perf record`: the enforcer's profile under load (`cargo xtask profile`).
+    "linux-perf",
     // systemd-journald and journalctl: the audit log's journal test runs the real journald in a
     // private mount namespace (systemd is not PID 1 here).
     "systemd",
@@ -50,10 +52,11 @@ fn main() -> ExitCode {
         Some("test") => setup().and_then(|()| test()),
         Some("run") => setup().and_then(|()| run(&args[1..])),
         Some("bench") => setup().and_then(|()| bench()),
+        Some("profile") => setup().and_then(|()| profile()),
         Some("fuzz") => setup().and_then(|()| fuzz(&args[1..])),
         Some("soak") => setup().and_then(|()| soak(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|bench|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
+            eprintln!("usage: cargo xtask <setup|test|bench|profile|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
             return ExitCode::from(2);
         }
     };
@@ -246,6 +249,66 @@ fn bench() -> Result<()> {
         "--nocapture",
     ];
     sh("cargo", &history)
+}
+
+/// The enforcer's profile under the c=32 load: `perf record` through the proxy bench, rendered
+/// as a flamegraph with inferno (installed from crates.io when missing) into `docs/perf/`.
+fn profile() -> Result<()> {
+    let has_inferno = Command::new("inferno-flamegraph").arg("--help").output();
+    if !has_inferno.map(|o| o.status.success()).unwrap_or(false) {
+        sh("cargo", &["install", "inferno", "--locked"])?;
+    }
+    let out = root().join("docs/perf");
+    let data = std::env::temp_dir().join("eci-enforcer.perf.data");
+    let status = Command::new("cargo")
+        .args(["bench", "-p", "eci-proxy", "--bench", "proxy"])
+        .env("ECI_BENCH_PROFILE", &data)
+        .current_dir(root())
+        .status()
+        .context("cannot start cargo bench")?;
+    if !status.success() {
+        bail!("the profiled bench failed ({status})");
+    }
+    let script = Command::new("perf")
+        .args(["script", "-i"])
+        .arg(&data)
+        .output()
+        .context("cannot start perf script")?;
+    let _ = std::fs::remove_file(&data);
+    let folded = pipe("inferno-collapse-perf", &[], &script.stdout)?;
+    let svg = pipe(
+        "inferno-flamegraph",
+        &[
+            "--title",
+            "eci-guard enforcer, /_ping and GET /containers/json at c=32",
+        ],
+        &folded,
+    )?;
+    std::fs::write(out.join("enforcer-c32.svg"), svg)?;
+    eprintln!("xtask: wrote {}", out.join("enforcer-c32.svg").display());
+    Ok(())
+}
+
+/// Runs `program` with `input` on its stdin and returns its stdout.
+fn pipe(program: &str, args: &[&str], input: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {program}"))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output()?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("writing to {program} panicked"))??;
+    if !out.status.success() {
+        bail!("{program} failed ({})", out.status);
+    }
+    Ok(out.stdout)
 }
 
 /// Every fuzz target (libFuzzer, stable toolchain) for SECONDS each, default 600; not part of

@@ -34,6 +34,7 @@ mod reattach;
 mod recheck;
 mod server;
 mod service;
+mod splice;
 mod upstream;
 
 use std::future::Future;

@@ -4,8 +4,10 @@
 //! are read when scraped, so the request path pays one counter increment.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::OnceLock;
 
 use eci_policy::decide::BlockKind;
+use eci_policy::routes::{Route, ROUTES};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -31,6 +33,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The counter's slot in [`Metrics::by_route`]: one per label value.
+    fn slot(self) -> usize {
+        match self {
+            Verdict::Allowed => 0,
+            Verdict::Audited => 1,
+            Verdict::Blocked => 2,
+            Verdict::Error | Verdict::UpstreamError => 3,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Verdict::Allowed => "allowed",
@@ -80,6 +92,10 @@ pub struct Metrics {
     filtered_sockets: Gauge,
     digest_entries: Family<StateLabels, Gauge>,
     digest_age: Family<EntryLabels, Gauge<f64, AtomicU64>>,
+    /// The `requests` counters already used, by row of [`ROUTES`] (the last for unclassified
+    /// requests) and verdict: the request path bumps one with an atomic add, without the
+    /// family's lock and label hash (0.4–0.6% of the enforcer's CPU at c=32, docs/perf).
+    by_route: Box<[[OnceLock<Counter>; 4]]>,
 }
 
 impl Default for Metrics {
@@ -158,11 +174,38 @@ impl Metrics {
             filtered_sockets,
             digest_entries,
             digest_age,
+            by_route: (0..=ROUTES.len()).map(|_| Default::default()).collect(),
         }
     }
 
-    /// One request served. `pattern` is its route's API pattern, when it was classified.
-    pub fn request(&self, pattern: Option<&'static str>, verdict: Verdict) {
+    /// One request served, `route` when it was classified: the same counter as
+    /// [`Metrics::request`] with its pattern, found without a lock.
+    pub fn request_on(&self, route: Option<&'static Route>, verdict: Verdict) {
+        let row = match route {
+            // The row's index from its address: routes are the rows of one static table.
+            Some(r) => {
+                let offset = (r as *const Route as usize).wrapping_sub(ROUTES.as_ptr() as usize);
+                let size = std::mem::size_of::<Route>();
+                if offset.is_multiple_of(size) {
+                    offset / size
+                } else {
+                    usize::MAX
+                }
+            }
+            None => ROUTES.len(),
+        };
+        let Some(cells) = self.by_route.get(row) else {
+            return self.request(route.map(|r| r.pattern), verdict);
+        };
+        cells[verdict.slot()]
+            .get_or_init(|| self.counter(route.map(|r| r.pattern), verdict))
+            .inc();
+        if verdict == Verdict::UpstreamError {
+            self.upstream_errors.inc();
+        }
+    }
+
+    fn counter(&self, pattern: Option<&'static str>, verdict: Verdict) -> Counter {
         let group = pattern
             .and_then(|p| p.split('/').find(|s| !s.is_empty()))
             .unwrap_or("unclassified");
@@ -171,7 +214,12 @@ impl Metrics {
                 group,
                 verdict: verdict.as_str(),
             })
-            .inc();
+            .clone()
+    }
+
+    /// One request served. `pattern` is its route's API pattern, when it was classified.
+    pub fn request(&self, pattern: Option<&'static str>, verdict: Verdict) {
+        self.counter(pattern, verdict).inc();
         if verdict == Verdict::UpstreamError {
             self.upstream_errors.inc();
         }
@@ -247,6 +295,32 @@ mod tests {
     fn value(text: &str, series: &str) -> Option<f64> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn a_route_counts_on_the_series_of_its_pattern() {
+        let m = Metrics::new();
+        let create = eci_policy::routes::Endpoint::ContainerCreate.route();
+        m.request(Some(create.pattern), Verdict::Allowed);
+        m.request_on(Some(create), Verdict::Allowed);
+        m.request_on(Some(create), Verdict::Allowed);
+        m.request_on(None, Verdict::UpstreamError);
+        let text = m.render(0, 0, &[], chrono::Utc::now());
+        assert_eq!(
+            value(
+                &text,
+                "eci_guard_requests_total{group=\"containers\",verdict=\"allowed\"}"
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                "eci_guard_requests_total{group=\"unclassified\",verdict=\"error\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(value(&text, "eci_guard_upstream_errors_total"), Some(1.0));
     }
 
     #[test]

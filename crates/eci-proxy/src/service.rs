@@ -15,7 +15,6 @@ use eci_policy::unreadable::{unreadable, Unreadable};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use crate::blocks::{AllowedRequest, BlockEvent, ClientInfo, SocketKind};
@@ -38,11 +37,9 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<ClientBody> {
     let policy = shared.policy.snapshot();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
+    // A clone of the target's shared bytes, not a copy: it outlives the request it came with.
+    let uri = req.uri().clone();
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
     let asked = Asked {
         origin,
         peer,
@@ -50,7 +47,7 @@ pub async fn handle(
         // A cheap clone (shared bytes); read only if the request is refused.
         user_agent: req.headers().get(header::USER_AGENT).cloned(),
         policy: &policy,
-        target: &target,
+        target,
     };
     let mut seen = Seen::default();
     let mut audits = Vec::new();
@@ -60,7 +57,7 @@ pub async fn handle(
         conn,
         &policy,
         req,
-        &target,
+        target,
         &mut seen,
         &mut audits,
     )
@@ -145,10 +142,7 @@ fn account(
         ) => Verdict::UpstreamError,
         Err(_) => Verdict::Error,
     };
-    shared
-        .blocks
-        .metrics()
-        .request(seen.route.map(|r| r.pattern), verdict);
+    shared.blocks.metrics().request_on(seen.route, verdict);
     if verdict == Verdict::Allowed {
         shared.blocks.allowed(|| AllowedRequest {
             at: SystemTime::now(),
@@ -349,10 +343,8 @@ async fn forward(
                         return;
                     }
                 };
-                let mut client = TokioIo::new(client);
-                let mut engine = TokioIo::new(engine);
                 tokio::select! {
-                    r = tokio::io::copy_bidirectional(&mut client, &mut engine) => {
+                    r = crate::splice::relay(client, engine) => {
                         if let Err(e) = r {
                             tracing::debug!(error = %e, "upgraded stream ended");
                         }
