@@ -82,23 +82,23 @@ fn main() {
     let (service, _dir) = last_service.unwrap();
 
     let engine = s.engine();
+    // What the enforcer reads of the engine's inspect: the ID and the repo digests.
     let facts = |name: &str| {
         let out = engine
-            .run_docker(["image", "inspect", "--format", "{{json .}}", name])
+            .run_docker([
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}{{range .RepoDigests}} {{.}}{{end}}",
+                name,
+            ])
             .unwrap();
-        let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        let strings = |v: &serde_json::Value| -> Vec<String> {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_owned())
-                .collect()
-        };
+        let mut words = out.split_whitespace().map(str::to_owned);
         ImageFacts {
             name: name.to_owned(),
-            id: json["Id"].as_str().unwrap().to_owned(),
-            repo_digests: strings(&json["RepoDigests"]),
-            layers: strings(&json["RootFS"]["Layers"]),
+            id: words.next().unwrap(),
+            repo_digests: words.collect(),
+            layers: Vec::new(),
         }
     };
     let first_match = facts(&busybox.reference());

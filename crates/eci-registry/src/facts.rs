@@ -141,13 +141,10 @@ mod tests {
         }
     }
 
-    fn denied() -> ImageVerdict {
-        ImageVerdict::Denied { unavailable: None }
-    }
-
-    fn unverified(entry: &ImageEntry, why: &str) -> ImageVerdict {
+    /// Denied; naming the entry whose digests are unknown, and why, when there is one.
+    fn denied(unavailable: Option<(&ImageEntry, &str)>) -> ImageVerdict {
         ImageVerdict::Denied {
-            unavailable: Some((entry.to_string(), why.to_owned())),
+            unavailable: unavailable.map(|(e, why)| (e.to_string(), why.to_owned())),
         }
     }
 
@@ -212,27 +209,27 @@ mod tests {
         }
         let denied_cases = [
             // The same manifest digest recorded for another repository proves nothing here.
-            (&tag, app(99, &[("r.example/other", 1)]), denied()),
+            (&tag, app(99, &[("r.example/other", 1)]), denied(None)),
             // A retagged local image: no repo digest, unknown ID.
-            (&tag, app(99, &[]), denied()),
+            (&tag, app(99, &[]), denied(None)),
             (
                 &pinned,
                 image("r.example/pinned", 12, &[("r.example/pinned", 1)]),
-                denied(),
+                denied(None),
             ),
             // Never fetched, or failed: fail closed, saying why.
             (
                 &never,
                 image("r.example/never:1", 12, &[]),
-                unverified(
+                denied(Some((
                     &never,
                     "the digests have not been fetched from the registry yet",
-                ),
+                ))),
             ),
             (
                 &failed,
                 image("r.example/failed:1", 12, &[]),
-                unverified(&failed, &refused.to_string()),
+                denied(Some((&failed, &refused.to_string()))),
             ),
         ];
         for (entry, image, want) in denied_cases {
@@ -264,11 +261,11 @@ mod tests {
         );
         assert_eq!(
             verdict(&snapshot, &[&any], &asked),
-            unverified(&any, NOT_ASKED)
+            denied(Some((&any, NOT_ASKED)))
         );
         let elsewhere = image("r.example/app:1", 12, &[("r.example/x", 1)]);
         assert!(to_verify(std::slice::from_ref(&any), &elsewhere.repo_digests).is_empty());
-        assert_eq!(verdict(&snapshot, &[&any], &elsewhere), denied());
+        assert_eq!(verdict(&snapshot, &[&any], &elsewhere), denied(None));
         snapshot
             .any_tag
             .insert((app.clone(), digest(1)), exists(12));
@@ -295,7 +292,11 @@ mod tests {
             image(name, 12, &[]),
         ];
         for image in cases {
-            assert_eq!(verdict(&snapshot, &[&any], &image), denied(), "{image:?}");
+            assert_eq!(
+                verdict(&snapshot, &[&any], &image),
+                denied(None),
+                "{image:?}"
+            );
         }
         // An engine ID that is no digest is no verified config.
         assert_eq!(
@@ -325,7 +326,10 @@ mod tests {
                 (repo("r.example/team/b"), digest(4)),
             ]
         );
-        assert_eq!(verdict(&snapshot, &[&ns], &img), unverified(&ns, NOT_ASKED));
+        assert_eq!(
+            verdict(&snapshot, &[&ns], &img),
+            denied(Some((&ns, NOT_ASKED)))
+        );
         snapshot
             .any_tag
             .insert((repo("r.example/team/a"), digest(1)), AnyTagAnswer::Missing);
@@ -348,7 +352,7 @@ mod tests {
                 &[&ns],
                 &image("r.example/team/b:1", 13, &[("r.example/team/b", 4)])
             ),
-            denied()
+            denied(None)
         );
     }
 
@@ -365,10 +369,10 @@ mod tests {
             .insert(entries[0].clone(), fetched(1, &[(1, 11)]));
         assert_eq!(
             verdict(&snapshot, &all, &image("r.example/b:1", 99, &[])),
-            unverified(
+            denied(Some((
                 &entries[1],
                 "the digests have not been fetched from the registry yet"
-            )
+            )))
         );
         assert_eq!(
             verdict(&snapshot, &all, &image("r.example/b:1", 11, &[])),
@@ -381,7 +385,7 @@ mod tests {
         );
         assert_eq!(
             verdict(&snapshot, &all, &in_c),
-            unverified(&entries[2], NOT_ASKED)
+            denied(Some((&entries[2], NOT_ASKED)))
         );
     }
 
