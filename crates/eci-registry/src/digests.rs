@@ -46,15 +46,19 @@ impl ImageDigests {
         self.images.iter().any(|i| i.config == *id)
     }
 
+    /// Every manifest digest, the named one first: what a repo digest may be.
+    pub fn manifests(&self) -> impl Iterator<Item = &Digest> {
+        std::iter::once(&self.digest).chain(
+            self.images
+                .iter()
+                .filter(|i| i.manifest != self.digest)
+                .map(|i| &i.manifest),
+        )
+    }
+
     /// Every manifest digest (the named one first) and every config digest.
     pub fn all(&self) -> impl Iterator<Item = &Digest> {
-        std::iter::once(&self.digest)
-            .chain(
-                self.images
-                    .iter()
-                    .filter(|i| i.manifest != self.digest)
-                    .map(|i| &i.manifest),
-            )
+        self.manifests()
             .chain(self.images.iter().map(|i| &i.config))
     }
 }

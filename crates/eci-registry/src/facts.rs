@@ -11,7 +11,10 @@ impl DigestFacts for Snapshot {
     fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
         match self.entry(entry) {
             Some(state) => match &state.digests {
-                Some(d) => EntryDigests::Known(d.all().map(ToString::to_string).collect()),
+                Some(d) => EntryDigests::Known {
+                    manifests: d.manifests().map(ToString::to_string).collect(),
+                    configs: d.images.iter().map(|i| i.config.to_string()).collect(),
+                },
                 None => EntryDigests::Unavailable(state.unknown_reason().to_string()),
             },
             // Not in the policy the service was given (yet): nothing was ever asked.
@@ -196,13 +199,13 @@ mod tests {
                 allowed(entry),
                 "{entry} vs {image:?}"
             );
-            let EntryDigests::Known(known) = snapshot.entry_digests(entry) else {
+            let EntryDigests::Known { manifests, configs } = snapshot.entry_digests(entry) else {
                 panic!("{entry} is fetched");
             };
             match by {
-                By::Config => assert!(known.contains(&image.id), "{entry} vs {image:?}"),
+                By::Config => assert!(configs.contains(&image.id), "{entry} vs {image:?}"),
                 By::RepoDigest(d) => assert!(
-                    known.contains(&digest(d).to_string()) && !known.contains(&image.id),
+                    manifests.contains(&digest(d).to_string()) && !configs.contains(&image.id),
                     "{entry} vs {image:?}"
                 ),
             }
@@ -212,6 +215,8 @@ mod tests {
             (&tag, app(99, &[("r.example/other", 1)]), denied(None)),
             // A retagged local image: no repo digest, unknown ID.
             (&tag, app(99, &[]), denied(None)),
+            // A config digest is not a manifest digest.
+            (&tag, app(99, &[("r.example/app", 12)]), denied(None)),
             (
                 &pinned,
                 image("r.example/pinned", 12, &[("r.example/pinned", 1)]),

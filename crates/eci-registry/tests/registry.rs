@@ -140,7 +140,7 @@ const NOT_ASKED: &str = "the registry could not be asked whether it publishes th
 
 /// Whether the image's own config is one the entry's registry publishes (allowed by its ID).
 fn published_config(snapshot: &Snapshot, entry: &ImageEntry, image: &ImageFacts) -> bool {
-    matches!(snapshot.entry_digests(entry), EntryDigests::Known(k) if k.contains(&image.id))
+    matches!(snapshot.entry_digests(entry), EntryDigests::Known { configs, .. } if configs.contains(&image.id))
 }
 
 /// The snapshot's answer for `reference`'s repository at `manifest` and the image's ID: what a
