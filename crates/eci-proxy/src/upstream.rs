@@ -100,7 +100,8 @@ impl Upstream {
             .map_err(|_| self.unavailable(std::io::ErrorKind::TimedOut.into()))?
     }
 
-    /// `GET target` as JSON, expecting 200.
+    /// `GET target` as untyped JSON, expecting 200: for answers no decision reads (the engine's
+    /// version).
     pub async fn get(&self, target: &str, what: &str) -> Result<Value, ProxyError> {
         self.fetch(target, what).await
     }
@@ -173,4 +174,57 @@ pub fn segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::service::service_fn;
+    use tokio::net::UnixListener;
+
+    /// A stand-in for the engine on a unix socket: it answers every request 200 with `body`.
+    fn answering(body: &'static str) -> (tempfile::TempDir, Upstream) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let answer = service_fn(move |_| async move {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                        Bytes::from_static(body.as_bytes()),
+                    )))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), answer),
+                );
+            }
+        });
+        (dir, Upstream::new(path))
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_another_shape_is_an_error_naming_its_endpoint() {
+        let target = "/containers/abc/json";
+        for body in [r#"{"Id": 5}"#, "not json", ""] {
+            let (_dir, upstream) = answering(body);
+            let err = upstream
+                .fetch_optional::<crate::inspect::Container>(target, "container \"abc\"")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ProxyError::EngineAnswer { .. }),
+                "{body}: {err}"
+            );
+            assert_eq!(err.status(), StatusCode::BAD_GATEWAY, "{body}");
+            let text = err.to_string();
+            assert!(text.contains("GET /containers/abc/json"), "{body}: {text}");
+        }
+        let (_dir, upstream) = answering(r#"{"Id": "abc", "Unknown": [1]}"#);
+        let read = upstream
+            .fetch::<crate::inspect::Container>(target, "container \"abc\"")
+            .await
+            .unwrap();
+        assert_eq!(read.id, "abc");
+    }
 }

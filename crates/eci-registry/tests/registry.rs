@@ -541,6 +541,13 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
     )
     .unwrap();
     let local = inspect(engine, &image.reference());
+    // busybox tagged under the entries' repository; tagged before the probes below, since the
+    // probe cache they check lasts only PROBE_TTL.
+    let under_entries = format!("{}/eci-e2e/offline:busybox", registry.addr());
+    engine
+        .run_docker(["tag", &s.busybox().reference(), &under_entries])
+        .unwrap();
+    let other = inspect(engine, &under_entries);
     let dir = tempfile::tempdir().unwrap();
     let known = entry(&image.reference());
     let rt = runtime();
@@ -582,11 +589,6 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
     );
     // busybox is not in the list: asked for under the entries' repository, it is denied, and
     // the entry whose digests are unknown is named with why.
-    let under_entries = format!("{}/eci-e2e/offline:busybox", registry.addr());
-    engine
-        .run_docker(["tag", &s.busybox().reference(), &under_entries])
-        .unwrap();
-    let other = inspect(engine, &under_entries);
     let why = why_unknown(&service, &new);
     assert_eq!(
         verdict(&service.snapshot(), &entries, &other),
