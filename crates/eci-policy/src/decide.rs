@@ -269,8 +269,14 @@ impl ImageFacts {
 /// What the registry layer knows about one entry's digests, from its in-memory cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryDigests {
-    /// The digests published for the entry: manifest, index, platform manifests and configs.
-    Known(HashSet<String>),
+    /// The digests published for the entry, kept apart by what they may prove: `manifests` (the
+    /// index or manifest the tag or pin names, and each platform manifest) are what a local
+    /// image's repo digest may be, `configs` what its ID may be. A repo digest equal to a config
+    /// digest proves nothing.
+    Known {
+        manifests: HashSet<String>,
+        configs: HashSet<String>,
+    },
     /// Never fetched successfully; the reason says why (unreachable, not found, auth required, …).
     Unavailable(String),
 }
@@ -354,11 +360,11 @@ fn matching_entry(
             ImageEntry::All => true,
             ImageEntry::Tag { repo, .. } | ImageEntry::Digest { repo, .. } => {
                 match facts.entry_digests(entry) {
-                    EntryDigests::Known(known) => {
-                        known.contains(&image.id)
+                    EntryDigests::Known { manifests, configs } => {
+                        configs.contains(&image.id)
                             || repo_digests
                                 .iter()
-                                .any(|(r, d)| r == repo && known.contains(&d.to_string()))
+                                .any(|(r, d)| r == repo && manifests.contains(&d.to_string()))
                     }
                     EntryDigests::Unavailable(why) => {
                         if relevant && unavailable.is_none() {

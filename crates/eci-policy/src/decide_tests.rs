@@ -42,10 +42,15 @@ struct Facts {
 }
 
 impl Facts {
-    fn known(mut self, entry: &str, digests: &[&str]) -> Self {
-        let set: HashSet<String> = digests.iter().map(|d| d.to_string()).collect();
-        self.digests
-            .insert(entry.to_owned(), EntryDigests::Known(set));
+    fn known(mut self, entry: &str, manifests: &[&str], configs: &[&str]) -> Self {
+        let set = |d: &[&str]| -> HashSet<String> { d.iter().map(|d| d.to_string()).collect() };
+        self.digests.insert(
+            entry.to_owned(),
+            EntryDigests::Known {
+                manifests: set(manifests),
+                configs: set(configs),
+            },
+        );
         self
     }
     fn unavailable(mut self, entry: &str, why: &str) -> Self {
@@ -97,7 +102,7 @@ fn socket() -> Vec<Option<Exposure>> {
 }
 
 fn cli_facts() -> Facts {
-    Facts::default().known("iechor.io/library/iechor:cli", &[MANIFEST_CLI, ID_CLI])
+    Facts::default().known("iechor.io/library/iechor:cli", &[MANIFEST_CLI], &[ID_CLI])
 }
 
 fn cli_image() -> ImageFacts {
@@ -265,12 +270,22 @@ fn the_all_entry_allows_without_registry_facts() {
 }
 
 #[test]
+fn a_repo_digest_naming_a_config_proves_nothing() {
+    let p = policy(&["iechor:cli"], true, true);
+    // The published config's digest claimed as a manifest digest, under another image ID.
+    let claims = image("iechor:cli", ID_EVIL, &[&format!("iechor@{ID_CLI}")], &[]);
+    let v = mount_verdict(&p, &bind_socket(), &socket(), &claims, &[], &cli_facts());
+    assert!(matches!(v, MountVerdict::Deny(_)), "{v:?}");
+}
+
+#[test]
 fn digest_entries_match_only_that_digest() {
     let entry = format!("iechor:cli@{MANIFEST_CLI}");
     let p = policy(&[&entry], true, true);
     let facts = Facts::default().known(
         &format!("iechor.io/library/iechor@{MANIFEST_CLI}"),
         &[MANIFEST_CLI],
+        &[],
     );
     let ok = mount_verdict(&p, &bind_socket(), &socket(), &cli_image(), &[], &facts);
     assert!(matches!(ok, MountVerdict::Rewrite { .. }), "{ok:?}");

@@ -6,9 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use eci_policy::decide::{AnyTagFact, DigestFacts, EntryDigests, ImageFacts};
-use eci_policy::reference::{Digest, ImageEntry, Reference, Repository};
+use eci_policy::reference::{Digest, ImageEntry, Repository};
 use eci_policy::settings::Policy;
-use eci_registry::{AnyTagAnswer, DigestService};
+use eci_registry::DigestService;
 use serde::Serialize;
 
 /// A future a source returns from [`DigestSource::prepare`].
@@ -76,32 +76,14 @@ impl RegistryDigests {
     }
 }
 
+/// The service's current snapshot answers (eci-registry's `impl DigestFacts for Snapshot`).
 impl DigestFacts for RegistryDigests {
     fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
-        let snapshot = self.service.snapshot();
-        match snapshot.entry(entry) {
-            Some(state) => match &state.digests {
-                Some(d) => EntryDigests::Known(d.all().map(ToString::to_string).collect()),
-                None => EntryDigests::Unavailable(state.unknown_reason().to_string()),
-            },
-            None => EntryDigests::Unavailable(
-                "the digests have not been fetched from the registry yet".to_owned(),
-            ),
-        }
+        self.service.snapshot().entry_digests(entry)
     }
 
     fn any_tag(&self, repo: &Repository, repo_digest: &Digest, id: &str) -> AnyTagFact {
-        let snapshot = self.service.snapshot();
-        match snapshot.any_tag(repo, repo_digest) {
-            Some(AnyTagAnswer::Exists { digests }) => match id.parse::<Digest>() {
-                Ok(id) if digests.has_config(&id) => AnyTagFact::Verified,
-                _ => AnyTagFact::Mismatch,
-            },
-            Some(AnyTagAnswer::Missing) => AnyTagFact::Mismatch,
-            None => AnyTagFact::Unavailable(
-                "the registry could not be asked whether it publishes this digest".to_owned(),
-            ),
-        }
+        self.service.snapshot().any_tag(repo, repo_digest, id)
     }
 }
 
@@ -125,19 +107,12 @@ impl DigestSource for RegistryDigests {
 
     fn prepare<'a>(&'a self, policy: &'a Policy, image: &'a ImageFacts) -> Prepared<'a> {
         Box::pin(async move {
-            for rd in &image.repo_digests {
-                let Ok(r) = Reference::parse_normalized(rd) else {
-                    continue;
-                };
-                let Some(digest) = r.digest().cloned() else {
-                    continue;
-                };
-                let repo = r.into_repository();
-                if policy.images.iter().any(|e| e.verified_lazily(&repo)) {
-                    if let Err(f) = self.service.verify_any_tag(&repo, &digest).await {
-                        tracing::warn!(%repo, %digest, failure = %f, "cannot verify a name:* or ns/*:* digest");
-                    }
-                }
+            let failed = self
+                .service
+                .verify_any_tags(&policy.images, &image.repo_digests)
+                .await;
+            for (repo, digest, failure) in failed {
+                tracing::warn!(%repo, %digest, %failure, "cannot verify a name:* or ns/*:* digest");
             }
         })
     }

@@ -35,6 +35,7 @@ use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
 use crate::error::ProxyError;
 use crate::facts;
+use crate::inspect::{Container, ContainerSummary};
 use crate::server::Shared;
 use crate::upstream::{engine_message, segment};
 
@@ -162,9 +163,9 @@ fn parse_event(line: &[u8]) -> Option<Event> {
 }
 
 /// Whether the container's restart policy lets the engine start it again by itself.
-fn has_restart_policy(info: &Value) -> bool {
+fn has_restart_policy(info: &Container) -> bool {
     !matches!(
-        info["HostConfig"]["RestartPolicy"]["Name"].as_str(),
+        info.host_config.restart_policy.as_deref(),
         None | Some("") | Some("no")
     )
 }
@@ -177,12 +178,22 @@ struct Watch {
     /// no second block.
     queues: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The last inspect of each container seen starting or running, until it is destroyed.
-    seen: Mutex<HashMap<String, Arc<Value>>>,
+    seen: Mutex<HashMap<String, Arc<Container>>>,
 }
 
 impl Watch {
-    fn last_seen(&self, id: &str) -> Option<Arc<Value>> {
+    fn last_seen(&self, id: &str) -> Option<Arc<Container>> {
         self.seen.lock().ok()?.get(id).cloned()
+    }
+
+    /// The last inspect seen, or a container known by its id alone, for the record.
+    fn last_seen_or_bare(&self, id: &str) -> Arc<Container> {
+        self.last_seen(id).unwrap_or_else(|| {
+            Arc::new(Container {
+                id: id.to_owned(),
+                ..Container::default()
+            })
+        })
     }
 
     /// One subscription: subscribe, then sync the filtered sockets and sweep the running
@@ -270,10 +281,10 @@ impl Watch {
 
     /// Judges every running (or restarting) container.
     async fn sweep(self: &Arc<Self>) {
-        let list = match self
+        let list: Vec<ContainerSummary> = match self
             .shared
             .upstream
-            .get("/containers/json", "the running containers")
+            .fetch("/containers/json", "the running containers")
             .await
         {
             Ok(list) => list,
@@ -282,10 +293,8 @@ impl Watch {
                 return;
             }
         };
-        for c in list.as_array().into_iter().flatten() {
-            if let Some(id) = c.get("Id").and_then(Value::as_str) {
-                self.spawn(id.to_owned(), Trigger::Sweep);
-            }
+        for c in list {
+            self.spawn(c.id, Trigger::Sweep);
         }
     }
 
@@ -343,9 +352,7 @@ impl Watch {
         let denial = match audit::refusal(&policy, eci_policy::decide::unjudged_denial(why)) {
             Refusal::Enforce(denial) => denial,
             Refusal::Audit { denial, .. } => {
-                let info = self
-                    .last_seen(id)
-                    .unwrap_or_else(|| Arc::new(json!({"Id": id})));
+                let info = self.last_seen_or_bare(id);
                 self.record_audited(Refused {
                     id,
                     trigger,
@@ -405,9 +412,7 @@ impl Watch {
             killed_at,
             update,
         };
-        let info = self
-            .last_seen(id)
-            .unwrap_or_else(|| Arc::new(json!({"Id": id})));
+        let info = self.last_seen_or_bare(id);
         let refused = Refused {
             id,
             trigger,
@@ -489,7 +494,7 @@ impl Watch {
         if disarmed.update.is_ok() {
             // The `die` our kill causes is judged on this: no restart policy, nothing to do.
             let mut now = (*info).clone();
-            now["HostConfig"]["RestartPolicy"] = json!({"Name": "no"});
+            now.host_config.restart_policy = Some("no".to_owned());
             if let Ok(mut seen) = self.seen.lock() {
                 seen.insert(id.to_owned(), Arc::new(now));
             }
@@ -653,14 +658,14 @@ impl Watch {
         let commands = classify::classify("POST", &path)
             .map(|c| classify::commands_of(c.route))
             .unwrap_or_default();
-        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        let text = |v: &str| Some(v.to_owned()).filter(|s| !s.is_empty());
         self.shared.blocks.record(BlockEvent {
             at: SystemTime::now(),
             socket: SocketKind::Main {
                 path: self.engine_socket.clone(),
             },
-            image_name: text(&info["Config"]["Image"]),
-            image_id: text(&info["Image"]),
+            image_name: info.config.image.as_deref().and_then(text),
+            image_id: text(&info.image),
             kind: denial.kind,
             audited,
             commands,
@@ -679,7 +684,7 @@ impl Watch {
 struct Refused<'a> {
     id: &'a str,
     trigger: Trigger,
-    info: &'a Value,
+    info: &'a Container,
     policy: &'a Policy,
     denial: Denial,
     cause: Cause,
@@ -708,14 +713,14 @@ struct Disarmed {
 
 /// What the kernel mounted into a running container, judged: the paths the start check resolved
 /// can have changed between its check and the engine's mount, the mounts in its namespace cannot.
-fn mounted(shared: &Shared, policy: &Policy, trigger: Trigger, info: &Value) -> Option<Denial> {
+fn mounted(shared: &Shared, policy: &Policy, trigger: Trigger, info: &Container) -> Option<Denial> {
     if !policy.eci_enabled || !matches!(trigger, Trigger::Started | Trigger::Sweep) {
         return None;
     }
-    let id = info["Id"].as_str()?;
+    let id = info.id.as_str();
     let pid = container_processes(id).into_iter().min()?;
     let e = shared.protected.mounted_in(u32::try_from(pid).ok()?)?;
-    let image = info["Config"]["Image"].as_str().unwrap_or_default();
+    let image = info.config.image.as_deref().unwrap_or_default();
     eci_policy::decide::mounted_verdict(policy, image, &e)
 }
 
@@ -749,8 +754,8 @@ fn kill_cgroup_processes(id: &str) -> usize {
 }
 
 /// When the engine last started the container (`State.StartedAt`).
-fn started_at(info: &Value) -> Option<SystemTime> {
-    let t = chrono::DateTime::parse_from_rfc3339(info["State"]["StartedAt"].as_str()?).ok()?;
+fn started_at(info: &Container) -> Option<SystemTime> {
+    let t = chrono::DateTime::parse_from_rfc3339(info.state.started_at.as_deref()?).ok()?;
     Some(SystemTime::from(t))
 }
 
@@ -827,8 +832,11 @@ mod tests {
             ),
             (json!({"HostConfig": {}}), false),
         ];
-        for (info, want) in cases {
-            assert_eq!(has_restart_policy(info), *want, "{info}");
+        for (shown, want) in cases {
+            let mut info = shown.clone();
+            info["Id"] = json!("4f3c");
+            let info: Container = serde_json::from_value(info).unwrap();
+            assert_eq!(has_restart_policy(&info), *want, "{shown}");
         }
     }
 

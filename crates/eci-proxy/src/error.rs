@@ -28,6 +28,14 @@ pub enum ProxyError {
         status: u16,
         message: String,
     },
+    /// The engine answered a fact request with something of another shape than the one read.
+    #[error("cannot check the request: the engine's answer to {endpoint} ({what}) has an unexpected shape: {source}")]
+    EngineAnswer {
+        endpoint: String,
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
     /// The engine's own answer, passed on unchanged (e.g. `No such image` on a create, so the CLI
     /// pulls and retries as it does without the enforcer).
     #[error("{message}")]
@@ -43,7 +51,7 @@ impl ProxyError {
         let code = match self {
             ProxyError::Denied(d) => d.status,
             ProxyError::UpstreamUnavailable { .. } | ProxyError::Upstream(_) => 502,
-            ProxyError::Facts { .. } => 502,
+            ProxyError::Facts { .. } | ProxyError::EngineAnswer { .. } => 502,
             ProxyError::Engine { status, .. } => *status,
             ProxyError::FilteredSocket(_) => 500,
             ProxyError::UriTooLong { .. } => 414,

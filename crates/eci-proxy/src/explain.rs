@@ -421,14 +421,14 @@ fn entry_facts(policy: &Policy, image: &ImageFacts, digests: &dyn DigestSource) 
                     }
                 }
                 _ => match facts.entry_digests(e) {
-                    EntryDigests::Known(known) => {
-                        let hit = known.contains(&image.id)
+                    EntryDigests::Known { manifests, configs } => {
+                        let hit = configs.contains(&image.id)
                             || repos
                                 .iter()
-                                .any(|(r, d)| e.covers(r) && known.contains(&d.to_string()));
+                                .any(|(r, d)| e.covers(r) && manifests.contains(&d.to_string()));
                         format!(
                             "{} published digest(s); the image {} one of them",
-                            known.len(),
+                            manifests.union(&configs).count(),
                             if hit { "is" } else { "is not" }
                         )
                     }

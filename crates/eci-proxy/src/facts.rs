@@ -12,9 +12,10 @@ use eci_policy::privileges::HostFlag;
 use eci_policy::reference::Reference;
 use eci_policy::settings::Policy;
 use eci_policy::unreadable;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::error::ProxyError;
+use crate::inspect::{self, ImageSummary};
 use crate::upstream::{segment, Upstream};
 
 /// Linux's own limit on symlinks followed while resolving one path.
@@ -625,9 +626,7 @@ pub async fn gather(
                         message: format!("No such container: {name}"),
                     });
                 };
-                if let Some(id) = info["Id"].as_str() {
-                    out.volumes_from.push((i, id.to_owned()));
-                }
+                out.volumes_from.push((i, info.id.clone()));
                 let (_, exposures) = container_mounts(upstream, protected, &info, kernel).await?;
                 exposures.into_iter().fold(None, Exposure::worst)
             }
@@ -648,15 +647,15 @@ async fn existing_volume(
 ) -> Result<Option<VolumeSeen>, ProxyError> {
     let target = format!("/volumes/{}", segment(name).replace('/', "%2F"));
     let Some(vol) = upstream
-        .get_optional(&target, &format!("volume {name:?}"))
+        .fetch_optional::<inspect::Volume>(&target, &format!("volume {name:?}"))
         .await?
     else {
         return Ok(None);
     };
     let as_create = json!({
-        "Name": vol.get("Name").cloned().unwrap_or(Value::Null),
-        "Driver": vol.get("Driver").cloned().unwrap_or(Value::Null),
-        "DriverOpts": vol.get("Options").cloned().unwrap_or(Value::Null),
+        "Name": vol.name,
+        "Driver": vol.driver,
+        "DriverOpts": vol.options,
     });
     match mounts::volume_create_under(&as_create, kernel) {
         Ok(v) => Ok(Some((
@@ -675,10 +674,13 @@ async fn existing_volume(
 type VolumeSeen = (Option<Exposure>, Option<String>);
 
 /// The engine's inspect of a container; `None` when there is no such container.
-pub async fn container(upstream: &Upstream, name: &str) -> Result<Option<Value>, ProxyError> {
+pub async fn container(
+    upstream: &Upstream,
+    name: &str,
+) -> Result<Option<inspect::Container>, ProxyError> {
     let target = format!("/containers/{}/json", segment(name).replace('/', "%2F"));
     upstream
-        .get_optional(&target, &format!("container {name:?}"))
+        .fetch_optional(&target, &format!("container {name:?}"))
         .await
 }
 
@@ -687,27 +689,27 @@ pub async fn container(upstream: &Upstream, name: &str) -> Result<Option<Value>,
 pub async fn container_mounts(
     upstream: &Upstream,
     protected: &Protected,
-    info: &Value,
+    info: &inspect::Container,
     kernel: KernelFs,
 ) -> Result<(Vec<MountRef>, Vec<Option<Exposure>>), ProxyError> {
     let mut mounts = Vec::new();
     let mut exposures = Vec::new();
-    for (index, m) in info["Mounts"].as_array().into_iter().flatten().enumerate() {
-        let source = m["Source"].as_str().unwrap_or("").to_owned();
-        let (source, e) = match m["Type"].as_str().unwrap_or("") {
+    for (index, m) in info.mounts.iter().enumerate() {
+        let source = m.source.clone();
+        let (source, e) = match m.r#type.as_str() {
             "bind" => {
                 let e = protected.classify_host(&source);
                 (MountSource::Bind { path: source }, e)
             }
             "volume" => {
-                let name = m["Name"].as_str().map(str::to_owned);
+                let name = m.name.clone();
                 let (e, bind_device) = match &name {
                     Some(n) => existing_volume(upstream, protected, n, kernel)
                         .await?
                         .unwrap_or((None, None)),
                     None => (None, None),
                 };
-                let driver = m["Driver"].as_str().map(str::to_owned);
+                let driver = m.driver.clone();
                 (
                     MountSource::Volume {
                         name,
@@ -724,8 +726,8 @@ pub async fn container_mounts(
             index,
             pointer: format!("/Mounts/{index}"),
             source,
-            target: m["Destination"].as_str().unwrap_or("").to_owned(),
-            read_only: m["RW"].as_bool() == Some(false),
+            target: m.destination.clone(),
+            read_only: m.rw == Some(false),
         });
         exposures.push(e);
     }
@@ -733,60 +735,36 @@ pub async fn container_mounts(
 }
 
 /// The engine's inspect of a plugin; `None` when there is no such plugin.
-pub async fn plugin(upstream: &Upstream, name: &str) -> Result<Option<Value>, ProxyError> {
+pub async fn plugin(
+    upstream: &Upstream,
+    name: &str,
+) -> Result<Option<inspect::Plugin>, ProxyError> {
     let target = format!("/plugins/{}/json", segment(name));
     upstream
-        .get_optional(&target, &format!("plugin {name:?}"))
+        .fetch_optional(&target, &format!("plugin {name:?}"))
         .await
 }
 
 /// The host paths a plugin mounts when enabled (its settings and its config's defaults) and
 /// where the worst of them stands.
-pub fn plugin_exposure(protected: &Protected, inspect: &Value) -> Option<(String, Exposure)> {
-    let mut found: Vec<(String, Exposure)> = Vec::new();
-    for section in ["Settings", "Config"] {
-        for m in inspect[section]["Mounts"].as_array().into_iter().flatten() {
-            if let Some(source) = m["Source"].as_str().filter(|s| !s.is_empty()) {
-                if let Some(e) = protected.classify_host(source) {
-                    found.push((source.to_owned(), e));
-                }
-            }
-        }
-    }
-    found.into_iter().max_by_key(|(_, e)| e.severity())
+pub fn plugin_exposure(
+    protected: &Protected,
+    plugin: &inspect::Plugin,
+) -> Option<(String, Exposure)> {
+    plugin
+        .mount_sources
+        .iter()
+        .filter_map(|source| Some((source.clone(), protected.classify_host(source)?)))
+        .max_by_key(|(_, e)| e.severity())
 }
 
 /// The engine's view of an image; `None` when the engine has no such image.
 pub async fn image(upstream: &Upstream, name: &str) -> Result<Option<ImageFacts>, ProxyError> {
     let target = format!("/images/{}/json", segment(name));
-    let Some(v) = upstream
-        .get_optional(&target, &format!("image {name:?}"))
+    Ok(upstream
+        .fetch_optional::<inspect::Image>(&target, &format!("image {name:?}"))
         .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(image_from_inspect(name, &v)))
-}
-
-fn image_from_inspect(name: &str, v: &Value) -> ImageFacts {
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect()
-    };
-    ImageFacts {
-        name: name.to_owned(),
-        id: v
-            .get("Id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        repo_digests: strings(v.get("RepoDigests")),
-        layers: strings(v.get("RootFS").and_then(|r| r.get("Layers"))),
-    }
+        .map(|i| i.facts(name)))
 }
 
 /// The engine's answer when a create names an image it does not have, so the CLI pulls and
@@ -817,37 +795,36 @@ pub async fn derived_bases(
     if !policy.allow_derived_images || !image.repo_digests.is_empty() || image.layers.is_empty() {
         return Ok(Vec::new());
     }
-    let list = upstream.get("/images/json", "the local images").await?;
+    let list: Vec<ImageSummary> = upstream.fetch("/images/json", "the local images").await?;
     let mut bases = Vec::new();
-    for summary in list.as_array().into_iter().flatten() {
+    for summary in &list {
         if bases.len() >= MAX_DERIVED_CANDIDATES {
             break;
         }
-        let id = summary.get("Id").and_then(Value::as_str).unwrap_or("");
+        let id = summary.id.as_str();
         if id.is_empty() || id == image.id {
             continue;
         }
         let relevant = summary
-            .get("RepoDigests")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+            .repo_digests
+            .iter()
             .filter_map(|rd| Reference::parse_normalized(rd).ok())
             .any(|r| policy.images.iter().any(|e| e.covers(r.repository())));
         if !relevant {
             continue;
         }
         let name = summary
-            .get("RepoTags")
-            .and_then(Value::as_array)
-            .and_then(|t| t.first())
-            .and_then(Value::as_str)
+            .repo_tags
+            .first()
+            .map(String::as_str)
             .filter(|t| *t != "<none>:<none>")
             .unwrap_or(id);
-        let inspect = format!("/images/{}/json", segment(id));
-        if let Some(v) = upstream.get_optional(&inspect, "a base image").await? {
-            bases.push(image_from_inspect(name, &v));
+        let target = format!("/images/{}/json", segment(id));
+        if let Some(base) = upstream
+            .fetch_optional::<inspect::Image>(&target, "a base image")
+            .await?
+        {
+            bases.push(base.facts(name));
         }
     }
     Ok(bases)

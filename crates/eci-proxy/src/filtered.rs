@@ -7,9 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use crate::facts;
+use crate::inspect::ContainerSummary;
 use crate::reattach::{self, FileId, Target};
 use crate::server::{bind_socket, spawn_listener, Origin, Shared};
 use crate::upstream::Upstream;
@@ -161,34 +162,25 @@ impl FilteredSockets {
     /// container when it kept running, sockets of containers that no longer exist go, and stray
     /// files are removed. Pending creates are left alone.
     pub async fn sync(&self, shared: &Arc<Shared>, upstream: &Upstream) -> Result<(), String> {
-        let list = upstream
-            .get("/containers/json?all=1", "the containers")
+        let list: Vec<ContainerSummary> = upstream
+            .fetch("/containers/json?all=1", "the containers")
             .await
             .map_err(|e| e.to_string())?;
         let mut wanted: HashMap<PathBuf, String> = HashMap::new();
         // (socket, container, destination) of the running containers: their mounts were made
         // from the socket that was at the path then.
         let mut running: Vec<(PathBuf, String, PathBuf)> = Vec::new();
-        for c in list.as_array().into_iter().flatten() {
-            let Some(id) = c.get("Id").and_then(Value::as_str) else {
-                continue;
-            };
-            let is_running = c.get("State").and_then(Value::as_str) == Some("running");
-            for m in c
-                .get("Mounts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(src) = m.get("Source").and_then(Value::as_str) else {
+        for c in &list {
+            let id = c.id.as_str();
+            let is_running = c.state.as_deref() == Some("running");
+            for m in &c.mounts {
+                let Some(src) = &m.source else {
                     continue;
                 };
                 let src = Path::new(src);
                 if src.parent() == Some(self.dir.as_path()) {
                     wanted.insert(src.to_path_buf(), id.to_owned());
-                    if let (true, Some(dest)) =
-                        (is_running, m.get("Destination").and_then(Value::as_str))
-                    {
+                    if let (true, Some(dest)) = (is_running, &m.destination) {
                         running.push((src.to_path_buf(), id.to_owned(), PathBuf::from(dest)));
                     }
                 }
@@ -312,16 +304,15 @@ async fn put_back(
     destination: &Path,
     stale: FileId,
 ) -> Result<bool, String> {
-    let target = format!("/containers/{id}/json");
-    let info = match upstream.get_optional(&target, "the container").await {
+    let info = match facts::container(upstream, id).await {
         Ok(Some(info)) => info,
         Ok(None) => return Ok(false),
         Err(e) => return Err(e.to_string()),
     };
-    let state = &info["State"];
-    let pid = state["Pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+    let state = &info.state;
+    let pid = state.pid.and_then(|p| u32::try_from(p).ok());
     let pid = match pid {
-        Some(pid) if pid > 0 && state["Running"].as_bool() == Some(true) => pid,
+        Some(pid) if pid > 0 && state.running == Some(true) => pid,
         _ => return Ok(false),
     };
     reattach::reattach(

@@ -178,7 +178,7 @@ pub(crate) async fn decide<'s>(
             let exposed = exposed.as_ref().map(|(source, e)| (source.as_str(), e));
             unfilterable::plugin_verdict(policy, &name, exposed).map_err(ProxyError::Denied)?;
             // A plugin runs with what its config asks for: no image list can vouch for it.
-            judge_host(shared, policy, via, &privileges::plugin(&inspect), None).await?;
+            judge_host(shared, policy, via, &privileges::plugin(&inspect.raw), None).await?;
             Forward::Stream
         }
     };
@@ -229,7 +229,7 @@ async fn start_check(
         // The engine answers its own 404.
         return Ok(());
     };
-    seen.container_id = info["Id"].as_str().map(str::to_owned);
+    seen.container_id = Some(info.id.clone());
     let judged = recheck::start(shared, policy, id, &info).await?;
     seen.image_name = judged.image_name;
     seen.image_id = judged.image_id;
@@ -265,8 +265,8 @@ async fn container_image(
     let Some(info) = facts::container(&shared.upstream, id).await? else {
         return Ok(None);
     };
-    let image_id = info["Image"].as_str().unwrap_or_default().to_owned();
-    seen.image_name = info["Config"]["Image"].as_str().map(str::to_owned);
+    let image_id = info.image;
+    seen.image_name = info.config.image;
     seen.image_id = Some(image_id.clone());
     let image = facts::image(&shared.upstream, &image_id)
         .await?

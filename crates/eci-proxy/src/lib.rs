@@ -26,6 +26,7 @@ mod error;
 mod explain;
 mod facts;
 mod filtered;
+mod inspect;
 mod judge;
 mod metrics;
 mod metrics_http;

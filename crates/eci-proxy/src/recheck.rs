@@ -9,11 +9,12 @@ use eci_policy::mounts::{KernelFs, MountRef};
 use eci_policy::privileges::{self, HostFlag};
 use eci_policy::settings::Policy;
 use eci_policy::unfilterable;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::digests::SourceFacts;
 use crate::error::ProxyError;
 use crate::facts;
+use crate::inspect::Container;
 use crate::server::Shared;
 
 /// What the check found: the refusal a start would get (`None`: it may start), and the image
@@ -31,7 +32,7 @@ pub(crate) async fn start(
     shared: &Arc<Shared>,
     policy: &Policy,
     id: &str,
-    info: &Value,
+    info: &Container,
 ) -> Result<Recheck, ProxyError> {
     let (mounts, exposures) = facts::container_mounts(
         &shared.upstream,
@@ -47,8 +48,8 @@ pub(crate) async fn start(
     if exposures.iter().all(Option::is_none) && (host_flags.is_empty() || !policy.eci_enabled) {
         return Ok(Recheck::default());
     }
-    let shown = info["Config"]["Image"].as_str().unwrap_or("").to_owned();
-    let image_id = info["Image"].as_str().unwrap_or("").to_owned();
+    let shown = info.config.image.clone().unwrap_or_default();
+    let image_id = info.image.clone();
     let mut out = Recheck {
         image_name: Some(shown.clone()).filter(|s| !s.is_empty()),
         ..Recheck::default()
@@ -93,8 +94,8 @@ pub(crate) async fn start(
 
 /// The host privileges a container was created with, as its inspect shows them. The engine
 /// fills `CgroupnsMode` with its own default (`host` on cgroup v1), so it tells nothing here.
-fn configured_privileges(info: &Value) -> Vec<HostFlag> {
-    let mut host_config = info["HostConfig"].clone();
+fn configured_privileges(info: &Container) -> Vec<HostFlag> {
+    let mut host_config = info.host_config.raw.clone();
     if let Some(o) = host_config.as_object_mut() {
         o.remove("CgroupnsMode");
     }

@@ -138,7 +138,8 @@ fn account(
         Err(
             ProxyError::Upstream(_)
             | ProxyError::UpstreamUnavailable { .. }
-            | ProxyError::Facts { .. },
+            | ProxyError::Facts { .. }
+            | ProxyError::EngineAnswer { .. },
         ) => Verdict::UpstreamError,
         Err(_) => Verdict::Error,
     };

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::net::UnixStream;
 
@@ -75,13 +76,8 @@ impl Upstream {
         Ok(sender)
     }
 
-    /// Sends one request of our own and reads the whole answer as JSON (`Value::Null` when the
-    /// body is empty or not JSON).
-    pub async fn call(
-        &self,
-        method: Method,
-        target: &str,
-    ) -> Result<(StatusCode, Value), ProxyError> {
+    /// Sends one request of our own and reads the whole answer.
+    async fn call(&self, method: Method, target: &str) -> Result<(StatusCode, Bytes), ProxyError> {
         let fut = async {
             let mut sender = self.dial().await?;
             let req = Request::builder()
@@ -97,17 +93,28 @@ impl Upstream {
                 .await
                 .map_err(|e| self.unavailable(std::io::Error::other(e)))?
                 .to_bytes();
-            Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+            Ok((status, body))
         };
         tokio::time::timeout(FACT_TIMEOUT, fut)
             .await
             .map_err(|_| self.unavailable(std::io::ErrorKind::TimedOut.into()))?
     }
 
-    /// `GET target`, expecting 200; anything else is a [`ProxyError::Facts`] (404 included: the
-    /// caller decides what a missing object means by calling [`Upstream::get_optional`]).
+    /// `GET target` as untyped JSON, expecting 200: for answers no decision reads (the engine's
+    /// version).
     pub async fn get(&self, target: &str, what: &str) -> Result<Value, ProxyError> {
-        match self.get_optional(target, what).await? {
+        self.fetch(target, what).await
+    }
+
+    /// `GET target`, expecting 200, read as `T`; anything else is a [`ProxyError::Facts`] (404
+    /// included: the caller decides what a missing object means by calling
+    /// [`Upstream::fetch_optional`]), an answer `T` cannot read a [`ProxyError::EngineAnswer`].
+    pub async fn fetch<T: DeserializeOwned>(
+        &self,
+        target: &str,
+        what: &str,
+    ) -> Result<T, ProxyError> {
+        match self.fetch_optional(target, what).await? {
             Some(v) => Ok(v),
             None => Err(ProxyError::Facts {
                 what: what.to_owned(),
@@ -117,20 +124,28 @@ impl Upstream {
         }
     }
 
-    /// `GET target`: `Some` on 200, `None` on 404, an error otherwise.
-    pub async fn get_optional(
+    /// `GET target` read as `T`: `Some` on 200, `None` on 404, an error otherwise.
+    pub async fn fetch_optional<T: DeserializeOwned>(
         &self,
         target: &str,
         what: &str,
-    ) -> Result<Option<Value>, ProxyError> {
+    ) -> Result<Option<T>, ProxyError> {
         let (status, body) = self.call(Method::GET, target).await?;
         match status {
-            StatusCode::OK => Ok(Some(body)),
+            StatusCode::OK => {
+                serde_json::from_slice(&body)
+                    .map(Some)
+                    .map_err(|source| ProxyError::EngineAnswer {
+                        endpoint: format!("GET {target}"),
+                        what: what.to_owned(),
+                        source,
+                    })
+            }
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(ProxyError::Facts {
                 what: what.to_owned(),
                 status: s.as_u16(),
-                message: engine_message(&body),
+                message: engine_message(&serde_json::from_slice(&body).unwrap_or(Value::Null)),
             }),
         }
     }
@@ -159,4 +174,57 @@ pub fn segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::service::service_fn;
+    use tokio::net::UnixListener;
+
+    /// A stand-in for the engine on a unix socket: it answers every request 200 with `body`.
+    fn answering(body: &'static str) -> (tempfile::TempDir, Upstream) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let answer = service_fn(move |_| async move {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                        Bytes::from_static(body.as_bytes()),
+                    )))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), answer),
+                );
+            }
+        });
+        (dir, Upstream::new(path))
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_another_shape_is_an_error_naming_its_endpoint() {
+        let target = "/containers/abc/json";
+        for body in [r#"{"Id": 5}"#, "not json", ""] {
+            let (_dir, upstream) = answering(body);
+            let err = upstream
+                .fetch_optional::<crate::inspect::Container>(target, "container \"abc\"")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ProxyError::EngineAnswer { .. }),
+                "{body}: {err}"
+            );
+            assert_eq!(err.status(), StatusCode::BAD_GATEWAY, "{body}");
+            let text = err.to_string();
+            assert!(text.contains("GET /containers/abc/json"), "{body}: {text}");
+        }
+        let (_dir, upstream) = answering(r#"{"Id": "abc", "Unknown": [1]}"#);
+        let read = upstream
+            .fetch::<crate::inspect::Container>(target, "container \"abc\"")
+            .await
+            .unwrap();
+        assert_eq!(read.id, "abc");
+    }
 }

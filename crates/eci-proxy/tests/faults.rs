@@ -147,11 +147,11 @@ fn registry_stopped_during_refresh_and_probe() {
         &fetched,
     );
     let entry = ImageEntry::parse(&reference).unwrap();
-    let before = match digests.entry_digests(&entry) {
-        EntryDigests::Known(d) => d,
-        other => panic!("digests not fetched: {other:?}"),
+    let before = digests.entry_digests(&entry);
+    let EntryDigests::Known { manifests, .. } = &before else {
+        panic!("digests not fetched: {before:?}");
     };
-    assert!(before.contains(&pushed.manifest_digest));
+    assert!(manifests.contains(&pushed.manifest_digest));
 
     // Stopped while the refresh runs: the refresh is already on its way when the registry goes.
     let refresh = {
@@ -165,10 +165,7 @@ fn registry_stopped_during_refresh_and_probe() {
             .expect("the refresh returns")
             .unwrap();
     assert!(started.elapsed() < Duration::from_secs(30), "{report:?}");
-    match digests.entry_digests(&entry) {
-        EntryDigests::Known(d) => assert_eq!(d, before),
-        other => panic!("cached digests lost: {other:?}"),
-    }
+    assert_eq!(digests.entry_digests(&entry), before, "cached digests lost");
     let (code, answer, _) = exchange(
         &g.listen,
         &socket_mount_create(s.engine(), &reference),

@@ -1,6 +1,7 @@
 //! Digest resolution costs, side by side in one run against the loopback registry of the test
 //! harness: a cold resolution of 50 entries, a warm refresh of the same entries (digests
-//! unchanged), and the in-memory lookup the enforcer makes per container check.
+//! unchanged), and the enforcer's image decision per container check (eci-policy's
+//! `image_verdict` with the service's snapshot as its facts, in memory).
 //!
 //! `cargo bench -p eci-registry --bench digests` (as root: it starts a private engine and
 //! registry).
@@ -9,10 +10,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use eci_e2e::shared;
+use eci_policy::decide::{image_verdict, ImageFacts, ImageVerdict};
 use eci_policy::reference::ImageEntry;
-use eci_registry::{
-    CredentialSource, DigestService, ListCheck, LocalImage, RegistrySettings, ServiceOptions,
-};
+use eci_policy::settings::Policy;
+use eci_registry::{CredentialSource, DigestService, RegistrySettings, ServiceOptions};
 
 const ENTRIES: usize = 50;
 const LOOKUPS: u32 = 200_000;
@@ -81,43 +82,53 @@ fn main() {
     let (service, _dir) = last_service.unwrap();
 
     let engine = s.engine();
+    // What the enforcer reads of the engine's inspect: the ID and the repo digests.
     let facts = |name: &str| {
         let out = engine
-            .run_docker(["image", "inspect", "--format", "{{json .}}", name])
+            .run_docker([
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}{{range .RepoDigests}} {{.}}{{end}}",
+                name,
+            ])
             .unwrap();
-        let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        let digests: Vec<String> = json["RepoDigests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect();
-        LocalImage::from_inspect(json["Id"].as_str().unwrap(), &digests).unwrap()
+        let mut words = out.split_whitespace().map(str::to_owned);
+        ImageFacts {
+            name: name.to_owned(),
+            id: words.next().unwrap(),
+            repo_digests: words.collect(),
+            layers: Vec::new(),
+        }
     };
     let first_match = facts(&busybox.reference());
     let last_match = facts(&multi.images[0].reference());
     let mut no_match = first_match.clone();
-    no_match.id = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
-        .parse()
-        .unwrap();
+    no_match.id =
+        "sha256:0000000000000000000000000000000000000000000000000000000000000000".to_owned();
     no_match.repo_digests.clear();
+    let policy = Policy {
+        images: entries.clone(),
+        ..Policy::default()
+    };
 
-    let per_check = |image: &LocalImage, want_allowed: bool| {
-        let verdict = service.check_list(&entries, image);
-        assert_eq!(
-            matches!(verdict, ListCheck::Allowed { .. }),
-            want_allowed,
-            "{verdict:?}"
-        );
+    // As the enforcer decides: one snapshot per decision, the pure decision over it.
+    let decide = |image: &ImageFacts| image_verdict(&policy, image, &[], &*service.snapshot());
+    let per_check = |image: &ImageFacts, want: ImageVerdict| {
+        assert_eq!(decide(image), want);
         let started = Instant::now();
         for _ in 0..LOOKUPS {
-            black_box(service.check_list(black_box(&entries), black_box(image)));
+            black_box(decide(black_box(image)));
         }
         started.elapsed() / LOOKUPS
     };
-    let allowed_first = per_check(&first_match, true);
-    let allowed_last = per_check(&last_match, true);
-    let denied = per_check(&no_match, false);
+    let allowed = |n: usize| ImageVerdict::Allowed {
+        entry: entries[n].to_string(),
+        derived_from: None,
+    };
+    let allowed_first = per_check(&first_match, allowed(0));
+    let allowed_last = per_check(&last_match, allowed(ENTRIES / 2));
+    let denied = per_check(&no_match, ImageVerdict::Denied { unavailable: None });
 
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
     let median = |v: &mut Vec<Duration>| {
@@ -140,7 +151,7 @@ fn main() {
         ms(median(&mut warm)),
         ms(warm_min)
     );
-    println!("{:<44} {:>12}", "cached lookup per container check:", "");
+    println!("{:<44} {:>12}", "image decision per container check:", "");
     for (what, d) in [
         ("  allowed by the first entry", allowed_first),
         ("  allowed by entry 26 (after 25 misses)", allowed_last),

@@ -1,5 +1,6 @@
 //! eci-registry: the digests published in registries for the image list's entries — resolved,
-//! refreshed, cached on disk — checked in memory per container, and probed live for the app/CLI.
+//! refreshed, cached on disk, read in memory as the image decision's facts — and probed live for
+//! the app/CLI.
 //!
 //! A name alone proves nothing: what makes an image allowed is that the engine's image is one the
 //! registry publishes under the allowed name (SPEC §2).
@@ -17,22 +18,18 @@
 //! 3. On every policy swap (the first included): `service.set_entries(&policy_images)`. It never
 //!    waits for registries: entries it had not seen become pending and the refresher fetches
 //!    them; entries dropped from the policy are forgotten.
-//! 4. Per container create, with the engine's `GET /images/{name}/json` answer:
-//!    `let image = LocalImage::from_inspect(&inspect.id, &inspect.repo_digests)?;` then
-//!    `service.check_list(&policy_images, &image)` — in memory, lock-free, no network (see the
-//!    `digests` bench). It returns [`ListCheck::Allowed`] (with the entry and the digest that
-//!    proved it), [`ListCheck::Denied`] (with the entries whose digests are unknown and why:
-//!    unreachable, not found, authentication required…, for the deny message), or
-//!    [`ListCheck::NeedsVerification`] when a `name:*` entry needs the registry's word on one of
-//!    the image's repo digests. For that last case call
-//!    `service.check_list_verified(&policy_images, &image).await` instead, which asks once per
-//!    digest and caches the answer; [`DigestService::check_list_verified`] is also the simplest
-//!    correct single call for every case.
+//! 4. Per decision: the snapshot is the registry facts of eci-policy's pure image decision
+//!    (`impl DigestFacts for Snapshot`): `eci_policy::decide::image_verdict(&policy, &image,
+//!    &bases, &*service.snapshot())` — in memory, lock-free, no network (see the `digests`
+//!    bench). Deciding is eci-policy's alone; this crate only says what the registries publish.
+//!    Before it, for `name:*` and `ns/*:*` entries, `service.verify_any_tags(&policy.images,
+//!    &image.repo_digests).await` asks the registry once per repo digest they cover and caches
+//!    the answer; what could not be asked is returned, and the decision reports it unavailable.
 //! 5. The app's status view: `service.snapshot().entries()` gives, per entry, the digests, when
 //!    they were fetched and the last error.
 //!
-//! Run the container by the checked image ID, not by its name, so a tag moved between the check
-//! and the create changes nothing.
+//! The enforcer runs the container by the checked image ID, not by its name, so a tag moved
+//! between the check and the create changes nothing.
 //!
 //! # Probe
 //!
@@ -43,6 +40,7 @@
 
 mod credentials;
 mod digests;
+mod facts;
 mod failure;
 mod fetch;
 mod probe;
@@ -51,10 +49,7 @@ mod settings;
 mod store;
 
 pub use credentials::CredentialSource;
-pub use digests::{
-    AnyTagAnswer, EntryCheck, EntryState, ImageDigests, ListCheck, LocalImage, Match,
-    PlatformImage, Snapshot,
-};
+pub use digests::{AnyTagAnswer, EntryState, ImageDigests, PlatformImage, Snapshot};
 pub use failure::{Failure, FailureKind};
 pub use fetch::Timeouts;
 pub use probe::{probe, ProbeOutcome, ProbeReport, Prober, PROBE_TTL};

@@ -1,9 +1,9 @@
 //! The digest service the enforcer holds: it tracks the policy's entries, refreshes their digests
 //! (on start, on policy changes for new entries, periodically with jitter; bounded concurrency),
 //! verifies `name:*` images lazily, keeps the disk cache, and publishes an immutable [`Snapshot`]
-//! that container checks read without locks or network.
+//! that the enforcer's decisions read as their digest facts, without locks or network.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::credentials::CredentialSource;
-use crate::digests::{AnyTagAnswer, EntryCheck, ImageDigests, ListCheck, LocalImage, Snapshot};
+use crate::digests::{AnyTagAnswer, ImageDigests, Snapshot};
+use crate::facts::to_verify;
 use crate::failure::{Failure, FailureKind};
 use crate::fetch::{Fetcher, Timeouts};
 use crate::settings::RegistrySettings;
@@ -156,15 +157,6 @@ impl DigestService {
     /// The current snapshot: cheap, lock-free, never touches the network.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.inner.snapshot.load_full()
-    }
-
-    /// Checks an image against the image list with the current snapshot (the hot path).
-    pub fn check_list<'a>(
-        &self,
-        entries: impl IntoIterator<Item = &'a ImageEntry>,
-        image: &LocalImage,
-    ) -> ListCheck {
-        self.inner.snapshot.load().check_list(entries, image)
     }
 
     /// Takes the policy's image list. Entries it did not have before become pending (fetched by
@@ -313,7 +305,7 @@ impl DigestService {
     }
 
     /// Asks the registry whether `digest` (a local image's repo digest) is in `repo`, for the
-    /// `name:*` entries, and records the answer; check again afterwards. Answers already known
+    /// `name:*` entries, and records the answer in the snapshot. Answers already known
     /// are not asked again. A failure to ask is returned and not recorded.
     pub async fn verify_any_tag(&self, repo: &Repository, digest: &Digest) -> Result<(), Failure> {
         let key = (repo.clone(), digest.clone());
@@ -341,57 +333,22 @@ impl DigestService {
         Ok(())
     }
 
-    /// The whole check for one container: the snapshot first, then the registry for any
-    /// `name:*` and `ns/*:*` facts missing, then the snapshot again. Only the middle step touches the network,
-    /// and only once per image digest.
-    pub async fn check_list_verified(
+    /// Asks the registry about each repo digest of a local image (`RepoDigests`, as the engine
+    /// reports them) in a repository that a `name:*` or `ns/*:*` entry of `entries` covers, so
+    /// the snapshot can answer for it; what it knows already is not asked again. Returns what
+    /// could not be asked, and why: the snapshot then has no answer, and the decision says so.
+    pub async fn verify_any_tags<S: AsRef<str>>(
         &self,
         entries: &[ImageEntry],
-        image: &LocalImage,
-    ) -> ListCheck {
-        let ListCheck::NeedsVerification(missing) = self.check_list(entries, image) else {
-            return self.check_list(entries, image);
-        };
-        let asked = futures_util::future::join_all(
-            missing
-                .iter()
-                .map(|(repo, digest)| self.verify_any_tag(repo, digest)),
-        )
-        .await;
-        let mut failed: HashMap<Repository, Failure> = HashMap::new();
-        for ((repo, _), result) in missing.iter().zip(asked) {
-            if let Err(failure) = result {
-                failed.insert(repo.clone(), failure);
+        repo_digests: &[S],
+    ) -> Vec<(Repository, Digest, Failure)> {
+        let mut failed = Vec::new();
+        for (repo, digest) in to_verify(entries, repo_digests) {
+            if let Err(f) = self.verify_any_tag(&repo, &digest).await {
+                failed.push((repo, digest, f));
             }
         }
-        let snapshot = self.snapshot();
-        let mut unverified = Vec::new();
-        for entry in entries {
-            match snapshot.check(entry, image) {
-                EntryCheck::Allowed(by) => {
-                    return ListCheck::Allowed {
-                        entry: entry.clone(),
-                        by,
-                    }
-                }
-                EntryCheck::NotAllowed => {}
-                EntryCheck::Unverified(why) => unverified.push((entry.clone(), why)),
-                EntryCheck::NeedsVerification(pairs) => {
-                    let why = pairs
-                        .iter()
-                        .find_map(|(repo, _)| failed.get(repo))
-                        .cloned()
-                        .unwrap_or_else(|| {
-                            Failure::new(
-                                FailureKind::Pending,
-                                "the registry has not been asked yet",
-                            )
-                        });
-                    unverified.push((entry.clone(), why));
-                }
-            }
-        }
-        ListCheck::Denied { unverified }
+        failed
     }
 
     /// Refreshes until `cancel`: pending entries as soon as they appear (the first

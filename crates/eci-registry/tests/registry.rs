@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use eci_e2e::images::{push_image, ImageSpec, PushedImage};
 use eci_e2e::{build_image, shared, Engine, Registry, RegistryConfig};
-use eci_policy::reference::ImageEntry;
+use eci_policy::decide::{
+    image_verdict, AnyTagFact, DigestFacts, EntryDigests, ImageFacts, ImageVerdict,
+};
+use eci_policy::reference::{ImageEntry, Reference};
+use eci_policy::settings::Policy;
 use eci_registry::{
-    CredentialSource, DigestService, EntryCheck, FailureKind, ListCheck, LocalImage, Match,
-    ProbeOutcome, Prober, RegistrySettings, ServiceOptions, Timeouts, PROBE_TTL,
+    CredentialSource, DigestService, FailureKind, ProbeOutcome, Prober, RegistrySettings,
+    ServiceOptions, Snapshot, Timeouts, PROBE_TTL,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -56,21 +60,96 @@ fn service(
     })
 }
 
-/// What the enforcer learns from the engine: `docker image inspect`'s `Id` and `RepoDigests`.
-fn inspect(engine: &Engine, name: &str) -> LocalImage {
+/// What the enforcer learns from the engine for an image asked for by `name`: `docker image
+/// inspect`'s `Id`, `RepoDigests` and layers.
+fn inspect(engine: &Engine, name: &str) -> ImageFacts {
     let out = engine
         .run_docker(["image", "inspect", "--format", "{{json .}}", name])
         .unwrap();
     let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let repo_digests: Vec<String> = json["RepoDigests"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    LocalImage::from_inspect(json["Id"].as_str().unwrap(), &repo_digests).unwrap()
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    ImageFacts {
+        name: name.to_owned(),
+        id: json["Id"].as_str().unwrap().to_owned(),
+        repo_digests: strings(&json["RepoDigests"]),
+        layers: strings(&json["RootFS"]["Layers"]),
+    }
+}
+
+/// The enforcer's image decision under an image list of `entries`, the snapshot as its facts.
+fn verdict(snapshot: &Snapshot, entries: &[ImageEntry], image: &ImageFacts) -> ImageVerdict {
+    let policy = Policy {
+        images: entries.to_vec(),
+        ..Policy::default()
+    };
+    image_verdict(&policy, image, &[], snapshot)
+}
+
+/// As the enforcer decides: the registry asked first about the image's digests that `name:*`
+/// and `ns/*:*` entries cover (its `prepare`), then the decision. Whatever could not be asked
+/// must fail with `fails` (none when `None`).
+fn decide_verified(
+    rt: &tokio::runtime::Runtime,
+    service: &DigestService,
+    entries: &[ImageEntry],
+    image: &ImageFacts,
+    fails: Option<FailureKind>,
+) -> ImageVerdict {
+    let failed = rt.block_on(service.verify_any_tags(entries, &image.repo_digests));
+    let kinds: Vec<FailureKind> = failed.iter().map(|(_, _, f)| f.kind).collect();
+    assert_eq!(kinds, Vec::from_iter(fails), "{failed:?}");
+    verdict(&service.snapshot(), entries, image)
+}
+
+fn allowed(entry: &ImageEntry) -> ImageVerdict {
+    ImageVerdict::Allowed {
+        entry: entry.to_string(),
+        derived_from: None,
+    }
+}
+
+fn denied() -> ImageVerdict {
+    ImageVerdict::Denied { unavailable: None }
+}
+
+/// Denied because `entry`'s digests are unknown, saying why.
+fn unverified(entry: &ImageEntry, why: &str) -> ImageVerdict {
+    ImageVerdict::Denied {
+        unavailable: Some((entry.to_string(), why.to_owned())),
+    }
+}
+
+/// Why the snapshot has no digests for `entry`, as the decision says it.
+fn why_unknown(service: &DigestService, entry: &ImageEntry) -> String {
+    service
+        .snapshot()
+        .entry(entry)
+        .unwrap()
+        .unknown_reason()
+        .to_string()
+}
+
+/// What the decision says of a `name:*` digest the registry was not asked about.
+const NOT_ASKED: &str = "the registry could not be asked whether it publishes this digest";
+
+/// Whether the image's own config is one the entry's registry publishes (allowed by its ID).
+fn published_config(snapshot: &Snapshot, entry: &ImageEntry, image: &ImageFacts) -> bool {
+    matches!(snapshot.entry_digests(entry), EntryDigests::Known { configs, .. } if configs.contains(&image.id))
+}
+
+/// The snapshot's answer for `reference`'s repository at `manifest` and the image's ID: what a
+/// `name:*` entry is allowed by.
+fn any_tag_fact(snapshot: &Snapshot, reference: &str, manifest: &str, id: &str) -> AnyTagFact {
+    let repo = Reference::parse_normalized(reference)
+        .unwrap()
+        .into_repository();
+    snapshot.any_tag(&repo, &manifest.parse().unwrap(), id)
 }
 
 /// A small image in another repository of the shared registry, pushed once per test process.
@@ -177,28 +256,35 @@ fn tags_indexes_and_pins_resolve_to_the_published_digests() {
     let engine = s.engine();
     let busybox_local = inspect(engine, &busybox.reference());
     let cli_local = inspect(engine, &cli.reference());
-    assert!(matches!(
-        snapshot.check(&tag, &busybox_local),
-        EntryCheck::Allowed(Match::Config(_))
-    ));
+    let one = std::slice::from_ref;
+    assert_eq!(verdict(&snapshot, one(&tag), &busybox_local), allowed(&tag));
+    assert!(published_config(&snapshot, &tag, &busybox_local));
     // A platform image pulled through the index is allowed by the index entry.
     let amd64_local = inspect(engine, &multi.images[0].reference());
-    assert!(matches!(
-        snapshot.check(&index, &amd64_local),
-        EntryCheck::Allowed(_)
-    ));
-    assert_eq!(snapshot.check(&tag, &cli_local), EntryCheck::NotAllowed);
-    // Pinning another repository's digest allows nothing, not even that image.
-    let EntryCheck::Unverified(why) = snapshot.check(&foreign_pin, &cli_local) else {
-        panic!("a foreign digest must stay unverified");
-    };
-    assert_eq!(why.kind, FailureKind::NotFound);
-    let ListCheck::Denied { unverified } = service.check_list(&entries, &cli_local) else {
-        panic!("cli is in none of the entries");
-    };
-    assert!(unverified
-        .iter()
-        .any(|(e, f)| *e == foreign_pin && f.kind == FailureKind::NotFound));
+    assert_eq!(
+        verdict(&snapshot, one(&index), &amd64_local),
+        allowed(&index)
+    );
+    assert_eq!(verdict(&snapshot, one(&tag), &cli_local), denied());
+    // cli is in none of the entries.
+    assert_eq!(verdict(&snapshot, &entries, &cli_local), denied());
+    // Pinning another repository's digest allows nothing, not even that image asked for under
+    // the pinned repository: the pin stays unverified, and the denial says why.
+    let under_pin = format!("{addr}/eci-e2e/busybox:foreign-pin");
+    engine
+        .run_docker(["tag", &cli.reference(), &under_pin])
+        .unwrap();
+    let cli_under_pin = inspect(engine, &under_pin);
+    let not_found = unverified(&foreign_pin, &why_unknown(&service, &foreign_pin));
+    assert_eq!(
+        verdict(&snapshot, one(&foreign_pin), &cli_under_pin),
+        not_found
+    );
+    assert_eq!(verdict(&snapshot, &entries, &cli_under_pin), not_found);
+    assert_eq!(
+        failure_kind(&service, &foreign_pin),
+        Some(FailureKind::NotFound)
+    );
 }
 
 #[test]
@@ -232,25 +318,31 @@ fn any_tag_entries_accept_the_real_image_and_refuse_a_retagged_one() {
     assert_eq!(retagged_local.id.to_string(), cli.config_digest);
 
     let rt = runtime();
-    assert!(matches!(
-        service.check_list(&entries, &real),
-        ListCheck::NeedsVerification(_)
-    ));
-    let allowed = rt.block_on(service.check_list_verified(&entries, &real));
-    assert!(
-        matches!(&allowed, ListCheck::Allowed { entry, by: Match::RepoDigest(d) } if *entry == any && *d == busybox.manifest_digest),
-        "{allowed:?}"
+    // The registry must be asked first.
+    assert_eq!(
+        verdict(&service.snapshot(), &entries, &real),
+        unverified(&any, NOT_ASKED)
+    );
+    assert_eq!(
+        decide_verified(&rt, &service, &entries, &real, None),
+        allowed(&any)
+    );
+    // Allowed by its repo digest: the manifest the registry publishes, with this config.
+    assert_eq!(
+        any_tag_fact(
+            &service.snapshot(),
+            &busybox.reference(),
+            &busybox.manifest_digest,
+            &real.id
+        ),
+        AnyTagFact::Verified
     );
     // Answered from memory now.
-    assert!(matches!(
-        service.check_list(&entries, &real),
-        ListCheck::Allowed { .. }
-    ));
+    assert_eq!(verdict(&service.snapshot(), &entries, &real), allowed(&any));
     for local in [&built_local, &retagged_local] {
-        let verdict = rt.block_on(service.check_list_verified(&entries, local));
         assert_eq!(
-            verdict,
-            ListCheck::Denied { unverified: vec![] },
+            decide_verified(&rt, &service, &entries, local, None),
+            denied(),
             "{local:?}"
         );
     }
@@ -262,10 +354,10 @@ fn any_tag_entries_accept_the_real_image_and_refuse_a_retagged_one() {
         CredentialSource::Anonymous,
     );
     restarted.set_entries(&entries);
-    assert!(matches!(
-        restarted.check_list(&entries, &real),
-        ListCheck::Allowed { .. }
-    ));
+    assert_eq!(
+        verdict(&restarted.snapshot(), &entries, &real),
+        allowed(&any)
+    );
 }
 
 /// `ns/*:*` against the loopback registry: two repositories under the namespace are allowed,
@@ -299,22 +391,44 @@ fn repository_wildcards_accept_repositories_under_the_namespace_only() {
     let rt = runtime();
     for image in [busybox, second] {
         let local = inspect(engine, &image.reference());
-        assert!(matches!(
-            service.check_list(&entries, &local),
-            ListCheck::NeedsVerification(_)
-        ));
-        let verdict = rt.block_on(service.check_list_verified(&entries, &local));
-        assert!(
-            matches!(&verdict, ListCheck::Allowed { entry, by: Match::RepoDigest(d) } if *entry == wildcard && *d == image.manifest_digest),
-            "{}: {verdict:?}",
+        assert_eq!(
+            verdict(&service.snapshot(), &entries, &local),
+            unverified(&wildcard, NOT_ASKED),
+            "{}",
+            image.reference()
+        );
+        assert_eq!(
+            decide_verified(&rt, &service, &entries, &local, None),
+            allowed(&wildcard),
+            "{}",
+            image.reference()
+        );
+        assert_eq!(
+            any_tag_fact(
+                &service.snapshot(),
+                &image.reference(),
+                &image.manifest_digest,
+                &local.id
+            ),
+            AnyTagFact::Verified,
+            "{}",
             image.reference()
         );
     }
     // Outside the namespace: not even asked about.
     let outside_local = inspect(engine, &outside.reference());
     assert_eq!(
-        service.check_list(&entries, &outside_local),
-        ListCheck::Denied { unverified: vec![] }
+        decide_verified(&rt, &service, &entries, &outside_local, None),
+        denied()
+    );
+    let outside_repo = Reference::parse_normalized(&outside.reference())
+        .unwrap()
+        .into_repository();
+    assert_eq!(
+        service
+            .snapshot()
+            .any_tag_answer(&outside_repo, &outside.manifest_digest.parse().unwrap()),
+        None
     );
     // Retagged into the namespace: its only repo digest is of the outside repository.
     let retagged = format!("{addr}/eci-e2e/app:1");
@@ -323,8 +437,8 @@ fn repository_wildcards_accept_repositories_under_the_namespace_only() {
         .unwrap();
     let retagged_local = inspect(engine, &retagged);
     assert_eq!(
-        rt.block_on(service.check_list_verified(&entries, &retagged_local)),
-        ListCheck::Denied { unverified: vec![] }
+        decide_verified(&rt, &service, &entries, &retagged_local, None),
+        denied()
     );
 
     let prober = Prober::new(CredentialSource::Anonymous, short_timeouts(), PROBE_TTL);
@@ -372,10 +486,10 @@ fn a_moved_tag_is_picked_up_by_the_next_refresh() {
     service.set_entries(&entries);
     let rt = runtime();
     assert_eq!(rt.block_on(service.refresh_pending()).changed, 1);
-    assert!(matches!(
-        service.check_list(&entries, &first_local),
-        ListCheck::Allowed { .. }
-    ));
+    assert_eq!(
+        verdict(&service.snapshot(), &entries, &first_local),
+        allowed(&moving)
+    );
     // An unchanged registry changes nothing.
     assert_eq!(rt.block_on(service.refresh_all()).changed, 0);
 
@@ -391,8 +505,8 @@ fn a_moved_tag_is_picked_up_by_the_next_refresh() {
     let second_local = inspect(engine, &second.reference());
     // Until the refresh, the new image is not the allowed one.
     assert_eq!(
-        service.check_list(&entries, &second_local),
-        ListCheck::Denied { unverified: vec![] }
+        verdict(&service.snapshot(), &entries, &second_local),
+        denied()
     );
     assert_eq!(rt.block_on(service.refresh_all()).changed, 1);
     let got = service
@@ -403,13 +517,13 @@ fn a_moved_tag_is_picked_up_by_the_next_refresh() {
         .clone()
         .unwrap();
     assert_eq!(got.digest.to_string(), second.manifest_digest);
-    assert!(matches!(
-        service.check_list(&entries, &second_local),
-        ListCheck::Allowed { .. }
-    ));
     assert_eq!(
-        service.check_list(&entries, &first_local),
-        ListCheck::Denied { unverified: vec![] }
+        verdict(&service.snapshot(), &entries, &second_local),
+        allowed(&moving)
+    );
+    assert_eq!(
+        verdict(&service.snapshot(), &entries, &first_local),
+        denied()
     );
 }
 
@@ -427,6 +541,13 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
     )
     .unwrap();
     let local = inspect(engine, &image.reference());
+    // busybox tagged under the entries' repository; tagged before the probes below, since the
+    // probe cache they check lasts only PROBE_TTL.
+    let under_entries = format!("{}/eci-e2e/offline:busybox", registry.addr());
+    engine
+        .run_docker(["tag", &s.busybox().reference(), &under_entries])
+        .unwrap();
+    let other = inspect(engine, &under_entries);
     let dir = tempfile::tempdir().unwrap();
     let known = entry(&image.reference());
     let rt = runtime();
@@ -444,10 +565,10 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
     let service = service(dir.path(), insecure(&registry), CredentialSource::Anonymous);
     let new = entry(&format!("{}/eci-e2e/offline:2", registry.addr()));
     let entries = vec![known.clone(), new.clone()];
-    assert!(matches!(
-        service.check_list(&entries, &local),
-        ListCheck::Allowed { .. }
-    ));
+    assert_eq!(
+        verdict(&service.snapshot(), &entries, &local),
+        allowed(&known)
+    );
     service.set_entries(&entries);
     let report = rt.block_on(service.refresh_pending());
     let kinds: Vec<FailureKind> = report.failures().map(|(_, f)| f.kind).collect();
@@ -462,22 +583,19 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
         kept.last_error.as_ref().map(|f| f.kind),
         Some(FailureKind::Unreachable)
     );
-    assert!(matches!(
-        service.check_list(&entries, &local),
-        ListCheck::Allowed { .. }
-    ));
-    let other = inspect(engine, &s.busybox().reference());
-    let ListCheck::Denied { unverified } = service.check_list(&entries, &other) else {
-        panic!("busybox is not in the list");
-    };
-    assert_eq!(unverified.len(), 1);
-    assert_eq!(unverified[0].0, new);
-    assert_eq!(unverified[0].1.kind, FailureKind::Unreachable);
-    assert!(
-        unverified[0].1.message.contains(&registry.addr()),
-        "{}",
-        unverified[0].1.message
+    assert_eq!(
+        verdict(&service.snapshot(), &entries, &local),
+        allowed(&known)
     );
+    // busybox is not in the list: asked for under the entries' repository, it is denied, and
+    // the entry whose digests are unknown is named with why.
+    let why = why_unknown(&service, &new);
+    assert_eq!(
+        verdict(&service.snapshot(), &entries, &other),
+        unverified(&new, &why)
+    );
+    assert_eq!(failure_kind(&service, &new), Some(FailureKind::Unreachable));
+    assert!(why.contains(&registry.addr()), "{why}");
 
     let prober = Prober::new(CredentialSource::Anonymous, short_timeouts(), PROBE_TTL);
     let report = rt.block_on(prober.probe(&image.reference(), &insecure(&registry), &cancel));
@@ -491,16 +609,17 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
     let again = rt.block_on(early.probe(&image.reference(), &insecure(&registry), &cancel));
     assert_eq!(again, before);
 
-    // A name:* image the registry was never asked about: denied, saying why.
+    // A name:* image the registry cannot be asked about: denied, saying why.
     let any = entry(&format!("{}/eci-e2e/offline:*", registry.addr()));
-    let verdict = rt.block_on(service.check_list_verified(std::slice::from_ref(&any), &local));
-    let ListCheck::Denied { unverified } = verdict else {
-        panic!("{verdict:?}");
-    };
-    assert_eq!(unverified.len(), 1);
     assert_eq!(
-        (&unverified[0].0, unverified[0].1.kind),
-        (&any, FailureKind::Unreachable)
+        decide_verified(
+            &rt,
+            &service,
+            std::slice::from_ref(&any),
+            &local,
+            Some(FailureKind::Unreachable)
+        ),
+        unverified(&any, NOT_ASKED)
     );
 
     registry.start_again().unwrap();
@@ -519,12 +638,11 @@ fn a_stopped_registry_keeps_cached_digests_and_says_why_new_entries_are_unknown(
     registry.start_again().unwrap();
     assert_eq!(rt.block_on(service.refresh_all()).changed, 1);
     assert_eq!(failure_kind(&service, &known), Some(FailureKind::NotFound));
-    let ListCheck::Denied { unverified } = service.check_list(&entries, &local) else {
-        panic!("the image is gone from the registry");
-    };
-    assert!(unverified
-        .iter()
-        .any(|(e, f)| *e == known && f.kind == FailureKind::NotFound));
+    // The image is gone from the registry.
+    assert_eq!(
+        verdict(&service.snapshot(), &entries, &local),
+        unverified(&known, &why_unknown(&service, &known))
+    );
 }
 
 #[test]

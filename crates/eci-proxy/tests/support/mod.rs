@@ -41,8 +41,8 @@ use tokio::runtime::Runtime;
 /// Digests "published" for the images the harness pushed: what eci-registry would have fetched.
 #[derive(Debug, Default)]
 pub struct PushedDigests {
-    /// Canonical entry → its digests.
-    entries: HashMap<String, HashSet<String>>,
+    /// Canonical entry → its manifest digests and its config digests.
+    entries: HashMap<String, (HashSet<String>, HashSet<String>)>,
     /// (repository, manifest digest, config digest) known to exist.
     any_tag: HashSet<(String, String, String)>,
 }
@@ -51,15 +51,11 @@ impl PushedDigests {
     pub fn new(images: &[&PushedImage]) -> PushedDigests {
         let mut d = PushedDigests::default();
         for img in images {
-            let digests: HashSet<String> = [img.manifest_digest.clone(), img.config_digest.clone()]
-                .into_iter()
-                .collect();
             for entry in [img.reference(), img.pinned_reference()] {
                 let e = ImageEntry::parse(&entry).expect("entry");
-                d.entries
-                    .entry(e.to_string())
-                    .or_default()
-                    .extend(digests.clone());
+                let (manifests, configs) = d.entries.entry(e.to_string()).or_default();
+                manifests.insert(img.manifest_digest.clone());
+                configs.insert(img.config_digest.clone());
             }
             let repo = ImageEntry::parse(&img.reference())
                 .unwrap()
@@ -86,7 +82,10 @@ impl DigestSource for PushedDigests {}
 impl DigestFacts for PushedDigests {
     fn entry_digests(&self, entry: &ImageEntry) -> EntryDigests {
         match self.entries.get(&entry.to_string()) {
-            Some(s) => EntryDigests::Known(s.clone()),
+            Some((manifests, configs)) => EntryDigests::Known {
+                manifests: manifests.clone(),
+                configs: configs.clone(),
+            },
             None => EntryDigests::Unavailable("not published in the test registry".into()),
         }
     }
