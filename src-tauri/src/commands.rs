@@ -18,7 +18,7 @@ use crate::state::{AppState, AppStatus};
 type AppResult<T> = Result<T, AppError>;
 
 /// Both settings files as the editor needs them, the effective policy, and who may change what.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SettingsView {
     pub mode: Mode,
     pub admin: FileView,

@@ -2,10 +2,10 @@
 //! every command returns `Result<T, AppError>` and the UI branches on `code`, never on text.
 
 use eci_policy::validate::Diagnostic;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// What went wrong, as the frontend branches on it (`code` in JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The input has errors; `diagnostics` says where.
@@ -23,13 +23,15 @@ pub enum ErrorCode {
 }
 
 /// A command's failure. Serialises as `{ "code", "message", "diagnostics"? }`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, ts_rs::TS)]
 #[error("{message}")]
+#[ts(optional_fields)]
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
     /// For [`ErrorCode::Invalid`]: the diagnostics that make the input unusable (warnings
     /// included, so the UI can show them in place).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<Vec<Diagnostic>>,
 }
 
@@ -57,19 +59,6 @@ impl AppError {
             _ => ErrorCode::Io,
         };
         AppError::new(code, format!("{what}: {e}"))
-    }
-}
-
-impl Serialize for AppError {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("code", &self.code)?;
-        map.serialize_entry("message", &self.message)?;
-        if let Some(d) = &self.diagnostics {
-            map.serialize_entry("diagnostics", d)?;
-        }
-        map.end()
     }
 }
 

@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{AppError, ErrorCode};
 
 /// Which settings file a command is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     Admin,
@@ -21,7 +21,7 @@ pub enum Target {
 }
 
 /// Admin mode: this user can write the admin file. Never gained any other way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Admin,
@@ -29,7 +29,7 @@ pub enum Mode {
 }
 
 /// One settings file as loaded for editing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct FileView {
     pub path: PathBuf,
     pub exists: bool,
@@ -226,17 +226,25 @@ pub fn save(path: &Path, section: &EciSection, etag: &str) -> Result<(), AppErro
     Ok(())
 }
 
+/// Whether a diff line is kept, added or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+pub enum DiffOp {
+    Equal,
+    Insert,
+    Delete,
+}
+
 /// One line of a settings diff.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct DiffLine {
-    /// `equal`, `insert` or `delete`.
-    pub op: &'static str,
+    pub op: DiffOp,
     /// The line without its newline.
     pub text: String,
 }
 
 /// What a save of a section would change in its file, shown before it is written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct SettingsDiff {
     /// The file's text now (`""` when absent) and after the save.
     pub before: String,
@@ -259,9 +267,9 @@ pub fn diff(path: &Path, section: &EciSection) -> Result<SettingsDiff, AppError>
         .iter_all_changes()
         .map(|c| DiffLine {
             op: match c.tag() {
-                similar::ChangeTag::Equal => "equal",
-                similar::ChangeTag::Insert => "insert",
-                similar::ChangeTag::Delete => "delete",
+                similar::ChangeTag::Equal => DiffOp::Equal,
+                similar::ChangeTag::Insert => DiffOp::Insert,
+                similar::ChangeTag::Delete => DiffOp::Delete,
             },
             text: c.value().trim_end_matches(['\n', '\r']).to_owned(),
         })
@@ -312,7 +320,7 @@ mod tests {
         let inserted: Vec<&str> = d
             .lines
             .iter()
-            .filter(|l| l.op != "equal")
+            .filter(|l| l.op != DiffOp::Equal)
             .map(|l| l.text.as_str())
             .collect();
         assert!(
@@ -343,6 +351,6 @@ mod tests {
         assert_eq!(d.before, "");
         assert_eq!(d.etag, "");
         assert!(!d.lines.is_empty());
-        assert!(d.lines.iter().all(|l| l.op == "insert"));
+        assert!(d.lines.iter().all(|l| l.op == DiffOp::Insert));
     }
 }

@@ -9,6 +9,7 @@
 //! the enforcer keeps guarding, a tray with the state and Open / Pause / Quit, notifications of
 //! blocks, and start at login when the user asks for it.
 
+pub mod bindings;
 pub mod commands;
 pub mod error;
 pub mod files;

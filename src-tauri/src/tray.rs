@@ -16,7 +16,7 @@ pub const QUIT: &str = "quit";
 pub const STATE: &str = "state";
 
 /// What the enforcer is doing, as the tray shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum TrayState {
     Enforcing,
@@ -32,7 +32,7 @@ pub enum TrayState {
 }
 
 /// One menu item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct TrayItem {
     pub id: &'static str,
     pub label: String,
@@ -40,7 +40,7 @@ pub struct TrayItem {
 }
 
 /// Everything the tray shows: the state, a one-line title, and the menu.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct TrayModel {
     pub state: TrayState,
     pub title: String,

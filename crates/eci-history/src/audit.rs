@@ -11,6 +11,7 @@ use crate::record::{parse_kind, BlockKind, Timestamp};
 
 /// Audited requests at or after `since`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuditCount {
     pub since: Timestamp,
     pub total: u64,
@@ -20,6 +21,7 @@ pub struct AuditCount {
 
 /// How many audited requests of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct KindCount {
     pub kind: BlockKind,
     pub count: u64,

@@ -10,9 +10,11 @@ use crate::record::{kind_str, BlockKind, Outcome, SocketKind, StoredBlock, Times
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct Filter {
     /// Only blocks of this kind: socket_mount, command, host_access, invalid_request (repeatable).
     #[cfg_attr(feature = "clap", arg(long = "kind", value_name = "KIND", value_parser = crate::record::parse_kind))]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<BlockKind>>"))]
     pub kinds: Vec<BlockKind>,
     /// Only refused requests (blocked) or only those forwarded in audit mode (audited); both when
     /// absent.
@@ -29,9 +31,11 @@ pub struct Filter {
     pub command: Option<String>,
     /// At or after this time (RFC 3339, or unix milliseconds).
     #[cfg_attr(feature = "clap", arg(long, value_name = "TIME"))]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub since: Option<Timestamp>,
     /// Before this time (RFC 3339, or unix milliseconds).
     #[cfg_attr(feature = "clap", arg(long, value_name = "TIME"))]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub until: Option<Timestamp>,
     /// The reason, message, path, image or container name contains this (case-insensitive).
     #[cfg_attr(feature = "clap", arg(long))]
@@ -40,6 +44,7 @@ pub struct Filter {
 
 /// A position in the newest-first order: the page after it starts with the next older block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Cursor {
     pub unix_ms: i64,
     pub id: i64,
@@ -61,6 +66,7 @@ pub const MAX_PAGE: u32 = 10_000;
 /// `after` a cursor (stable while new blocks arrive); both may be combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Page {
     /// At most this many rows (capped at [`MAX_PAGE`]).
     pub limit: u32,
@@ -80,6 +86,7 @@ impl Default for Page {
 
 /// One page of results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct QueryPage {
     /// Blocks matching the filter, on every page (the cursor does not narrow it).
     pub total: u64,

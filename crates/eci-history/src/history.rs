@@ -83,6 +83,7 @@ impl Default for Config {
 
 /// The last database failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "HistoryFailure"))]
 pub struct Failure {
     #[serde(flatten)]
     pub time: Timestamp,
@@ -91,6 +92,7 @@ pub struct Failure {
 
 /// What the app shows about recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "HistoryStatus"))]
 pub struct Status {
     pub database: PathBuf,
     /// The last write (or open) succeeded and nothing waits for a retry.

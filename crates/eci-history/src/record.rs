@@ -6,7 +6,6 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
-use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use eci_policy::decide::BlockKind;
@@ -77,12 +76,43 @@ impl FromStr for Timestamp {
     }
 }
 
+/// The wire form of a [`Timestamp`]. The timestamp serialises through it, so its TypeScript
+/// declaration (the `ts` feature) is the JSON the app receives.
+#[derive(Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+struct TimestampJson {
+    /// RFC 3339 with milliseconds.
+    time: String,
+    unix_ms: i64,
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Timestamp", 2)?;
-        st.serialize_field("time", &self.rfc3339())?;
-        st.serialize_field("unix_ms", &self.0)?;
-        st.end()
+        TimestampJson {
+            time: self.rfc3339(),
+            unix_ms: self.0,
+        }
+        .serialize(s)
+    }
+}
+
+/// Written by hand because ts-rs cannot flatten a type declared `#[ts(as = ..)]`, and records
+/// flatten their time: the declaration is [`TimestampJson`]'s, inlined wherever it is used.
+#[cfg(feature = "ts")]
+impl ts_rs::TS for Timestamp {
+    type WithoutGenerics = Timestamp;
+    type OptionInnerType = Timestamp;
+
+    fn name(cfg: &ts_rs::Config) -> String {
+        <TimestampJson as ts_rs::TS>::inline(cfg)
+    }
+
+    fn inline(cfg: &ts_rs::Config) -> String {
+        <TimestampJson as ts_rs::TS>::inline(cfg)
+    }
+
+    fn inline_flattened(cfg: &ts_rs::Config) -> String {
+        <TimestampJson as ts_rs::TS>::inline_flattened(cfg)
     }
 }
 
@@ -147,6 +177,7 @@ impl<'de> Visitor<'de> for TimestampVisitor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum SocketKind {
     /// The enforcer's own socket (the one `DOCKER_HOST` points at).
     Main,
@@ -175,6 +206,7 @@ impl SocketKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Outcome {
     /// Refused: the client received the message.
     Blocked,
@@ -217,6 +249,7 @@ pub fn parse_kind(s: &str) -> Result<BlockKind, String> {
 /// Who sent the request, as far as the enforcer could tell.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClientInfo {
     /// Peer credentials of the unix socket connection (`SO_PEERCRED`).
     pub pid: Option<i32>,
@@ -229,6 +262,7 @@ pub struct ClientInfo {
 /// One refused request, or one the policy would refuse that was forwarded because its rule family
 /// is in audit mode (`audited`). Fields the enforcer could not know are `None` or empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BlockRecord {
     #[serde(flatten)]
     pub time: Timestamp,
@@ -314,6 +348,7 @@ fn clip(s: &mut String) {
 
 /// A record as stored, with the id the store gave it. Ids only grow, even across a clear.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StoredBlock {
     pub id: i64,
     #[serde(flatten)]

@@ -48,6 +48,7 @@ impl Family {
 /// A set of families.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Families {
     pub socket_mounts: bool,
     pub commands: bool,

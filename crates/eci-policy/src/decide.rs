@@ -15,6 +15,7 @@ use crate::settings::{ListKind, Policy};
 /// What kind of block a denial is, as recorded in the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum BlockKind {
     SocketMount,
     Command,

@@ -7,6 +7,7 @@ use crate::reference::{RefError, Reference};
 
 /// The three ways to allow one image, each a valid image-list entry in the CLI's short spelling.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EntryForms {
     /// `name:tag` (`latest` when the image was named without one; `name@digest` when it was
     /// named by digest only).

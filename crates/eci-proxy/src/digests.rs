@@ -16,6 +16,7 @@ pub type Prepared<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// How fresh the digests of one image-list entry are, for the app's status view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EntryFreshness {
     pub entry: String,
     /// Digests known for the entry (0: never fetched).

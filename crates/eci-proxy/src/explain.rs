@@ -27,6 +27,7 @@ use crate::Limits;
 /// command list applies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "ExplainSocket"))]
 pub enum Socket {
     Main,
     Filtered,
@@ -35,6 +36,7 @@ pub enum Socket {
 /// What the enforcer would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "ExplainOutcome"))]
 pub enum Outcome {
     /// Forwarded as it is (re-serialised when its body was read).
     Allow,
@@ -49,6 +51,7 @@ pub enum Outcome {
 
 /// One mount found in the request, and where its host source leads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MountFact {
     /// JSON pointer of the mount in the request body.
     pub pointer: String,
@@ -63,6 +66,7 @@ pub struct MountFact {
 
 /// The image as the engine would resolve it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ImageFact {
     pub name: String,
     pub id: String,
@@ -71,6 +75,7 @@ pub struct ImageFact {
 
 /// One image-list entry compared with the image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EntryFact {
     pub entry: String,
     /// What is known of its digests and whether the image is one of them.
@@ -79,6 +84,7 @@ pub struct EntryFact {
 
 /// Everything `explain` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Explanation {
     pub method: String,
     pub target: String,
@@ -108,6 +114,7 @@ pub struct Explanation {
 
 /// A refusal that audit mode records instead of enforcing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuditedFact {
     pub kind: BlockKind,
     pub reason: String,

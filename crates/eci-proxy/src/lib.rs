@@ -124,6 +124,7 @@ pub struct EnforcerConfig {
 
 /// What the app shows about a running enforcer.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "EnforcerStatus"))]
 pub struct Status {
     pub listening: Vec<PathBuf>,
     pub upstream: PathBuf,
@@ -150,6 +151,7 @@ pub struct Status {
 /// A protected path found on the machine, and what it is (`engine socket`, `host control
 /// socket`, `filtered sockets`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProtectedPath {
     pub path: String,
     pub kind: &'static str,

@@ -32,6 +32,7 @@ const DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// Where the settings come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SettingsPaths {
     pub admin: Option<PathBuf>,
     pub user: Option<PathBuf>,
@@ -40,6 +41,7 @@ pub struct SettingsPaths {
 /// The result of one (re)load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ReloadOutcome {
     /// The settings became the policy in force.
     Applied {
@@ -58,9 +60,11 @@ pub enum ReloadOutcome {
 
 /// One reload, as published to subscribers and kept as the last result in the status.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReloadEvent {
     /// Serialised as unix milliseconds.
     #[serde(serialize_with = "crate::blocks::unix_ms")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub at: SystemTime,
     pub outcome: ReloadOutcome,
 }

@@ -13,21 +13,26 @@ use crate::failure::{Failure, FailureKind};
 
 /// One platform image: its manifest and its config (the image ID an engine gives it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct PlatformImage {
     /// `os/architecture[/variant]` from the index; `None` for a single-platform manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     #[serde(with = "digest_text")]
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub manifest: Digest,
     #[serde(with = "digest_text")]
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub config: Digest,
 }
 
 /// The digests a tag or pinned digest stands for in its repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ImageDigests {
     /// What the tag or pin names: an index, or an image manifest.
     #[serde(with = "digest_text")]
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub digest: Digest,
     pub media_type: String,
     /// For an index every platform image (attestations skipped); otherwise the one image.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The kind of failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum FailureKind {
     /// Not an image reference or image-list entry.
     InvalidReference,
@@ -62,6 +63,7 @@ impl fmt::Display for FailureKind {
 /// A failure with its kind and the detail behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{kind}: {message}")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "RegistryFailure"))]
 pub struct Failure {
     pub kind: FailureKind,
     pub message: String,

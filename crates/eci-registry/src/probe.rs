@@ -26,6 +26,7 @@ const FETCHERS_KEPT: usize = 4;
 /// What the registry says about one image-list entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ProbeOutcome {
     /// `"*"`: every image, nothing to ask.
     AllImages,
@@ -49,6 +50,7 @@ pub enum ProbeOutcome {
 
 /// The probe's answer, printable for people ([`ProbeReport::human`]) and as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct ProbeReport {
     /// What was asked, as written.
     pub input: String,

@@ -33,7 +33,7 @@ describe('Status', () => {
     const next = appStatus();
     next.enforcer!.upstream_reachable = false;
     next.enforcer!.last_reload = {
-      at: '2026-11-28T21:00:00Z',
+      at: Date.parse('2026-11-28T21:00:00Z'),
       outcome: {
         outcome: 'rejected',
         kept_version: 'aaaabbbbccccdddd',

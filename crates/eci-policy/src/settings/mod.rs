@@ -31,6 +31,7 @@ pub const ECI_KEY: &str = "enhancedContainerIsolation";
 /// The two spellings of the socket-mount key. `dockerSocketMount` is accepted so that a Docker
 /// Desktop `admin-settings.json` works unchanged; pointers and saves keep the file's spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum MountKey {
     #[default]
     #[serde(rename = "iechorSocketMount")]
@@ -63,6 +64,7 @@ impl MountKey {
 /// field; the merge then takes it from the other file or the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct EciSection {
     /// Admin file only: users cannot change the section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,6 +87,7 @@ pub struct EciSection {
 /// `eciGuard`: settings of eci-guard beyond Docker's ECI section, locked with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct EciGuardSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_access: Option<HostAccessSettings>,
@@ -96,6 +99,7 @@ pub struct EciGuardSection {
 /// (observe before enforcing). Each absent flag is `false`: enforce.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct AuditSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket_mounts: Option<bool>,
@@ -109,6 +113,7 @@ pub struct AuditSettings {
 /// host devices, …) through the main socket; never through a filtered one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct HostAccessSettings {
     /// Entries in the image-list grammar, verified by digest the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +123,7 @@ pub struct HostAccessSettings {
 /// `iechorSocketMount` (alias `dockerSocketMount`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct SocketMount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_list: Option<ImageList>,
@@ -128,6 +134,11 @@ pub struct SocketMount {
 /// `imageList`: which images may mount the engine socket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename = "ImageListSettings", optional_fields)
+)]
 pub struct ImageList {
     /// Entries as written (`iechor:cli`, `name:*`, `name@sha256:…`, `*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +151,7 @@ pub struct ImageList {
 /// `commandList`: which commands containers may issue through a filtered socket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct CommandListSettings {
     /// Default `deny`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -152,6 +164,7 @@ pub struct CommandListSettings {
 /// Whether the command list names what is denied or what is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ListKind {
     Allow,
     #[default]

@@ -13,7 +13,6 @@
 
 use std::fmt;
 
-use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -27,6 +26,7 @@ use crate::validate::{parse_settings, CheckedEci, Diagnostic, Severity};
 /// Where one field of the effective policy came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "from", rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Source {
     /// The admin file; `locked` says whether users could have changed it.
     Admin {
@@ -40,6 +40,7 @@ pub enum Source {
 /// The source of each field of a [`Policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Provenance {
     pub value: Source,
     pub images: Source,
@@ -66,6 +67,7 @@ pub struct CommandList {
 /// The policy the enforcer applies. Holds parsed data only; obtained from settings through
 /// [`merge`] or [`load`], which accept only sections without errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(as = "PolicyJson"))]
 pub struct Policy {
     /// ECI on; off means the enforcer passes everything through.
     pub eci_enabled: bool,
@@ -183,40 +185,60 @@ impl Default for Policy {
     }
 }
 
-/// For the app and the CLI: entries in canonical spelling, in policy order.
+/// The JSON form of a [`Policy`], for the app and the CLI: entries in canonical spelling, in
+/// policy order. The policy serialises through it, so its TypeScript declaration (the `ts`
+/// feature) is the JSON the app receives.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+struct PolicyJson {
+    version: String,
+    eci_enabled: bool,
+    images: Vec<String>,
+    allow_derived_images: bool,
+    #[cfg_attr(feature = "ts", ts(inline))]
+    command_list: CommandListJson,
+    /// eci-guard's extension: images that may be given host privileges through the main socket.
+    host_access_images: Vec<String>,
+    audit: Families,
+    provenance: Provenance,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+struct CommandListJson {
+    #[serde(rename = "type")]
+    kind: ListKind,
+    commands: Vec<String>,
+}
+
+impl From<&Policy> for PolicyJson {
+    fn from(policy: &Policy) -> PolicyJson {
+        let spelled = |entries: &[ImageEntry]| entries.iter().map(ToString::to_string).collect();
+        PolicyJson {
+            version: policy.version.clone(),
+            eci_enabled: policy.eci_enabled,
+            images: spelled(&policy.images),
+            allow_derived_images: policy.allow_derived_images,
+            command_list: CommandListJson {
+                kind: policy.command_list.kind,
+                commands: policy
+                    .command_list
+                    .entries
+                    .iter()
+                    .map(|c| c.as_str().to_owned())
+                    .collect(),
+            },
+            host_access_images: spelled(&policy.host_access_images),
+            audit: policy.audit,
+            provenance: policy.provenance,
+        }
+    }
+}
+
 impl Serialize for Policy {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Commands<'a> {
-            #[serde(rename = "type")]
-            kind: ListKind,
-            commands: Vec<&'a str>,
-        }
-        let images: Vec<String> = self.images.iter().map(ToString::to_string).collect();
-        let commands = Commands {
-            kind: self.command_list.kind,
-            commands: self
-                .command_list
-                .entries
-                .iter()
-                .map(|c| c.as_str())
-                .collect(),
-        };
-        let host_access: Vec<String> = self
-            .host_access_images
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let mut s = serializer.serialize_struct("Policy", 8)?;
-        s.serialize_field("version", &self.version)?;
-        s.serialize_field("eciEnabled", &self.eci_enabled)?;
-        s.serialize_field("images", &images)?;
-        s.serialize_field("allowDerivedImages", &self.allow_derived_images)?;
-        s.serialize_field("commandList", &commands)?;
-        s.serialize_field("hostAccessImages", &host_access)?;
-        s.serialize_field("audit", &self.audit)?;
-        s.serialize_field("provenance", &self.provenance)?;
-        s.end()
+        PolicyJson::from(self).serialize(serializer)
     }
 }
 
@@ -316,6 +338,7 @@ fn eci_guard_settings(
 /// Which settings file a diagnostic is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Origin {
     Admin,
     User,
@@ -332,6 +355,7 @@ impl fmt::Display for Origin {
 
 /// The diagnostics of one settings file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FileDiagnostics {
     pub origin: Origin,
     pub diagnostics: Vec<Diagnostic>,

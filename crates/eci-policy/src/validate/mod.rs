@@ -30,6 +30,7 @@ pub(crate) use json::push_token;
 /// How bad a diagnostic is: an error means the file cannot become a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Severity {
     Error,
     Warning,
@@ -48,6 +49,7 @@ impl fmt::Display for Severity {
 /// message text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "DiagnosticCode"))]
 pub enum Code {
     /// Not JSON (including a truncated file).
     Syntax,
@@ -87,6 +89,7 @@ pub enum Code {
 
 /// One problem in a settings file. JSON: `{severity, code, pointer, message, line?, column?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct Diagnostic {
     pub severity: Severity,
     pub code: Code,
