@@ -286,7 +286,10 @@ struct CachedDigests;
 
 impl DigestFacts for CachedDigests {
     fn entry_digests(&self, _: &ImageEntry) -> EntryDigests {
-        EntryDigests::Known([MANIFEST.to_owned(), IMAGE_ID.to_owned()].into())
+        EntryDigests::Known {
+            manifests: [MANIFEST.to_owned()].into(),
+            configs: [IMAGE_ID.to_owned()].into(),
+        }
     }
     fn any_tag(&self, _: &Repository, _: &Digest, _: &str) -> AnyTagFact {
         AnyTagFact::Mismatch
