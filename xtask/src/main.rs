@@ -1,4 +1,4 @@
-//! Project automation, the one place for it: `cargo xtask setup|test|run|bench`.
+//! Project automation, the one place for it: `cargo xtask setup|test|run|bench|package`.
 //! Every command installs what it needs first, so a fresh Debian machine needs nothing else.
 
 use std::path::{Path, PathBuf};
@@ -50,10 +50,11 @@ fn main() -> ExitCode {
         Some("test") => setup().and_then(|()| test()),
         Some("run") => setup().and_then(|()| run(&args[1..])),
         Some("bench") => setup().and_then(|()| bench()),
+        Some("package") => setup().and_then(|()| package()),
         Some("fuzz") => setup().and_then(|()| fuzz(&args[1..])),
         Some("soak") => setup().and_then(|()| soak(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|bench|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
+            eprintln!("usage: cargo xtask <setup|test|bench|package|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
             return ExitCode::from(2);
         }
     };
@@ -246,6 +247,14 @@ fn bench() -> Result<()> {
         "--nocapture",
     ];
     sh("cargo", &history)
+}
+
+/// The `.deb` (release build): app, CLI, systemd unit, polkit action, desktop entry, icons.
+fn package() -> Result<()> {
+    let deb = xtask::package::build_deb(xtask::package::Profile::Release)?;
+    eprintln!("xtask: built {}", deb.display());
+    eprintln!("xtask: install with `apt install {}`", deb.display());
+    Ok(())
 }
 
 /// Every fuzz target (libFuzzer, stable toolchain) for SECONDS each, default 600; not part of
