@@ -41,6 +41,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // systemd-journald and journalctl: the audit log's journal test runs the real journald in a
     // private mount namespace (systemd is not PID 1 here).
     "systemd",
+    // The control socket's test speaks HTTP over a unix socket as a second user (with
+    // util-linux's setpriv).
+    "curl",
 ];
 
 fn main() -> ExitCode {

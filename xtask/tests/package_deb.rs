@@ -63,12 +63,19 @@ fn the_deb_installs_the_app_the_cli_the_unit_and_the_polkit_action() {
     let workspace = package::workspace_root();
     for (to, from) in EXTRA_FILES {
         let installed = std::fs::read(root.join(to)).unwrap_or_else(|e| panic!("/{to}: {e}"));
-        assert_eq!(installed, std::fs::read(workspace.join(from)).unwrap(), "/{to}");
+        assert_eq!(
+            installed,
+            std::fs::read(workspace.join(from)).unwrap(),
+            "/{to}"
+        );
     }
     // The unit runs, and polkit lets users run, a binary the package installs.
-    let unit = std::fs::read_to_string(root.join("usr/lib/systemd/system/eci-guard.service"))
-        .unwrap();
-    assert!(unit.contains("ExecStart=/usr/bin/eci-guard serve"), "{unit}");
+    let unit =
+        std::fs::read_to_string(root.join("usr/lib/systemd/system/eci-guard.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/bin/eci-guard serve"),
+        "{unit}"
+    );
     let policy = std::fs::read_to_string(
         root.join("usr/share/polkit-1/actions/com.eci-guard.write-admin-settings.policy"),
     )

@@ -23,7 +23,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use eci_policy::settings::{self, FileDiagnostics, Policy, Source};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
 /// Editors write a file in several steps (truncate, write, rename); wait this long after the last
@@ -31,14 +31,14 @@ use tokio::sync::{broadcast, mpsc};
 const DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// Where the settings come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsPaths {
     pub admin: Option<PathBuf>,
     pub user: Option<PathBuf>,
 }
 
 /// The result of one (re)load.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ReloadOutcome {
     /// The settings became the policy in force.
@@ -57,10 +57,13 @@ pub enum ReloadOutcome {
 }
 
 /// One reload, as published to subscribers and kept as the last result in the status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReloadEvent {
     /// Serialised as unix milliseconds.
-    #[serde(serialize_with = "crate::blocks::unix_ms")]
+    #[serde(
+        serialize_with = "crate::blocks::unix_ms",
+        deserialize_with = "crate::blocks::from_unix_ms"
+    )]
     pub at: SystemTime,
     pub outcome: ReloadOutcome,
 }
