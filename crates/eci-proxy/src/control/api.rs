@@ -53,6 +53,12 @@ pub struct HistoryQuery {
     pub page: Page,
 }
 
+/// `POST /v1/history/audit-count`: audited rows since a time, by kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditCountRequest {
+    pub since: eci_history::Timestamp,
+}
+
 /// `POST /v1/history/export`: the rows in the body, CSV or JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportRequest {

@@ -146,6 +146,16 @@ impl ControlClient {
         }
     }
 
+    /// Audited rows since `since`, by kind.
+    pub async fn history_audit_count(
+        &self,
+        since: eci_history::Timestamp,
+    ) -> Result<eci_history::AuditCount, ClientError> {
+        let r = AuditCountRequest { since };
+        self.call(Method::POST, "/v1/history/audit-count", Some(&r))
+            .await
+    }
+
     pub async fn history_clear(&self) -> Result<u64, ClientError> {
         self.call(Method::DELETE, "/v1/history", None::<&()>).await
     }

@@ -206,6 +206,15 @@ async fn respond(ctx: &Ctx, peer: &Peer, req: Request<Incoming>) -> Response<Bod
             }
             Err(e) => Err(e),
         },
+        (&Method::POST, "/v1/history/audit-count") => match body::<AuditCountRequest>(req).await {
+            Ok(r) => {
+                let history = ctx.history.clone();
+                blocking(move || Ok(history.audited_since(r.since)?))
+                    .await
+                    .map(|v| json(&v))
+            }
+            Err(e) => Err(e),
+        },
         (&Method::POST, "/v1/history/export") => match body::<ExportRequest>(req).await {
             Ok(r) => export(ctx, r).await,
             Err(e) => Err(e),
