@@ -31,20 +31,18 @@ const ADMIN: &str = r#"{
 }
 "#;
 
-/// The `eci-guard` binary of this build (beside the test's own target directory), built when
-/// this test runs alone.
+/// The `eci-guard` binary of this build (beside the test's own target directory), brought up
+/// to date first: another package's binary is not rebuilt for this test by cargo itself.
 fn eci_guard_binary() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "eci-guard", "--bin", "eci-guard"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building eci-guard");
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = dir.join("eci-guard");
-    if !bin.is_file() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "eci-guard", "--bin", "eci-guard"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building eci-guard");
-    }
-    bin
+    dir.join("eci-guard")
 }
 
 /// A running `eci-guard serve`; killed when dropped.
