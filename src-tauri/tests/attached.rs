@@ -80,8 +80,8 @@ fn serve(dir: &Path) -> Daemon {
             cmd.env_remove(key);
         }
     }
-    let mut child = cmd.spawn().unwrap();
-    let err = BufReader::new(child.stderr.take().unwrap());
+    let mut daemon = Daemon(cmd.spawn().unwrap());
+    let err = BufReader::new(daemon.0.stderr.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in err.lines().map_while(Result::ok) {
@@ -93,7 +93,7 @@ fn serve(dir: &Path) -> Daemon {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx.recv_timeout(left).expect("eci-guard serve starts");
         if line.contains("serving the control socket") {
-            return Daemon(child);
+            return daemon;
         }
     }
 }
