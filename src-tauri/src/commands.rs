@@ -64,7 +64,7 @@ pub async fn settings_diff(
     target: Target,
     section: EciSection,
 ) -> AppResult<files::SettingsDiff> {
-    let path = path_of(&state, target);
+    let path = state.path_of(target);
     blocking(move || files::diff(&path, &section)).await
 }
 

@@ -8,6 +8,7 @@ use eci_policy::settings::EciSection;
 pub use eci_proxy::settings_files::{
     may_write, write_route, FileError, FileView, Mode, Target, WriteRoute,
 };
+use serde::Serialize;
 
 use crate::error::{AppError, ErrorCode};
 
@@ -64,10 +65,7 @@ pub struct SettingsDiff {
 /// (the same [`render`], so unknown keys are kept in both).
 pub fn diff(path: &Path, section: &EciSection) -> Result<SettingsDiff, AppError> {
     let (after, etag) = render(path, section)?;
-    let before = snapshot(path)?
-        .bytes
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let before = read_view(path, false)?.text.unwrap_or_default();
     let lines = similar::TextDiff::from_lines(&before, &after)
         .iter_all_changes()
         .map(|c| DiffLine {
