@@ -39,6 +39,8 @@ pub fn export(dir: &Path) -> Result<(), ExportError> {
     crate::files::SettingsDiff::export_all(&cfg)?;
     eci_policy::entry_forms::EntryForms::export_all(&cfg)?;
     crate::tray::TrayModel::export_all(&cfg)?;
+    crate::commands::ImportedSettings::export_all(&cfg)?;
+    crate::files::WriteRoute::export_all(&cfg)?;
     // Command arguments.
     Target::export_all(&cfg)?;
     Mode::export_all(&cfg)?;

@@ -22,4 +22,8 @@
     "tray_menu",
     "autostart_enabled",
     "set_autostart",
+    "import_settings",
+    "export_settings",
+    "admin_write_route",
+    "save_admin_settings_elevated",
 ]

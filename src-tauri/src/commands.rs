@@ -6,74 +6,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eci_history::{AuditCount, Filter, Format, Page, QueryPage, Timestamp};
-use eci_policy::settings::{EciSection, Policy};
+use eci_policy::settings::EciSection;
 use eci_policy::validate::Diagnostic;
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
 
+use crate::backend::blocking;
 use crate::error::{AppError, ErrorCode};
-use crate::files::{self, FileView, Mode, Target};
+use crate::files::{self, FileView, Target};
 use crate::state::{AppState, AppStatus};
 
 type AppResult<T> = Result<T, AppError>;
 
-/// Both settings files as the editor needs them, the effective policy, and who may change what.
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
-pub struct SettingsView {
-    pub mode: Mode,
-    pub admin: FileView,
-    pub user: FileView,
-    /// What the enforcer applies now; when it does not run, what the files would give (the
-    /// fail-closed default if they have errors).
-    pub effective: Policy,
-    /// The admin section is locked: users cannot change the ECI settings.
-    pub locked: bool,
-}
-
-fn path_of(state: &AppState, target: Target) -> PathBuf {
-    match target {
-        Target::Admin => state.config.admin_path(),
-        Target::User => state.config.user_path(),
-    }
-}
-
-fn is_locked(admin: &FileView) -> bool {
-    admin.section.as_ref().and_then(|s| s.locked) == Some(true)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> AppResult<T> + Send + 'static,
-) -> AppResult<T> {
-    tauri::async_runtime::spawn_blocking(f)
-        .await
-        .map_err(|e| AppError::new(ErrorCode::Internal, format!("a worker failed: {e}")))?
-}
+/// Both settings files as the editor needs them, the effective policy, and who may change what
+/// (the same view embedded or attached).
+pub use eci_proxy::control::SettingsView;
 
 #[tauri::command]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn load_settings(state: State<'_, Arc<AppState>>) -> AppResult<SettingsView> {
-    let mode = state.mode();
-    let admin_path = state.config.admin_path();
-    let user_path = state.config.user_path();
-    let (admin, user) = blocking(move || {
-        let admin = files::read_view(&admin_path, mode == Mode::Admin)?;
-        let user = files::read_view(&user_path, files::may_write(&user_path))?;
-        Ok((admin, user))
-    })
-    .await?;
-    let effective = match state.enforced_policy().await {
-        Some(policy) => (*policy).clone(),
-        None => eci_policy::settings::load(admin.text.as_deref(), user.text.as_deref())
-            .map(|l| l.policy)
-            .unwrap_or_default(),
-    };
-    Ok(SettingsView {
-        mode,
-        locked: is_locked(&admin),
-        admin,
-        user,
-        effective,
-    })
+    state.settings_view().await
 }
 
 #[tauri::command]
@@ -82,12 +34,7 @@ pub async fn validate_section(
     target: Target,
     section: EciSection,
 ) -> AppResult<Vec<Diagnostic>> {
-    let path = path_of(&state, target);
-    let view = blocking(move || files::read_view(&path, false)).await?;
-    Ok(eci_policy::validate::validate_section(
-        &section,
-        view.mount_key,
-    ))
+    state.validate_section(target, section).await
 }
 
 #[tauri::command]
@@ -96,8 +43,7 @@ pub async fn preview_settings(
     target: Target,
     section: EciSection,
 ) -> AppResult<String> {
-    let path = path_of(&state, target);
-    blocking(move || files::render(&path, &section).map(|(text, _)| text)).await
+    state.preview(target, section).await
 }
 
 #[tauri::command]
@@ -107,40 +53,7 @@ pub async fn save_settings(
     section: EciSection,
     etag: String,
 ) -> AppResult<FileView> {
-    let path = path_of(&state, target);
-    match target {
-        Target::Admin if state.mode() != Mode::Admin => {
-            return Err(AppError::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "only whoever can write {} can change the admin settings; the app does not \
-                     ask for more rights",
-                    path.display()
-                ),
-            ));
-        }
-        Target::User => {
-            let admin_path = state.config.admin_path();
-            let admin = blocking(move || files::read_view(&admin_path, false)).await?;
-            if is_locked(&admin) {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "locked by your administrator: the ECI settings cannot be changed here",
-                ));
-            }
-        }
-        Target::Admin => {}
-    }
-    let _one_at_a_time = state.save_lock.lock().await;
-    let writable = match target {
-        Target::Admin => true,
-        Target::User => files::may_write(&path),
-    };
-    blocking(move || {
-        files::save(&path, &section, &etag)?;
-        files::read_view(&path, writable)
-    })
-    .await
+    state.save(target, section, etag).await
 }
 
 /// What saving `section` into the `target` file would change, from the same rendering the save
@@ -151,7 +64,7 @@ pub async fn settings_diff(
     target: Target,
     section: EciSection,
 ) -> AppResult<files::SettingsDiff> {
-    let path = path_of(&state, target);
+    let path = state.path_of(target);
     blocking(move || files::diff(&path, &section)).await
 }
 
@@ -286,8 +199,7 @@ pub async fn history_query(
     filter: Filter,
     page: Page,
 ) -> AppResult<QueryPage> {
-    let history = state.history.clone();
-    blocking(move || Ok(history.query(&filter, &page)?)).await
+    state.history_query(filter, page).await
 }
 
 /// Requests forwarded in audit mode since `since`, by kind: what "Enforce now" would refuse.
@@ -296,8 +208,7 @@ pub async fn history_audit_count(
     state: State<'_, Arc<AppState>>,
     since: Timestamp,
 ) -> AppResult<AuditCount> {
-    let history = state.history.clone();
-    blocking(move || Ok(history.audited_since(since)?)).await
+    state.history_audit_count(since).await
 }
 
 #[tauri::command]
@@ -307,58 +218,25 @@ pub async fn history_export(
     format: Format,
     path: String,
 ) -> AppResult<u64> {
+    state
+        .history_export(filter, format, absolute(&path, "export")?)
+        .await
+}
+
+fn absolute(path: &str, what: &str) -> AppResult<PathBuf> {
     let path = PathBuf::from(path);
     if !path.is_absolute() {
         return Err(AppError::new(
             ErrorCode::Invalid,
-            format!("export to an absolute path, not {}", path.display()),
+            format!("{what} to an absolute path, not {}", path.display()),
         ));
     }
-    let history = state.history.clone();
-    blocking(move || export_to(&history, &filter, format, &path)).await
-}
-
-/// Writes the export next to its destination and renames it into place, so a failed export
-/// never leaves half a file under the chosen name.
-fn export_to(
-    history: &eci_history::History,
-    filter: &Filter,
-    format: Format,
-    path: &Path,
-) -> AppResult<u64> {
-    let what = || format!("cannot write {}", path.display());
-    let dir = path
-        .parent()
-        .ok_or_else(|| AppError::new(ErrorCode::Invalid, what()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".eci-guard-export-")
-        .tempfile_in(dir)
-        .map_err(|e| AppError::io(what(), &e))?;
-    let rows = history.export(filter, format, std::io::BufWriter::new(tmp.as_file()))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| AppError::io(what(), &e))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.persist(path)
-        .map_err(|e| AppError::io(what(), &e.error))?;
-    Ok(rows)
+    Ok(path)
 }
 
 #[tauri::command]
 pub async fn history_clear(state: State<'_, Arc<AppState>>) -> AppResult<u64> {
-    if state.mode() != Mode::Admin {
-        return Err(AppError::new(
-            ErrorCode::Forbidden,
-            "only an administrator (who can write the admin settings) can clear the history",
-        ));
-    }
-    let history = state.history.clone();
-    blocking(move || Ok(history.clear()?)).await
+    state.history_clear().await
 }
 
 #[tauri::command]
@@ -368,11 +246,11 @@ pub async fn status(state: State<'_, Arc<AppState>>) -> AppResult<AppStatus> {
 }
 
 #[tauri::command]
-pub fn docker_host_line(state: State<'_, Arc<AppState>>) -> String {
-    format!(
+pub async fn docker_host_line(state: State<'_, Arc<AppState>>) -> AppResult<String> {
+    Ok(format!(
         "export DOCKER_HOST=unix://{}",
-        state.config.client_socket().display()
-    )
+        state.client_socket().await.display()
+    ))
 }
 
 /// A name `docker context create` accepts (the CLI's own rule: `^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$`).
@@ -397,7 +275,7 @@ pub async fn create_docker_context(
             ),
         ));
     }
-    let host = format!("host=unix://{}", state.config.client_socket().display());
+    let host = format!("host=unix://{}", state.client_socket().await.display());
     let output = tokio::process::Command::new("docker")
         .args(["context", "create", &name, "--docker", &host])
         .output()
@@ -431,7 +309,7 @@ pub async fn try_command(
     let request = eci_policy::docker_line::translate(&args)
         .map_err(|e| AppError::new(ErrorCode::Invalid, e.to_string()))?;
     let (admin_path, user_path) = (state.config.admin_path(), state.config.user_path());
-    let edited = path_of(&state, target);
+    let edited = state.path_of(target);
     let policy = blocking(move || {
         let text = |path: &Path| -> AppResult<Option<String>> {
             if path == edited {
@@ -476,4 +354,90 @@ pub async fn try_command(
             &body,
         )
         .await)
+}
+
+/// A settings file picked in the import dialog: its ECI section and diagnostics, for the editor
+/// to take over and the user to review (the diff) and save. Nothing is written here.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct ImportedSettings {
+    pub path: PathBuf,
+    pub section: Option<EciSection>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads a settings file the user picked (the native dialog only chooses the path).
+#[tauri::command]
+pub async fn import_settings(path: String) -> AppResult<ImportedSettings> {
+    let path = absolute(&path, "import from")?;
+    blocking(move || {
+        let view = files::read_view(&path, false)?;
+        if !view.exists {
+            return Err(AppError::new(
+                ErrorCode::NotFound,
+                format!("{} does not exist", path.display()),
+            ));
+        }
+        Ok(ImportedSettings {
+            path,
+            section: view.section,
+            diagnostics: view.diagnostics,
+        })
+    })
+    .await
+}
+
+/// Copies the target settings file, as it is now, to `path` (picked in the save dialog); the
+/// number of bytes written.
+#[tauri::command]
+pub async fn export_settings(
+    state: State<'_, Arc<AppState>>,
+    target: Target,
+    path: String,
+) -> AppResult<u64> {
+    let to = absolute(&path, "export")?;
+    let view = state.settings_view().await?;
+    let file = match target {
+        Target::Admin => view.admin,
+        Target::User => view.user,
+    };
+    let text = file.text.ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!("there is no {} to export", file.path.display()),
+        )
+    })?;
+    blocking(move || {
+        crate::backend::write_atomically(&to, |mut out| {
+            std::io::Write::write_all(&mut out, text.as_bytes())
+                .map_err(|e| AppError::io(format!("cannot write {}", to.display()), &e))
+        })?;
+        Ok(text.len() as u64)
+    })
+    .await
+}
+
+/// How an admin save is written for this user: directly, or through polkit.
+#[tauri::command]
+pub fn admin_write_route(state: State<'_, Arc<AppState>>) -> files::WriteRoute {
+    state.admin_write_route()
+}
+
+/// Saves the admin section the way [`admin_write_route`] says: directly when this user may
+/// write the admin file, otherwise through `pkexec eci-guard write-admin-settings`, which asks
+/// for an administrator's password (polkit action `com.eci-guard.write-admin-settings`) and
+/// validates and writes the file itself.
+#[tauri::command]
+pub async fn save_admin_settings_elevated(
+    state: State<'_, Arc<AppState>>,
+    section: EciSection,
+    etag: String,
+) -> AppResult<FileView> {
+    if state.admin_write_route() == files::WriteRoute::Direct {
+        return state.save(Target::Admin, section, etag).await;
+    }
+    let text = state.preview(Target::Admin, section).await?;
+    let admin = state.settings_view().await?.admin.path;
+    crate::elevate::write_admin_settings(&admin, &text, &etag).await?;
+    let writable = files::may_write(&admin);
+    blocking(move || files::read_view(&admin, writable)).await
 }

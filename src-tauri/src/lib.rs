@@ -9,8 +9,10 @@
 //! the enforcer keeps guarding, a tray with the state and Open / Pause / Quit, notifications of
 //! blocks, and start at login when the user asks for it.
 
+mod backend;
 pub mod bindings;
 pub mod commands;
+mod elevate;
 pub mod error;
 pub mod files;
 pub mod notify;
@@ -24,7 +26,7 @@ use tauri::{Manager, Runtime};
 
 pub use error::{AppError, ErrorCode};
 pub use files::{FileView, Mode, Target};
-pub use state::{AppConfig, AppState, AppStatus};
+pub use state::{attach_target, AppConfig, AppState, AppStatus, Enforcement};
 
 /// Every command the app registers, as named in `build.rs` (which generates their permissions)
 /// and in the capability (tests check the three agree).
@@ -54,6 +56,10 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::tray_menu,
         commands::autostart_enabled,
         commands::set_autostart,
+        commands::import_settings,
+        commands::export_settings,
+        commands::admin_write_route,
+        commands::save_admin_settings_elevated,
     ])
 }
 

@@ -5,6 +5,10 @@
 //! [`AppState::open`] needs no window and no runtime hook, so tests `manage` it directly (Tauri's
 //! `setup` hook does not run under `build()` in tests); [`AppState::start`] starts the background
 //! tasks and [`AppState::stop`] ends them.
+//!
+//! When an `eci-guard serve` already serves the sockets, the app attaches to it through its
+//! control socket instead ([`Enforcement::Attached`]): no second enforcer; status, history,
+//! live blocks and settings come from the daemon (see `backend.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
+use eci_proxy::control::{ControlClient, ControlEvent};
 use eci_proxy::{DigestSource, Enforcer, EnforcerConfig, RegistryDigests, ServeConfig};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime};
@@ -48,6 +53,9 @@ pub struct AppConfig {
     /// Act as a user even if the admin file is writable (`ECI_GUARD_USER_MODE=1`), to see what
     /// users see. Only ever lowers privileges.
     pub force_user_mode: bool,
+    /// The control socket of a running `eci-guard serve` to attach to instead of embedding an
+    /// enforcer (see [`attach_target`]).
+    pub attach: Option<PathBuf>,
 }
 
 impl AppConfig {
@@ -57,10 +65,16 @@ impl AppConfig {
         let registries = args.serve.registries.clone();
         let force_user_mode = std::env::var("ECI_GUARD_USER_MODE")
             .is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        let enforcer = args.serve.into_enforcer_config();
+        let attach = attach_target(
+            std::env::var_os("ECI_GUARD_ATTACH").as_deref(),
+            &enforcer.listen,
+        );
         Ok(AppConfig {
-            enforcer: args.serve.into_enforcer_config(),
+            enforcer,
             registries,
             force_user_mode,
+            attach,
         })
     }
 
@@ -90,6 +104,31 @@ impl AppConfig {
     }
 }
 
+/// The control socket to attach to: `ECI_GUARD_ATTACH=PATH` names it (`off` embeds always);
+/// otherwise the default control socket beside the listening socket, or the system service's,
+/// when a daemon accepts on it.
+pub fn attach_target(var: Option<&std::ffi::OsStr>, listen: &[PathBuf]) -> Option<PathBuf> {
+    match var.map(|v| v.to_string_lossy()) {
+        Some(v) if v == "off" || v == "0" => None,
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v.as_ref())),
+        _ => [
+            eci_proxy::control::default_control_path(listen),
+            PathBuf::from("/run/eci-guard/control.sock"),
+        ]
+        .into_iter()
+        .find(|p| std::os::unix::net::UnixStream::connect(p).is_ok()),
+    }
+}
+
+/// Where the enforcement the app shows runs: the one difference between the two modes, which
+/// `backend.rs` turns into the same answers for the commands.
+pub enum Enforcement {
+    /// The app's own enforcer, started by [`AppState::start`].
+    Embedded,
+    /// A running `eci-guard serve`, through its control socket.
+    Attached(ControlClient),
+}
+
 /// The embedded enforcer: running, or why not.
 enum Slot {
     NotStarted,
@@ -107,6 +146,7 @@ pub struct AppState {
     pub history: Arc<eci_history::History>,
     pub digests: Arc<RegistryDigests>,
     pub registries: eci_registry::RegistrySettings,
+    pub enforcement: Enforcement,
     enforcer: RwLock<Slot>,
     /// Probes in flight by the frontend's request id, with a serial so that a finished probe
     /// never unregisters a newer one under the same id.
@@ -130,11 +170,16 @@ impl AppState {
         let state_dir = &config.enforcer.state_dir;
         let digests = RegistryDigests::open(state_dir, registries.clone());
         let history = eci_history::History::open(state_dir, eci_history::Retention::default());
+        let enforcement = match &config.attach {
+            Some(path) => Enforcement::Attached(ControlClient::new(path)),
+            None => Enforcement::Embedded,
+        };
         Ok(AppState {
             config,
             history: Arc::new(history),
             digests: Arc::new(digests),
             registries,
+            enforcement,
             enforcer: RwLock::new(Slot::NotStarted),
             probes: Mutex::new((0, HashMap::new())),
             save_lock: tokio::sync::Mutex::new(()),
@@ -156,6 +201,16 @@ impl AppState {
     /// Starts the digest refresher, the enforcer's supervisor, and the event forwarders.
     pub fn start<R: Runtime>(self: &Arc<Self>, app: AppHandle<R>) {
         let mut tasks = lock(&self.tasks);
+        if let Enforcement::Attached(client) = &self.enforcement {
+            tracing::info!(control = %client.path().display(), "attached to a running enforcer");
+            tasks.push(tauri::async_runtime::spawn(forward_control_events(
+                self.clone(),
+                client.clone(),
+                app.clone(),
+            )));
+            tasks.push(tauri::async_runtime::spawn(watch_status(self.clone(), app)));
+            return;
+        }
         let service = self.digests.service().clone();
         tasks.push(tauri::async_runtime::spawn(
             service.run_refresher(self.shutdown.clone()),
@@ -325,6 +380,32 @@ pub struct AppStatus {
 
 impl AppState {
     pub async fn status(&self) -> AppStatus {
+        if let Enforcement::Attached(client) = &self.enforcement {
+            return match client.status().await {
+                Ok(daemon) => AppStatus {
+                    digests: daemon.enforcer.digests.clone(),
+                    docker_host: format!(
+                        "unix://{}",
+                        daemon
+                            .enforcer
+                            .listening
+                            .first()
+                            .map_or_else(|| self.config.client_socket(), Clone::clone)
+                            .display()
+                    ),
+                    enforcer: Some(daemon.enforcer),
+                    enforcer_error: None,
+                    history: daemon.history,
+                },
+                Err(e) => AppStatus {
+                    enforcer: None,
+                    enforcer_error: Some(e.to_string()),
+                    history: self.history.status(),
+                    digests: Vec::new(),
+                    docker_host: format!("unix://{}", self.config.client_socket().display()),
+                },
+            };
+        }
         let (enforcer, enforcer_error) = self.enforcer_status().await;
         AppStatus {
             enforcer,
@@ -404,6 +485,43 @@ async fn forward_reloads<R: Runtime>(
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Attached: the daemon's blocks as `history://blocked` and its reloads as `policy://changed`,
+/// reconnecting while the daemon is away (a restart of the service).
+async fn forward_control_events<R: Runtime>(
+    state: Arc<AppState>,
+    client: ControlClient,
+    app: AppHandle<R>,
+) {
+    loop {
+        match client.events().await {
+            Ok(mut events) => {
+                emit_status(&state, &app).await;
+                loop {
+                    tokio::select! {
+                        event = events.recv() => match event {
+                            Some(ControlEvent::Blocked(block)) => {
+                                let _ = app.emit(HISTORY_BLOCKED, &block);
+                            }
+                            Some(ControlEvent::Reload(reload)) => {
+                                let _ = app.emit(POLICY_CHANGED, &reload);
+                                emit_status(&state, &app).await;
+                            }
+                            None => break,
+                        },
+                        _ = state.shutdown.cancelled() => return,
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "the enforcer's control socket does not answer"),
+        }
+        emit_status(&state, &app).await;
+        tokio::select! {
+            _ = tokio::time::sleep(RETRY_PERIOD) => {}
             _ = state.shutdown.cancelled() => return,
         }
     }

@@ -68,6 +68,7 @@ impl Fixture {
             std::fs::write(&user_path, text).unwrap();
         }
         let config = AppConfig {
+            attach: None,
             enforcer: EnforcerConfig {
                 listen: vec![dir.path().join("run/docker.sock")],
                 upstream: upstream.unwrap_or_else(|| dir.path().join("no-engine.sock")),

@@ -95,6 +95,15 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
   }
 }
 
+/** A settings file read for import: its ECI section (if usable) and its diagnostics. */
+export interface ImportedSettings {
+  path: string;
+  section: EciSection | null;
+  diagnostics: Diagnostic[];
+}
+
+export type WriteRoute = 'direct' | 'polkit';
+
 // ---- Commands ----
 
 /** The settings asked for at boot, while pending: what every view asks for first. */
@@ -151,6 +160,16 @@ export const api = {
   autostartEnabled: (): Promise<boolean> => call('autostart_enabled'),
   /** Resolves to whether the app now starts at login. */
   setAutostart: (enabled: boolean): Promise<boolean> => call('set_autostart', { enabled }),
+  /** A settings file picked in the import dialog, for the editor (nothing is written). */
+  importSettings: (path: string): Promise<ImportedSettings> => call('import_settings', { path }),
+  /** Copies the target settings file as it is now to `path`; the bytes written. */
+  exportSettings: (target: Target, path: string): Promise<number> =>
+    call('export_settings', { target, path }),
+  /** How an admin save is written for this user: directly, or through polkit (a password). */
+  adminWriteRoute: (): Promise<WriteRoute> => call('admin_write_route'),
+  /** An admin save through the route above (pkexec asks for an administrator's password). */
+  saveAdminSettingsElevated: (section: EciSection, etag: string): Promise<FileView> =>
+    call('save_admin_settings_elevated', { section, etag }),
   /** Where exports go by default; "" when the shell cannot tell. */
   async defaultExportPath(format: ExportFormat): Promise<string> {
     try {

@@ -1,4 +1,4 @@
-//! Project automation, the one place for it: `cargo xtask setup|test|run|bench`.
+//! Project automation, the one place for it: `cargo xtask setup|test|run|bench|package`.
 //! Every command installs what it needs first, so a fresh Debian machine needs nothing else.
 
 use std::path::{Path, PathBuf};
@@ -43,6 +43,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // systemd-journald and journalctl: the audit log's journal test runs the real journald in a
     // private mount namespace (systemd is not PID 1 here).
     "systemd",
+    // The control socket's test speaks HTTP over a unix socket as a second user (with
+    // util-linux's setpriv).
+    "curl",
 ];
 
 fn main() -> ExitCode {
@@ -53,10 +56,11 @@ fn main() -> ExitCode {
         Some("run") => setup().and_then(|()| run(&args[1..])),
         Some("bench") => setup().and_then(|()| bench()),
         Some("profile") => setup().and_then(|()| profile()),
+        Some("package") => setup().and_then(|()| package()),
         Some("fuzz") => setup().and_then(|()| fuzz(&args[1..])),
         Some("soak") => setup().and_then(|()| soak(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|bench|profile|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
+            eprintln!("usage: cargo xtask <setup|test|bench|profile|package|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
             return ExitCode::from(2);
         }
     };
@@ -309,6 +313,14 @@ fn pipe(program: &str, args: &[&str], input: &[u8]) -> Result<Vec<u8>> {
         bail!("{program} failed ({})", out.status);
     }
     Ok(out.stdout)
+}
+
+/// The `.deb` (release build): app, CLI, systemd unit, polkit action, desktop entry, icons.
+fn package() -> Result<()> {
+    let deb = xtask::package::build_deb(xtask::package::Profile::Release)?;
+    eprintln!("xtask: built {}", deb.display());
+    eprintln!("xtask: install with `apt install {}`", deb.display());
+    Ok(())
 }
 
 /// Every fuzz target (libFuzzer, stable toolchain) for SECONDS each, default 600; not part of

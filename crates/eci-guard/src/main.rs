@@ -6,6 +6,7 @@ mod history;
 mod probe;
 mod serve;
 mod validate;
+mod write_admin;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,9 @@ enum Command {
     /// What the enforcer would do with a request or a docker command line, and why.
     /// Exit 0 allow, 1 deny, 2 cannot tell.
     Explain(Box<explain::ExplainArgs>),
+    /// Write the ECI section of a settings file into the admin settings (run through pkexec by
+    /// the desktop app). Exit 0 written, 1 errors, 2 unreadable or unwritable, 3 changed since.
+    WriteAdminSettings(write_admin::WriteAdminArgs),
     /// Print the history of blocked requests (JSON array or CSV), newest first.
     History(history::HistoryArgs),
     /// Ask the registry about an image reference: digest and platforms, any-tag count, or why not.
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         } => validate::run(&file, format, strict),
         Command::Serve(config) => serve::run(config),
         Command::History(args) => history::run(args),
+        Command::WriteAdminSettings(args) => write_admin::run(args),
         Command::Explain(args) => explain::run(*args),
         Command::Probe {
             reference,

@@ -67,6 +67,12 @@ pub(crate) fn unix_ms<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::O
     s.serialize_u64(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
+/// The inverse of [`unix_ms`], for clients of the control socket.
+pub(crate) fn from_unix_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+    let ms = <u64 as serde::Deserialize>::deserialize(d)?;
+    Ok(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+}
+
 /// Where blocks go besides the live broadcast: the history store. `record` must not block (the
 /// store queues it).
 pub trait BlockSink: Send + Sync {

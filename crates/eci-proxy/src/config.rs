@@ -65,6 +65,17 @@ pub struct ServeConfig {
         default_value_t = 0
     )]
     pub audit_allowed: u64,
+    /// The control socket (mode 0660) through which the desktop app attaches: status, history,
+    /// live blocks, settings. Default: `control.sock` beside the first listening socket.
+    #[arg(long, value_name = "PATH", env = "ECI_GUARD_CONTROL")]
+    pub control: Option<PathBuf>,
+    /// The control socket's group, by name or number (default: the process's group). Its
+    /// members can read; writes need write access to the file they change.
+    #[arg(long, value_name = "GROUP")]
+    pub control_group: Option<String>,
+    /// Serve no control socket.
+    #[arg(long, conflicts_with_all = ["control", "control_group"])]
+    pub no_control: bool,
 }
 
 /// Where the metrics are served: loopback TCP or a unix socket, never a network address.
@@ -177,6 +188,14 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot serve the control socket {}: {source}", path.display())]
+    Control {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no group {0:?} (control socket)")]
+    NoSuchGroup(String),
 }
 
 fn is_root() -> bool {
@@ -259,6 +278,25 @@ impl ServeConfig {
         }
     }
 
+    /// Where and for whom the control socket is served; `None` with `--no-control`.
+    pub fn control_config(&self) -> Result<Option<crate::control::ControlConfig>, StartError> {
+        if self.no_control {
+            return Ok(None);
+        }
+        let path = match &self.control {
+            Some(p) => p.clone(),
+            None if self.listen.is_empty() => {
+                crate::control::default_control_path(&[Self::default_listen()])
+            }
+            None => crate::control::default_control_path(&self.listen),
+        };
+        let group = match &self.control_group {
+            None => None,
+            Some(g) => Some(group_id(g).ok_or_else(|| StartError::NoSuchGroup(g.clone()))?),
+        };
+        Ok(Some(crate::control::ControlConfig { path, group }))
+    }
+
     pub fn into_enforcer_config(self) -> EnforcerConfig {
         let state_dir = self.state_dir();
         let listen = if self.listen.is_empty() {
@@ -292,4 +330,18 @@ impl ServeConfig {
             watch_settings: true,
         }
     }
+}
+
+/// A group by number, or by name from `/etc/group`.
+fn group_id(group: &str) -> Option<u32> {
+    if let Ok(gid) = group.parse() {
+        return Some(gid);
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next() == Some(group))
+            .then(|| fields.nth(1).and_then(|gid| gid.parse().ok()))
+            .flatten()
+    })
 }

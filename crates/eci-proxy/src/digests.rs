@@ -15,7 +15,7 @@ use serde::Serialize;
 pub type Prepared<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// How fresh the digests of one image-list entry are, for the app's status view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EntryFreshness {
     pub entry: String,

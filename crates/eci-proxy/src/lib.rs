@@ -19,6 +19,7 @@ mod audit_log;
 mod blocks;
 mod classify;
 mod config;
+pub mod control;
 mod digests;
 mod engine_paths;
 mod engine_watch;
@@ -35,6 +36,7 @@ mod reattach;
 mod recheck;
 mod server;
 mod service;
+pub mod settings_files;
 mod splice;
 mod upstream;
 
@@ -44,7 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eci_policy::gojson;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
 use tokio::sync::{broadcast, watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -123,7 +125,7 @@ pub struct EnforcerConfig {
 }
 
 /// What the app shows about a running enforcer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "EnforcerStatus"))]
 pub struct Status {
     pub listening: Vec<PathBuf>,
@@ -150,11 +152,11 @@ pub struct Status {
 
 /// A protected path found on the machine, and what it is (`engine socket`, `host control
 /// socket`, `filtered sockets`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProtectedPath {
     pub path: String,
-    pub kind: &'static str,
+    pub kind: std::borrow::Cow<'static, str>,
 }
 
 /// A running enforcer. Dropping it without [`Enforcer::stop`] also stops it, less gracefully.
@@ -370,50 +372,7 @@ impl Enforcer {
     }
 
     pub async fn status(&self) -> Status {
-        // The app polls this: an engine that accepts but never answers reads as unreachable.
-        let version = tokio::time::timeout(
-            ENGINE_QUERY_TIMEOUT,
-            self.shared.upstream.get("/version", "the engine version"),
-        )
-        .await;
-        let (reachable, engine_version, api) = match &version {
-            Ok(Ok(v)) => (
-                true,
-                v.get("Version").and_then(|s| s.as_str()).map(str::to_owned),
-                v.get("ApiVersion")
-                    .and_then(|s| s.as_str())
-                    .map(str::to_owned),
-            ),
-            _ => (false, None, None),
-        };
-        let policy = self.shared.policy.snapshot();
-        Status {
-            listening: self.config.listen.clone(),
-            upstream: self.config.upstream.clone(),
-            upstream_reachable: reachable,
-            engine_version,
-            engine_api_version: api,
-            settings: self.config.settings.clone(),
-            eci_enabled: policy.eci_enabled,
-            policy_version: policy.version.clone(),
-            paused_until_ms: self
-                .shared
-                .policy
-                .paused_until()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            policy_provenance: policy.provenance,
-            last_reload: self.shared.policy.last_reload(),
-            filtered_sockets: self.filtered_sockets(),
-            digests: self.shared.digests.freshness(),
-            protected: self
-                .shared
-                .protected
-                .present()
-                .into_iter()
-                .map(|(path, kind)| ProtectedPath { path, kind })
-                .collect(),
-        }
+        status_of(&self.shared, &self.config).await
     }
 
     /// Stops accepting, lets requests in flight finish briefly, and removes the main sockets.
@@ -431,6 +390,55 @@ impl Enforcer {
         for path in &self.config.listen {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// The status of the enforcer made of `shared` and `config` (also for the control socket).
+pub(crate) async fn status_of(shared: &Shared, config: &EnforcerConfig) -> Status {
+    // The app polls this: an engine that accepts but never answers reads as unreachable.
+    let version = tokio::time::timeout(
+        ENGINE_QUERY_TIMEOUT,
+        shared.upstream.get("/version", "the engine version"),
+    )
+    .await;
+    let (reachable, engine_version, api) = match &version {
+        Ok(Ok(v)) => (
+            true,
+            v.get("Version").and_then(|s| s.as_str()).map(str::to_owned),
+            v.get("ApiVersion")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned),
+        ),
+        _ => (false, None, None),
+    };
+    let policy = shared.policy.snapshot();
+    Status {
+        listening: config.listen.clone(),
+        upstream: config.upstream.clone(),
+        upstream_reachable: reachable,
+        engine_version,
+        engine_api_version: api,
+        settings: config.settings.clone(),
+        eci_enabled: policy.eci_enabled,
+        policy_version: policy.version.clone(),
+        paused_until_ms: shared
+            .policy
+            .paused_until()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        policy_provenance: policy.provenance,
+        last_reload: shared.policy.last_reload(),
+        filtered_sockets: shared.filtered.list(),
+        digests: shared.digests.freshness(),
+        protected: shared
+            .protected
+            .present()
+            .into_iter()
+            .map(|(path, kind)| ProtectedPath {
+                path,
+                kind: kind.into(),
+            })
+            .collect(),
     }
 }
 
@@ -550,11 +558,15 @@ pub async fn serve(
         }
         None => None,
     };
+    let control = config.control_config()?;
     let config = config.into_enforcer_config();
     let digests = Arc::new(RegistryDigests::open(&config.state_dir, registries));
     let cancel = tokio_util::sync::CancellationToken::new();
     let refresher = tokio::spawn(digests.service().clone().run_refresher(cancel.clone()));
-    let history = eci_history::History::open(&config.state_dir, eci_history::Retention::default());
+    let history = Arc::new(eci_history::History::open(
+        &config.state_dir,
+        eci_history::Retention::default(),
+    ));
     let recorder: Arc<dyn BlockSink> = Arc::new(history.recorder());
     let sink: Arc<dyn BlockSink> = match audit {
         Some(audit) => Arc::new(Tee(vec![recorder, audit])),
@@ -562,12 +574,39 @@ pub async fn serve(
     };
     let enforcer = Enforcer::start(config, digests, Some(sink)).await;
     let result = match enforcer {
-        Ok(enforcer) => serve_started(enforcer, metrics_addr, shutdown).await,
+        Ok(enforcer) => match control
+            .map(|c| {
+                enforcer
+                    .serve_control(&c, history.clone())
+                    .map_err(|source| StartError::Control {
+                        path: c.path,
+                        source,
+                    })
+            })
+            .transpose()
+        {
+            Ok(control) => {
+                let served = serve_started(enforcer, metrics_addr, shutdown).await;
+                if let Some(control) = control {
+                    control.stop().await;
+                }
+                served
+            }
+            Err(e) => {
+                enforcer.stop().await;
+                Err(e)
+            }
+        },
         Err(e) => Err(e),
     };
     cancel.cancel();
     let _ = refresher.await;
-    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || history.close()).await {
+    let closed = tokio::task::spawn_blocking(move || match Arc::try_unwrap(history) {
+        Ok(history) => history.close(),
+        // A control connection still holds it: write it out at least.
+        Err(history) => history.flush(),
+    });
+    if let Ok(Err(e)) = closed.await {
         tracing::warn!(error = %e, "closing the history");
     }
     result

@@ -23,7 +23,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use eci_policy::settings::{self, FileDiagnostics, Policy, Source};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
 /// Editors write a file in several steps (truncate, write, rename); wait this long after the last
@@ -31,7 +31,7 @@ use tokio::sync::{broadcast, mpsc};
 const DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// Where the settings come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SettingsPaths {
     pub admin: Option<PathBuf>,
@@ -39,7 +39,7 @@ pub struct SettingsPaths {
 }
 
 /// The result of one (re)load.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ReloadOutcome {
@@ -59,11 +59,14 @@ pub enum ReloadOutcome {
 }
 
 /// One reload, as published to subscribers and kept as the last result in the status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReloadEvent {
     /// Serialised as unix milliseconds.
-    #[serde(serialize_with = "crate::blocks::unix_ms")]
+    #[serde(
+        serialize_with = "crate::blocks::unix_ms",
+        deserialize_with = "crate::blocks::from_unix_ms"
+    )]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub at: SystemTime,
     pub outcome: ReloadOutcome,

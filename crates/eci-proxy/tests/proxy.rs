@@ -466,6 +466,10 @@ fn serve_runs_until_shutdown_and_cleans_up() {
         metrics: None,
         audit_log: None,
         audit_allowed: 0,
+        // The default control socket, beside the listening one: removed at the end too.
+        control: None,
+        control_group: None,
+        no_control: false,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = rig.rt.spawn(eci_proxy::serve(config, async {
@@ -488,6 +492,10 @@ fn serve_runs_until_shutdown_and_cleans_up() {
     stop.send(()).unwrap();
     rig.rt.block_on(served).unwrap().unwrap();
     assert!(!listen.exists(), "the listening socket is removed");
+    assert!(
+        !dir.path().join("control.sock").exists(),
+        "the control socket is removed"
+    );
     // The block was recorded in the history under the state directory.
     let history =
         eci_history::History::open(dir.path().join("state"), eci_history::Retention::default());

@@ -1,0 +1,125 @@
+//! `eci-guard write-admin-settings` (issue 14, point 4), the helper the app runs through pkexec:
+//! it writes a valid section keeping the admin file's other keys and mode, refuses a file with
+//! errors, and refuses to overwrite a file that changed since the edit was made on it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const ADMIN: &str = r#"{
+  "configurationFileVersion": 2,
+  "analyticsEnabled": { "locked": false, "value": false },
+  "enhancedContainerIsolation": {
+    "locked": false,
+    "value": true,
+    "dockerSocketMount": {
+      "imageList": { "images": ["iechor.io/localstack/localstack:*"] }
+    }
+  },
+  "proxy": { "mode": "manual", "http": "http://proxy.example:3128" }
+}
+"#;
+
+const EDITED: &str = r#"{
+  "configurationFileVersion": 2,
+  "enhancedContainerIsolation": {
+    "locked": true,
+    "value": true,
+    "iechorSocketMount": {
+      "imageList": { "images": ["iechor.io/testcontainers/ryuk:*"] },
+      "commandList": { "type": "deny", "commands": ["push"] }
+    }
+  }
+}
+"#;
+
+fn helper(from: &Path, to: &Path, etag: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eci-guard"));
+    cmd.arg("write-admin-settings")
+        .arg("--from")
+        .arg(from)
+        .arg("--to")
+        .arg(to);
+    if let Some(etag) = etag {
+        cmd.args(["--etag", etag]);
+    }
+    cmd.output().unwrap()
+}
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::Builder::new().prefix("eciw").tempdir().unwrap();
+    let admin = dir.path().join("admin-settings.json");
+    std::fs::write(&admin, ADMIN).unwrap();
+    std::fs::set_permissions(&admin, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let from = dir.path().join("edited.json");
+    std::fs::write(&from, EDITED).unwrap();
+    (dir, admin, from)
+}
+
+#[test]
+fn writes_the_section_and_keeps_the_other_keys_and_the_mode() {
+    let (_dir, admin, from) = setup();
+    let etag = eci_proxy::settings_files::read_view(&admin, true)
+        .unwrap()
+        .etag;
+    let out = helper(&from, &admin, Some(&etag));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&admin).unwrap()).unwrap();
+    assert_eq!(written["analyticsEnabled"]["value"], false);
+    assert_eq!(written["proxy"]["http"], "http://proxy.example:3128");
+    let eci = &written["enhancedContainerIsolation"];
+    assert_eq!(eci["locked"], true);
+    // The admin file's own spelling of the socket-mount key is kept.
+    assert_eq!(
+        eci["dockerSocketMount"]["imageList"]["images"],
+        serde_json::json!(["iechor.io/testcontainers/ryuk:*"])
+    );
+    assert_eq!(
+        eci["dockerSocketMount"]["commandList"]["commands"],
+        serde_json::json!(["push"])
+    );
+    let keys: Vec<&String> = written.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "configurationFileVersion",
+            "analyticsEnabled",
+            "enhancedContainerIsolation",
+            "proxy"
+        ]
+    );
+    let mode = std::fs::metadata(&admin).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640);
+}
+
+#[test]
+fn refuses_a_file_with_errors_and_a_stale_etag() {
+    let (dir, admin, _) = setup();
+    for bad in [
+        EDITED.replace(
+            "\"configurationFileVersion\": 2",
+            "\"configurationFileVersion\": 3",
+        ),
+        EDITED.replace("ryuk:*", "Ryuk:*"),
+        EDITED.replace("\"deny\"", "\"sometimes\""),
+        "{ not json".to_owned(),
+    ] {
+        let from = dir.path().join("bad.json");
+        std::fs::write(&from, &bad).unwrap();
+        let out = helper(&from, &admin, None);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was written"));
+        assert_eq!(std::fs::read_to_string(&admin).unwrap(), ADMIN);
+    }
+    let from = dir.path().join("edited.json");
+    let out = helper(&from, &admin, Some("0-0-stale"));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&admin).unwrap(), ADMIN);
+    let out = helper(&dir.path().join("absent.json"), &admin, None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

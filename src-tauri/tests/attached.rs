@@ -1,0 +1,308 @@
+//! The app attached to a separately started `eci-guard serve` (issue 14, point 2), its commands
+//! driven through Tauri's IPC with the mock runtime: the daemon's status, settings, history and
+//! socket come back through the same commands as embedded; a save is enforced by the daemon; no
+//! second enforcer starts. Also the settings import and export commands (point 4; the native
+//! dialogs only pick their paths) and the admin write route.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eci_e2e::shared;
+use eci_guard_desktop::{AppConfig, AppState};
+use eci_proxy::{EnforcerConfig, Limits, SettingsPaths};
+use serde_json::{json, Value};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+
+const ADMIN: &str = r#"{
+  "configurationFileVersion": 2,
+  "analyticsEnabled": { "locked": false, "value": false },
+  "enhancedContainerIsolation": {
+    "locked": false,
+    "value": true,
+    "iechorSocketMount": { "imageList": { "images": [] } }
+  }
+}
+"#;
+
+/// The `eci-guard` binary of this build (beside the test's own target directory), brought up
+/// to date first: another package's binary is not rebuilt for this test by cargo itself.
+fn eci_guard_binary() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "eci-guard", "--bin", "eci-guard"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building eci-guard");
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    dir.join("eci-guard")
+}
+
+/// A running `eci-guard serve`; killed when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Daemon {
+    let mut cmd = Command::new(eci_guard_binary());
+    cmd.arg("serve")
+        .arg("--upstream")
+        .arg(shared().engine().socket_path())
+        .arg("--listen")
+        .arg(dir.join("daemon/docker.sock"))
+        .arg("--admin-settings")
+        .arg(dir.join("admin/admin-settings.json"))
+        .arg("--user-settings")
+        .arg(dir.join("user/settings.json"))
+        .arg("--state-dir")
+        .arg(dir.join("daemon/state"))
+        .arg("--control")
+        .arg(dir.join("daemon/control.sock"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ECI_GUARD_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut daemon = Daemon(cmd.spawn().unwrap());
+    let err = BufReader::new(daemon.0.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("eci-guard serve starts");
+        if line.contains("serving the control socket") {
+            return daemon;
+        }
+    }
+}
+
+/// A create the enforcer with ECI on refuses (400, recorded) without asking the engine.
+fn blocked_request(socket: &Path) -> u16 {
+    let body = r#"{"Image":"eci-none/absent:1","HostConfig":{"Binds":[],"binds":[]}}"#;
+    let request = format!(
+        "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+struct AttachedApp {
+    state: Arc<AppState>,
+    app: App<MockRuntime>,
+    webview: WebviewWindow<MockRuntime>,
+}
+
+/// The app attached to the daemon's control socket; its own (unused) enforcer paths elsewhere.
+fn attach(dir: &Path, force_user_mode: bool) -> AttachedApp {
+    let config = AppConfig {
+        attach: Some(dir.join("daemon/control.sock")),
+        enforcer: EnforcerConfig {
+            listen: vec![dir.join("app/docker.sock")],
+            upstream: shared().engine().socket_path().to_owned(),
+            settings: SettingsPaths {
+                admin: Some(dir.join("admin/admin-settings.json")),
+                user: Some(dir.join("user/settings.json")),
+            },
+            state_dir: dir.join("app/state"),
+            protect: Vec::new(),
+            limits: Limits::default(),
+            watch_settings: true,
+        },
+        registries: None,
+        force_user_mode,
+    };
+    let state = Arc::new(AppState::open(config).unwrap());
+    let app = eci_guard_desktop::builder(mock_builder())
+        .manage(state.clone())
+        .build(tauri::generate_context!("tauri.conf.json", test = true))
+        .unwrap();
+    let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    AttachedApp {
+        state,
+        app,
+        webview,
+    }
+}
+
+impl AttachedApp {
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        get_ipc_response(
+            &self.webview,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().unwrap())
+    }
+
+    fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.invoke(cmd, args)
+            .unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
+    }
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_attached_app_shows_and_edits_the_daemons_enforcement() {
+    let dir = tempfile::Builder::new().prefix("ecia").tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("admin")).unwrap();
+    std::fs::write(d.join("admin/admin-settings.json"), ADMIN).unwrap();
+    let _daemon = serve(d);
+    let daemon_socket = d.join("daemon/docker.sock");
+    let a = attach(d, false);
+    a.state.start(a.app.handle().clone());
+
+    // The daemon's status and socket, not an enforcer of the app's own.
+    let status = a.ok("status", json!({}));
+    assert_eq!(status["enforcer"]["listening"], json!([daemon_socket]));
+    assert_eq!(status["enforcer"]["eci_enabled"], true);
+    assert_eq!(status["enforcer"]["upstream_reachable"], true);
+    assert_eq!(
+        status["docker_host"],
+        format!("unix://{}", daemon_socket.display())
+    );
+    assert_eq!(
+        a.ok("docker_host_line", json!({})),
+        format!("export DOCKER_HOST=unix://{}", daemon_socket.display())
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !d.join("app/docker.sock").exists(),
+        "attached, the app starts no enforcer of its own"
+    );
+
+    // The daemon's history, through the app's commands.
+    assert_eq!(blocked_request(&daemon_socket), 400);
+    wait_until("the block in the history", || {
+        a.ok(
+            "history_query",
+            json!({"filter": {}, "page": {"limit": 10, "offset": 0}}),
+        )["total"]
+            == 1
+    });
+    let export = d.join("export.csv");
+    let rows = a.ok(
+        "history_export",
+        json!({"filter": {}, "format": "csv", "path": export}),
+    );
+    assert_eq!(rows, 1);
+    assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 2);
+
+    // Settings: admin mode (root may write the admin file), a preview, and a save the daemon
+    // enforces.
+    let view = a.ok("load_settings", json!({}));
+    assert_eq!(view["mode"], "admin");
+    assert_eq!(view["admin"]["text"], ADMIN);
+    assert_eq!(view["effective"]["eciEnabled"], true);
+    let mut section = view["admin"]["section"].clone();
+    section["value"] = json!(false);
+    let preview = a.ok(
+        "preview_settings",
+        json!({"target": "admin", "section": section}),
+    );
+    assert!(preview.as_str().unwrap().contains("\"analyticsEnabled\""));
+    a.ok(
+        "save_settings",
+        json!({"target": "admin", "section": section, "etag": view["admin"]["etag"]}),
+    );
+    wait_until("the daemon enforcing the save", || {
+        a.ok("status", json!({}))["enforcer"]["eci_enabled"] == false
+    });
+    assert_eq!(
+        blocked_request(&daemon_socket),
+        404,
+        "ECI off passes through"
+    );
+
+    // Export the admin file as it is now, and import it back into the editor.
+    let exported = d.join("exported-admin.json");
+    a.ok(
+        "export_settings",
+        json!({"target": "admin", "path": exported}),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&exported).unwrap(),
+        std::fs::read_to_string(d.join("admin/admin-settings.json")).unwrap()
+    );
+    let imported = a.ok("import_settings", json!({"path": exported}));
+    assert_eq!(imported["section"]["value"], false);
+    std::fs::write(d.join("broken.json"), r#"{"configurationFileVersion": 3}"#).unwrap();
+    let imported = a.ok("import_settings", json!({"path": d.join("broken.json")}));
+    assert!(imported["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["severity"] == "error"));
+    let missing = a
+        .invoke("import_settings", json!({"path": d.join("absent.json")}))
+        .unwrap_err();
+    assert_eq!(missing["code"], "not_found");
+    let relative = a
+        .invoke(
+            "export_settings",
+            json!({"target": "admin", "path": "x.json"}),
+        )
+        .unwrap_err();
+    assert_eq!(relative["code"], "invalid");
+    assert_eq!(a.ok("admin_write_route", json!({})), "direct");
+
+    // Seen as a user (ECI_GUARD_USER_MODE): user mode, no admin save, and polkit as the route.
+    let u = attach(d, true);
+    let view = u.ok("load_settings", json!({}));
+    assert_eq!(view["mode"], "user");
+    let refused = u
+        .invoke(
+            "save_settings",
+            json!({"target": "admin", "section": section, "etag": view["admin"]["etag"]}),
+        )
+        .unwrap_err();
+    assert_eq!(refused["code"], "forbidden");
+    assert_eq!(u.ok("admin_write_route", json!({})), "polkit");
+    tauri::async_runtime::block_on(a.state.stop());
+}
