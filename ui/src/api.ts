@@ -23,6 +23,7 @@ import type {
   Families,
   FileView,
   Filter,
+  ImportedSettings,
   Page,
   ProbeReport,
   QueryPage,
@@ -32,6 +33,7 @@ import type {
   StoredBlock,
   Target,
   TrayModel,
+  WriteRoute,
 } from './generated';
 
 export type * from './generated';
@@ -94,15 +96,6 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
     throw toApiError(raw);
   }
 }
-
-/** A settings file read for import: its ECI section (if usable) and its diagnostics. */
-export interface ImportedSettings {
-  path: string;
-  section: EciSection | null;
-  diagnostics: Diagnostic[];
-}
-
-export type WriteRoute = 'direct' | 'polkit';
 
 // ---- Commands ----
 

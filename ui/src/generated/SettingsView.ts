@@ -6,10 +6,15 @@ import type { Policy } from "./Policy";
 /**
  * Both settings files as the editor needs them, the effective policy, and who may change what.
  */
-export type SettingsView = { mode: Mode, admin: FileView, user: FileView, 
+export type SettingsView = { 
+/**
+ * Admin when the asking user may write the admin file.
+ */
+mode: Mode, admin: FileView, user: FileView, 
 /**
  * What the enforcer applies now; when it does not run, what the files would give (the
- * fail-closed default if they have errors).
+ * fail-closed default if they have errors). Carried as `eci_policy::settings::Policy`
+ * serialises, which is all a client reads.
  */
 effective: Policy, 
 /**
