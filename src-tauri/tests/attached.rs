@@ -4,13 +4,15 @@
 //! second enforcer starts. Also the settings import and export commands (point 4; the native
 //! dialogs only pick their paths) and the admin write route.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod daemon;
+
+use daemon::Daemon;
 use eci_e2e::shared;
 use eci_guard_desktop::{AppConfig, AppState};
 use eci_proxy::{EnforcerConfig, Limits, SettingsPaths};
@@ -31,71 +33,24 @@ const ADMIN: &str = r#"{
 }
 "#;
 
-/// The `eci-guard` binary of this build (beside the test's own target directory), brought up
-/// to date first: another package's binary is not rebuilt for this test by cargo itself.
-fn eci_guard_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "eci-guard", "--bin", "eci-guard"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "building eci-guard");
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    dir.join("eci-guard")
-}
-
-/// A running `eci-guard serve`; killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// `eci-guard serve` on this test's layout under `dir`.
 fn serve(dir: &Path) -> Daemon {
-    let mut cmd = Command::new(eci_guard_binary());
-    cmd.arg("serve")
-        .arg("--upstream")
-        .arg(shared().engine().socket_path())
-        .arg("--listen")
-        .arg(dir.join("daemon/docker.sock"))
-        .arg("--admin-settings")
-        .arg(dir.join("admin/admin-settings.json"))
-        .arg("--user-settings")
-        .arg(dir.join("user/settings.json"))
-        .arg("--state-dir")
-        .arg(dir.join("daemon/state"))
-        .arg("--control")
-        .arg(dir.join("daemon/control.sock"))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ECI_GUARD_") {
-            cmd.env_remove(key);
-        }
-    }
-    let mut daemon = Daemon(cmd.spawn().unwrap());
-    let err = BufReader::new(daemon.0.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in err.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("eci-guard serve starts");
-        if line.contains("serving the control socket") {
-            return daemon;
-        }
-    }
+    let paths = [
+        "--upstream".into(),
+        shared().engine().socket_path().as_os_str().to_owned(),
+        "--listen".into(),
+        dir.join("daemon/docker.sock").into_os_string(),
+        "--admin-settings".into(),
+        dir.join("admin/admin-settings.json").into_os_string(),
+        "--user-settings".into(),
+        dir.join("user/settings.json").into_os_string(),
+        "--state-dir".into(),
+        dir.join("daemon/state").into_os_string(),
+        "--control".into(),
+        dir.join("daemon/control.sock").into_os_string(),
+    ];
+    let args: Vec<&std::ffi::OsStr> = paths.iter().map(std::ffi::OsString::as_os_str).collect();
+    daemon::serve(&args)
 }
 
 /// A create the enforcer with ECI on refuses (400, recorded) without asking the engine.

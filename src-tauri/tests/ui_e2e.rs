@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod daemon;
 mod desktop;
 
 use eci_e2e::{push_image, shared, ImageSpec};
@@ -102,19 +103,60 @@ fn xvfb() -> (Proc, String) {
     (proc, format!(":{n}"))
 }
 
+/// Where the enforcement the app shows runs (issue 14: the same views work both ways).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Enforcing {
+    /// The app's own enforcer.
+    Embedded,
+    /// A separately started `eci-guard serve`, which the app attaches to through its control
+    /// socket. The app is given a listening socket and state dir of its own that nobody uses:
+    /// only an app that really attached shows the daemon's socket, blocks and reloads.
+    Attached,
+}
+
 /// Where the app keeps everything for one run.
 struct AppEnv {
     dir: tempfile::TempDir,
     upstream: PathBuf,
     registries: PathBuf,
+    enforcing: Enforcing,
 }
 
 impl AppEnv {
     fn admin(&self) -> PathBuf {
         self.dir.path().join("admin/admin-settings.json")
     }
+    /// The socket clients use: the app's enforcer's, or the daemon's when attached.
     fn socket(&self) -> PathBuf {
         self.dir.path().join("run/docker.sock")
+    }
+    fn control(&self) -> PathBuf {
+        self.dir.path().join("run/control.sock")
+    }
+    /// `eci-guard serve` on this run's files when the app attaches to one; `None` embedded.
+    fn daemon(&self) -> Option<daemon::Daemon> {
+        if self.enforcing == Enforcing::Embedded {
+            return None;
+        }
+        let d = self.dir.path();
+        let paths = [
+            "--upstream".into(),
+            self.upstream.clone().into_os_string(),
+            "--listen".into(),
+            self.socket().into_os_string(),
+            "--admin-settings".into(),
+            self.admin().into_os_string(),
+            "--user-settings".into(),
+            d.join("user/settings.json").into_os_string(),
+            "--state-dir".into(),
+            d.join("state").into_os_string(),
+            "--registries".into(),
+            self.registries.clone().into_os_string(),
+            "--control".into(),
+            self.control().into_os_string(),
+        ];
+        let args: Vec<&std::ffi::OsStr> = paths.iter().map(std::ffi::OsString::as_os_str).collect();
+        Some(daemon::serve(&args))
     }
 }
 
@@ -178,19 +220,29 @@ fn driver(
 
 /// The app's environment: its display and where everything of this run is.
 fn app_env(display: &str, env: &AppEnv) -> Vec<(&'static str, std::ffi::OsString)> {
+    let d = env.dir.path();
+    let (listen, state, attach) = match env.enforcing {
+        Enforcing::Embedded => (env.socket(), d.join("state"), "off".into()),
+        Enforcing::Attached => (
+            d.join("app/docker.sock"),
+            d.join("app/state"),
+            env.control().into(),
+        ),
+    };
     vec![
         ("DISPLAY", display.into()),
         ("ECI_GUARD_UPSTREAM", env.upstream.clone().into()),
-        ("ECI_GUARD_LISTEN", env.socket().into()),
+        ("ECI_GUARD_LISTEN", listen.into()),
         ("ECI_GUARD_ADMIN_SETTINGS", env.admin().into()),
         (
             "ECI_GUARD_USER_SETTINGS",
-            env.dir.path().join("user/settings.json").into(),
+            d.join("user/settings.json").into(),
         ),
-        ("ECI_GUARD_STATE_DIR", env.dir.path().join("state").into()),
+        ("ECI_GUARD_STATE_DIR", state.into()),
         ("ECI_GUARD_REGISTRIES", env.registries.clone().into()),
+        ("ECI_GUARD_ATTACH", attach),
         // The tray writes its icons under the temp dir (`tray-icon/`): the test's, not /tmp.
-        ("TMPDIR", env.dir.path().into()),
+        ("TMPDIR", d.into()),
     ]
 }
 
@@ -271,6 +323,24 @@ async fn wait_text(c: &Client, selector: &str, text: &str) {
     }
 }
 
+/// Waits until the input `selector` holds a value containing `text`.
+async fn wait_value(c: &Client, selector: &str, text: &str) {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let value = find(c, selector).await.prop("value").await.ok().flatten();
+        if value.as_deref().is_some_and(|v| v.contains(text)) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            shot(c, "zz-failure").await;
+            panic!(
+                "{selector} holds {value:?}, not {text:?} (see docs/screenshots/zz-failure.png)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Other desktop settings and an unknown key in the ECI section, which a save must keep.
 const ADMIN: &str = r#"{
   "configurationFileVersion": 2,
@@ -287,6 +357,25 @@ const ADMIN: &str = r#"{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_locked() {
+    admin_then_user(Enforcing::Embedded).await
+}
+
+/// The same views and steps with the app attached to a separately started `eci-guard serve`:
+/// the save goes through the daemon's control socket and the daemon enforces it, its blocks
+/// reach History live, and Status shows the daemon's socket, not the app's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_locked() {
+    admin_then_user(Enforcing::Attached).await
+}
+
+/// A screenshot, taken once: in the embedded run (the attached run looks the same).
+async fn shot_once(c: &Client, enforcing: Enforcing, name: &str) {
+    if enforcing == Enforcing::Embedded {
+        shot(c, name).await;
+    }
+}
+
+async fn admin_then_user(enforcing: Enforcing) {
     let s = shared();
     let engine = s.engine();
     let registry = s.registry();
@@ -316,9 +405,11 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
         upstream: engine.socket_path().to_owned(),
         registries,
         dir,
+        enforcing,
     };
     std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
     std::fs::write(env.admin(), ADMIN).unwrap();
+    let _daemon = env.daemon();
 
     let (_x, display) = xvfb();
     let guard_host = format!("unix://{}", env.socket().display());
@@ -334,7 +425,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
         let c = session(port).await;
         find(&c, "[data-testid=mode-badge][data-mode=admin]").await;
         find(&c, "[data-testid=new-image-input]").await;
-        shot(&c, "01-settings-admin").await;
+        shot_once(&c, enforcing, "01-settings-admin").await;
 
         // Add the image: the badge turns green from the real registry.
         find(&c, "[data-testid=new-image-input]")
@@ -344,7 +435,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
             .unwrap();
         click(&c, "[data-testid=add-image]").await;
         find(&c, "[data-testid=image-badge][data-state=found]").await;
-        shot(&c, "02-settings-image-found").await;
+        shot_once(&c, enforcing, "02-settings-image-found").await;
 
         // Lock and save: the file holds the change and the keys it had.
         click(&c, "[data-testid=lock-toggle]").await;
@@ -356,7 +447,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
             .await
             .unwrap()
             .unwrap_or_default();
-        shot(&c, "03-settings-saved-locked").await;
+        shot_once(&c, enforcing, "03-settings-saved-locked").await;
         let saved: Value =
             serde_json::from_str(&std::fs::read_to_string(env.admin()).unwrap()).unwrap();
         let eci = &saved["enhancedContainerIsolation"];
@@ -423,12 +514,18 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
         wait_text(&c, "[data-testid=history-row]", "eci-e2e/busybox").await;
         click(&c, "[data-testid=history-row]").await;
         find(&c, "[data-testid=history-details]").await;
-        shot(&c, "04-history-live-block").await;
+        shot_once(&c, enforcing, "04-history-live-block").await;
 
         click(&c, "[data-testid=tab-status]").await;
         find(&c, "[data-testid=engine-version]").await;
-        find(&c, "[data-testid=docker-host-line]").await;
-        shot(&c, "05-status").await;
+        // The socket the daemon serves (attached, the app's own is elsewhere and unused).
+        wait_value(
+            &c,
+            "[data-testid=docker-host-line]",
+            &env.socket().display().to_string(),
+        )
+        .await;
+        shot_once(&c, enforcing, "05-status").await;
         c.close().await.unwrap();
         notice
     };
@@ -450,7 +547,7 @@ async fn admin_allows_an_image_locks_and_sees_blocks_live_then_a_user_sees_it_lo
         !save.is_enabled().await.unwrap(),
         "save is offered to a user"
     );
-    shot(&c, "06-settings-user-locked").await;
+    shot_once(&c, enforcing, "06-settings-user-locked").await;
     c.close().await.unwrap();
     assert_eq!(
         notice, "saved",
@@ -475,6 +572,17 @@ const ADMIN_AUDIT: &str = r#"{
 /// banner, the outcome filter, and "Enforce now" previewing the file it would write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner() {
+    audited_then_enforced(Enforcing::Embedded).await
+}
+
+/// The same, attached to a separately started `eci-guard serve`: the daemon forwards and
+/// records, "Enforce now" is saved through its control socket, and the daemon refuses after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_an_audited_request_shows_apart_in_history_with_the_enforce_now_banner() {
+    audited_then_enforced(Enforcing::Attached).await
+}
+
+async fn audited_then_enforced(enforcing: Enforcing) {
     let s = shared();
     let engine = s.engine();
     let image = s.busybox().reference();
@@ -485,9 +593,11 @@ async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner()
         upstream: engine.socket_path().to_owned(),
         registries,
         dir,
+        enforcing,
     };
     std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
     std::fs::write(env.admin(), ADMIN_AUDIT).unwrap();
+    let _daemon = env.daemon();
 
     let (_x, display) = xvfb();
     let (_driver, port) = driver(&display, &env, false, Rendering::Composited, None);
@@ -577,14 +687,14 @@ async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner()
         ),
     )
     .await;
-    shot(&c, "07-history-audited").await;
+    shot_once(&c, enforcing, "07-history-audited").await;
 
     // "Enforce now" shows the user file it would write (the section is unlocked), and Cancel
     // leaves it unwritten.
     click(&c, "[data-testid=enforce-now]").await;
     find(&c, "[data-testid=enforce-preview]").await;
     wait_text(&c, "[data-testid=audit-banner]", "user/settings.json").await;
-    shot(&c, "08-history-enforce-now").await;
+    shot_once(&c, enforcing, "08-history-enforce-now").await;
     click(&c, "[data-testid=enforce-cancel]").await;
     assert!(!env.dir.path().join("user/settings.json").exists());
     // Confirmed: the user file holds every family enforced, the enforcer reloads, and the same
@@ -596,10 +706,10 @@ async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner()
         "\"socketMounts\": false",
     )
     .await;
-    shot(&c, "08-history-enforce-now").await;
+    shot_once(&c, enforcing, "08-history-enforce-now").await;
     click(&c, "[data-testid=enforce-confirm]").await;
     find(&c, "[data-testid=enforce-done]").await;
-    shot(&c, "09-history-enforced").await;
+    shot_once(&c, enforcing, "09-history-enforced").await;
     let user: Value = serde_json::from_str(
         &std::fs::read_to_string(env.dir.path().join("user/settings.json")).unwrap(),
     )
@@ -638,7 +748,7 @@ async fn an_audited_request_shows_apart_in_history_with_the_enforce_now_banner()
         "eci-e2e/busybox",
     )
     .await;
-    shot(&c, "10-history-blocked-after-enforce").await;
+    shot_once(&c, enforcing, "10-history-blocked-after-enforce").await;
     c.close().await.unwrap();
 }
 
@@ -752,6 +862,7 @@ async fn closing_keeps_guarding_blocks_notify_one_instance_and_the_tray_pauses_a
         upstream: engine.socket_path().to_owned(),
         registries,
         dir,
+        enforcing: Enforcing::Embedded,
     };
     std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
     std::fs::write(env.admin(), ADMIN).unwrap();
@@ -1080,6 +1191,7 @@ async fn start_time_and_memory_with_100k_history_rows() {
         upstream: engine.socket_path().to_owned(),
         registries,
         dir,
+        enforcing: Enforcing::Embedded,
     };
     std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
     std::fs::write(env.admin(), ADMIN).unwrap();
