@@ -3,6 +3,7 @@
 
 import { useEffect, useRef } from 'react';
 import { events, type Filter, type StoredBlock } from '../api';
+import { subscription } from '../subscription';
 import { matches } from './filter';
 
 export const LIVE_BATCH_MS = 100;
@@ -12,8 +13,6 @@ export function useLiveBlocks(filter: Filter, onBatch: (batch: StoredBlock[]) =>
   const latest = useRef({ filter, onBatch });
   latest.current = { filter, onBatch };
   useEffect(() => {
-    let unlisten: (() => void) | null = null;
-    let gone = false;
     let queued: StoredBlock[] = [];
     let timer: ReturnType<typeof setTimeout> | null = null;
     const apply = () => {
@@ -22,20 +21,15 @@ export function useLiveBlocks(filter: Filter, onBatch: (batch: StoredBlock[]) =>
       queued = [];
       if (batch.length > 0) latest.current.onBatch(batch);
     };
-    events
-      .onBlocked((block) => {
+    const stop = subscription(
+      events.onBlocked((block) => {
         queued.push(block);
         if (timer === null) timer = setTimeout(apply, LIVE_BATCH_MS);
-      })
-      .then((u) => {
-        if (gone) u();
-        else unlisten = u;
-      })
-      .catch(() => undefined);
+      }),
+    );
     return () => {
-      gone = true;
       if (timer !== null) clearTimeout(timer);
-      unlisten?.();
+      stop();
     };
   }, []);
 }

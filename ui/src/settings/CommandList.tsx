@@ -1,23 +1,19 @@
 // The group of commands through a filtered socket: the list's type (deny or allow), its entries
 // flagged when the enforcer cannot act on them, and the picker to add one.
 
-import type { Diagnostic, EciSection, ListKind, Policy } from '../api';
+import type { ListKind } from '../api';
 import { parseCommand } from '../rules';
 import { CommandPicker } from './CommandPicker';
 import { Diags } from './Diags';
+import type { GroupProps, OnEdit } from './groupProps';
 import { LockNote } from './Lock';
 import { commands, setCommands, setCommandType } from './model';
 import { sourceLabel } from './sourceLabel';
 
-interface Props {
-  draft: EciSection;
+interface Props extends GroupProps {
   /** The list type shown: the draft's, else the one in force. */
   listType: ListKind;
-  effective: Policy;
-  readOnly: boolean;
-  lockedByAdmin: boolean;
-  diags: ReadonlyMap<string, Diagnostic[]>;
-  onEdit: (edit: (draft: EciSection) => EciSection) => void;
+  onEdit: OnEdit;
 }
 
 export function CommandList({ draft, listType, effective: eff, readOnly, lockedByAdmin, diags, onEdit }: Props) {

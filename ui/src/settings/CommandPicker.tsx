@@ -3,14 +3,18 @@
 
 import { useState } from 'react';
 import { CLIENT_ONLY, COMMANDS, GROUPS, UNSUPPORTED } from '../rules';
+import { AddRow } from './AddRow';
+
+/** What can be listed, by kind. */
+const LISTABLE: readonly (readonly [string, readonly string[]])[] = [
+  ['Groups', GROUPS],
+  ['Commands', COMMANDS],
+];
 
 export function CommandPicker({ readOnly, onAdd }: { readOnly: boolean; onAdd: (command: string) => void }) {
   const [newCommand, setNewCommand] = useState('');
   return (
-    <div className="row-line add-row" hidden={readOnly}>
-      <label htmlFor="new-command" className="sr-only">
-        Command or group
-      </label>
+    <AddRow field="new-command" label="Command or group" hidden={readOnly}>
       <select
         id="new-command"
         data-testid="command-picker"
@@ -19,20 +23,15 @@ export function CommandPicker({ readOnly, onAdd }: { readOnly: boolean; onAdd: (
         onChange={(e) => setNewCommand(e.target.value)}
       >
         <option value="">Choose a command or group…</option>
-        <optgroup label="Groups">
-          {GROUPS.map((g) => (
-            <option key={g} value={g}>
-              {g}
-            </option>
-          ))}
-        </optgroup>
-        <optgroup label="Commands">
-          {COMMANDS.map((c) => (
-            <option key={c} value={c}>
-              {c}
-            </option>
-          ))}
-        </optgroup>
+        {LISTABLE.map(([label, names]) => (
+          <optgroup key={label} label={label}>
+            {names.map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </optgroup>
+        ))}
         <optgroup label="Cannot be enforced">
           {UNSUPPORTED.map(([n, what]) => (
             <option key={n} value={n} disabled>
@@ -57,6 +56,6 @@ export function CommandPicker({ readOnly, onAdd }: { readOnly: boolean; onAdd: (
       >
         Add command
       </button>
-    </div>
+    </AddRow>
   );
 }

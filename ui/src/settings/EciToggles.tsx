@@ -1,42 +1,35 @@
 // The first group of the settings form: ECI on or off, and (for an administrator) the lock that
 // keeps users from changing the settings.
 
-import type { Diagnostic, EciSection, Mode, Policy } from '../api';
+import type { Mode } from '../api';
+import { CheckField } from './CheckField';
 import { Diags } from './Diags';
+import type { GroupProps, OnEdit } from './groupProps';
 import { LockNote } from './Lock';
 import { setFlag } from './model';
 import { sourceLabel } from './sourceLabel';
 
-interface Props {
-  draft: EciSection;
+interface Props extends GroupProps {
   mode: Mode;
   /** The lock in force (what a user sees in the lock's box). */
   locked: boolean;
   /** The value in force when the draft does not set one. */
   inheritedValue: boolean;
-  effective: Policy;
-  readOnly: boolean;
-  lockedByAdmin: boolean;
-  diags: ReadonlyMap<string, Diagnostic[]>;
-  onEdit: (edit: (draft: EciSection) => EciSection) => void;
+  onEdit: OnEdit;
 }
 
 export function EciToggles({ draft, mode, locked, inheritedValue, effective, readOnly, lockedByAdmin, diags, onEdit }: Props) {
   return (
     <fieldset disabled={readOnly} className="group">
       <legend>Enhanced Container Isolation</legend>
-      <div className="field">
-        <label>
-          <input
-            type="checkbox"
-            data-testid="eci-toggle"
-            disabled={readOnly}
-            checked={draft.value ?? inheritedValue}
-            onChange={(e) => onEdit((d) => setFlag(d, 'value', e.target.checked))}
-            aria-describedby="value-help"
-          />{' '}
-          ECI enabled
-        </label>
+      <CheckField
+        testId="eci-toggle"
+        label="ECI enabled"
+        checked={draft.value ?? inheritedValue}
+        disabled={readOnly}
+        describedBy="value-help"
+        onChange={(on) => onEdit((d) => setFlag(d, 'value', on))}
+      >
         <LockNote locked={lockedByAdmin} />
         <span id="value-help" className="help">
           {draft.value === undefined
@@ -44,19 +37,15 @@ export function EciToggles({ draft, mode, locked, inheritedValue, effective, rea
             : 'When off, the enforcer passes every request through unchecked.'}
         </span>
         <Diags list={diags.get('value')} />
-      </div>
-      <div className="field">
-        <label>
-          <input
-            type="checkbox"
-            data-testid="lock-toggle"
-            checked={mode === 'admin' ? draft.locked ?? false : locked}
-            disabled={mode !== 'admin' || readOnly}
-            onChange={(e) => onEdit((d) => setFlag(d, 'locked', e.target.checked))}
-            aria-describedby="lock-help"
-          />{' '}
-          Lock these settings for users
-        </label>
+      </CheckField>
+      <CheckField
+        testId="lock-toggle"
+        label="Lock these settings for users"
+        checked={mode === 'admin' ? draft.locked ?? false : locked}
+        disabled={mode !== 'admin' || readOnly}
+        describedBy="lock-help"
+        onChange={(on) => onEdit((d) => setFlag(d, 'locked', on))}
+      >
         <LockNote locked={lockedByAdmin} />
         <span id="lock-help" className="help">
           {mode === 'admin'
@@ -64,7 +53,7 @@ export function EciToggles({ draft, mode, locked, inheritedValue, effective, rea
             : 'Only an administrator can lock or unlock these settings.'}
         </span>
         <Diags list={diags.get('locked')} />
-      </div>
+      </CheckField>
     </fieldset>
   );
 }

@@ -2,25 +2,24 @@
 // to add one, and whether images derived from allowed ones are allowed too.
 
 import { useRef, useState } from 'react';
-import type { Diagnostic, EciSection, Policy, Target } from '../api';
+import type { Target } from '../api';
+import { AddRow } from './AddRow';
+import { CheckField } from './CheckField';
 import type { EditorAction } from './editor';
 import { Diags } from './Diags';
+import type { GroupProps } from './groupProps';
 import { ImageRow } from './ImageRow';
 import { LockNote } from './Lock';
 import { derived, images, setDerived, type Badge } from './model';
+import { onEnter } from './onEnter';
 import { sourceLabel } from './sourceLabel';
 
-interface Props {
-  draft: EciSection;
+interface Props extends GroupProps {
   imageKeys: readonly number[];
   badges: ReadonlyMap<number, Badge>;
   target: Target;
-  effective: Policy;
   /** Whether derived images are allowed when the draft does not say. */
   inheritedDerived: boolean;
-  readOnly: boolean;
-  lockedByAdmin: boolean;
-  diags: ReadonlyMap<string, Diagnostic[]>;
   dispatch: (action: EditorAction) => void;
 }
 
@@ -62,10 +61,7 @@ export function ImageList({ draft, imageKeys, badges, target, effective: eff, in
         })}
       </ul>
       <Diags list={diags.get('images')} />
-      <div className="row-line add-row" hidden={readOnly}>
-        <label htmlFor="new-image" className="sr-only">
-          New image entry
-        </label>
+      <AddRow field="new-image" label="New image entry" hidden={readOnly}>
         <input
           id="new-image"
           ref={newImageRef}
@@ -76,12 +72,7 @@ export function ImageList({ draft, imageKeys, badges, target, effective: eff, in
           value={newImage}
           spellCheck={false}
           onChange={(e) => setNewImage(e.target.value)}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter') {
-              e.preventDefault();
-              add();
-            }
-          }}
+          onKeyDown={onEnter(add)}
         />
         <button
           type="button"
@@ -94,21 +85,17 @@ export function ImageList({ draft, imageKeys, badges, target, effective: eff, in
         >
           Add image
         </button>
-      </div>
-      <div className="field">
-        <label>
-          <input
-            type="checkbox"
-            data-testid="derived-toggle"
-            disabled={readOnly}
-            checked={derived(draft) ?? inheritedDerived}
-            onChange={(e) => dispatch({ type: 'edit', edit: (d) => setDerived(d, e.target.checked) })}
-          />{' '}
-          Allow images derived from allowed images
-        </label>
+      </AddRow>
+      <CheckField
+        testId="derived-toggle"
+        label="Allow images derived from allowed images"
+        checked={derived(draft) ?? inheritedDerived}
+        disabled={readOnly}
+        onChange={(on) => dispatch({ type: 'edit', edit: (d) => setDerived(d, on) })}
+      >
         <span className="help">Local images built on top of an allowed image (its full layer chain first).</span>
         <Diags list={diags.get('derived')} />
-      </div>
+      </CheckField>
     </fieldset>
   );
 }

@@ -84,6 +84,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
     );
   }
 
+  const form = { view, target, draft, imageKeys, badges, readOnly, lockedByAdmin, diags, dispatch };
   return (
     <section aria-labelledby="settings-h" className="view settings">
       <div className="view-head">
@@ -112,18 +113,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
         <Diags list={diags.get('general')} />
 
         <div className="settings-grid">
-          <SettingsForm
-            view={view}
-            target={target}
-            draft={draft}
-            imageKeys={imageKeys}
-            badges={badges}
-            readOnly={readOnly}
-            lockedByAdmin={lockedByAdmin}
-            diags={diags}
-            dispatch={dispatch}
-            onSave={() => void editor.save()}
-          />
+          <SettingsForm {...form} onSave={() => void editor.save()} />
 
           <TryCommand target={target} section={draft} />
 

@@ -1,24 +1,22 @@
 // The settings form: one group of fields per part of the ECI section, each editing the draft.
 
-import type { Diagnostic, EciSection, ListKind, SettingsView, Target } from '../api';
+import type { ListKind, SettingsView, Target } from '../api';
 import { auditOf, setAudit } from '../audit';
 import { AuditMode } from './AuditMode';
 import { CommandList } from './CommandList';
 import type { EditorAction } from './editor';
 import { EciToggles } from './EciToggles';
+import type { GroupProps, OnEdit } from './groupProps';
 import { HostAccess } from './HostAccess';
 import { ImageList } from './ImageList';
 import { commandType, hostAccess, setHostAccess, type Badge } from './model';
 
-interface Props {
+/** The policy in force comes with the view. */
+interface Props extends Omit<GroupProps, 'effective'> {
   view: SettingsView;
   target: Target;
-  draft: EciSection;
   imageKeys: readonly number[];
   badges: ReadonlyMap<number, Badge>;
-  readOnly: boolean;
-  lockedByAdmin: boolean;
-  diags: ReadonlyMap<string, Diagnostic[]>;
   dispatch: (action: EditorAction) => void;
   onSave: () => void;
 }
@@ -27,7 +25,7 @@ const NO_AUDIT = { socketMounts: false, commands: false, hostAccess: false };
 
 export function SettingsForm({ view, target, draft, imageKeys, badges, readOnly, lockedByAdmin, diags, dispatch, onSave }: Props) {
   const eff = view.effective;
-  const onEdit = (edit: (d: EciSection) => EciSection) => dispatch({ type: 'edit', edit });
+  const onEdit: OnEdit = (edit) => dispatch({ type: 'edit', edit });
   // What the file does not set comes from the admin settings for a user; the admin file has no one above it.
   const inherits = target === 'user';
   const cmdType: ListKind = commandType(draft) ?? (inherits ? eff.commandList.type : 'deny');

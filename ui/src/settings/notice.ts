@@ -2,24 +2,13 @@
 
 import type { ApiError } from '../api';
 
-export type Notice =
-  | { kind: 'saved'; path: string }
-  | { kind: 'conflict'; message: string }
-  | { kind: 'changed-on-disk' }
-  | { kind: 'forbidden'; message: string }
-  | { kind: 'invalid'; message: string }
-  | { kind: 'error'; message: string };
+/** Why a save was refused: the file changed, not allowed, invalid settings, or anything else. */
+export type Refusal = 'conflict' | 'forbidden' | 'invalid' | 'error';
+
+export type Notice = { kind: 'saved'; path: string } | { kind: 'changed-on-disk' } | { kind: Refusal; message: string };
 
 /** The notice of a save the shell refused, by the error's code (never its message). */
 export function saveFailed(e: ApiError): Notice {
-  switch (e.code) {
-    case 'conflict':
-      return { kind: 'conflict', message: e.message };
-    case 'forbidden':
-      return { kind: 'forbidden', message: e.message };
-    case 'invalid':
-      return { kind: 'invalid', message: e.message };
-    default:
-      return { kind: 'error', message: e.message };
-  }
+  const kind: Refusal = e.code === 'conflict' || e.code === 'forbidden' || e.code === 'invalid' ? e.code : 'error';
+  return { kind, message: e.message };
 }

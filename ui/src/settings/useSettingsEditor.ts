@@ -4,6 +4,7 @@
 
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { api, events, toApiError, type SettingsView } from '../api';
+import { subscription } from '../subscription';
 import { editorReducer, INITIAL_EDITOR, isDirty, onDiskChange, targetOf } from './editor';
 import { saveFailed, type Notice } from './notice';
 
@@ -39,10 +40,9 @@ export function useSettingsEditor(onChanged: () => void) {
   // while a save is in flight, and for the etag it wrote, the change is ours.
   const ownSave = useRef<{ inFlight: boolean; etag: string | null }>({ inFlight: false, etag: null });
   useEffect(() => {
-    let unlisten: (() => void) | null = null;
     let gone = false;
-    events
-      .onPolicyChanged(() => {
+    const stop = subscription(
+      events.onPolicyChanged(() => {
         api.loadSettings().then((v) => {
           const cur = latest.current;
           if (gone || cur.view === null || ownSave.current.inFlight) return;
@@ -50,12 +50,11 @@ export function useSettingsEditor(onChanged: () => void) {
           if (what === 'warn') setNotice({ kind: 'changed-on-disk' });
           else if (what === 'take') apply(v);
         }, () => undefined);
-      })
-      .then((u) => (gone ? u() : (unlisten = u)))
-      .catch(() => undefined);
+      }),
+    );
     return () => {
       gone = true;
-      unlisten?.();
+      stop();
     };
   }, [apply]);
 

@@ -3,6 +3,7 @@
 
 import { useEffect, useState } from 'react';
 import { api, events, toApiError, type AppStatus } from '../api';
+import { subscription } from '../subscription';
 
 export function useStatus() {
   const [status, setStatus] = useState<AppStatus | null>(null);
@@ -26,10 +27,13 @@ export function useStatus() {
       (on) => !gone && setAutostart(on),
       () => undefined,
     );
-    const subs = [events.onStatusChanged((s) => !gone && setStatus(s)), events.onPolicyChanged(() => void refresh())];
+    const stops = [
+      subscription(events.onStatusChanged((s) => !gone && setStatus(s))),
+      subscription(events.onPolicyChanged(() => void refresh())),
+    ];
     return () => {
       gone = true;
-      subs.forEach((p) => p.then((u) => u()).catch(() => undefined));
+      stops.forEach((stop) => stop());
     };
   }, []);
 
