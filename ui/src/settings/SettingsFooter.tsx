@@ -21,7 +21,7 @@ export function SettingsFooter({ notice, readOnly, saving, dirty, hasErrors, loc
     <div className="settings-footer">
       {notice && <NoticeView notice={notice} onReload={onReload} />}
       <div className="actions">
-        {/* Submits the form above, so that Enter in a field saves too. */}
+        {/* Outside the form, tied to it by `form`: the footer stays in view while the form scrolls. */}
         <button
           type="submit"
           form="settings-form"
