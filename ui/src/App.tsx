@@ -6,6 +6,7 @@
 import { lazy, Suspense, useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { api, events, type SettingsView } from './api';
 import { Settings } from './settings/Settings';
+import { subscription } from './subscription';
 import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from './theme';
 
 const History = lazy(() => import('./history/History').then((m) => ({ default: m.History })));
@@ -47,34 +48,20 @@ export function App({ initialTab = 'settings' }: { initialTab?: TabId }) {
 
   useEffect(() => {
     refresh();
-    let unlisten: (() => void) | null = null;
-    let gone = false;
-    events
-      .onPolicyChanged(() => refresh())
-      .then((u) => (gone ? u() : (unlisten = u)))
-      .catch(() => undefined);
-    return () => {
-      gone = true;
-      unlisten?.();
-    };
+    return subscription(events.onPolicyChanged(() => refresh()));
   }, [refresh]);
 
   // A click on a block's notification: its History entry.
-  useEffect(() => {
-    let unlisten: (() => void) | null = null;
-    let gone = false;
-    events
-      .onOpenBlock((id) => {
-        setOpenBlock((o) => ({ id, seq: (o?.seq ?? 0) + 1 }));
-        setTab('history');
-      })
-      .then((u) => (gone ? u() : (unlisten = u)))
-      .catch(() => undefined);
-    return () => {
-      gone = true;
-      unlisten?.();
-    };
-  }, []);
+  useEffect(
+    () =>
+      subscription(
+        events.onOpenBlock((id) => {
+          setOpenBlock((o) => ({ id, seq: (o?.seq ?? 0) + 1 }));
+          setTab('history');
+        }),
+      ),
+    [],
+  );
 
   const onTabKey = (e: KeyboardEvent, index: number) => {
     const delta = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;

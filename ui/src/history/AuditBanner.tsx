@@ -4,7 +4,9 @@
 
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, events, toApiError, type AuditCount, type Mode, type Policy } from '../api';
-import { FAMILIES, audited, enforcePlan, type EnforcePlan } from '../audit';
+import { FAMILIES } from '../audit';
+import { audited, enforcePlan, type EnforcePlan } from './enforce';
+import { subscription } from '../subscription';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 /** Audited requests arriving together cost one count. */
@@ -66,23 +68,19 @@ export function AuditBanner({ mode, policy, locked, onChanged }: Props) {
   // A new audited request changes the count; refused ones do not.
   useEffect(() => {
     if (!on) return;
-    let unlisten: (() => void) | null = null;
-    let gone = false;
     let timer: ReturnType<typeof setTimeout> | null = null;
-    events
-      .onBlocked((b) => {
+    const stop = subscription(
+      events.onBlocked((b) => {
         if (!b.audited || timer !== null) return;
         timer = setTimeout(() => {
           timer = null;
           recount();
         }, RECOUNT_MS);
-      })
-      .then((u) => (gone ? u() : (unlisten = u)))
-      .catch(() => undefined);
+      }),
+    );
     return () => {
-      gone = true;
       if (timer !== null) clearTimeout(timer);
-      unlisten?.();
+      stop();
     };
   }, [on, recount]);
 

@@ -3,6 +3,7 @@
 
 import type { AuditFamily, AuditSettings, Diagnostic } from '../api';
 import { FAMILIES } from '../audit';
+import { CheckField } from './CheckField';
 
 interface Props {
   /** The flags as the file sets them; an absent flag inherits. */
@@ -34,23 +35,20 @@ export function AuditMode({ audit, inherited, readOnly, lockedByAdmin, diagnosti
         const checked = set ?? inherited[f.key];
         const id = `audit-${f.key}`;
         return (
-          <div className="field" key={f.key}>
-            <label>
-              <input
-                type="checkbox"
-                data-testid={id}
-                disabled={readOnly}
-                checked={checked}
-                aria-describedby={`${id}-help`}
-                onChange={(e) => onChange(f.key, e.target.checked)}
-              />{' '}
-              Audit {f.label.toLowerCase()}
-            </label>
+          <CheckField
+            key={f.key}
+            testId={id}
+            label={`Audit ${f.label.toLowerCase()}`}
+            checked={checked}
+            disabled={readOnly}
+            describedBy={`${id}-help`}
+            onChange={(on) => onChange(f.key, on)}
+          >
             <span id={`${id}-help`} className="help">
               {f.help}{' '}
               {set === undefined ? `Not set in this file: ${checked ? 'audited' : 'enforced'}.` : checked ? 'Audited.' : 'Enforced.'}
             </span>
-          </div>
+          </CheckField>
         );
       })}
       {diagnostics?.map((d, k) => (

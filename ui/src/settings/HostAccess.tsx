@@ -4,6 +4,8 @@
 
 import { useState } from 'react';
 import type { Diagnostic } from '../api';
+import { AddRow } from './AddRow';
+import { onEnter } from './onEnter';
 
 interface Props {
   /** The list as the file sets it; `undefined` when the file does not set it. */
@@ -61,10 +63,7 @@ export function HostAccess({ entries, readOnly, diagnostics, onChange }: Props) 
           </li>
         ))}
       </ul>
-      <div className="row-line add-row" hidden={readOnly}>
-        <label htmlFor="new-host" className="sr-only">
-          New host access entry
-        </label>
+      <AddRow field="new-host" label="New host access entry" hidden={readOnly}>
         <input
           id="new-host"
           type="text"
@@ -73,17 +72,12 @@ export function HostAccess({ entries, readOnly, diagnostics, onChange }: Props) 
           value={added}
           spellCheck={false}
           onChange={(e) => setAdded(e.target.value)}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter') {
-              e.preventDefault();
-              add();
-            }
-          }}
+          onKeyDown={onEnter(add)}
         />
         <button type="button" data-testid="add-host" disabled={added.trim() === ''} onClick={add}>
           Add image
         </button>
-      </div>
+      </AddRow>
     </fieldset>
   );
 }

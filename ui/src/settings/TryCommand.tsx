@@ -3,6 +3,7 @@
 
 import { useState } from 'react';
 import { api, toApiError, type EciSection, type Explanation, type Target } from '../api';
+import { onEnter } from './onEnter';
 
 interface Props {
   target: Target;
@@ -48,12 +49,7 @@ export function TryCommand({ target, section }: Props) {
           value={line}
           spellCheck={false}
           onChange={(e) => setLine(e.target.value)}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter') {
-              e.preventDefault();
-              void run();
-            }
-          }}
+          onKeyDown={onEnter(() => void run())}
         />
         <button type="button" data-testid="try-run" disabled={busy || line.trim() === ''} onClick={() => void run()}>
           Try

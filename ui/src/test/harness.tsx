@@ -70,6 +70,13 @@ export async function render(node: ReactNode): Promise<Rendered> {
   return { container, root };
 }
 
+/** Renders `node` in place of what `render` rendered (new props for the same components), under act(). */
+export async function rerender({ root }: Rendered, node: ReactNode) {
+  await act(async () => {
+    root.render(node);
+  });
+}
+
 /** Lets pending promises and (fake or real) timers up to `ms` run, under act(). */
 export async function flush(ms = 0) {
   await act(async () => {
