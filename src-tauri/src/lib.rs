@@ -178,6 +178,7 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
                     history: state.history.status(),
                     digests: Vec::new(),
                     docker_host: String::new(),
+                    attached_to: state.config.attach.clone(),
                 },
                 unix_ms_now(),
             );

@@ -245,6 +245,16 @@ impl AppState {
     /// `eci_proxy::PolicyStore::pause`); enforcing resumes by itself. Refused when the admin
     /// file locks the settings or no enforcer runs. Returns when enforcing resumes (unix ms).
     pub async fn pause<R: Runtime>(&self, app: &AppHandle<R>) -> Result<u64, AppError> {
+        if let Enforcement::Attached(client) = &self.enforcement {
+            return Err(AppError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "the enforcer is the eci-guard serve behind {}; the app pauses only an \
+                     enforcer of its own",
+                    client.path().display()
+                ),
+            ));
+        }
         self.refuse_if_locked().await?;
         let until = {
             let slot = self.enforcer.read().await;
@@ -376,6 +386,9 @@ pub struct AppStatus {
     pub digests: Vec<eci_proxy::EntryFreshness>,
     /// `unix:///…`, the value for `DOCKER_HOST`.
     pub docker_host: String,
+    /// The control socket of the `eci-guard serve` the app is attached to; `None` when the
+    /// enforcer is the app's own.
+    pub attached_to: Option<PathBuf>,
 }
 
 impl AppState {
@@ -396,6 +409,7 @@ impl AppState {
                     enforcer: Some(daemon.enforcer),
                     enforcer_error: None,
                     history: daemon.history,
+                    attached_to: Some(client.path().to_owned()),
                 },
                 Err(e) => AppStatus {
                     enforcer: None,
@@ -403,6 +417,7 @@ impl AppState {
                     history: self.history.status(),
                     digests: Vec::new(),
                     docker_host: format!("unix://{}", self.config.client_socket().display()),
+                    attached_to: Some(client.path().to_owned()),
                 },
             };
         }
@@ -413,6 +428,7 @@ impl AppState {
             history: self.history.status(),
             digests: self.digests.freshness(),
             docker_host: format!("unix://{}", self.config.client_socket().display()),
+            attached_to: None,
         }
     }
 }

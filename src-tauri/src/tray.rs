@@ -74,7 +74,8 @@ pub fn state_of(status: &AppStatus) -> TrayState {
 }
 
 /// The tray for `status` at `now_ms`: a disabled line with the state, Open, Pause (or Resume
-/// while paused) unless the settings are locked, and Quit.
+/// while paused) unless the settings are locked or the enforcer is a daemon the app is attached
+/// to, and Quit.
 pub fn model(status: &AppStatus, now_ms: u64) -> TrayModel {
     let state = state_of(status);
     let locked = status
@@ -109,7 +110,8 @@ pub fn model(status: &AppStatus, now_ms: u64) -> TrayModel {
             enabled: true,
         },
     ];
-    if !locked {
+    let attached = status.attached_to.is_some();
+    if !locked && !attached {
         items.push(match state {
             TrayState::Paused { .. } => TrayItem {
                 id: RESUME,
@@ -126,7 +128,11 @@ pub fn model(status: &AppStatus, now_ms: u64) -> TrayModel {
     }
     items.push(TrayItem {
         id: QUIT,
-        label: "Quit (stops the enforcer)".into(),
+        label: if attached {
+            "Quit (eci-guard serve keeps enforcing)".into()
+        } else {
+            "Quit (stops the enforcer)".into()
+        },
         enabled: true,
     });
     TrayModel {
@@ -276,6 +282,7 @@ mod tests {
         AppStatus {
             enforcer: Some(enforcer),
             enforcer_error: None,
+            attached_to: None,
             history: eci_history::Status {
                 database: "/state/history.sqlite3".into(),
                 healthy: true,
@@ -327,6 +334,16 @@ mod tests {
             [(STATE, false), (OPEN, true), (PAUSE, true), (QUIT, true)]
         );
         assert_eq!(m.items[2].label, "Pause for 10 minutes");
+    }
+
+    #[test]
+    fn attached_offers_no_pause_and_quit_leaves_the_daemon() {
+        let mut attached = status(|_| {});
+        attached.attached_to = Some("/run/eci-guard/control.sock".into());
+        let m = model(&attached, 0);
+        assert_eq!(m.state, TrayState::Enforcing);
+        assert_eq!(ids(&m), [(STATE, false), (OPEN, true), (QUIT, true)]);
+        assert_eq!(m.items[2].label, "Quit (eci-guard serve keeps enforcing)");
     }
 
     #[test]

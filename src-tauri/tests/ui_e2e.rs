@@ -518,6 +518,23 @@ async fn admin_then_user(enforcing: Enforcing) {
 
         click(&c, "[data-testid=tab-status]").await;
         find(&c, "[data-testid=engine-version]").await;
+        // Attached, the card names the daemon's control socket; embedded, there is none.
+        match enforcing {
+            Enforcing::Attached => {
+                wait_text(
+                    &c,
+                    "[data-testid=enforcer-attached]",
+                    &env.control().display().to_string(),
+                )
+                .await;
+                shot(&c, "15-status-attached").await;
+            }
+            Enforcing::Embedded => assert!(c
+                .find_all(css("[data-testid=enforcer-attached]"))
+                .await
+                .unwrap()
+                .is_empty()),
+        }
         // The socket the daemon serves (attached, the app's own is elsewhere and unused).
         wait_value(
             &c,

@@ -10,4 +10,9 @@ export type AppStatus = { enforcer: EnforcerStatus | null, enforcer_error: strin
 /**
  * `unix:///…`, the value for `DOCKER_HOST`.
  */
-docker_host: string, };
+docker_host: string, 
+/**
+ * The control socket of the `eci-guard serve` the app is attached to; `None` when the
+ * enforcer is the app's own.
+ */
+attached_to: string | null, };

@@ -1,5 +1,6 @@
-// The Enforcer card: the sockets it listens on, whether ECI is on (or paused, with a way back),
-// the filtered sockets, and the paths protected against mounts.
+// The Enforcer card: whose enforcer it is (the app's own, or an `eci-guard serve` it is attached
+// to), the sockets it listens on, whether ECI is on (or paused, with a way back), the filtered
+// sockets, and the paths protected against mounts.
 
 import type { EnforcerStatus } from '../api';
 import { lockedPolicy } from './text';
@@ -8,13 +9,20 @@ interface Props {
   enforcer: EnforcerStatus | null;
   /** Why the enforcer does not run, when it does not. */
   error: string | null;
+  /** The control socket of the `eci-guard serve` the app is attached to; null when embedded. */
+  attachedTo: string | null;
   onPause: (pause: boolean) => void;
 }
 
-export function EnforcerCard({ enforcer: en, error, onPause }: Props) {
+export function EnforcerCard({ enforcer: en, error, attachedTo, onPause }: Props) {
   return (
     <div className="card" data-testid="status-enforcer">
       <h3>Enforcer</h3>
+      {attachedTo !== null && (
+        <p data-testid="enforcer-attached">
+          Run by <code>eci-guard serve</code>; this app is attached through <code>{attachedTo}</code>.
+        </p>
+      )}
       {en === null ? (
         <p className="notice notice-error" data-testid="enforcer-error">
           Not running{error ? `: ${error}` : ''}
@@ -41,7 +49,7 @@ export function EnforcerCard({ enforcer: en, error, onPause }: Props) {
             <p>
               ECI is <strong>{en.eci_enabled ? 'on' : 'off'}</strong>
               {en.eci_enabled ? '' : ': every request passes through unchecked'}.{' '}
-              {en.eci_enabled && !lockedPolicy(en.policy_provenance) && (
+              {en.eci_enabled && attachedTo === null && !lockedPolicy(en.policy_provenance) && (
                 <button type="button" data-testid="pause-enforcing" onClick={() => onPause(true)}>
                   Pause for 10 minutes
                 </button>

@@ -148,4 +148,27 @@ describe('Status', () => {
     const locked = await render(<Status />);
     expect(locked.container.querySelector('[data-testid="pause-enforcing"]')).toBeNull();
   });
+
+  test('attached to an eci-guard serve: says so, and offers no pause of the daemon', async () => {
+    const attached = appStatus();
+    attached.attached_to = '/run/eci-guard/control.sock';
+    attached.enforcer!.policy_provenance = {
+      value: { from: 'default' },
+      images: { from: 'default' },
+      allowDerivedImages: { from: 'default' },
+      commandList: { from: 'default' },
+    };
+    backend({ status: () => attached, docker_host_line: () => 'x', autostart_enabled: () => false });
+    const { container } = await render(<Status />);
+    expect($(container, 'enforcer-attached').textContent).toContain('/run/eci-guard/control.sock');
+    expect(container.querySelector('[data-testid="pause-enforcing"]')).toBeNull();
+
+    // The same status embedded offers the pause and no attached line.
+    const own = appStatus();
+    own.enforcer!.policy_provenance = attached.enforcer!.policy_provenance;
+    backend({ status: () => own, docker_host_line: () => 'x', autostart_enabled: () => false });
+    const embedded = await render(<Status />);
+    expect(embedded.container.querySelector('[data-testid="enforcer-attached"]')).toBeNull();
+    expect(embedded.container.querySelector('[data-testid="pause-enforcing"]')).not.toBeNull();
+  });
 });

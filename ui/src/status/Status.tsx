@@ -60,7 +60,11 @@ export function Status() {
       {error && <p className="notice notice-warn">Last refresh failed: {error}</p>}
 
       <div className="cards">
-        <EnforcerCard enforcer={en} error={status.enforcer_error} onPause={(pause) => void pauseOrResume(pause)} />
+        <EnforcerCard
+          enforcer={en}
+          error={status.enforcer_error}
+          attachedTo={status.attached_to}
+          onPause={(pause) => void pauseOrResume(pause)} />
         <EngineCard enforcer={en} />
         <PolicyCard enforcer={en} />
         <HistoryCard history={status.history} />

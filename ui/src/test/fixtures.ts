@@ -120,6 +120,7 @@ export function appStatus(over: Partial<AppStatus> = {}): AppStatus {
     },
     digests: [],
     docker_host: 'unix:///run/user/1000/eci-guard/docker.sock',
+    attached_to: null,
     ...over,
   };
 }
