@@ -190,6 +190,42 @@ fn attached_clients_see_status_blocks_and_reloads_and_save_settings() {
     let (code, _) = as_nobody(&s.control, "GET", "/v1/status", "");
     assert_eq!(code, 200);
 
+    // The kernel decides, as the peer, not the mode bits: a world-writable admin file in a
+    // directory the peer may not enter is not the peer's to write (the root daemon could).
+    let admin_dir = s.admin.parent().unwrap().to_owned();
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(&s.admin, 0o666).unwrap();
+    mode(&admin_dir, 0o700).unwrap();
+    let (code, body) = as_nobody(&s.control, "GET", "/v1/settings", "");
+    assert_eq!(code, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["mode"], "user", "{body}");
+    let save =
+        serde_json::json!({"target": "admin", "section": section, "etag": view["admin"]["etag"]});
+    let before = std::fs::read_to_string(&s.admin).unwrap();
+    let (code, body) = as_nobody(&s.control, "PUT", "/v1/settings", &save.to_string());
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(std::fs::read_to_string(&s.admin).unwrap(), before);
+
+    // A directory that is the peer's own: the peer saves, and the file is written as the peer.
+    std::os::unix::fs::chown(&admin_dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    mode(&admin_dir, 0o755).unwrap();
+    let (code, body) = as_nobody(&s.control, "GET", "/v1/settings", "");
+    assert_eq!(code, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["mode"], "admin", "{body}");
+    let mine = serde_json::json!({"value": true});
+    let save =
+        serde_json::json!({"target": "admin", "section": mine, "etag": view["admin"]["etag"]});
+    let (code, body) = as_nobody(&s.control, "PUT", "/v1/settings", &save.to_string());
+    assert_eq!(code, 200, "{body}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&s.admin).unwrap().uid(),
+        NOBODY,
+        "written as the peer"
+    );
+
     // The socket goes with the enforcer.
     s.serve.signal(rustix::process::Signal::TERM);
     let _ = s.serve.child.wait();

@@ -136,8 +136,10 @@ pub fn may_write(path: &Path) -> bool {
         if d.as_os_str().is_empty() {
             return access(".", Access::WRITE_OK).is_ok();
         }
-        if d.is_dir() {
-            return access(d, Access::WRITE_OK | Access::EXEC_OK).is_ok();
+        // The nearest entry that exists decides: a directory if this process may add to it, and
+        // never anything else (nothing can be created below a file).
+        if let Ok(meta) = std::fs::metadata(d) {
+            return meta.is_dir() && access(d, Access::WRITE_OK | Access::EXEC_OK).is_ok();
         }
         dir = d.parent();
     }
@@ -261,44 +263,6 @@ pub fn save(path: &Path, section: &EciSection, etag: &str) -> Result<(), FileErr
     Ok(())
 }
 
-/// Whether a user may write a file with this owner, group and mode under plain Unix permissions
-/// (no ACLs): root always; otherwise the first class that applies decides, as in the kernel.
-pub fn mode_allows_write(owner: u32, group: u32, mode: u32, uid: u32, gids: &[u32]) -> bool {
-    if uid == 0 {
-        return true;
-    }
-    if uid == owner {
-        return mode & 0o200 != 0;
-    }
-    if gids.contains(&group) {
-        return mode & 0o020 != 0;
-    }
-    mode & 0o002 != 0
-}
-
-/// Whether the user `uid` (in groups `gids`) may write the settings file at `path`: the file
-/// itself, or, when absent, the nearest existing directory above it (write and search), since a
-/// save creates the missing ones. For a peer of the control socket, whose credentials the kernel
-/// gave us: the check is ours, not the peer's word.
-pub fn user_may_write(path: &Path, uid: u32, gids: &[u32]) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        return mode_allows_write(meta.uid(), meta.gid(), meta.mode(), uid, gids);
-    }
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if let Ok(meta) = std::fs::metadata(d) {
-            // Search permission: the execute bits, moved to where the write bits are checked.
-            let search = mode_allows_write(meta.uid(), meta.gid(), meta.mode() << 1, uid, gids);
-            return meta.is_dir()
-                && search
-                && mode_allows_write(meta.uid(), meta.gid(), meta.mode(), uid, gids);
-        }
-        dir = d.parent();
-    }
-    false
-}
-
 /// How a save reaches the admin file: written by this process, or through the polkit helper
 /// (`pkexec eci-guard write-admin-settings`) when this user may not write it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,16 +288,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_permissions_decide_like_the_kernel() {
-        // root:root 0644: only root.
-        assert!(mode_allows_write(0, 0, 0o644, 0, &[0]));
-        assert!(!mode_allows_write(0, 0, 0o644, 1000, &[1000]));
-        // alice:admins 0664: alice and the admins group.
-        assert!(mode_allows_write(1000, 50, 0o664, 1000, &[1000]));
-        assert!(mode_allows_write(1000, 50, 0o664, 1001, &[1001, 50]));
-        assert!(!mode_allows_write(1000, 50, 0o664, 1002, &[1002]));
-        // The owner class decides for the owner even when the group could write.
-        assert!(!mode_allows_write(1000, 50, 0o464, 1000, &[50]));
+    fn the_write_route_asks_polkit_only_when_the_user_may_not_write() {
         assert_eq!(write_route(false), WriteRoute::Polkit);
         assert_eq!(write_route(true), WriteRoute::Direct);
     }
@@ -342,25 +297,12 @@ mod tests {
     fn an_absent_file_is_judged_by_its_nearest_directory() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let locked = dir.path().join("locked");
-        std::fs::create_dir(&locked).unwrap();
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let other = rustix::process::getuid().as_raw() + 4242;
-        let file = locked.join("sub/admin-settings.json");
-        assert!(user_may_write(&file, 0, &[]), "root may");
-        assert!(
-            !user_may_write(&file, other, &[]),
-            "0755 is the owner's only"
-        );
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o757)).unwrap();
-        assert!(user_may_write(&file, other, &[]));
-        std::fs::write(locked.join("f.json"), "{}").unwrap();
-        std::fs::set_permissions(
-            locked.join("f.json"),
-            std::fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
-        assert!(!user_may_write(&locked.join("f.json"), other, &[]));
-        assert!(user_may_write(&locked.join("f.json"), 0, &[]));
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(may_write(&open.join("sub/deeper/admin-settings.json")));
+        // A file where a directory should be: nothing can be created below it.
+        std::fs::write(open.join("plain"), "").unwrap();
+        assert!(!may_write(&open.join("plain/admin-settings.json")));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod client;
+mod peer;
 pub mod server;
 
 pub use api::*;

@@ -1,7 +1,8 @@
 //! The control socket's server: a local HTTP/JSON API on a unix socket (mode 0660, the group of
 //! whoever may use it) over a running enforcer, its history and its settings files. Reads for
-//! any peer that can connect; writes only for a peer whose kernel-given uid may write the file
-//! (the admin file for admin saves and history clears).
+//! any peer that can connect; writes only for a peer that may write the file (the admin file for
+//! admin saves and history clears), checked and written with the peer's own credentials
+//! ([`super::peer`]), so the kernel decides.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::api::*;
+use super::peer::{as_peer, peer_of, AsPeerError, Peer};
 use crate::settings_files::{self as files, Mode, Target};
 use crate::{Enforcer, EnforcerConfig};
 
@@ -52,13 +54,6 @@ struct Ctx {
     config: EnforcerConfig,
     history: Arc<eci_history::History>,
     save_lock: tokio::sync::Mutex<()>,
-}
-
-/// The credentials of a control client, from the kernel (`SO_PEERCRED`).
-#[derive(Debug, Clone)]
-struct Peer {
-    uid: u32,
-    gids: Vec<u32>,
 }
 
 impl Enforcer {
@@ -158,28 +153,6 @@ async fn connection(ctx: Arc<Ctx>, stream: UnixStream, mut shutdown: watch::Rece
     }
 }
 
-/// The peer's uid and groups: the primary group from the socket, the supplementary ones from
-/// `/proc/PID/status` of the connecting process.
-fn peer_of(stream: &UnixStream) -> Option<Peer> {
-    let cred = stream.peer_cred().ok()?;
-    let mut gids = vec![cred.gid()];
-    if let Some(pid) = cred.pid() {
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(line) = status.lines().find(|l| l.starts_with("Groups:")) {
-                gids.extend(
-                    line["Groups:".len()..]
-                        .split_whitespace()
-                        .filter_map(|g| g.parse::<u32>().ok()),
-                );
-            }
-        }
-    }
-    Some(Peer {
-        uid: cred.uid(),
-        gids,
-    })
-}
-
 async fn respond(ctx: &Ctx, peer: &Peer, req: Request<Incoming>) -> Response<Body> {
     let route = (req.method().clone(), req.uri().path().to_owned());
     let result = match (&route.0, route.1.as_str()) {
@@ -265,6 +238,22 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(ErrorKind::Internal, format!("a worker failed: {e}")))?
 }
 
+/// Whether the kernel lets `peer` write `path` (or create it), asked as the peer.
+fn peer_may_write(peer: &Peer, path: &Path) -> Result<bool, ApiError> {
+    let path = path.to_owned();
+    Ok(as_peer(peer, move || files::may_write(&path))?)
+}
+
+impl From<AsPeerError> for ApiError {
+    fn from(e: AsPeerError) -> ApiError {
+        let code = match e {
+            AsPeerError::CannotSwitch { .. } | AsPeerError::Switch { .. } => ErrorKind::Forbidden,
+            AsPeerError::Panicked { .. } => ErrorKind::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
 fn admin_path(ctx: &Ctx) -> PathBuf {
     ctx.config
         .settings
@@ -303,9 +292,9 @@ async fn settings(ctx: &Ctx, peer: &Peer) -> Result<SettingsView, ApiError> {
     let (admin_path, user_path) = (admin_path(ctx), user_path(ctx));
     let peer = peer.clone();
     let (admin, user, mode) = blocking(move || {
-        let admin_writable = files::user_may_write(&admin_path, peer.uid, &peer.gids);
+        let admin_writable = peer_may_write(&peer, &admin_path)?;
         let admin = files::read_view(&admin_path, admin_writable)?;
-        let user_writable = files::user_may_write(&user_path, peer.uid, &peer.gids);
+        let user_writable = peer_may_write(&peer, &user_path)?;
         let user = files::read_view(&user_path, user_writable)?;
         let mode = if admin_writable {
             Mode::Admin
@@ -347,8 +336,8 @@ async fn preview(ctx: &Ctx, r: SectionRequest) -> Result<String, ApiError> {
 /// locked out by the admin file.
 async fn save(ctx: &Ctx, peer: &Peer, r: SaveRequest) -> Result<files::FileView, ApiError> {
     let path = path_of(ctx, r.target);
-    let (check, peer) = (path.clone(), peer.clone());
-    let allowed = blocking(move || Ok(files::user_may_write(&check, peer.uid, &peer.gids))).await?;
+    let (check, asking) = (path.clone(), peer.clone());
+    let allowed = blocking(move || peer_may_write(&asking, &check)).await?;
     if !allowed {
         return Err(ApiError::new(
             ErrorKind::Forbidden,
@@ -370,9 +359,13 @@ async fn save(ctx: &Ctx, peer: &Peer, r: SaveRequest) -> Result<files::FileView,
         }
     }
     let _one_at_a_time = ctx.save_lock.lock().await;
+    let peer = peer.clone();
+    // Written as the peer: the check above gives the message, this is what decides.
     blocking(move || {
-        files::save(&path, &r.section, &r.etag)?;
-        Ok(files::read_view(&path, true)?)
+        as_peer(&peer, move || {
+            files::save(&path, &r.section, &r.etag)?;
+            Ok(files::read_view(&path, true)?)
+        })?
     })
     .await
 }
@@ -393,7 +386,7 @@ async fn export(ctx: &Ctx, r: ExportRequest) -> Result<Response<Body>, ApiError>
 
 async fn clear(ctx: &Ctx, peer: &Peer) -> Result<u64, ApiError> {
     let (admin, peer) = (admin_path(ctx), peer.clone());
-    let allowed = blocking(move || Ok(files::user_may_write(&admin, peer.uid, &peer.gids))).await?;
+    let allowed = blocking(move || peer_may_write(&peer, &admin)).await?;
     if !allowed {
         return Err(ApiError::new(
             ErrorKind::Forbidden,
