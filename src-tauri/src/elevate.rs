@@ -20,26 +20,32 @@ fn cli() -> PathBuf {
 /// `admin` through pkexec, if the admin file still has `etag`.
 pub async fn write_admin_settings(admin: &Path, text: &str, etag: &str) -> Result<(), AppError> {
     let what = "cannot hand the settings to the admin helper";
-    let staged = tempfile::Builder::new()
-        .prefix("eci-guard-admin-")
-        .suffix(".json")
-        .tempfile()
-        .map_err(|e| AppError::io(what, &e))?;
-    std::fs::write(staged.path(), text).map_err(|e| AppError::io(what, &e))?;
-    // pkexec runs the helper as root, which reads the staged file wherever the user's temp
-    // directory is.
-    let out = tokio::process::Command::new("pkexec")
+    // The text goes on the helper's stdin: through pkexec it reads nothing else, and writes only
+    // the system's admin file (a `--to` other than that is refused).
+    let mut child = tokio::process::Command::new("pkexec")
         .arg(cli())
         .arg("write-admin-settings")
-        .arg("--from")
-        .arg(staged.path())
+        .args(["--from", "-"])
         .arg("--to")
         .arg(admin)
         .arg("--etag")
         .arg(etag)
-        .output()
-        .await
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| AppError::io("cannot run pkexec (install Debian's pkexec)", &e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        stdin
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|e| AppError::io(what, &e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| AppError::io(what, &e))?;
     let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     // The helper's exit statuses; pkexec's own: 126 not authorised or dismissed, 127 no agent.
     match out.status.code() {

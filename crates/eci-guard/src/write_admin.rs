@@ -2,6 +2,11 @@
 //! desktop app, run through `pkexec` (polkit action `com.eci-guard.write-admin-settings`). It
 //! takes the ECI section of FILE, refuses it when eci-policy finds errors, and writes it into
 //! the admin file atomically, keeping every other key the admin file holds.
+//!
+//! Run through pkexec (`PKEXEC_UID` set) it is root on a user's word, and polkit may keep the
+//! authorisation for a while (`auth_admin_keep`) for any process of the session: then it reads
+//! the settings only from its stdin (`--from -`), never a path root could read for the user,
+//! and writes only the system's admin file, never a `--to` of the caller's choosing.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +15,8 @@ use eci_proxy::settings_files::{self, FileError};
 
 #[derive(Debug, clap::Args)]
 pub struct WriteAdminArgs {
-    /// The settings file to take the `enhancedContainerIsolation` section from.
+    /// The settings file to take the `enhancedContainerIsolation` section from; `-` for stdin
+    /// (the only source through pkexec).
     #[arg(long, value_name = "FILE")]
     pub from: PathBuf,
     /// The admin settings file to write (default: the system's).
@@ -24,9 +30,17 @@ pub struct WriteAdminArgs {
 /// Exit 0 written, 1 the settings have errors, 2 a file cannot be read or written, 3 the admin
 /// file changed since the change was made on it.
 pub fn run(args: WriteAdminArgs) -> ExitCode {
-    let to = args
-        .to
-        .unwrap_or_else(eci_proxy::ServeConfig::default_admin_settings);
+    let system = eci_proxy::ServeConfig::default_admin_settings();
+    let to = args.to.clone().unwrap_or_else(|| system.clone());
+    if let Some(uid) = std::env::var_os("PKEXEC_UID") {
+        if let Err(refusal) = through_pkexec(&args, &to, &system) {
+            eprintln!(
+                "eci-guard: run through pkexec for uid {}: {refusal}; nothing was written",
+                uid.to_string_lossy()
+            );
+            return ExitCode::from(2);
+        }
+    }
     match write(&args.from, &to, args.etag.as_deref()) {
         Ok(()) => {
             eprintln!("eci-guard: wrote {}", to.display());
@@ -53,8 +67,28 @@ pub fn run(args: WriteAdminArgs) -> ExitCode {
     }
 }
 
+/// What a run through pkexec may do: read stdin, write the system's admin file.
+fn through_pkexec(args: &WriteAdminArgs, to: &Path, system: &Path) -> Result<(), &'static str> {
+    if args.from != Path::new("-") {
+        return Err("the settings must come on stdin (--from -)");
+    }
+    if to != system {
+        return Err("only the system's admin settings file may be written");
+    }
+    Ok(())
+}
+
+fn read_from(from: &Path) -> std::io::Result<String> {
+    if from == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(from)
+}
+
 fn write(from: &Path, to: &Path, etag: Option<&str>) -> Result<(), FileError> {
-    let text = std::fs::read_to_string(from).map_err(|source| FileError::Io {
+    let text = read_from(from).map_err(|source| FileError::Io {
         what: format!("cannot read {}", from.display()),
         source,
     })?;

@@ -123,3 +123,63 @@ fn refuses_a_file_with_errors_and_a_stale_etag() {
     let out = helper(&dir.path().join("absent.json"), &admin, None);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// Through pkexec (`PKEXEC_UID` set, as pkexec sets it) the helper is root on a user's word:
+/// it reads only its stdin, and writes only the system's admin file. A caller's `--to` (here a
+/// file of the test's) and a `--from` path root could read for the caller are refused, and
+/// nothing is written; stdin into another file is refused as well.
+#[test]
+fn through_pkexec_it_reads_stdin_and_writes_only_the_system_admin_file() {
+    use std::io::Write;
+    let (_dir, admin, from) = setup();
+    let run = |from: &Path, stdin: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eci-guard"));
+        cmd.env("PKEXEC_UID", "1000")
+            .arg("write-admin-settings")
+            .arg("--from")
+            .arg(from)
+            .arg("--to")
+            .arg(&admin)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&from, None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stdin"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&admin).unwrap(), ADMIN);
+    let out = run(Path::new("-"), Some(EDITED));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("only the system's admin settings file"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&admin).unwrap(), ADMIN);
+
+    // Without pkexec the same stdin reaches the file given (the caller's own rights apply).
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eci-guard"));
+    cmd.env_remove("PKEXEC_UID")
+        .args(["write-admin-settings", "--from", "-", "--to"])
+        .arg(&admin)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(EDITED.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(std::fs::read_to_string(&admin).unwrap().contains("ryuk:*"));
+}
