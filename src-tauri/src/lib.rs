@@ -26,7 +26,7 @@ use tauri::{Manager, Runtime};
 
 pub use error::{AppError, ErrorCode};
 pub use files::{FileView, Mode, Target};
-pub use state::{attach_target, AppConfig, AppState, AppStatus, Enforcement};
+pub use state::{attach_target, AppConfig, AppState, AppStatus, Enforcement, StartError};
 
 /// Every command the app registers, as named in `build.rs` (which generates their permissions)
 /// and in the capability (tests check the three agree).
@@ -208,10 +208,8 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
         .build(context);
     drop(built);
     let opened = match opening {
-        Ok(thread) => thread
-            .join()
-            .unwrap_or_else(|_| Err("opening the app's state panicked".into())),
-        Err(e) => Err(format!("cannot start a thread: {e}")),
+        Ok(thread) => thread.join().unwrap_or(Err(StartError::Panicked)),
+        Err(e) => Err(StartError::Thread(e)),
     };
     let state = match opened {
         Ok(state) => Arc::new(state),

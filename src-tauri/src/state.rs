@@ -58,10 +58,24 @@ pub struct AppConfig {
     pub attach: Option<PathBuf>,
 }
 
+/// Why the app cannot start: its environment, or a file it must read first.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An `ECI_GUARD_*` variable does not parse (clap's message names it).
+    #[error("{0}")]
+    Environment(#[from] clap::Error),
+    #[error("the registries file: {0}")]
+    Registries(#[from] eci_registry::SettingsError),
+    #[error("cannot start a thread to open the app's state: {0}")]
+    Thread(std::io::Error),
+    #[error("opening the app's state panicked")]
+    Panicked,
+}
+
 impl AppConfig {
     /// The same variables and defaults as `eci-guard serve`, plus `ECI_GUARD_USER_MODE`.
-    pub fn from_env() -> Result<AppConfig, String> {
-        let args = EnvOnly::try_parse_from(["eci-guard-desktop"]).map_err(|e| e.to_string())?;
+    pub fn from_env() -> Result<AppConfig, StartError> {
+        let args = EnvOnly::try_parse_from(["eci-guard-desktop"])?;
         let registries = args.serve.registries.clone();
         let force_user_mode = std::env::var("ECI_GUARD_USER_MODE")
             .is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
@@ -162,9 +176,9 @@ pub struct AppState {
 impl AppState {
     /// Opens the history and the digest cache under the state directory. Starts nothing: see
     /// [`AppState::start`].
-    pub fn open(config: AppConfig) -> Result<AppState, String> {
+    pub fn open(config: AppConfig) -> Result<AppState, StartError> {
         let registries = match &config.registries {
-            Some(path) => eci_registry::RegistrySettings::load(path).map_err(|e| e.to_string())?,
+            Some(path) => eci_registry::RegistrySettings::load(path)?,
             None => eci_registry::RegistrySettings::default(),
         };
         let state_dir = &config.enforcer.state_dir;
