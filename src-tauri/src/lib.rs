@@ -157,6 +157,9 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
         }))
         .plugin(tauri_plugin_autostart::Builder::new().build())
         .plugin(tauri_plugin_notification::init())
+        // Native open/save dialogs for importing and exporting settings files; the capability
+        // grants only open and save (no message boxes, no file system access).
+        .plugin(tauri_plugin_dialog::init())
         .on_page_load(|_, payload| tracing::debug!(event = ?payload.event(), "page load"))
         // Closing the window hides it: the enforcer keeps guarding. Quit is the tray's.
         .on_window_event(|window, event| {

@@ -1,8 +1,23 @@
 import { describe, expect, test } from 'vitest';
-import { api, ApiError, events, preloadSettings, systemTimeMs, toApiError, type SystemTimeJson } from './api';
+import { api, ApiError, dialogs, events, preloadSettings, systemTimeMs, toApiError, type SystemTimeJson } from './api';
 import { backend, deferred, emitEvent, settingsView } from './test/harness';
 
 describe('api', () => {
+  test('the file dialogs: one JSON file or none, and a dialog that fails is an ApiError', async () => {
+    const opened: unknown[] = ['/home/dev/a.json', null, ['/x.json', '/y.json']];
+    const be = backend({
+      'plugin:dialog|open': () => opened.shift(),
+      'plugin:dialog|save': () => Promise.reject('no display'),
+    });
+    await expect(dialogs.pickImport()).resolves.toBe('/home/dev/a.json');
+    await expect(dialogs.pickImport()).resolves.toBeNull();
+    // Never more than one file, whatever the shell answers.
+    await expect(dialogs.pickImport()).resolves.toBeNull();
+    expect(be.last('plugin:dialog|open')!.args.options).toMatchObject({ multiple: false, directory: false });
+    await expect(dialogs.pickExport('eci-settings.json')).rejects.toMatchObject({ name: 'ApiError', message: 'no display' });
+    expect(be.last('plugin:dialog|save')!.args.options).toMatchObject({ defaultPath: 'eci-settings.json' });
+  });
+
   test('the settings asked for at boot serve every view while pending, then each load asks again', async () => {
     const answer = deferred<unknown>();
     const be = backend({ load_settings: () => answer.promise });

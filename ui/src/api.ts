@@ -4,6 +4,7 @@
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import { downloadDir, join } from '@tauri-apps/api/path';
+import { open, save } from '@tauri-apps/plugin-dialog';
 
 // ---- Types the shell sends and receives ----
 //
@@ -171,6 +172,36 @@ export const api = {
       return '';
     }
   },
+};
+
+// ---- Native file dialogs ----
+
+/** What the import and export dialogs offer: settings files are JSON. */
+const SETTINGS_FILTERS = [{ name: 'Settings files', extensions: ['json'] }];
+
+async function dialog<T>(show: () => Promise<T>): Promise<T> {
+  try {
+    return await show();
+  } catch (raw) {
+    throw toApiError(raw);
+  }
+}
+
+/**
+ * The Tauri dialog plugin's file pickers (the capability grants only open and save). Each
+ * resolves to the picked path, or `null` when the user cancels; the path is then read or written
+ * by the app's own commands (`importSettings`, `exportSettings`).
+ */
+export const dialogs = {
+  /** One existing settings file to import. */
+  pickImport: (): Promise<string | null> =>
+    dialog(async () => {
+      const picked = await open({ title: 'Import settings', multiple: false, directory: false, filters: SETTINGS_FILTERS });
+      return typeof picked === 'string' ? picked : null;
+    }),
+  /** Where to export a settings file; `defaultPath` is the name (or path) proposed. */
+  pickExport: (defaultPath: string): Promise<string | null> =>
+    dialog(() => save({ title: 'Export settings', defaultPath, filters: SETTINGS_FILTERS })),
 };
 
 // ---- Events ----

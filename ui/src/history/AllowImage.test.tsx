@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { EciSection, SettingsDiff } from '../api';
-import { AllowImage, hunks, withImage } from './AllowImage';
+import { hunks } from '../DiffView';
+import { AllowImage, withImage } from './AllowImage';
 import { $, backend, click, flush, render, settingsView, until } from '../test/harness';
 
 const FORMS = {

@@ -3,7 +3,8 @@
 // the shell from the same rendering the save uses), and the save of exactly that diff.
 
 import { useEffect, useState } from 'react';
-import { api, toApiError, type DiffLine, type EciSection, type EntryForms, type SettingsDiff } from '../api';
+import { api, toApiError, type EciSection, type EntryForms, type SettingsDiff } from '../api';
+import { DiffView } from '../DiffView';
 
 type Choice = 'exact' | 'any_tag' | 'digest';
 
@@ -26,20 +27,6 @@ export function withImage(section: EciSection | null, entry: string): EciSection
       imageList: { ...list, images: images.includes(entry) ? images : [...images, entry] },
     },
   };
-}
-
-/** The lines to show: every change with `context` unchanged lines around it; `null` stands for
- * the unchanged lines left out. */
-export function hunks(lines: DiffLine[], context = 2): (DiffLine | null)[] {
-  const near = lines.map((_, i) =>
-    lines.slice(Math.max(0, i - context), i + context + 1).some((l) => l.op !== 'equal'),
-  );
-  const out: (DiffLine | null)[] = [];
-  lines.forEach((l, i) => {
-    if (near[i]) out.push(l);
-    else if (out.at(-1) !== null) out.push(null);
-  });
-  return out;
 }
 
 export function AllowImage({ image, onSaved }: { image: string; onSaved?: () => void }) {
@@ -133,20 +120,7 @@ export function AllowImage({ image, onSaved }: { image: string; onSaved?: () => 
           <p className="muted small">
             Changes to <code>admin-settings.json</code>:
           </p>
-          <pre className="diff" data-testid="allow-diff" aria-label="Changes to the admin settings file">
-            {hunks(diff.lines).map((l, i) =>
-              l === null ? (
-                <div key={i} className="diff-skip muted">
-                  {'  …'}
-                </div>
-              ) : (
-                <div key={i} className={`diff-${l.op}`} data-op={l.op}>
-                  {l.op === 'insert' ? '+ ' : l.op === 'delete' ? '- ' : '  '}
-                  {l.text}
-                </div>
-              ),
-            )}
-          </pre>
+          <DiffView lines={diff.lines} testId="allow-diff" label="Changes to the admin settings file" />
           <button
             type="button"
             className="primary"

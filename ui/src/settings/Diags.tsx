@@ -2,10 +2,10 @@
 
 import type { Diagnostic } from '../api';
 
-export function Diags({ list, id }: { list: Diagnostic[] | undefined; id?: string }) {
+export function Diags({ list, id, testId = 'field-diagnostics' }: { list: Diagnostic[] | undefined; id?: string; testId?: string }) {
   if (!list || list.length === 0) return null;
   return (
-    <ul className="diags" id={id} data-testid="field-diagnostics">
+    <ul className="diags" id={id} data-testid={testId}>
       {list.map((d, i) => (
         <li key={i} className={`diag diag-${d.severity}`}>
           <span className="diag-sev">{d.severity}</span> {d.message}

@@ -2,20 +2,26 @@
 // mode, user file in user mode), with live diagnostics, registry badges, a preview of the exact
 // file text, and a save that refuses to overwrite a file changed on disk. This file lays the view
 // out; the state is in useSettingsEditor (and editor.ts), each group of fields in its own part.
+// A user whom polkit lets write the admin file may switch to editing it; its save shows the diff
+// first (AdminReview). Import and export of a settings file go through native dialogs.
 
 import { useCallback, useMemo } from 'react';
 import type { Diagnostic } from '../api';
+import { AdminReview } from './AdminReview';
 import { Diags } from './Diags';
 import { targetOf } from './editor';
+import { FileActions, type AdminEdit } from './FileActions';
 import { LockIcon } from './Lock';
 import { byField, images } from './model';
 import { SettingsFooter } from './SettingsFooter';
 import { SettingsForm } from './SettingsForm';
 import { TryCommand } from './TryCommand';
+import { useAdminRoute } from './useAdminRoute';
 import { useLiveCheck } from './useLiveCheck';
 import { usePendingImage } from './usePendingImage';
 import { useProbes } from './useProbes';
 import { useSettingsEditor } from './useSettingsEditor';
+import { useSettingsFiles } from './useSettingsFiles';
 
 interface Props {
   /** An image History asked to allow; added to the list once the settings are loaded. */
@@ -29,11 +35,15 @@ const ECI_POINTER = '/enhancedContainerIsolation';
 
 export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props) {
   const editor = useSettingsEditor(onChanged);
-  const { view, draft, imageKeys, liveDiags, dispatch } = editor;
-  const target = view ? targetOf(view) : 'user';
+  const { view, draft, imageKeys, liveDiags, dispatch, adminEdit, elevated } = editor;
+  const target = view ? targetOf(view, adminEdit) : 'user';
   const file = view ? view[target] : null;
-  const lockedByAdmin = view !== null && view.mode === 'user' && view.locked;
-  const readOnly = view === null || lockedByAdmin || (file !== null && file.exists && !file.writable);
+  const lockedByAdmin = view !== null && view.mode === 'user' && view.locked && !adminEdit;
+  // The admin file a user edits is written through polkit, not by this process.
+  const readOnly = view === null || lockedByAdmin || (file !== null && file.exists && !file.writable && !elevated);
+  const route = useAdminRoute(view);
+  const admin: AdminEdit = elevated ? 'editing' : route === 'polkit' ? 'offer' : null;
+  const files = useSettingsFiles({ view, target, dispatch, setNotice: editor.setNotice });
 
   const imageList = images(draft);
   const imageRows = useMemo(
@@ -84,7 +94,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
     );
   }
 
-  const form = { view, target, draft, imageKeys, badges, readOnly, lockedByAdmin, diags, dispatch };
+  const form = { view, mode: elevated ? ('admin' as const) : view.mode, target, draft, imageKeys, badges, readOnly, lockedByAdmin, diags, dispatch };
   return (
     <section aria-labelledby="settings-h" className="view settings">
       <div className="view-head">
@@ -92,6 +102,10 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
         <p className="muted">
           {lockedByAdmin ? (
             'The policy in force, set by your administrator'
+          ) : elevated ? (
+            <>
+              Editing <code>{file.path}</code> · admin settings, saved with an administrator’s password
+            </>
           ) : (
             <>
               Editing <code>{file.path}</code>
@@ -107,7 +121,7 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
             <LockIcon /> These settings are locked by your administrator. You can read them but not change them.
           </p>
         )}
-        {!lockedByAdmin && file.exists && !file.writable && (
+        {!lockedByAdmin && !elevated && file.exists && !file.writable && (
           <p className="notice notice-warn">You cannot write {file.path}; the fields are read-only.</p>
         )}
         <Diags list={diags.get('general')} />
@@ -135,6 +149,29 @@ export function Settings({ pendingImage, onPendingImageTaken, onChanged }: Props
         lockedByAdmin={lockedByAdmin}
         onReload={() => void editor.reloadFromDisk()}
         onRevert={editor.revert}
+        review={
+          editor.review && (
+            <AdminReview
+              review={editor.review}
+              path={file.path}
+              saving={editor.saving}
+              onConfirm={() => void editor.confirmReview()}
+              onCancel={editor.cancelReview}
+            />
+          )
+        }
+        fileActions={
+          <FileActions
+            canImport={!readOnly}
+            canExport={file.exists}
+            busy={files.busy || editor.saving}
+            dirty={editor.dirty}
+            admin={admin}
+            onImport={() => void files.importFile()}
+            onExport={() => void files.exportFile()}
+            onAdminEdit={editor.editAdmin}
+          />
+        }
       />
     </section>
   );

@@ -1,6 +1,7 @@
-// The foot of the Settings view: the latest notice, Save and Revert, and whether there are unsaved
-// changes.
+// The foot of the Settings view: the latest notice, the review of an elevated save, Save and
+// Revert, whether there are unsaved changes, and the file actions.
 
+import type { ReactNode } from 'react';
 import { LockNote } from './Lock';
 import { NoticeView } from './NoticeView';
 import type { Notice } from './notice';
@@ -14,12 +15,18 @@ interface Props {
   lockedByAdmin: boolean;
   onReload: () => void;
   onRevert: () => void;
+  /** The diff to confirm before an elevated save, when one waits. */
+  review?: ReactNode;
+  /** Import, export, and the switch to the admin file. */
+  fileActions?: ReactNode;
 }
 
-export function SettingsFooter({ notice, readOnly, saving, dirty, hasErrors, lockedByAdmin, onReload, onRevert }: Props) {
+export function SettingsFooter(props: Props) {
+  const { notice, readOnly, saving, dirty, hasErrors, lockedByAdmin, onReload, onRevert, review, fileActions } = props;
   return (
     <div className="settings-footer">
       {notice && <NoticeView notice={notice} onReload={onReload} />}
+      {review}
       <div className="actions">
         {/* Outside the form, tied to it by `form`: the footer stays in view while the form scrolls. */}
         <button
@@ -37,6 +44,7 @@ export function SettingsFooter({ notice, readOnly, saving, dirty, hasErrors, loc
         </button>
         {dirty && <span className="muted">Unsaved changes</span>}
         <LockNote locked={lockedByAdmin} />
+        {fileActions}
       </div>
     </div>
   );

@@ -1,6 +1,6 @@
 // The settings form: one group of fields per part of the ECI section, each editing the draft.
 
-import type { ListKind, SettingsView, Target } from '../api';
+import type { ListKind, Mode, SettingsView, Target } from '../api';
 import { auditOf, setAudit } from '../audit';
 import { AuditMode } from './AuditMode';
 import { CommandList } from './CommandList';
@@ -14,6 +14,8 @@ import { commandType, hostAccess, setHostAccess, type Badge } from './model';
 /** The policy in force comes with the view. */
 interface Props extends Omit<GroupProps, 'effective'> {
   view: SettingsView;
+  /** Who edits: `admin` also for a user editing the admin file through polkit. */
+  mode: Mode;
   target: Target;
   imageKeys: readonly number[];
   badges: ReadonlyMap<number, Badge>;
@@ -23,7 +25,7 @@ interface Props extends Omit<GroupProps, 'effective'> {
 
 const NO_AUDIT = { socketMounts: false, commands: false, hostAccess: false };
 
-export function SettingsForm({ view, target, draft, imageKeys, badges, readOnly, lockedByAdmin, diags, dispatch, onSave }: Props) {
+export function SettingsForm({ view, mode, target, draft, imageKeys, badges, readOnly, lockedByAdmin, diags, dispatch, onSave }: Props) {
   const eff = view.effective;
   const onEdit: OnEdit = (edit) => dispatch({ type: 'edit', edit });
   // What the file does not set comes from the admin settings for a user; the admin file has no one above it.
@@ -42,7 +44,7 @@ export function SettingsForm({ view, target, draft, imageKeys, badges, readOnly,
     >
       <EciToggles
         {...fieldProps}
-        mode={view.mode}
+        mode={mode}
         locked={view.locked}
         inheritedValue={inherits ? eff.eciEnabled : true}
         onEdit={onEdit}
@@ -56,10 +58,10 @@ export function SettingsForm({ view, target, draft, imageKeys, badges, readOnly,
         dispatch={dispatch}
       />
       <CommandList {...fieldProps} listType={cmdType} onEdit={onEdit} />
-      {(view.mode === 'admin' || hostAccess(draft) !== undefined) && (
+      {(mode === 'admin' || hostAccess(draft) !== undefined) && (
         <HostAccess
           entries={hostAccess(draft)}
-          readOnly={readOnly || view.mode !== 'admin'}
+          readOnly={readOnly || mode !== 'admin'}
           diagnostics={(key) => diags.get(key)}
           onChange={(list) => onEdit((d) => setHostAccess(d, list))}
         />

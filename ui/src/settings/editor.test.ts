@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { ApiError, type EciSection } from '../api';
 import { editableSection, editorReducer, INITIAL_EDITOR, isDirty, onDiskChange, type EditorAction, type EditorState } from './editor';
 import { images } from './model';
-import { saveFailed } from './notice';
+import { elevatedSaveFailed, saveFailed } from './notice';
 import { fileView, policy, settingsView } from '../test/harness';
 
 const section = (imgs: string[]): EciSection => ({ value: true, iechorSocketMount: { imageList: { images: imgs } } });
@@ -60,6 +60,36 @@ describe('editor reducer', () => {
     expect(sent.baseline).toEqual(section(['x']));
   });
 
+  test('an import replaces the draft (known keys only, fresh keys), leaving the baseline: dirty, nothing saved', () => {
+    const loaded = run([{ type: 'loaded', view: settingsView('user', section(['a'])) }]);
+    const foreign = { ...section(['x', 'y']), unknownKey: 1 } as EciSection;
+    const s = editorReducer({ ...loaded, liveDiags: [] }, { type: 'imported', section: foreign });
+    expect(s.draft).toEqual(section(['x', 'y']));
+    expect(s.baseline).toEqual(loaded.baseline);
+    expect(s.imageKeys).toEqual([2, 3]);
+    expect(s.liveDiags).toBeNull();
+    expect(isDirty(s)).toBe(true);
+  });
+
+  test('a user switched to the admin file edits its section (not the policy in force), saves and reloads it', () => {
+    const admin = fileView({ writable: false, section: section(['admin-img']), etag: 'a1' });
+    const view = settingsView('user', section(['mine']), { locked: true, admin, effective: policy({ images: ['enforced'] }) });
+    const loaded = run([{ type: 'loaded', view }]);
+    expect(images(loaded.draft)).toEqual(['enforced']);
+    const on = editorReducer(loaded, { type: 'admin-edit', on: true });
+    expect(on.adminEdit).toBe(true);
+    expect(images(on.draft)).toEqual(['admin-img']);
+    expect(isDirty(on)).toBe(false);
+    const saved = editorReducer(on, { type: 'saved', file: fileView({ section: section(['admin-img', 'b']), etag: 'a2' }), sent: {} });
+    expect(saved.view!.admin.etag).toBe('a2');
+    expect(saved.view!.user).toBe(view.user);
+    // A reload keeps editing the admin file.
+    expect(images(editorReducer(saved, { type: 'loaded', view }).draft)).toEqual(['admin-img']);
+    const off = editorReducer(saved, { type: 'admin-edit', on: false });
+    expect(images(off.draft)).toEqual(['enforced']);
+    expect(editorReducer(INITIAL_EDITOR, { type: 'admin-edit', on: true })).toBe(INITIAL_EDITOR);
+  });
+
   test('an edit before the settings are loaded, or a save without them, changes nothing it should not', () => {
     expect(editorReducer(INITIAL_EDITOR, { type: 'saved', file: fileView(), sent: {} })).toBe(INITIAL_EDITOR);
     expect(editorReducer(INITIAL_EDITOR, { type: 'edit', edit: (d) => ({ ...d, value: false }) }).draft).toEqual({ value: false });
@@ -88,6 +118,12 @@ describe('onDiskChange', () => {
     expect(onDiskChange(user, { ...user, admin: fileView({ etag: 'other' }) }, null, true)).toBe('ignore');
     expect(onDiskChange(user, { ...user, user: fileView({ etag: 'other' }) }, null, true)).toBe('warn');
   });
+
+  test('a user editing the admin file compares the admin file', () => {
+    const user = settingsView('user', section([]));
+    expect(onDiskChange(user, { ...user, admin: fileView({ etag: 'other' }) }, null, true, true)).toBe('warn');
+    expect(onDiskChange(user, { ...user, user: fileView({ etag: 'other' }) }, null, true, true)).toBe('ignore');
+  });
 });
 
 test('a refused save says why by its code', () => {
@@ -95,4 +131,9 @@ test('a refused save says why by its code', () => {
   expect(saveFailed(new ApiError('forbidden', 'no'))).toEqual({ kind: 'forbidden', message: 'no' });
   expect(saveFailed(new ApiError('invalid', 'bad'))).toEqual({ kind: 'invalid', message: 'bad' });
   expect(saveFailed(new ApiError('io', 'disk'))).toEqual({ kind: 'error', message: 'disk' });
+});
+
+test('through polkit, forbidden means the administrator’s password was not given', () => {
+  expect(elevatedSaveFailed(new ApiError('forbidden', 'dismissed'))).toEqual({ kind: 'not-authorised', message: 'dismissed' });
+  expect(elevatedSaveFailed(new ApiError('conflict', 'etag'))).toEqual({ kind: 'conflict', message: 'etag' });
 });
