@@ -48,10 +48,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| AppError::new(ErrorCode::Internal, format!("a worker failed: {e}")))?
 }
 
-fn is_locked(admin: &FileView) -> bool {
-    admin.section.as_ref().and_then(|s| s.locked) == Some(true)
-}
-
 fn forbidden_admin(path: &Path) -> AppError {
     AppError::new(
         ErrorCode::Forbidden,
@@ -95,15 +91,8 @@ impl AppState {
                 .map(|l| l.policy)
                 .unwrap_or_default(),
         };
-        let effective = serde_json::to_value(&effective)
-            .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
-        Ok(SettingsView {
-            mode,
-            locked: is_locked(&admin),
-            admin,
-            user,
-            effective,
-        })
+        SettingsView::new(mode, admin, user, &effective)
+            .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))
     }
 
     pub async fn validate_section(
@@ -151,7 +140,7 @@ impl AppState {
             Target::User => {
                 let admin_path = self.config.admin_path();
                 let admin = blocking(move || files::read_view(&admin_path, false)).await?;
-                if is_locked(&admin) {
+                if admin.locks_eci() {
                     return Err(AppError::new(
                         ErrorCode::Forbidden,
                         "locked by your administrator: the ECI settings cannot be changed here",

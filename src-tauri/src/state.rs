@@ -312,7 +312,7 @@ impl AppState {
         let admin = tauri::async_runtime::spawn_blocking(move || read_view(&admin_path, false))
             .await
             .map_err(|e| AppError::new(ErrorCode::Internal, format!("a worker failed: {e}")))??;
-        if admin.section.as_ref().and_then(|s| s.locked) == Some(true) {
+        if admin.locks_eci() {
             return Err(AppError::new(
                 ErrorCode::Forbidden,
                 "locked by your administrator: enforcing cannot be paused",

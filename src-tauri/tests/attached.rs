@@ -11,16 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod daemon;
+mod mock_app;
 
 use daemon::Daemon;
 use eci_e2e::shared;
 use eci_guard_desktop::{AppConfig, AppState};
 use eci_proxy::{EnforcerConfig, Limits, SettingsPaths};
+use mock_app::{invoke, mock_app, MockApp};
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+use tauri::test::MockRuntime;
+use tauri::{App, WebviewWindow};
 
 const ADMIN: &str = r#"{
   "configurationFileVersion": 2,
@@ -96,14 +96,11 @@ fn attach(dir: &Path, force_user_mode: bool) -> AttachedApp {
         registries: None,
         force_user_mode,
     };
-    let state = Arc::new(AppState::open(config).unwrap());
-    let app = eci_guard_desktop::builder(mock_builder())
-        .manage(state.clone())
-        .build(tauri::generate_context!("tauri.conf.json", test = true))
-        .unwrap();
-    let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap();
+    let MockApp {
+        state,
+        app,
+        webview,
+    } = mock_app(config);
     AttachedApp {
         state,
         app,
@@ -113,19 +110,7 @@ fn attach(dir: &Path, force_user_mode: bool) -> AttachedApp {
 
 impl AttachedApp {
     fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        get_ipc_response(
-            &self.webview,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().unwrap(),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().unwrap())
+        invoke(&self.webview, cmd, args)
     }
 
     fn ok(&self, cmd: &str, args: Value) -> Value {

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod mock_app;
+
 use eci_guard_desktop::{AppConfig, AppError, AppState, ErrorCode};
 use eci_proxy::{EnforcerConfig, Limits, SettingsPaths};
+use mock_app::{invoke, mock_app, MockApp};
 use serde_json::{json, Value};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
-use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+use tauri::test::MockRuntime;
+use tauri::{App, WebviewWindow};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -84,14 +85,11 @@ impl Fixture {
             registries: None,
             force_user_mode,
         };
-        let state = Arc::new(AppState::open(config).unwrap());
-        let app = eci_guard_desktop::builder(mock_builder())
-            .manage(state.clone())
-            .build(tauri::generate_context!("tauri.conf.json", test = true))
-            .unwrap();
-        let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
-            .build()
-            .unwrap();
+        let MockApp {
+            state,
+            app,
+            webview,
+        } = mock_app(config);
         Fixture {
             dir,
             state,
@@ -131,22 +129,6 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no code: {e}"))
             .to_owned()
     }
-}
-
-fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-    get_ipc_response(
-        webview,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().unwrap(),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|body| body.deserialize::<Value>().unwrap())
 }
 
 fn read(path: &Path) -> String {

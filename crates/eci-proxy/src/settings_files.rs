@@ -85,6 +85,13 @@ pub struct FileView {
     pub etag: String,
 }
 
+impl FileView {
+    /// This (admin) file locks the ECI settings: users cannot change them.
+    pub fn locks_eci(&self) -> bool {
+        self.section.as_ref().and_then(|s| s.locked) == Some(true)
+    }
+}
+
 /// The bytes of a file and its etag, read from one open handle so that the two agree.
 struct Snapshot {
     bytes: Option<Vec<u8>>,

@@ -28,6 +28,24 @@ pub struct SettingsView {
     pub locked: bool,
 }
 
+impl SettingsView {
+    /// The view of both files for a client in `mode`, with the policy `effective`.
+    pub fn new(
+        mode: Mode,
+        admin: FileView,
+        user: FileView,
+        effective: &eci_policy::settings::Policy,
+    ) -> serde_json::Result<SettingsView> {
+        Ok(SettingsView {
+            mode,
+            locked: admin.locks_eci(),
+            admin,
+            user,
+            effective: serde_json::to_value(effective)?,
+        })
+    }
+}
+
 /// The daemon's status: the enforcer's and the history's.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DaemonStatus {

@@ -284,10 +284,6 @@ async fn status(ctx: &Ctx) -> DaemonStatus {
     }
 }
 
-fn is_locked(admin: &files::FileView) -> bool {
-    admin.section.as_ref().and_then(|s| s.locked) == Some(true)
-}
-
 async fn settings(ctx: &Ctx, peer: &Peer) -> Result<SettingsView, ApiError> {
     let (admin_path, user_path) = (admin_path(ctx), user_path(ctx));
     let peer = peer.clone();
@@ -304,15 +300,8 @@ async fn settings(ctx: &Ctx, peer: &Peer) -> Result<SettingsView, ApiError> {
         Ok((admin, user, mode))
     })
     .await?;
-    let effective = serde_json::to_value(&*ctx.enforcer.policy.snapshot())
-        .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
-    Ok(SettingsView {
-        mode,
-        locked: is_locked(&admin),
-        admin,
-        user,
-        effective,
-    })
+    SettingsView::new(mode, admin, user, &ctx.enforcer.policy.snapshot())
+        .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))
 }
 
 async fn validate(
@@ -351,7 +340,7 @@ async fn save(ctx: &Ctx, peer: &Peer, r: SaveRequest) -> Result<files::FileView,
     if r.target == Target::User {
         let admin_path = admin_path(ctx);
         let admin = blocking(move || Ok(files::read_view(&admin_path, false)?)).await?;
-        if is_locked(&admin) {
+        if admin.locks_eci() {
             return Err(ApiError::new(
                 ErrorKind::Forbidden,
                 "locked by your administrator: the ECI settings cannot be changed here",
