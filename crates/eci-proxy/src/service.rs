@@ -15,18 +15,28 @@ use eci_policy::unreadable::{unreadable, Unreadable};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use serde_json::Value;
+use tokio::sync::{mpsc, Mutex};
 
 use crate::blocks::{AllowedRequest, BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
 use crate::error::ProxyError;
 use crate::judge::{self, body_denial, Forward, Seen};
 use crate::metrics::Verdict;
-use crate::server::{ConnUpstream, Origin, Peer, Shared};
-use crate::upstream::UpstreamBody;
+use crate::shared::Shared;
+use crate::socket::{Origin, Peer};
+use crate::upstream::{UpstreamBody, UpstreamConn};
 
 /// The body of an answer to the client: the engine's stream, or one we made.
 pub type ClientBody = Either<Incoming, Full<Bytes>>;
+
+/// The engine connection of one client connection, dialled on first use and again whenever the
+/// engine has dropped it. Its driver is handed to the client connection's task.
+pub struct ConnUpstream {
+    pub sender: Mutex<Option<SendRequest<UpstreamBody>>>,
+    pub drivers: mpsc::UnboundedSender<UpstreamConn>,
+}
 
 /// Serves one request; never fails (refusals are answers).
 pub async fn handle(
@@ -205,7 +215,16 @@ async fn process(
         (Some(body), None)
     };
     let decision = loop {
-        match judge::decide(shared, &policy, via, &classified, read.as_deref(), seen).await {
+        match judge::decide(
+            &shared.judging(),
+            &policy,
+            via,
+            &classified,
+            read.as_deref(),
+            seen,
+        )
+        .await
+        {
             Err(err) => policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?),
             Ok(decision) => break decision,
         }
