@@ -233,33 +233,29 @@ impl Watch {
             buf.extend_from_slice(&data);
             while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = buf.drain(..=nl).collect();
-                match parse_event(&line) {
-                    Some(Event {
-                        action: Action::Destroy,
-                        id,
-                    }) => {
-                        self.shared.filtered.remove_container(&id);
-                        if let Ok(mut seen) = self.seen.lock() {
-                            seen.remove(&id);
-                        }
-                    }
-                    Some(Event {
-                        action: Action::Start,
-                        id,
-                    }) => self.spawn(id, Trigger::Started),
-                    Some(Event {
-                        action: Action::Die,
-                        id,
-                    }) => self.spawn(id, Trigger::Died),
-                    Some(Event {
-                        action: Action::Update,
-                        id,
-                    }) => self.spawn(id, Trigger::Updated),
-                    None => {}
+                if let Some(event) = parse_event(&line) {
+                    self.on_event(event);
                 }
             }
         }
         Followed::Answered
+    }
+
+    /// Acts on one container event: a destroyed container's socket goes, any other is judged.
+    fn on_event(self: &Arc<Self>, Event { action, id }: Event) {
+        let trigger = match action {
+            Action::Destroy => {
+                self.shared.filtered.remove_container(&id);
+                if let Ok(mut seen) = self.seen.lock() {
+                    seen.remove(&id);
+                }
+                return;
+            }
+            Action::Start => Trigger::Started,
+            Action::Die => Trigger::Died,
+            Action::Update => Trigger::Updated,
+        };
+        self.spawn(id, trigger);
     }
 
     async fn subscribe(&self) -> Result<http::Response<Incoming>, ProxyError> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use eci_policy::decide::{BlockKind, Denial, DigestFacts, EntryDigests, Exposure, ImageFacts, Via};
 use eci_policy::mounts::{MountRef, MountSource};
+use eci_policy::reference::{Digest, ImageEntry, Reference, Repository};
 use eci_policy::settings::Policy;
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -397,19 +398,8 @@ fn mount_facts(mounts: &[MountRef], exposures: &[Option<Exposure>]) -> Vec<Mount
 /// The image-list entries that could allow the image, with what the cache knows of each.
 fn entry_facts(policy: &Policy, image: &ImageFacts, digests: &dyn DigestSource) -> Vec<EntryFact> {
     let facts = SourceFacts(digests);
-    let repos: Vec<(
-        eci_policy::reference::Repository,
-        eci_policy::reference::Digest,
-    )> = image
-        .repo_digests
-        .iter()
-        .filter_map(|rd| {
-            let r = eci_policy::reference::Reference::parse_normalized(rd).ok()?;
-            let d = r.digest()?.clone();
-            Some((r.into_repository(), d))
-        })
-        .collect();
-    let named = eci_policy::reference::Reference::parse_normalized(&image.name)
+    let repos = repo_digests(image);
+    let named = Reference::parse_normalized(&image.name)
         .ok()
         .map(|r| r.into_repository());
     policy
@@ -418,41 +408,60 @@ fn entry_facts(policy: &Policy, image: &ImageFacts, digests: &dyn DigestSource) 
         .filter(|e| {
             named.as_ref().is_some_and(|r| e.covers(r)) || repos.iter().any(|(r, _)| e.covers(r))
         })
-        .map(|e| {
-            let finding = match e {
-                eci_policy::reference::ImageEntry::All => "every image".to_owned(),
-                eci_policy::reference::ImageEntry::AnyTag { .. }
-                | eci_policy::reference::ImageEntry::AnyRepository { .. } => {
-                    let asked: Vec<String> = repos
-                        .iter()
-                        .filter(|(r, _)| e.covers(r))
-                        .map(|(r, d)| format!("{r}@{d}: {:?}", facts.any_tag(r, d, &image.id)))
-                        .collect();
-                    if asked.is_empty() {
-                        "the image has no repo digest in a repository this entry covers".to_owned()
-                    } else {
-                        asked.join("; ")
-                    }
-                }
-                _ => match facts.entry_digests(e) {
-                    EntryDigests::Known { manifests, configs } => {
-                        let hit = configs.contains(&image.id)
-                            || repos
-                                .iter()
-                                .any(|(r, d)| e.covers(r) && manifests.contains(&d.to_string()));
-                        format!(
-                            "{} published digest(s); the image {} one of them",
-                            manifests.union(&configs).count(),
-                            if hit { "is" } else { "is not" }
-                        )
-                    }
-                    EntryDigests::Unavailable(why) => format!("digests unknown: {why}"),
-                },
-            };
-            EntryFact {
-                entry: e.to_string(),
-                finding,
-            }
+        .map(|e| EntryFact {
+            entry: e.to_string(),
+            finding: finding(e, image, &repos, &facts),
         })
         .collect()
+}
+
+/// The image's repo digests, each as its repository and digest (unreadable ones left out).
+fn repo_digests(image: &ImageFacts) -> Vec<(Repository, Digest)> {
+    image
+        .repo_digests
+        .iter()
+        .filter_map(|rd| {
+            let r = Reference::parse_normalized(rd).ok()?;
+            let d = r.digest()?.clone();
+            Some((r.into_repository(), d))
+        })
+        .collect()
+}
+
+/// What the cache knows of entry `e` about `image`, in words.
+fn finding(
+    e: &ImageEntry,
+    image: &ImageFacts,
+    repos: &[(Repository, Digest)],
+    facts: &SourceFacts<'_>,
+) -> String {
+    match e {
+        ImageEntry::All => "every image".to_owned(),
+        ImageEntry::AnyTag { .. } | ImageEntry::AnyRepository { .. } => {
+            let asked: Vec<String> = repos
+                .iter()
+                .filter(|(r, _)| e.covers(r))
+                .map(|(r, d)| format!("{r}@{d}: {:?}", facts.any_tag(r, d, &image.id)))
+                .collect();
+            if asked.is_empty() {
+                "the image has no repo digest in a repository this entry covers".to_owned()
+            } else {
+                asked.join("; ")
+            }
+        }
+        _ => match facts.entry_digests(e) {
+            EntryDigests::Known { manifests, configs } => {
+                let hit = configs.contains(&image.id)
+                    || repos
+                        .iter()
+                        .any(|(r, d)| e.covers(r) && manifests.contains(&d.to_string()));
+                format!(
+                    "{} published digest(s); the image {} one of them",
+                    manifests.union(&configs).count(),
+                    if hit { "is" } else { "is not" }
+                )
+            }
+            EntryDigests::Unavailable(why) => format!("digests unknown: {why}"),
+        },
+    }
 }

@@ -137,13 +137,7 @@ pub(crate) async fn decide<'s>(
             start_body(body, &judging.limits.body)?
         }
         Inspect::ExecCreate { id } => {
-            let value = parse(body)?;
-            let flags = privileges::exec_create(&value).map_err(body_denial)?;
-            if !flags.is_empty() {
-                let image = container_image(judging, &id, seen).await?;
-                judge_host(judging, policy, via, &flags, image.as_ref()).await?;
-            }
-            Forward::Body(value)
+            exec_create(judging, policy, via, &id, parse(body)?, seen).await?
         }
         Inspect::VolumeCreate => {
             let value = parse(body)?;
@@ -165,39 +159,61 @@ pub(crate) async fn decide<'s>(
         }
         Inspect::Service => service(judging, policy, via, parse(body)?, seen).await?,
         Inspect::PluginEnable { name } => {
-            let Some(inspect) = facts::plugin(judging.sources.upstream, &name).await? else {
-                // The engine answers its own 404.
-                return Ok(Decision::forward(Forward::Stream));
-            };
-            let exposed = facts::plugin_exposure(judging.sources.protected, &inspect);
-            if let Some((source, e)) = &exposed {
-                seen.mounts.push(MountRef {
-                    surface: Surface::Mounts,
-                    index: 0,
-                    pointer: "/Settings/Mounts".into(),
-                    source: MountSource::Bind {
-                        path: source.clone(),
-                    },
-                    target: String::new(),
-                    read_only: false,
-                });
-                seen.exposures.push(Some(e.clone()));
-            }
-            let exposed = exposed.as_ref().map(|(source, e)| (source.as_str(), e));
-            unfilterable::plugin_verdict(policy, &name, exposed).map_err(ProxyError::Denied)?;
-            // A plugin runs with what its config asks for: no image list can vouch for it.
-            judge_host(
-                judging,
-                policy,
-                via,
-                &privileges::plugin(&inspect.raw),
-                None,
-            )
-            .await?;
+            plugin_enable(judging, policy, via, &name, seen).await?;
             Forward::Stream
         }
     };
     Ok(Decision::forward(forward))
+}
+
+/// An exec create: its host privileges, judged on the image of the container it runs in.
+async fn exec_create(
+    judging: &Judging<'_>,
+    policy: &Policy,
+    via: Via,
+    id: &str,
+    value: Value,
+    seen: &mut Seen,
+) -> Result<Forward, ProxyError> {
+    let flags = privileges::exec_create(&value).map_err(body_denial)?;
+    if !flags.is_empty() {
+        let image = container_image(judging, id, seen).await?;
+        judge_host(judging, policy, via, &flags, image.as_ref()).await?;
+    }
+    Ok(Forward::Body(value))
+}
+
+/// A plugin enable: what the plugin mounts, then the host privileges its config asks for. A
+/// plugin the engine does not know passes (the engine answers its own 404).
+async fn plugin_enable(
+    judging: &Judging<'_>,
+    policy: &Policy,
+    via: Via,
+    name: &str,
+    seen: &mut Seen,
+) -> Result<(), ProxyError> {
+    let Some(inspect) = facts::plugin(judging.sources.upstream, name).await? else {
+        return Ok(());
+    };
+    let exposed = facts::plugin_exposure(judging.sources.protected, &inspect);
+    if let Some((source, e)) = &exposed {
+        seen.mounts.push(MountRef {
+            surface: Surface::Mounts,
+            index: 0,
+            pointer: "/Settings/Mounts".into(),
+            source: MountSource::Bind {
+                path: source.clone(),
+            },
+            target: String::new(),
+            read_only: false,
+        });
+        seen.exposures.push(Some(e.clone()));
+    }
+    let exposed = exposed.as_ref().map(|(source, e)| (source.as_str(), e));
+    unfilterable::plugin_verdict(policy, name, exposed).map_err(ProxyError::Denied)?;
+    // A plugin runs with what its config asks for: no image list can vouch for it.
+    let flags = privileges::plugin(&inspect.raw);
+    judge_host(judging, policy, via, &flags, None).await
 }
 
 /// A refusal the policy audits instead of enforcing: kept with what was seen, for the record, and
@@ -338,13 +354,9 @@ async fn container_create<'s>(
     } else {
         None
     };
-    let gathered = facts::gather(
-        judging.sources.upstream,
-        judging.sources.protected,
-        &create.mounts,
-        kernel,
-    )
-    .await?;
+    let sources = judging.sources;
+    let gathered =
+        facts::gather(sources.upstream, sources.protected, &create.mounts, kernel).await?;
     seen.mounts = create.mounts.clone();
     seen.exposures = gathered.exposures.clone();
     flags.extend(gathered.host_flags.iter().cloned());
@@ -367,31 +379,43 @@ async fn container_create<'s>(
         Some(image) => image,
         None => create_image(judging, &create.image, seen).await?,
     };
-    match recheck::verdict(
-        judging.sources,
-        policy,
-        &image,
-        &create.mounts,
-        &gathered.exposures,
-    )
-    .await?
-    {
-        MountVerdict::Allow => Ok(decision(Forward::Body(value))),
+    let exposed = (create.mounts.as_slice(), gathered.exposures.as_slice());
+    let forward = exposing_create(judging, policy, value, &image, exposed, seen).await?;
+    Ok(decision(forward))
+}
+
+/// A create with mounts (`exposed`: each, and where it leads) of which one exposes a protected
+/// path: refused, or allowed with its socket mounts going to a filtered socket, on `image`
+/// pinned as checked.
+async fn exposing_create(
+    judging: &Judging<'_>,
+    policy: &Policy,
+    mut value: Value,
+    image: &ImageFacts,
+    (mounts, exposures): (&[MountRef], &[Option<Exposure>]),
+    seen: &mut Seen,
+) -> Result<Forward, ProxyError> {
+    let verdict = recheck::verdict(judging.sources, policy, image, mounts, exposures).await?;
+    match verdict {
+        MountVerdict::Allow => Ok(Forward::Body(value)),
         MountVerdict::Deny(d) => Err(ProxyError::Denied(d)),
-        MountVerdict::Rewrite { mounts, entry } => {
+        MountVerdict::Rewrite {
+            mounts: rewritten,
+            entry,
+        } => {
             seen.allowed_by = Some(entry);
             // The image that runs is the image that was checked: the engine gets its id, so a
             // tag moved after the check changes nothing.
             pin_image(&mut value, &image.id);
-            let rewrite: Vec<MountRef> = mounts
+            let rewrite: Vec<MountRef> = rewritten
                 .iter()
-                .filter_map(|i| create.mounts.get(*i).cloned())
+                .filter_map(|i| mounts.get(*i).cloned())
                 .collect();
-            Ok(decision(if rewrite.is_empty() {
+            Ok(if rewrite.is_empty() {
                 Forward::Body(value)
             } else {
                 Forward::Filtered { value, rewrite }
-            }))
+            })
         }
     }
 }

@@ -62,25 +62,8 @@ pub(crate) async fn start(
         ..Recheck::default()
     };
     if !host_flags.is_empty() {
-        // Host privileges of a container made behind the enforcer's back (directly on the
-        // engine, or through a socket that leaked), or a bind source swapped for a kernel
-        // filesystem after the create: judged as a create through the main socket would be (the
-        // admin's host-access list applies).
-        let image = facts::image(sources.upstream, &image_id)
-            .await?
-            .map(|mut i| {
-                i.name = if shown.is_empty() {
-                    image_id.clone()
-                } else {
-                    shown.clone()
-                };
-                i
-            });
-        if let Some(i) = &image {
-            sources.digests.prepare(policy, i).await;
-        }
-        let digests = SourceFacts(sources.digests);
-        if let Err(d) = host_verdict(policy, Via::Main, &host_flags, image.as_ref(), &digests) {
+        let shown_or_id = if shown.is_empty() { &image_id } else { &shown };
+        if let Err(d) = host_check(sources, policy, &host_flags, &image_id, shown_or_id).await? {
             out.denial = Some(d);
             return Ok(out);
         }
@@ -97,6 +80,36 @@ pub(crate) async fn start(
     let judged = verdict(sources, policy, &image, &mounts, &exposures).await?;
     out.denial = unfilterable::start_verdict(&image, id, judged);
     Ok(out)
+}
+
+/// Host privileges of a container made behind the enforcer's back (directly on the engine, or
+/// through a socket that leaked), or a bind source swapped for a kernel filesystem after the
+/// create: judged as a create through the main socket would be (the admin's host-access list
+/// applies), on the image `image_id` named `name`.
+async fn host_check(
+    sources: Sources<'_>,
+    policy: &Policy,
+    host_flags: &[HostFlag],
+    image_id: &str,
+    name: &str,
+) -> Result<Result<(), Denial>, ProxyError> {
+    let image = facts::image(sources.upstream, image_id)
+        .await?
+        .map(|mut i| {
+            i.name = name.to_owned();
+            i
+        });
+    if let Some(i) = &image {
+        sources.digests.prepare(policy, i).await;
+    }
+    let digests = SourceFacts(sources.digests);
+    Ok(host_verdict(
+        policy,
+        Via::Main,
+        host_flags,
+        image.as_ref(),
+        &digests,
+    ))
 }
 
 /// The host privileges a container was created with, as its inspect shows them. The engine

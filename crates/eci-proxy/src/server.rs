@@ -19,6 +19,7 @@ use crate::filtered::Listen;
 use crate::service::ConnUpstream;
 use crate::shared::Shared;
 use crate::socket::{Origin, Peer};
+use crate::Limits;
 
 /// The filtered sockets are served like the main ones, by the enforcer that owns them.
 impl Listen for Arc<Shared> {
@@ -72,12 +73,28 @@ pub fn spawn_listener(
     })
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origin) {
-    let peer = stream.peer_cred().ok().map(|c| Peer {
+/// The credentials of the process at the other end of `stream`, when the kernel tells them.
+fn peer_of(stream: &UnixStream) -> Option<Peer> {
+    stream.peer_cred().ok().map(|c| Peer {
         pid: c.pid(),
         uid: c.uid(),
         gid: c.gid(),
-    });
+    })
+}
+
+/// HTTP/1 for a client connection: keep-alive, bounded headers read within a timeout.
+fn http1_builder(limits: &Limits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .keep_alive(true);
+    builder
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origin) {
+    let peer = peer_of(&stream);
     let (drivers_tx, mut drivers_rx) = mpsc::unbounded_channel();
     let upstream = Arc::new(ConnUpstream {
         sender: Mutex::new(None),
@@ -94,13 +111,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origi
             )
         }
     });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.limits.header_read_timeout)
-        .max_buf_size(shared.limits.max_header_bytes)
-        .keep_alive(true);
-    let conn = builder
+    let conn = http1_builder(&shared.limits)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);

@@ -201,11 +201,7 @@ async fn process(
         }
     };
     let (mut parts, body) = req.into_parts();
-    // The engine must route exactly the target we classified: always origin-form.
-    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
-        parts.uri = Uri::try_from(target)
-            .map_err(|e| ProxyError::Denied(unreadable(Unreadable::Target(e.to_string()))))?;
-    }
+    origin_form(&mut parts, target)?;
     let Some(classified) = admitted else {
         return forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await;
     };
@@ -233,7 +229,31 @@ async fn process(
         // Before the engine can announce the start: the watch must know it is ours.
         shared.note_audited_start(id);
     }
-    let resp = match decision.forward {
+    let resp = send(shared, conn, parts, (body, read), decision.forward).await;
+    // The volume lock, if taken, goes once the engine has answered.
+    drop(decision.volumes);
+    resp
+}
+
+/// The engine must route exactly the target we classified: always origin-form.
+fn origin_form(parts: &mut http::request::Parts, target: &str) -> Result<(), ProxyError> {
+    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
+        parts.uri = Uri::try_from(target)
+            .map_err(|e| ProxyError::Denied(unreadable(Unreadable::Target(e.to_string()))))?;
+    }
+    Ok(())
+}
+
+/// Forwards an allowed request as decided; its body is still the client's stream, or was read
+/// (`read`) for the decision.
+async fn send(
+    shared: &Arc<Shared>,
+    conn: &ConnUpstream,
+    parts: http::request::Parts,
+    (body, read): (Option<Incoming>, Option<Bytes>),
+    decided: Forward,
+) -> Result<Response<ClientBody>, ProxyError> {
+    match decided {
         Forward::Stream => match body {
             Some(body) => {
                 forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
@@ -245,10 +265,7 @@ async fn process(
         Forward::Filtered { value, rewrite } => {
             forward_filtered(shared, conn, parts, value, &rewrite).await
         }
-    };
-    // The volume lock, if taken, goes once the engine has answered.
-    drop(decision.volumes);
-    resp
+    }
 }
 
 /// Reads the whole body of a request we must inspect, bounded, whatever its framing headers say
