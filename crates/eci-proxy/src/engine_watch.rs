@@ -322,10 +322,7 @@ impl Watch {
             Trigger::Started | Trigger::Sweep => {
                 match tokio::time::timeout(UNJUDGED_BOUND, self.judge_once(id, trigger)).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(format!(
-                        "the engine did not answer its inspect within {} ms",
-                        UNJUDGED_BOUND.as_millis()
-                    )),
+                    Err(_) => Err(Unjudged::Timeout),
                 }
             }
             Trigger::Died | Trigger::Updated => self.judge_once(id, trigger).await,
@@ -343,9 +340,12 @@ impl Watch {
     /// Kills a running container that could not be judged: through the engine if it answers at
     /// once, and directly (every process in the container's cgroup) whatever it answers, since
     /// an engine that cannot be asked may not kill either. Then disarms and records it.
-    async fn fail_safe(&self, id: &str, trigger: Trigger, why: &str) {
+    async fn fail_safe(&self, id: &str, trigger: Trigger, why: &Unjudged) {
         let policy = self.shared.policy.snapshot();
-        let denial = match audit::refusal(&policy, eci_policy::decide::unjudged_denial(why)) {
+        let denial = match audit::refusal(
+            &policy,
+            eci_policy::decide::unjudged_denial(&why.to_string()),
+        ) {
             Refusal::Enforce(denial) => denial,
             Refusal::Audit { denial, .. } => {
                 let info = self.last_seen_or_bare(id);
@@ -375,7 +375,7 @@ impl Watch {
         &self,
         id: &str,
         trigger: Trigger,
-        why: &str,
+        why: &Unjudged,
     ) -> (Result<Kill, ProxyError>, SystemTime) {
         let target = format!("/containers/{}/kill", segment(id));
         let engine_kill = tokio::time::timeout(FAIL_SAFE_ENGINE_KILL, self.post(&target, None));
@@ -406,7 +406,7 @@ impl Watch {
     }
 
     /// One judgement; `Err` says why the container could not be judged.
-    async fn judge_once(&self, id: &str, trigger: Trigger) -> Result<(), String> {
+    async fn judge_once(&self, id: &str, trigger: Trigger) -> Result<(), Unjudged> {
         let policy = self.shared.policy.snapshot();
         let Some(info) = self.inspect_for(id, trigger).await? else {
             return Ok(());
@@ -432,7 +432,7 @@ impl Watch {
         &self,
         id: &str,
         trigger: Trigger,
-    ) -> Result<Option<Arc<Container>>, String> {
+    ) -> Result<Option<Arc<Container>>, Unjudged> {
         if trigger == Trigger::Died {
             if let Some(info) = self.last_seen(id) {
                 return Ok(Some(info));
@@ -447,7 +447,7 @@ impl Watch {
                 Ok(Some(info))
             }
             Ok(None) => Ok(None),
-            Err(e) => Err(format!("its inspect failed: {e}")),
+            Err(e) => Err(Unjudged::Inspect(e)),
         }
     }
 
@@ -459,7 +459,7 @@ impl Watch {
         trigger: Trigger,
         info: &Container,
         policy: &Policy,
-    ) -> Result<Option<Denial>, String> {
+    ) -> Result<Option<Denial>, Unjudged> {
         let shared = &self.shared;
         // Judged again under a policy that waives the family, after each audited refusal.
         let mut judging = Cow::Borrowed(policy);
@@ -470,7 +470,7 @@ impl Watch {
             {
                 Ok(None) => mounted(shared, &judging, trigger, info),
                 Ok(Some(d)) | Err(ProxyError::Denied(d)) => Some(d),
-                Err(e) => return Err(format!("its mounts could not be checked: {e}")),
+                Err(e) => return Err(Unjudged::Check(e)),
             };
             let Some(found) = found else {
                 return Ok(None);
@@ -688,6 +688,17 @@ impl Watch {
             client: ClientInfo::default(),
         });
     }
+}
+
+/// Why a container could not be judged.
+#[derive(Debug, thiserror::Error)]
+enum Unjudged {
+    #[error("its inspect failed: {0}")]
+    Inspect(ProxyError),
+    #[error("its mounts could not be checked: {0}")]
+    Check(ProxyError),
+    #[error("the engine did not answer its inspect within {} ms", UNJUDGED_BOUND.as_millis())]
+    Timeout,
 }
 
 /// A container the watch refused, and why.
