@@ -349,8 +349,8 @@ impl Watch {
             Refusal::Enforce(denial) => denial,
             Refusal::Audit { denial, .. } => {
                 let info = self.last_seen_or_bare(id);
-                let refused = Refused::new(id, trigger, &info, &policy, denial, Cause::Unjudged);
-                self.record_audited(refused);
+                let judged = Judged::new(id, trigger, &info, &policy);
+                self.record_audited(judged.refused(denial, Cause::Unjudged));
                 return;
             }
         };
@@ -365,8 +365,8 @@ impl Watch {
             update,
         };
         let info = self.last_seen_or_bare(id);
-        let refused = Refused::new(id, trigger, &info, &policy, denial, Cause::Unjudged);
-        self.record(refused, &disarmed, None);
+        let judged = Judged::new(id, trigger, &info, &policy);
+        self.record(judged.refused(denial, Cause::Unjudged), &disarmed, None);
     }
 
     /// The kill of [`Watch::fail_safe`], through the engine (briefly) and directly at once, and
@@ -416,11 +416,11 @@ impl Watch {
             Trigger::Died if !has_restart_policy(&info) => return Ok(()),
             _ => {}
         }
-        let Some(denial) = self.enforced_denial(id, trigger, &info, &policy).await? else {
+        let judged = Judged::new(id, trigger, &info, &policy);
+        let Some(denial) = self.enforced_denial(judged).await? else {
             return Ok(());
         };
-        self.disarm_refused(id, trigger, &info, &policy, denial)
-            .await;
+        self.disarm_refused(judged, denial).await;
         Ok(())
     }
 
@@ -453,13 +453,13 @@ impl Watch {
 
     /// The refusal the container gets under `policy` that is enforced, not audited (audited
     /// ones are recorded on the way); `None` when it may run.
-    async fn enforced_denial(
-        &self,
-        id: &str,
-        trigger: Trigger,
-        info: &Container,
-        policy: &Policy,
-    ) -> Result<Option<Denial>, Unjudged> {
+    async fn enforced_denial(&self, judged: Judged<'_>) -> Result<Option<Denial>, Unjudged> {
+        let Judged {
+            id,
+            trigger,
+            info,
+            policy,
+        } = judged;
         let shared = &self.shared;
         // Judged again under a policy that waives the family, after each audited refusal.
         let mut judging = Cow::Borrowed(policy);
@@ -484,8 +484,7 @@ impl Watch {
                     judging = Cow::Owned(retry);
                 }
                 Refusal::Audit { denial, retry } => {
-                    let refused = Refused::new(id, trigger, info, policy, denial, Cause::Exposed);
-                    self.record_audited(refused);
+                    self.record_audited(judged.refused(denial, Cause::Exposed));
                     judging = Cow::Owned(retry);
                 }
             }
@@ -493,14 +492,10 @@ impl Watch {
     }
 
     /// Disarms a container refused for its mounts, and records it.
-    async fn disarm_refused(
-        &self,
-        id: &str,
-        trigger: Trigger,
-        info: &Container,
-        policy: &Policy,
-        denial: Denial,
-    ) {
+    async fn disarm_refused(&self, judged: Judged<'_>, denial: Denial) {
+        let Judged {
+            id, trigger, info, ..
+        } = judged;
         let disarmed = self.disarm(id).await;
         if disarmed.update.is_ok() {
             // The `die` our kill causes is judged on this: no restart policy, nothing to do.
@@ -523,8 +518,7 @@ impl Watch {
             reason = %denial.reason,
             "container disarmed: its mounts expose a protected socket"
         );
-        let refused = Refused::new(id, trigger, info, policy, denial, Cause::Exposed);
-        self.record(refused, &disarmed, held);
+        self.record(judged.refused(denial, Cause::Exposed), &disarmed, held);
     }
 
     /// Kills the container and sets its restart policy to `no`.
@@ -619,7 +613,7 @@ impl Watch {
 
     /// A container disarmed (or that could not be), recorded as a block.
     fn record(&self, r: Refused<'_>, disarmed: &Disarmed, held: Option<Duration>) {
-        let killed = match (&disarmed.kill, r.trigger) {
+        let killed = match (&disarmed.kill, r.judged.trigger) {
             (Ok(Kill::Killed), Trigger::Died) => "its pending restart was cancelled".to_owned(),
             (Ok(Kill::Killed), _) => match held {
                 Some(d) => format!("it was killed {} ms after it started", d.as_millis()),
@@ -640,16 +634,19 @@ impl Watch {
     /// A container that would have been disarmed, left running: its rule family is in audit
     /// mode.
     fn record_audited(&self, r: Refused<'_>) {
-        tracing::warn!(container = %r.id, trigger = ?r.trigger, reason = %r.denial.reason, "audit mode: container left running");
+        tracing::warn!(container = %r.judged.id, trigger = ?r.judged.trigger, reason = %r.denial.reason, "audit mode: container left running");
         self.emit(r, "audit mode: it was left running", true);
     }
 
     fn emit(&self, r: Refused<'_>, action: &str, audited: bool) {
         let Refused {
-            id,
-            trigger,
-            info,
-            policy,
+            judged:
+                Judged {
+                    id,
+                    trigger,
+                    info,
+                    policy,
+                },
             denial,
             cause,
         } = r;
@@ -701,34 +698,40 @@ enum Unjudged {
     Timeout,
 }
 
-/// A container the watch refused, and why.
-struct Refused<'a> {
+/// A container judged, and the policy it was judged under.
+#[derive(Clone, Copy)]
+struct Judged<'a> {
     id: &'a str,
     trigger: Trigger,
     info: &'a Container,
     policy: &'a Policy,
-    denial: Denial,
-    cause: Cause,
 }
 
-impl<'a> Refused<'a> {
-    fn new(
-        id: &'a str,
-        trigger: Trigger,
-        info: &'a Container,
-        policy: &'a Policy,
-        denial: Denial,
-        cause: Cause,
-    ) -> Refused<'a> {
-        Refused {
+impl<'a> Judged<'a> {
+    fn new(id: &'a str, trigger: Trigger, info: &'a Container, policy: &'a Policy) -> Judged<'a> {
+        Judged {
             id,
             trigger,
             info,
             policy,
+        }
+    }
+
+    /// The container refused, and why.
+    fn refused(self, denial: Denial, cause: Cause) -> Refused<'a> {
+        Refused {
+            judged: self,
             denial,
             cause,
         }
     }
+}
+
+/// A container the watch refused, and why.
+struct Refused<'a> {
+    judged: Judged<'a>,
+    denial: Denial,
+    cause: Cause,
 }
 
 /// Why a container was disarmed.

@@ -137,7 +137,13 @@ pub(crate) async fn decide<'s>(
             start_body(body, &judging.limits.body)?
         }
         Inspect::ExecCreate { id } => {
-            exec_create(judging, policy, via, &id, parse(body)?, seen).await?
+            let value = parse(body)?;
+            let flags = privileges::exec_create(&value).map_err(body_denial)?;
+            if !flags.is_empty() {
+                let image = container_image(judging, &id, seen).await?;
+                judge_host(judging, policy, via, &flags, image.as_ref()).await?;
+            }
+            Forward::Body(value)
         }
         Inspect::VolumeCreate => {
             let value = parse(body)?;
@@ -164,23 +170,6 @@ pub(crate) async fn decide<'s>(
         }
     };
     Ok(Decision::forward(forward))
-}
-
-/// An exec create: its host privileges, judged on the image of the container it runs in.
-async fn exec_create(
-    judging: &Judging<'_>,
-    policy: &Policy,
-    via: Via,
-    id: &str,
-    value: Value,
-    seen: &mut Seen,
-) -> Result<Forward, ProxyError> {
-    let flags = privileges::exec_create(&value).map_err(body_denial)?;
-    if !flags.is_empty() {
-        let image = container_image(judging, id, seen).await?;
-        judge_host(judging, policy, via, &flags, image.as_ref()).await?;
-    }
-    Ok(Forward::Body(value))
 }
 
 /// A plugin enable: what the plugin mounts, then the host privileges its config asks for. A
