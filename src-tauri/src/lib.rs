@@ -115,14 +115,7 @@ async fn follow_status<R: Runtime>(
 /// `state_open`, `build`, `setup`, the page load, and the first commands.
 pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
     webview::prepare_environment();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .try_init();
+    init_tracing();
     tracing::debug!("run");
     let config = match AppConfig::from_env() {
         Ok(config) => config,
@@ -169,43 +162,8 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
                 tracing::info!("window closed; the enforcer keeps running (Quit from the tray)");
             }
         })
-        .setup(move |app| {
-            let _span = tracing::debug_span!("setup").entered();
-            let state = app.state::<Arc<AppState>>().inner().clone();
-            state.start(app.handle().clone());
-            // The tray starts as "unreachable" until the enforcer's first status arrives.
-            let first = tray::model(
-                &AppStatus {
-                    enforcer: None,
-                    enforcer_error: Some("starting".into()),
-                    history: state.history.status(),
-                    digests: Vec::new(),
-                    docker_host: String::new(),
-                    attached_to: state.config.attach.clone(),
-                },
-                unix_ms_now(),
-            );
-            match tray::glue::install(app.handle(), &first) {
-                Ok(_) => {
-                    let (s, handle) = (state.clone(), app.handle().clone());
-                    state.spawn(move |stop| follow_status(s, handle, stop));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "no tray icon; closing the window still hides it")
-                }
-            }
-            let (s, handle) = (state.clone(), app.handle().clone());
-            state.spawn(move |stop| notify::glue::run(s, handle, stop));
-            if let Some(window) = app.get_webview_window("main") {
-                webview::tune(&window);
-            }
-            // SIGINT/SIGTERM quit like closing the window, so the enforcer's sockets are removed
-            // and the history written out.
-            let handle = app.handle().clone();
-            tauri::async_runtime::spawn(async move {
-                eci_proxy::termination_signal().await;
-                handle.exit(0);
-            });
+        .setup(|app| {
+            setup(app);
             Ok(())
         })
         .build(context);
@@ -239,6 +197,59 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
     });
     drop(runtime);
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Logs to stderr, `info` and up unless `RUST_LOG` says otherwise, spans timed as they close.
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .try_init();
+}
+
+/// Once the app is built: the enforcer started, the tray and the notifications following its
+/// status, the window tuned, and termination signals quitting like the window's close.
+fn setup(app: &mut tauri::App) {
+    let _span = tracing::debug_span!("setup").entered();
+    let state = app.state::<Arc<AppState>>().inner().clone();
+    state.start(app.handle().clone());
+    // The tray starts as "unreachable" until the enforcer's first status arrives.
+    let first = tray::model(
+        &AppStatus {
+            enforcer: None,
+            enforcer_error: Some("starting".into()),
+            history: state.history.status(),
+            digests: Vec::new(),
+            docker_host: String::new(),
+            attached_to: state.config.attach.clone(),
+        },
+        unix_ms_now(),
+    );
+    match tray::glue::install(app.handle(), &first) {
+        Ok(_) => {
+            let (s, handle) = (state.clone(), app.handle().clone());
+            state.spawn(move |stop| follow_status(s, handle, stop));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no tray icon; closing the window still hides it")
+        }
+    }
+    let (s, handle) = (state.clone(), app.handle().clone());
+    state.spawn(move |stop| notify::glue::run(s, handle, stop));
+    if let Some(window) = app.get_webview_window("main") {
+        webview::tune(&window);
+    }
+    // SIGINT/SIGTERM quit like closing the window, so the enforcer's sockets are removed
+    // and the history written out.
+    let handle = app.handle().clone();
+    tauri::async_runtime::spawn(async move {
+        eci_proxy::termination_signal().await;
+        handle.exit(0);
+    });
 }
 
 /// The app's async runtime: two workers, not Tauri's default of one per core. Its tasks are a
