@@ -140,34 +140,7 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
         }
     };
     tauri::async_runtime::set(runtime.handle().clone());
-    let built = tracing::debug_span!("build").entered();
-    // The single-instance plugin first: a second launch hands over to the first (which shows its
-    // window) and exits before anything else of it starts, its enforcer above all.
-    let app = builder(tauri::Builder::default())
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            tracing::info!("a second launch: showing this instance");
-            show_main(app);
-        }))
-        .plugin(tauri_plugin_autostart::Builder::new().build())
-        .plugin(tauri_plugin_notification::init())
-        // Native open/save dialogs for importing and exporting settings files; the capability
-        // grants only open and save (no message boxes, no file system access).
-        .plugin(tauri_plugin_dialog::init())
-        .on_page_load(|_, payload| tracing::debug!(event = ?payload.event(), "page load"))
-        // Closing the window hides it: the enforcer keeps guarding. Quit is the tray's.
-        .on_window_event(|window, event| {
-            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                let _ = window.hide();
-                tracing::info!("window closed; the enforcer keeps running (Quit from the tray)");
-            }
-        })
-        .setup(|app| {
-            setup(app);
-            Ok(())
-        })
-        .build(context);
-    drop(built);
+    let app = build_app(context);
     let opened = match opening {
         Ok(thread) => thread.join().unwrap_or(Err(StartError::Panicked)),
         Err(e) => Err(StartError::Thread(e)),
@@ -197,6 +170,37 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
     });
     drop(runtime);
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The app with its plugins, its window's behaviour and its setup hook, not running yet.
+fn build_app(context: tauri::Context<tauri::Wry>) -> tauri::Result<tauri::App> {
+    let _span = tracing::debug_span!("build").entered();
+    // The single-instance plugin first: a second launch hands over to the first (which shows its
+    // window) and exits before anything else of it starts, its enforcer above all.
+    builder(tauri::Builder::default())
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            tracing::info!("a second launch: showing this instance");
+            show_main(app);
+        }))
+        .plugin(tauri_plugin_autostart::Builder::new().build())
+        .plugin(tauri_plugin_notification::init())
+        // Native open/save dialogs for importing and exporting settings files; the capability
+        // grants only open and save (no message boxes, no file system access).
+        .plugin(tauri_plugin_dialog::init())
+        .on_page_load(|_, payload| tracing::debug!(event = ?payload.event(), "page load"))
+        // Closing the window hides it: the enforcer keeps guarding. Quit is the tray's.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+                tracing::info!("window closed; the enforcer keeps running (Quit from the tray)");
+            }
+        })
+        .setup(|app| {
+            setup(app);
+            Ok(())
+        })
+        .build(context)
 }
 
 /// Logs to stderr, `info` and up unless `RUST_LOG` says otherwise, spans timed as they close.
