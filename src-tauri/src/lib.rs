@@ -115,14 +115,7 @@ async fn follow_status<R: Runtime>(
 /// `state_open`, `build`, `setup`, the page load, and the first commands.
 pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
     webview::prepare_environment();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .try_init();
+    init_tracing();
     tracing::debug!("run");
     let config = match AppConfig::from_env() {
         Ok(config) => config,
@@ -147,69 +140,7 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
         }
     };
     tauri::async_runtime::set(runtime.handle().clone());
-    let built = tracing::debug_span!("build").entered();
-    // The single-instance plugin first: a second launch hands over to the first (which shows its
-    // window) and exits before anything else of it starts, its enforcer above all.
-    let app = builder(tauri::Builder::default())
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            tracing::info!("a second launch: showing this instance");
-            show_main(app);
-        }))
-        .plugin(tauri_plugin_autostart::Builder::new().build())
-        .plugin(tauri_plugin_notification::init())
-        // Native open/save dialogs for importing and exporting settings files; the capability
-        // grants only open and save (no message boxes, no file system access).
-        .plugin(tauri_plugin_dialog::init())
-        .on_page_load(|_, payload| tracing::debug!(event = ?payload.event(), "page load"))
-        // Closing the window hides it: the enforcer keeps guarding. Quit is the tray's.
-        .on_window_event(|window, event| {
-            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                let _ = window.hide();
-                tracing::info!("window closed; the enforcer keeps running (Quit from the tray)");
-            }
-        })
-        .setup(move |app| {
-            let _span = tracing::debug_span!("setup").entered();
-            let state = app.state::<Arc<AppState>>().inner().clone();
-            state.start(app.handle().clone());
-            // The tray starts as "unreachable" until the enforcer's first status arrives.
-            let first = tray::model(
-                &AppStatus {
-                    enforcer: None,
-                    enforcer_error: Some("starting".into()),
-                    history: state.history.status(),
-                    digests: Vec::new(),
-                    docker_host: String::new(),
-                    attached_to: state.config.attach.clone(),
-                },
-                unix_ms_now(),
-            );
-            match tray::glue::install(app.handle(), &first) {
-                Ok(_) => {
-                    let (s, handle) = (state.clone(), app.handle().clone());
-                    state.spawn(move |stop| follow_status(s, handle, stop));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "no tray icon; closing the window still hides it")
-                }
-            }
-            let (s, handle) = (state.clone(), app.handle().clone());
-            state.spawn(move |stop| notify::glue::run(s, handle, stop));
-            if let Some(window) = app.get_webview_window("main") {
-                webview::tune(&window);
-            }
-            // SIGINT/SIGTERM quit like closing the window, so the enforcer's sockets are removed
-            // and the history written out.
-            let handle = app.handle().clone();
-            tauri::async_runtime::spawn(async move {
-                eci_proxy::termination_signal().await;
-                handle.exit(0);
-            });
-            Ok(())
-        })
-        .build(context);
-    drop(built);
+    let app = build_app(context);
     let opened = match opening {
         Ok(thread) => thread.join().unwrap_or(Err(StartError::Panicked)),
         Err(e) => Err(StartError::Thread(e)),
@@ -239,6 +170,90 @@ pub fn run(context: tauri::Context<tauri::Wry>) -> std::process::ExitCode {
     });
     drop(runtime);
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The app with its plugins, its window's behaviour and its setup hook, not running yet.
+fn build_app(context: tauri::Context<tauri::Wry>) -> tauri::Result<tauri::App> {
+    let _span = tracing::debug_span!("build").entered();
+    // The single-instance plugin first: a second launch hands over to the first (which shows its
+    // window) and exits before anything else of it starts, its enforcer above all.
+    builder(tauri::Builder::default())
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            tracing::info!("a second launch: showing this instance");
+            show_main(app);
+        }))
+        .plugin(tauri_plugin_autostart::Builder::new().build())
+        .plugin(tauri_plugin_notification::init())
+        // Native open/save dialogs for importing and exporting settings files; the capability
+        // grants only open and save (no message boxes, no file system access).
+        .plugin(tauri_plugin_dialog::init())
+        .on_page_load(|_, payload| tracing::debug!(event = ?payload.event(), "page load"))
+        // Closing the window hides it: the enforcer keeps guarding. Quit is the tray's.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+                tracing::info!("window closed; the enforcer keeps running (Quit from the tray)");
+            }
+        })
+        .setup(|app| {
+            setup(app);
+            Ok(())
+        })
+        .build(context)
+}
+
+/// Logs to stderr, `info` and up unless `RUST_LOG` says otherwise, spans timed as they close.
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .try_init();
+}
+
+/// Once the app is built: the enforcer started, the tray and the notifications following its
+/// status, the window tuned, and termination signals quitting like the window's close.
+fn setup(app: &mut tauri::App) {
+    let _span = tracing::debug_span!("setup").entered();
+    let state = app.state::<Arc<AppState>>().inner().clone();
+    state.start(app.handle().clone());
+    // The tray starts as "unreachable" until the enforcer's first status arrives.
+    let first = tray::model(
+        &AppStatus {
+            enforcer: None,
+            enforcer_error: Some("starting".into()),
+            history: state.history.status(),
+            digests: Vec::new(),
+            docker_host: String::new(),
+            attached_to: state.config.attach.clone(),
+        },
+        unix_ms_now(),
+    );
+    match tray::glue::install(app.handle(), &first) {
+        Ok(_) => {
+            let (s, handle) = (state.clone(), app.handle().clone());
+            state.spawn(move |stop| follow_status(s, handle, stop));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no tray icon; closing the window still hides it")
+        }
+    }
+    let (s, handle) = (state.clone(), app.handle().clone());
+    state.spawn(move |stop| notify::glue::run(s, handle, stop));
+    if let Some(window) = app.get_webview_window("main") {
+        webview::tune(&window);
+    }
+    // SIGINT/SIGTERM quit like closing the window, so the enforcer's sockets are removed
+    // and the history written out.
+    let handle = app.handle().clone();
+    tauri::async_runtime::spawn(async move {
+        eci_proxy::termination_signal().await;
+        handle.exit(0);
+    });
 }
 
 /// The app's async runtime: two workers, not Tauri's default of one per core. Its tasks are a

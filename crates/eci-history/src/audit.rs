@@ -59,7 +59,7 @@ pub(crate) fn audited_since(
     let mut by_kind = Vec::new();
     for row in rows {
         let (kind, count) = row.map_err(db)?;
-        let kind = parse_kind(&kind).map_err(HistoryError::CorruptCount)?;
+        let kind = parse_kind(&kind)?;
         by_kind.push(KindCount {
             kind,
             count: u64::try_from(count).unwrap_or(0),

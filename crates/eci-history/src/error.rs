@@ -33,7 +33,7 @@ pub enum HistoryError {
     #[error("history row {id} cannot be read: {why}")]
     CorruptRow { id: i64, why: String },
     #[error("history rows cannot be counted: {0}")]
-    CorruptCount(String),
+    CorruptCount(#[from] crate::record::UnknownKind),
     #[error("the history store is failing: {0}")]
     Unavailable(String),
     #[error("the history writer has stopped")]

@@ -115,6 +115,13 @@ pub(crate) struct Condition {
 const BLOCKS: &str = "blocks";
 const BY_COMMAND: &str = "block_commands c JOIN blocks ON blocks.id = c.block_id";
 
+/// The terms of a `WHERE`, ANDed, and their parameters in order.
+#[derive(Default)]
+struct Terms {
+    parts: Vec<String>,
+    params: Vec<Value>,
+}
+
 impl Filter {
     pub(crate) fn condition(&self) -> Condition {
         let by_command = self.command.is_some();
@@ -123,56 +130,11 @@ impl Filter {
         } else {
             ("blocks.unix_ms", "blocks.id")
         };
-        let mut parts: Vec<String> = Vec::new();
-        let mut params: Vec<Value> = Vec::new();
-        if let Some(command) = &self.command {
-            parts.push("c.command = ?".into());
-            params.push(Value::Text(command.clone()));
-        }
-        if let Some(since) = self.since {
-            parts.push(format!("{time} >= ?"));
-            params.push(Value::Integer(since.unix_ms()));
-        }
-        if let Some(until) = self.until {
-            parts.push(format!("{time} < ?"));
-            params.push(Value::Integer(until.unix_ms()));
-        }
-        let index_only = parts.len();
-        if !self.kinds.is_empty() {
-            let marks = vec!["?"; self.kinds.len()].join(", ");
-            parts.push(format!("blocks.kind IN ({marks})"));
-            params.extend(
-                self.kinds
-                    .iter()
-                    .map(|k| Value::Text(kind_str(*k).to_owned())),
-            );
-        }
-        if let Some(outcome) = self.outcome {
-            // A literal, not a parameter: only then may SQLite use the partial index of audited
-            // rows.
-            parts.push(match outcome {
-                Outcome::Blocked => "blocks.audited = 0".into(),
-                Outcome::Audited => "blocks.audited = 1".into(),
-            });
-        }
-        if let Some(socket) = self.socket {
-            parts.push("blocks.socket = ?".into());
-            params.push(Value::Text(socket.as_str().to_owned()));
-        }
-        if let Some(image) = &self.image {
-            parts.push(
-                r"(blocks.image LIKE ? ESCAPE '\' OR blocks.image_id LIKE ? ESCAPE '\')".into(),
-            );
-            params.extend(std::iter::repeat_n(contains(image), 2));
-        }
-        if let Some(text) = &self.text {
-            let columns = ["reason", "message", "path", "image", "container_name"];
-            let any = columns
-                .map(|c| format!(r"blocks.{c} LIKE ? ESCAPE '\'"))
-                .join(" OR ");
-            parts.push(format!("({any})"));
-            params.extend(std::iter::repeat_n(contains(text), columns.len()));
-        }
+        let mut terms = Terms::default();
+        self.index_terms(time, &mut terms);
+        let index_only = terms.parts.len();
+        self.row_terms(&mut terms);
+        let Terms { parts, params } = terms;
         let (from, count_from) = match (by_command, parts.len() == index_only) {
             (false, _) => (BLOCKS, BLOCKS),
             (true, true) => (BY_COMMAND, "block_commands c"),
@@ -190,6 +152,63 @@ impl Filter {
             params,
             time,
             id,
+        }
+    }
+
+    /// The terms the `block_commands` index answers alone: the command and the time (`time`,
+    /// the column that holds it).
+    fn index_terms(&self, time: &str, t: &mut Terms) {
+        if let Some(command) = &self.command {
+            t.parts.push("c.command = ?".into());
+            t.params.push(Value::Text(command.clone()));
+        }
+        if let Some(since) = self.since {
+            t.parts.push(format!("{time} >= ?"));
+            t.params.push(Value::Integer(since.unix_ms()));
+        }
+        if let Some(until) = self.until {
+            t.parts.push(format!("{time} < ?"));
+            t.params.push(Value::Integer(until.unix_ms()));
+        }
+    }
+
+    /// The terms on `blocks` columns.
+    fn row_terms(&self, t: &mut Terms) {
+        if !self.kinds.is_empty() {
+            let marks = vec!["?"; self.kinds.len()].join(", ");
+            t.parts.push(format!("blocks.kind IN ({marks})"));
+            t.params.extend(
+                self.kinds
+                    .iter()
+                    .map(|k| Value::Text(kind_str(*k).to_owned())),
+            );
+        }
+        if let Some(outcome) = self.outcome {
+            // A literal, not a parameter: only then may SQLite use the partial index of audited
+            // rows.
+            t.parts.push(match outcome {
+                Outcome::Blocked => "blocks.audited = 0".into(),
+                Outcome::Audited => "blocks.audited = 1".into(),
+            });
+        }
+        if let Some(socket) = self.socket {
+            t.parts.push("blocks.socket = ?".into());
+            t.params.push(Value::Text(socket.as_str().to_owned()));
+        }
+        if let Some(image) = &self.image {
+            t.parts.push(
+                r"(blocks.image LIKE ? ESCAPE '\' OR blocks.image_id LIKE ? ESCAPE '\')".into(),
+            );
+            t.params.extend(std::iter::repeat_n(contains(image), 2));
+        }
+        if let Some(text) = &self.text {
+            let columns = ["reason", "message", "path", "image", "container_name"];
+            let any = columns
+                .map(|c| format!(r"blocks.{c} LIKE ? ESCAPE '\'"))
+                .join(" OR ");
+            t.parts.push(format!("({any})"));
+            t.params
+                .extend(std::iter::repeat_n(contains(text), columns.len()));
         }
     }
 }

@@ -22,6 +22,6 @@ pub use filter::{Cursor, Filter, Page, QueryPage, MAX_PAGE};
 pub use history::{Config, Failure, History, Recorded, Recorder, Retention, Status};
 pub use record::{
     kind_str, parse_kind, BadTimestamp, BlockKind, BlockRecord, ClientInfo, Outcome, SocketKind,
-    StoredBlock, Timestamp, MAX_COMMANDS, MAX_FIELD,
+    StoredBlock, Timestamp, UnknownKind, MAX_COMMANDS, MAX_FIELD,
 };
 pub use store::{db_path, DB_FILE, SCHEMA_VERSION};

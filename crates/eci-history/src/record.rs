@@ -233,16 +233,19 @@ pub fn kind_str(kind: BlockKind) -> &'static str {
     }
 }
 
+/// A block kind name that is none of [`kind_str`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown block kind {0:?}; expected socket_mount, command, host_access or invalid_request")]
+pub struct UnknownKind(pub String);
+
 /// Reads a block kind by its storage and wire name.
-pub fn parse_kind(s: &str) -> Result<BlockKind, String> {
+pub fn parse_kind(s: &str) -> Result<BlockKind, UnknownKind> {
     match s {
         "socket_mount" => Ok(BlockKind::SocketMount),
         "command" => Ok(BlockKind::Command),
         "invalid_request" => Ok(BlockKind::InvalidRequest),
         "host_access" => Ok(BlockKind::HostAccess),
-        _ => Err(format!(
-            "unknown block kind {s:?}; expected socket_mount, command, host_access or invalid_request"
-        )),
+        _ => Err(UnknownKind(s.to_owned())),
     }
 }
 

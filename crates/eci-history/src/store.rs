@@ -406,7 +406,7 @@ fn block(row: &Row<'_>) -> Result<StoredBlock, RowError> {
         container_name: row.get(5)?,
         image: row.get(6)?,
         image_id: row.get(7)?,
-        kind: parse_kind(&kind).map_err(bad)?,
+        kind: parse_kind(&kind).map_err(|e| bad(e.to_string()))?,
         audited: row.get(16)?,
         commands: serde_json::from_str(&commands).map_err(|e| bad(format!("commands: {e}")))?,
         method: row.get(10)?,

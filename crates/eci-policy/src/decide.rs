@@ -433,47 +433,71 @@ pub fn mount_verdict(
         return MountVerdict::Allow;
     }
     let name = image.display_name();
-    let entry = match image_verdict(policy, image, derived_bases, facts) {
-        ImageVerdict::Allowed { entry, .. } => entry,
-        ImageVerdict::Denied { unavailable: None } => {
-            return MountVerdict::Deny(mount_denial(
-                &name,
-                "image is not in the allowed list; if you wish to allow it, configure the iechor socket image list in the iEchor Desktop settings".to_owned(),
-            ))
-        }
-        ImageVerdict::Denied { unavailable: Some((entry, why)) } => {
-            return MountVerdict::Deny(mount_denial(
-                &name,
-                format!("the digests of the allowed image \"{entry}\" could not be fetched ({why}), so the image cannot be verified; access stays denied until they are"),
-            ))
-        }
+    let entry = match allowing_entry(policy, image, derived_bases, facts, &name) {
+        Ok(entry) => entry,
+        Err(d) => return MountVerdict::Deny(d),
     };
+    match filtered_mounts(mounts, exposed, &name) {
+        Ok(rewrite) => MountVerdict::Rewrite {
+            mounts: rewrite,
+            entry,
+        },
+        Err(d) => MountVerdict::Deny(d),
+    }
+}
+
+/// The image-list entry that allows `image` (shown as `name`) to have a socket mount.
+fn allowing_entry(
+    policy: &Policy,
+    image: &ImageFacts,
+    derived_bases: &[ImageFacts],
+    facts: &dyn DigestFacts,
+    name: &str,
+) -> Result<String, Denial> {
+    match image_verdict(policy, image, derived_bases, facts) {
+        ImageVerdict::Allowed { entry, .. } => Ok(entry),
+        ImageVerdict::Denied { unavailable: None } => Err(mount_denial(
+            name,
+            "image is not in the allowed list; if you wish to allow it, configure the iechor socket image list in the iEchor Desktop settings".to_owned(),
+        )),
+        ImageVerdict::Denied { unavailable: Some((entry, why)) } => Err(mount_denial(
+            name,
+            format!("the digests of the allowed image \"{entry}\" could not be fetched ({why}), so the image cannot be verified; access stays denied until they are"),
+        )),
+    }
+}
+
+/// Of an allowed image's mounts that expose something (`exposed`: index and exposure), the ones
+/// to point at its filtered socket; refused when one exposes what no filtered socket can stand
+/// for.
+fn filtered_mounts(
+    mounts: &[MountRef],
+    exposed: Vec<(usize, &Exposure)>,
+    name: &str,
+) -> Result<Vec<usize>, Denial> {
     let mut rewrite = Vec::new();
     for (i, e) in exposed {
         match (e, mounts.get(i).map(|m| &m.source)) {
             (Exposure::Filtered { .. }, _) => {}
             (Exposure::Socket { .. }, Some(MountSource::Bind { .. })) => rewrite.push(i),
             (Exposure::Socket { socket }, _) => {
-                return MountVerdict::Deny(mount_denial(
-                    &name,
+                return Err(mount_denial(
+                    name,
                     format!("the iechor socket \"{socket}\" is reached through a volume, which cannot be filtered; bind-mount the socket instead"),
                 ))
             }
             (Exposure::Ancestor { dir, socket }, _) => {
-                return MountVerdict::Deny(ancestor_denial(&name, dir, socket))
+                return Err(ancestor_denial(name, dir, socket))
             }
             (Exposure::Control { socket }, _) => {
-                return MountVerdict::Deny(mount_denial(
-                    &name,
+                return Err(mount_denial(
+                    name,
                     format!("\"{socket}\" is a host control socket, which hands out the host and on which the command list cannot be enforced"),
                 ))
             }
         }
     }
-    MountVerdict::Rewrite {
-        mounts: rewrite,
-        entry,
-    }
+    Ok(rewrite)
 }
 
 fn ancestor_denial(image: &str, dir: &str, socket: &str) -> Denial {

@@ -559,42 +559,8 @@ fn mount_object(
     object_field(obj, "BindOptions", &pointer)?;
     let source = match kind {
         MountKind::Tmpfs => return Ok(None),
-        MountKind::Bind => {
-            if source.is_empty() {
-                return Err(invalid(&pointer, "bind mount without a source".to_owned()));
-            }
-            if !source.replace('\\', "/").starts_with('/') {
-                return Err(invalid(
-                    &pointer,
-                    format!("invalid mount path: {source:?} mount path must be absolute"),
-                ));
-            }
-            if !source.starts_with('/') {
-                // Valid for the engine's check, yet mounted relative to its working directory.
-                return Err(BodyError::Unsupported {
-                    pointer,
-                    reason: format!("bind source {source:?} uses '\\' as a path separator"),
-                });
-            }
-            MountSource::Bind { path: source }
-        }
-        MountKind::Volume => {
-            let mut driver = None;
-            let mut bind_device = None;
-            if let Some((vo, vo_ptr)) = volume_options {
-                if let Some((dc, dc_ptr)) = object_field(vo, "DriverConfig", &vo_ptr)? {
-                    driver = string_field(dc, "Name", &dc_ptr)?.filter(|s| !s.is_empty());
-                    if let Some((opts_ptr, opts)) = string_map_field(dc, "Options", &dc_ptr)? {
-                        bind_device = local_bind_device(&opts, &opts_ptr, kernel)?;
-                    }
-                }
-            }
-            MountSource::Volume {
-                name: Some(source).filter(|s| !s.is_empty()),
-                driver,
-                bind_device,
-            }
-        }
+        MountKind::Bind => bind_source(source, &pointer)?,
+        MountKind::Volume => volume_source(source, volume_options, kernel)?,
     };
     Ok(Some(MountRef {
         surface,
@@ -604,6 +570,51 @@ fn mount_object(
         target,
         read_only,
     }))
+}
+
+/// A `Mounts` entry's bind source: absolute, with `/` as its separator.
+fn bind_source(source: String, pointer: &str) -> Result<MountSource, BodyError> {
+    if source.is_empty() {
+        return Err(invalid(pointer, "bind mount without a source".to_owned()));
+    }
+    if !source.replace('\\', "/").starts_with('/') {
+        return Err(invalid(
+            pointer,
+            format!("invalid mount path: {source:?} mount path must be absolute"),
+        ));
+    }
+    if !source.starts_with('/') {
+        // Valid for the engine's check, yet mounted relative to its working directory.
+        return Err(BodyError::Unsupported {
+            pointer: pointer.to_owned(),
+            reason: format!("bind source {source:?} uses '\\' as a path separator"),
+        });
+    }
+    Ok(MountSource::Bind { path: source })
+}
+
+/// A `Mounts` entry's volume: its name (`source`), and the driver and local bind device its
+/// `VolumeOptions` ask for.
+fn volume_source(
+    source: String,
+    volume_options: Option<Located<'_>>,
+    kernel: KernelFs,
+) -> Result<MountSource, BodyError> {
+    let mut driver = None;
+    let mut bind_device = None;
+    if let Some((vo, vo_ptr)) = volume_options {
+        if let Some((dc, dc_ptr)) = object_field(vo, "DriverConfig", &vo_ptr)? {
+            driver = string_field(dc, "Name", &dc_ptr)?.filter(|s| !s.is_empty());
+            if let Some((opts_ptr, opts)) = string_map_field(dc, "Options", &dc_ptr)? {
+                bind_device = local_bind_device(&opts, &opts_ptr, kernel)?;
+            }
+        }
+    }
+    Ok(MountSource::Volume {
+        name: Some(source).filter(|s| !s.is_empty()),
+        driver,
+        bind_device,
+    })
 }
 
 /// Kernel filesystems a local volume's `type` may name that expose the host rather than hold

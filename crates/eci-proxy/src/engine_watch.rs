@@ -36,7 +36,7 @@ use crate::classify;
 use crate::error::ProxyError;
 use crate::facts;
 use crate::inspect::{Container, ContainerSummary};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::upstream::{engine_message, segment};
 
 /// `/events` for the container events we act on, filtered by the engine:
@@ -233,33 +233,29 @@ impl Watch {
             buf.extend_from_slice(&data);
             while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = buf.drain(..=nl).collect();
-                match parse_event(&line) {
-                    Some(Event {
-                        action: Action::Destroy,
-                        id,
-                    }) => {
-                        self.shared.filtered.remove_container(&id);
-                        if let Ok(mut seen) = self.seen.lock() {
-                            seen.remove(&id);
-                        }
-                    }
-                    Some(Event {
-                        action: Action::Start,
-                        id,
-                    }) => self.spawn(id, Trigger::Started),
-                    Some(Event {
-                        action: Action::Die,
-                        id,
-                    }) => self.spawn(id, Trigger::Died),
-                    Some(Event {
-                        action: Action::Update,
-                        id,
-                    }) => self.spawn(id, Trigger::Updated),
-                    None => {}
+                if let Some(event) = parse_event(&line) {
+                    self.on_event(event);
                 }
             }
         }
         Followed::Answered
+    }
+
+    /// Acts on one container event: a destroyed container's socket goes, any other is judged.
+    fn on_event(self: &Arc<Self>, Event { action, id }: Event) {
+        let trigger = match action {
+            Action::Destroy => {
+                self.shared.filtered.remove_container(&id);
+                if let Ok(mut seen) = self.seen.lock() {
+                    seen.remove(&id);
+                }
+                return;
+            }
+            Action::Start => Trigger::Started,
+            Action::Die => Trigger::Died,
+            Action::Update => Trigger::Updated,
+        };
+        self.spawn(id, trigger);
     }
 
     async fn subscribe(&self) -> Result<http::Response<Incoming>, ProxyError> {
@@ -326,10 +322,7 @@ impl Watch {
             Trigger::Started | Trigger::Sweep => {
                 match tokio::time::timeout(UNJUDGED_BOUND, self.judge_once(id, trigger)).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Err(format!(
-                        "the engine did not answer its inspect within {} ms",
-                        UNJUDGED_BOUND.as_millis()
-                    )),
+                    Err(_) => Err(Unjudged::Timeout),
                 }
             }
             Trigger::Died | Trigger::Updated => self.judge_once(id, trigger).await,
@@ -347,23 +340,43 @@ impl Watch {
     /// Kills a running container that could not be judged: through the engine if it answers at
     /// once, and directly (every process in the container's cgroup) whatever it answers, since
     /// an engine that cannot be asked may not kill either. Then disarms and records it.
-    async fn fail_safe(&self, id: &str, trigger: Trigger, why: &str) {
+    async fn fail_safe(&self, id: &str, trigger: Trigger, why: &Unjudged) {
         let policy = self.shared.policy.snapshot();
-        let denial = match audit::refusal(&policy, eci_policy::decide::unjudged_denial(why)) {
+        let denial = match audit::refusal(
+            &policy,
+            eci_policy::decide::unjudged_denial(&why.to_string()),
+        ) {
             Refusal::Enforce(denial) => denial,
             Refusal::Audit { denial, .. } => {
                 let info = self.last_seen_or_bare(id);
-                self.record_audited(Refused {
-                    id,
-                    trigger,
-                    info: &info,
-                    policy: &policy,
-                    denial,
-                    cause: Cause::Unjudged,
-                });
+                let judged = Judged::new(id, trigger, &info, &policy);
+                self.record_audited(judged.refused(denial, Cause::Unjudged));
                 return;
             }
         };
+        let (kill, killed_at) = self.kill_unjudged(id, trigger, why).await;
+        // The restart policy is set once the engine answers; the kill does not wait for it.
+        let update = tokio::time::timeout(ACTION_TIMEOUT, self.no_restart(id))
+            .await
+            .unwrap_or_else(|_| Err(self.unavailable(std::io::ErrorKind::TimedOut.into())));
+        let disarmed = Disarmed {
+            kill,
+            killed_at,
+            update,
+        };
+        let info = self.last_seen_or_bare(id);
+        let judged = Judged::new(id, trigger, &info, &policy);
+        self.record(judged.refused(denial, Cause::Unjudged), &disarmed, None);
+    }
+
+    /// The kill of [`Watch::fail_safe`], through the engine (briefly) and directly at once, and
+    /// when it was answered.
+    async fn kill_unjudged(
+        &self,
+        id: &str,
+        trigger: Trigger,
+        why: &Unjudged,
+    ) -> (Result<Kill, ProxyError>, SystemTime) {
         let target = format!("/containers/{}/kill", segment(id));
         let engine_kill = tokio::time::timeout(FAIL_SAFE_ENGINE_KILL, self.post(&target, None));
         let killed_directly = kill_cgroup_processes(id);
@@ -389,88 +402,81 @@ impl Watch {
                 message: "no process of it was found and the engine did not answer".to_owned(),
             }),
         };
-        // The restart policy is set once the engine answers; the kill does not wait for it.
-        let update = match tokio::time::timeout(
-            ACTION_TIMEOUT,
-            self.post(
-                &format!("/containers/{}/update", segment(id)),
-                Some(&json!({"RestartPolicy": {"Name": "no"}})),
-            ),
-        )
-        .await
-        {
-            Ok(Ok((s, _))) if s.is_success() => Ok(()),
-            Ok(Ok((s, message))) => Err(ProxyError::Engine {
-                status: s.as_u16(),
-                message,
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(self.unavailable(std::io::ErrorKind::TimedOut.into())),
-        };
-        let disarmed = Disarmed {
-            kill,
-            killed_at,
-            update,
-        };
-        let info = self.last_seen_or_bare(id);
-        let refused = Refused {
-            id,
-            trigger,
-            info: &info,
-            policy: &policy,
-            denial,
-            cause: Cause::Unjudged,
-        };
-        self.record(refused, &disarmed, None);
+        (kill, killed_at)
     }
 
     /// One judgement; `Err` says why the container could not be judged.
-    async fn judge_once(&self, id: &str, trigger: Trigger) -> Result<(), String> {
-        let shared = &self.shared;
-        let policy = shared.policy.snapshot();
-        // At a `die` the engine holds the container's lock while it cleans up, and an inspect
-        // would wait for that out of the restart back-off; what was read at its start or last
-        // update serves (its mounts and image cannot change, its restart policy only by an
-        // update).
-        let cached = match trigger {
-            Trigger::Died => self.last_seen(id),
-            Trigger::Started | Trigger::Sweep | Trigger::Updated => None,
-        };
-        let info = match cached {
-            Some(info) => info,
-            None => match facts::container(&shared.upstream, id).await {
-                Ok(Some(info)) => {
-                    let info = Arc::new(info);
-                    if let Ok(mut seen) = self.seen.lock() {
-                        seen.insert(id.to_owned(), info.clone());
-                    }
-                    info
-                }
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(format!("its inspect failed: {e}")),
-            },
+    async fn judge_once(&self, id: &str, trigger: Trigger) -> Result<(), Unjudged> {
+        let policy = self.shared.policy.snapshot();
+        let Some(info) = self.inspect_for(id, trigger).await? else {
+            return Ok(());
         };
         match trigger {
             Trigger::Updated => return Ok(()),
             Trigger::Died if !has_restart_policy(&info) => return Ok(()),
             _ => {}
         }
+        let judged = Judged::new(id, trigger, &info, &policy);
+        let Some(denial) = self.enforced_denial(judged).await? else {
+            return Ok(());
+        };
+        self.disarm_refused(judged, denial).await;
+        Ok(())
+    }
+
+    /// The container as the judgement sees it; `None` when it is gone. At a `die` the engine
+    /// holds the container's lock while it cleans up, and an inspect would wait for that out of
+    /// the restart back-off; what was read at its start or last update serves (its mounts and
+    /// image cannot change, its restart policy only by an update).
+    async fn inspect_for(
+        &self,
+        id: &str,
+        trigger: Trigger,
+    ) -> Result<Option<Arc<Container>>, Unjudged> {
+        if trigger == Trigger::Died {
+            if let Some(info) = self.last_seen(id) {
+                return Ok(Some(info));
+            }
+        }
+        match facts::container(&self.shared.upstream, id).await {
+            Ok(Some(info)) => {
+                let info = Arc::new(info);
+                if let Ok(mut seen) = self.seen.lock() {
+                    seen.insert(id.to_owned(), info.clone());
+                }
+                Ok(Some(info))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(Unjudged::Inspect(e)),
+        }
+    }
+
+    /// The refusal the container gets under `policy` that is enforced, not audited (audited
+    /// ones are recorded on the way); `None` when it may run.
+    async fn enforced_denial(&self, judged: Judged<'_>) -> Result<Option<Denial>, Unjudged> {
+        let Judged {
+            id,
+            trigger,
+            info,
+            policy,
+        } = judged;
+        let shared = &self.shared;
         // Judged again under a policy that waives the family, after each audited refusal.
-        let mut judging = Cow::Borrowed(&*policy);
-        let denial = loop {
-            let found = match crate::recheck::start(shared, &judging, id, &info)
+        let mut judging = Cow::Borrowed(policy);
+        loop {
+            let found = match crate::recheck::start(shared.sources(), &judging, id, info)
                 .await
                 .map(|r| r.denial)
             {
-                Ok(None) => mounted(shared, &judging, trigger, &info),
+                Ok(None) => mounted(shared, &judging, trigger, info),
                 Ok(Some(d)) | Err(ProxyError::Denied(d)) => Some(d),
-                Err(e) => return Err(format!("its mounts could not be checked: {e}")),
+                Err(e) => return Err(Unjudged::Check(e)),
             };
             let Some(found) = found else {
-                return Ok(());
+                return Ok(None);
             };
             match audit::refusal(&judging, found) {
-                Refusal::Enforce(d) => break d,
+                Refusal::Enforce(d) => return Ok(Some(d)),
                 // A start the enforcer forwarded in audit mode was recorded on the request path.
                 Refusal::Audit { retry, .. }
                     if trigger == Trigger::Started && shared.forwarded_audited_start(id) =>
@@ -478,22 +484,22 @@ impl Watch {
                     judging = Cow::Owned(retry);
                 }
                 Refusal::Audit { denial, retry } => {
-                    self.record_audited(Refused {
-                        id,
-                        trigger,
-                        info: &info,
-                        policy: &policy,
-                        denial,
-                        cause: Cause::Exposed,
-                    });
+                    self.record_audited(judged.refused(denial, Cause::Exposed));
                     judging = Cow::Owned(retry);
                 }
             }
-        };
+        }
+    }
+
+    /// Disarms a container refused for its mounts, and records it.
+    async fn disarm_refused(&self, judged: Judged<'_>, denial: Denial) {
+        let Judged {
+            id, trigger, info, ..
+        } = judged;
         let disarmed = self.disarm(id).await;
         if disarmed.update.is_ok() {
             // The `die` our kill causes is judged on this: no restart policy, nothing to do.
-            let mut now = (*info).clone();
+            let mut now = info.clone();
             now.host_config.restart_policy = Some("no".to_owned());
             if let Ok(mut seen) = self.seen.lock() {
                 seen.insert(id.to_owned(), Arc::new(now));
@@ -501,7 +507,7 @@ impl Watch {
         }
         let held = match (&disarmed.kill, trigger) {
             (Ok(Kill::Killed), Trigger::Started | Trigger::Sweep) => {
-                started_at(&info).and_then(|t| disarmed.killed_at.duration_since(t).ok())
+                started_at(info).and_then(|t| disarmed.killed_at.duration_since(t).ok())
             }
             _ => None,
         };
@@ -512,21 +518,11 @@ impl Watch {
             reason = %denial.reason,
             "container disarmed: its mounts expose a protected socket"
         );
-        let refused = Refused {
-            id,
-            trigger,
-            info: &info,
-            policy: &policy,
-            denial,
-            cause: Cause::Exposed,
-        };
-        self.record(refused, &disarmed, held);
-        Ok(())
+        self.record(judged.refused(denial, Cause::Exposed), &disarmed, held);
     }
 
     /// Kills the container and sets its restart policy to `no`.
     async fn disarm(&self, id: &str) -> Disarmed {
-        let id = segment(id);
         // Kill first. The container may hold the socket right now, and the engine's kill cancels
         // its restart manager under the container's lock (`ExitOnNext` in moby's
         // `killWithSignal`), which also cancels a restart already pending in the back-off: after
@@ -535,7 +531,10 @@ impl Watch {
         // and updating first would leave the socket in the container one more round trip. The
         // update still matters: a daemon restart starts `always` containers however they were
         // stopped, and it is what the user sees.
-        let kill = match self.post(&format!("/containers/{id}/kill"), None).await {
+        let kill = match self
+            .post(&format!("/containers/{}/kill", segment(id)), None)
+            .await
+        {
             Ok((s, _)) if s.is_success() => Ok(Kill::Killed),
             // Not running: it already exited, or no restart was pending.
             Ok((StatusCode::CONFLICT, _)) => Ok(Kill::NotRunning),
@@ -546,9 +545,19 @@ impl Watch {
             Err(e) => Err(e),
         };
         let killed_at = SystemTime::now();
+        let update = self.no_restart(id).await;
+        Disarmed {
+            kill,
+            killed_at,
+            update,
+        }
+    }
+
+    /// Sets the container's restart policy to `no`.
+    async fn no_restart(&self, id: &str) -> Result<(), ProxyError> {
         let body = json!({"RestartPolicy": {"Name": "no"}});
-        let update = match self
-            .post(&format!("/containers/{id}/update"), Some(&body))
+        match self
+            .post(&format!("/containers/{}/update", segment(id)), Some(&body))
             .await
         {
             Ok((s, _)) if s.is_success() => Ok(()),
@@ -557,11 +566,6 @@ impl Watch {
                 message,
             }),
             Err(e) => Err(e),
-        };
-        Disarmed {
-            kill,
-            killed_at,
-            update,
         }
     }
 
@@ -609,7 +613,7 @@ impl Watch {
 
     /// A container disarmed (or that could not be), recorded as a block.
     fn record(&self, r: Refused<'_>, disarmed: &Disarmed, held: Option<Duration>) {
-        let killed = match (&disarmed.kill, r.trigger) {
+        let killed = match (&disarmed.kill, r.judged.trigger) {
             (Ok(Kill::Killed), Trigger::Died) => "its pending restart was cancelled".to_owned(),
             (Ok(Kill::Killed), _) => match held {
                 Some(d) => format!("it was killed {} ms after it started", d.as_millis()),
@@ -630,16 +634,19 @@ impl Watch {
     /// A container that would have been disarmed, left running: its rule family is in audit
     /// mode.
     fn record_audited(&self, r: Refused<'_>) {
-        tracing::warn!(container = %r.id, trigger = ?r.trigger, reason = %r.denial.reason, "audit mode: container left running");
+        tracing::warn!(container = %r.judged.id, trigger = ?r.judged.trigger, reason = %r.denial.reason, "audit mode: container left running");
         self.emit(r, "audit mode: it was left running", true);
     }
 
     fn emit(&self, r: Refused<'_>, action: &str, audited: bool) {
         let Refused {
-            id,
-            trigger,
-            info,
-            policy,
+            judged:
+                Judged {
+                    id,
+                    trigger,
+                    info,
+                    policy,
+                },
             denial,
             cause,
         } = r;
@@ -680,12 +687,49 @@ impl Watch {
     }
 }
 
-/// A container the watch refused, and why.
-struct Refused<'a> {
+/// Why a container could not be judged.
+#[derive(Debug, thiserror::Error)]
+enum Unjudged {
+    #[error("its inspect failed: {0}")]
+    Inspect(ProxyError),
+    #[error("its mounts could not be checked: {0}")]
+    Check(ProxyError),
+    #[error("the engine did not answer its inspect within {} ms", UNJUDGED_BOUND.as_millis())]
+    Timeout,
+}
+
+/// A container judged, and the policy it was judged under.
+#[derive(Clone, Copy)]
+struct Judged<'a> {
     id: &'a str,
     trigger: Trigger,
     info: &'a Container,
     policy: &'a Policy,
+}
+
+impl<'a> Judged<'a> {
+    fn new(id: &'a str, trigger: Trigger, info: &'a Container, policy: &'a Policy) -> Judged<'a> {
+        Judged {
+            id,
+            trigger,
+            info,
+            policy,
+        }
+    }
+
+    /// The container refused, and why.
+    fn refused(self, denial: Denial, cause: Cause) -> Refused<'a> {
+        Refused {
+            judged: self,
+            denial,
+            cause,
+        }
+    }
+}
+
+/// A container the watch refused, and why.
+struct Refused<'a> {
+    judged: Judged<'a>,
     denial: Denial,
     cause: Cause,
 }

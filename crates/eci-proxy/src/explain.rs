@@ -8,18 +8,17 @@ use std::sync::Arc;
 
 use eci_policy::decide::{BlockKind, Denial, DigestFacts, EntryDigests, Exposure, ImageFacts, Via};
 use eci_policy::mounts::{MountRef, MountSource};
+use eci_policy::reference::{Digest, ImageEntry, Reference, Repository};
 use eci_policy::settings::Policy;
 use serde::Serialize;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Mutex;
 
-use crate::blocks::Blocks;
 use crate::digests::{DigestSource, SourceFacts};
 use crate::error::ProxyError;
 use crate::facts::{self, Protected};
-use crate::filtered::FilteredSockets;
-use crate::judge::{self, Forward, Seen};
+use crate::judge::{self, Forward, Judging, Seen};
 use crate::policy::{PolicyStore, SettingsPaths};
-use crate::server::Shared;
+use crate::recheck::Sources;
 use crate::upstream::Upstream;
 use crate::Limits;
 
@@ -134,7 +133,13 @@ pub struct ExplainConfig {
 
 /// A judge with the enforcer's facts and decisions, and no listener.
 pub struct Explainer {
-    shared: Arc<Shared>,
+    upstream: Upstream,
+    policy: Arc<PolicyStore>,
+    digests: Arc<dyn DigestSource>,
+    protected: Protected,
+    limits: Limits,
+    /// Never contended (nothing is forwarded); the judge takes it as the request path does.
+    volumes: Mutex<()>,
     /// Why the settings could not become the policy, when they could not (the fail-closed
     /// default is then what is explained, as the enforcer would start with it).
     pub settings_problem: Option<String>,
@@ -164,29 +169,32 @@ impl Explainer {
             &filtered_dir,
         )
         .with_control(facts::HOST_CONTROL_SOCKETS);
-        // Never signalled: nothing is served.
-        let (_, shutdown) = watch::channel(false);
-        let shared = Arc::new(Shared {
+        Explainer {
             upstream: Upstream::new(&config.upstream),
             policy: store,
             digests,
             protected,
-            filtered: FilteredSockets::new(filtered_dir),
-            blocks: Blocks::new(None, Arc::new(crate::Metrics::new())),
             limits: Limits::default(),
-            permits: Arc::new(Semaphore::new(1)),
-            shutdown,
-            volumes: tokio::sync::Mutex::new(()),
-            audited_starts: std::sync::Mutex::default(),
-        });
-        Explainer {
-            shared,
+            volumes: Mutex::new(()),
             settings_problem,
         }
     }
 
     pub fn policy(&self) -> Arc<Policy> {
-        self.shared.policy.snapshot()
+        self.policy.snapshot()
+    }
+
+    /// What the judge reads, as the enforcer lends it.
+    fn judging(&self) -> Judging<'_> {
+        Judging {
+            sources: Sources {
+                upstream: &self.upstream,
+                protected: &self.protected,
+                digests: self.digests.as_ref(),
+            },
+            limits: &self.limits,
+            volumes: &self.volumes,
+        }
     }
 
     /// Explains one request under the settings' policy. Never fails: what cannot be learned is
@@ -198,7 +206,7 @@ impl Explainer {
         target: &str,
         body: &[u8],
     ) -> Explanation {
-        let policy = self.shared.policy.snapshot();
+        let policy = self.policy.snapshot();
         self.explain_with(&policy, socket, method, target, body)
             .await
     }
@@ -276,7 +284,7 @@ impl Explainer {
                 id: image.id.clone(),
                 repo_digests: image.repo_digests.clone(),
             });
-            x.entries = entry_facts(policy, image, self.shared.digests.as_ref());
+            x.entries = entry_facts(policy, image, self.digests.as_ref());
         } else if let (Some(name), Some(id)) = (&seen.image_name, &seen.image_id) {
             x.image = Some(ImageFact {
                 name: name.clone(),
@@ -296,7 +304,7 @@ impl Explainer {
         seen: &mut Seen,
         audits: &mut Vec<(Denial, Seen)>,
     ) -> Result<Outcome, ProxyError> {
-        let shared = &self.shared;
+        let judging = self.judging();
         let via = match x.socket {
             Socket::Main => Via::Main,
             Socket::Filtered => Via::Filtered,
@@ -304,7 +312,7 @@ impl Explainer {
         // As on the request path: judged again after each audited refusal.
         let mut policy = Cow::Borrowed(policy);
         let admitted = loop {
-            match judge::admit(&policy, via, &x.method, &x.target, &shared.limits, seen) {
+            match judge::admit(&policy, via, &x.method, &x.target, judging.limits, seen) {
                 Err(err) => policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?),
                 Ok(admitted) => break admitted,
             }
@@ -317,7 +325,7 @@ impl Explainer {
             return Ok(Outcome::Allow);
         };
         let decision = loop {
-            match judge::decide(shared, &policy, via, &classified, Some(body), seen).await {
+            match judge::decide(&judging, &policy, via, &classified, Some(body), seen).await {
                 Err(err @ ProxyError::Denied(_)) => {
                     policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?)
                 }
@@ -390,19 +398,8 @@ fn mount_facts(mounts: &[MountRef], exposures: &[Option<Exposure>]) -> Vec<Mount
 /// The image-list entries that could allow the image, with what the cache knows of each.
 fn entry_facts(policy: &Policy, image: &ImageFacts, digests: &dyn DigestSource) -> Vec<EntryFact> {
     let facts = SourceFacts(digests);
-    let repos: Vec<(
-        eci_policy::reference::Repository,
-        eci_policy::reference::Digest,
-    )> = image
-        .repo_digests
-        .iter()
-        .filter_map(|rd| {
-            let r = eci_policy::reference::Reference::parse_normalized(rd).ok()?;
-            let d = r.digest()?.clone();
-            Some((r.into_repository(), d))
-        })
-        .collect();
-    let named = eci_policy::reference::Reference::parse_normalized(&image.name)
+    let repos = repo_digests(image);
+    let named = Reference::parse_normalized(&image.name)
         .ok()
         .map(|r| r.into_repository());
     policy
@@ -411,41 +408,60 @@ fn entry_facts(policy: &Policy, image: &ImageFacts, digests: &dyn DigestSource) 
         .filter(|e| {
             named.as_ref().is_some_and(|r| e.covers(r)) || repos.iter().any(|(r, _)| e.covers(r))
         })
-        .map(|e| {
-            let finding = match e {
-                eci_policy::reference::ImageEntry::All => "every image".to_owned(),
-                eci_policy::reference::ImageEntry::AnyTag { .. }
-                | eci_policy::reference::ImageEntry::AnyRepository { .. } => {
-                    let asked: Vec<String> = repos
-                        .iter()
-                        .filter(|(r, _)| e.covers(r))
-                        .map(|(r, d)| format!("{r}@{d}: {:?}", facts.any_tag(r, d, &image.id)))
-                        .collect();
-                    if asked.is_empty() {
-                        "the image has no repo digest in a repository this entry covers".to_owned()
-                    } else {
-                        asked.join("; ")
-                    }
-                }
-                _ => match facts.entry_digests(e) {
-                    EntryDigests::Known { manifests, configs } => {
-                        let hit = configs.contains(&image.id)
-                            || repos
-                                .iter()
-                                .any(|(r, d)| e.covers(r) && manifests.contains(&d.to_string()));
-                        format!(
-                            "{} published digest(s); the image {} one of them",
-                            manifests.union(&configs).count(),
-                            if hit { "is" } else { "is not" }
-                        )
-                    }
-                    EntryDigests::Unavailable(why) => format!("digests unknown: {why}"),
-                },
-            };
-            EntryFact {
-                entry: e.to_string(),
-                finding,
-            }
+        .map(|e| EntryFact {
+            entry: e.to_string(),
+            finding: finding(e, image, &repos, &facts),
         })
         .collect()
+}
+
+/// The image's repo digests, each as its repository and digest (unreadable ones left out).
+fn repo_digests(image: &ImageFacts) -> Vec<(Repository, Digest)> {
+    image
+        .repo_digests
+        .iter()
+        .filter_map(|rd| {
+            let r = Reference::parse_normalized(rd).ok()?;
+            let d = r.digest()?.clone();
+            Some((r.into_repository(), d))
+        })
+        .collect()
+}
+
+/// What the cache knows of entry `e` about `image`, in words.
+fn finding(
+    e: &ImageEntry,
+    image: &ImageFacts,
+    repos: &[(Repository, Digest)],
+    facts: &SourceFacts<'_>,
+) -> String {
+    match e {
+        ImageEntry::All => "every image".to_owned(),
+        ImageEntry::AnyTag { .. } | ImageEntry::AnyRepository { .. } => {
+            let asked: Vec<String> = repos
+                .iter()
+                .filter(|(r, _)| e.covers(r))
+                .map(|(r, d)| format!("{r}@{d}: {:?}", facts.any_tag(r, d, &image.id)))
+                .collect();
+            if asked.is_empty() {
+                "the image has no repo digest in a repository this entry covers".to_owned()
+            } else {
+                asked.join("; ")
+            }
+        }
+        _ => match facts.entry_digests(e) {
+            EntryDigests::Known { manifests, configs } => {
+                let hit = configs.contains(&image.id)
+                    || repos
+                        .iter()
+                        .any(|(r, d)| e.covers(r) && manifests.contains(&d.to_string()));
+                format!(
+                    "{} published digest(s); the image {} one of them",
+                    manifests.union(&configs).count(),
+                    if hit { "is" } else { "is not" }
+                )
+            }
+            EntryDigests::Unavailable(why) => format!("digests unknown: {why}"),
+        },
+    }
 }

@@ -593,19 +593,8 @@ pub async fn gather(
             MountSource::Volume {
                 name, bind_device, ..
             } => {
-                let existing = match name {
-                    Some(name) => existing_volume(upstream, protected, name, kernel).await?,
-                    None => None,
-                };
-                let (exposure, device) = match existing {
-                    Some(seen) => seen,
-                    None => (
-                        bind_device
-                            .as_ref()
-                            .and_then(|d| protected.classify_host(d)),
-                        bind_device.clone(),
-                    ),
-                };
+                let volume = (name.as_deref(), bind_device.as_ref());
+                let (exposure, device) = volume_facts(upstream, protected, volume, kernel).await?;
                 if let Some(device) = device {
                     let resolved = resolve_host(&device);
                     out.host_flags.extend(kernel_fs_flag_at(
@@ -634,6 +623,26 @@ pub async fn gather(
         out.exposures.push(e);
     }
     Ok(out)
+}
+
+/// Where a volume mount stands and the host path it binds: the existing volume's, else what the
+/// request asks for (`(name, bind_device)`).
+async fn volume_facts(
+    upstream: &Upstream,
+    protected: &Protected,
+    (name, bind_device): (Option<&str>, Option<&String>),
+    kernel: KernelFs,
+) -> Result<(Option<Exposure>, Option<String>), ProxyError> {
+    let existing = match name {
+        Some(name) => existing_volume(upstream, protected, name, kernel).await?,
+        None => None,
+    };
+    Ok(existing.unwrap_or_else(|| {
+        (
+            bind_device.and_then(|d| protected.classify_host(d)),
+            bind_device.cloned(),
+        )
+    }))
 }
 
 /// A named volume that already exists is reused with its own options, whatever the request says;

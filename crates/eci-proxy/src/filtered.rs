@@ -7,12 +7,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use tokio::net::UnixListener;
 use tokio::task::JoinHandle;
 
+use crate::error::ProxyError;
 use crate::facts;
 use crate::inspect::ContainerSummary;
-use crate::reattach::{self, FileId, Target};
-use crate::server::{bind_socket, spawn_listener, Origin, Shared};
+use crate::reattach::{self, FileId, ReattachError, Target};
+use crate::socket::{bind_socket, Origin};
 use crate::upstream::Upstream;
 
 struct Slot {
@@ -66,6 +68,80 @@ impl Drop for Pending {
     }
 }
 
+/// Serves a filtered socket's listener: given by the enforcer that owns the sockets, so that they
+/// are served like its main ones without this module knowing the server.
+pub trait Listen: Send + Sync {
+    fn listen(&self, listener: UnixListener, origin: Origin) -> JoinHandle<()>;
+}
+
+/// Why the filtered sockets could not be brought in line with the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The engine did not list its containers.
+    #[error(transparent)]
+    Containers(ProxyError),
+}
+
+/// Why a running container keeps its dead filtered socket.
+#[derive(Debug, thiserror::Error)]
+enum PutBackError {
+    #[error("no old socket was left at {} to recognise the one the container has", path.display())]
+    NoOldSocket { path: PathBuf },
+    #[error(transparent)]
+    Inspect(#[from] ProxyError),
+    #[error(transparent)]
+    Reattach(#[from] ReattachError),
+}
+
+/// A filtered socket a running container has mounted: the mount was made from the socket that
+/// was at the path then.
+struct RunningMount {
+    socket: PathBuf,
+    container: String,
+    destination: PathBuf,
+}
+
+/// What the engine's containers have of the directory.
+struct EngineMounts {
+    /// Each socket path a container mounts, and that container.
+    wanted: HashMap<PathBuf, String>,
+    running: Vec<RunningMount>,
+}
+
+impl EngineMounts {
+    fn of(dir: &Path, list: &[ContainerSummary]) -> EngineMounts {
+        let mut engine = EngineMounts {
+            wanted: HashMap::new(),
+            running: Vec::new(),
+        };
+        for c in list {
+            let id = c.id.as_str();
+            let is_running = c.state.as_deref() == Some("running");
+            for m in &c.mounts {
+                let Some(src) = &m.source else {
+                    continue;
+                };
+                let src = Path::new(src);
+                if src.parent() == Some(dir) {
+                    engine.wanted.insert(src.to_path_buf(), id.to_owned());
+                    if let (true, Some(dest)) = (is_running, &m.destination) {
+                        engine.running.push(RunningMount {
+                            socket: src.to_path_buf(),
+                            container: id.to_owned(),
+                            destination: PathBuf::from(dest),
+                        });
+                    }
+                }
+            }
+        }
+        engine
+    }
+}
+
+/// Per restored socket path, the old socket moved aside and its identity (`None`: nothing was
+/// there to move).
+type Restored = HashMap<PathBuf, Option<(PathBuf, FileId)>>;
+
 impl FilteredSockets {
     pub fn new(dir: PathBuf) -> FilteredSockets {
         FilteredSockets {
@@ -90,11 +166,11 @@ impl FilteredSockets {
     }
 
     /// Creates and starts serving a new filtered socket for a create about to be forwarded.
-    pub fn create(&self, shared: &Arc<Shared>) -> std::io::Result<Pending> {
+    pub fn create(&self, listen: &dyn Listen) -> std::io::Result<Pending> {
         let name = format!("{:016x}.sock", fastrand::u64(..));
         let path = self.dir.join(name);
         let container = Arc::new(OnceLock::new());
-        self.start(shared, &path, container.clone())?;
+        self.start(listen, &path, container.clone())?;
         Ok(Pending {
             sockets: self.clone(),
             path,
@@ -105,7 +181,7 @@ impl FilteredSockets {
 
     fn start(
         &self,
-        shared: &Arc<Shared>,
+        listen: &dyn Listen,
         path: &Path,
         container: Arc<OnceLock<String>>,
     ) -> std::io::Result<()> {
@@ -114,7 +190,7 @@ impl FilteredSockets {
             path: path.to_string_lossy().into(),
             container: container.clone(),
         };
-        let task = spawn_listener(shared.clone(), listener, origin);
+        let task = listen.listen(listener, origin);
         if let Ok(mut slots) = self.slots.lock() {
             if let Some(old) = slots.insert(path.to_path_buf(), Slot { container, task }) {
                 old.task.abort();
@@ -161,104 +237,15 @@ impl FilteredSockets {
     /// directory gets its socket back (after a restart of the enforcer), also inside the
     /// container when it kept running, sockets of containers that no longer exist go, and stray
     /// files are removed. Pending creates are left alone.
-    pub async fn sync(&self, shared: &Arc<Shared>, upstream: &Upstream) -> Result<(), String> {
+    pub async fn sync(&self, listen: &dyn Listen, upstream: &Upstream) -> Result<(), SyncError> {
         let list: Vec<ContainerSummary> = upstream
             .fetch("/containers/json?all=1", "the containers")
             .await
-            .map_err(|e| e.to_string())?;
-        let mut wanted: HashMap<PathBuf, String> = HashMap::new();
-        // (socket, container, destination) of the running containers: their mounts were made
-        // from the socket that was at the path then.
-        let mut running: Vec<(PathBuf, String, PathBuf)> = Vec::new();
-        for c in &list {
-            let id = c.id.as_str();
-            let is_running = c.state.as_deref() == Some("running");
-            for m in &c.mounts {
-                let Some(src) = &m.source else {
-                    continue;
-                };
-                let src = Path::new(src);
-                if src.parent() == Some(self.dir.as_path()) {
-                    wanted.insert(src.to_path_buf(), id.to_owned());
-                    if let (true, Some(dest)) = (is_running, &m.destination) {
-                        running.push((src.to_path_buf(), id.to_owned(), PathBuf::from(dest)));
-                    }
-                }
-            }
-        }
-        let current = self.list();
-        for (path, container) in &current {
-            if let Some(c) = container {
-                if wanted.get(path) != Some(c) {
-                    self.remove_container(c);
-                }
-            }
-        }
-        let current: HashMap<PathBuf, Option<String>> = self.list().into_iter().collect();
-        let mounted: HashSet<&PathBuf> = running.iter().map(|(path, _, _)| path).collect();
-        // Per restored path, the old socket that running containers still have mounted, moved
-        // aside and its identity.
-        let mut restored: HashMap<PathBuf, Option<(PathBuf, FileId)>> = HashMap::new();
-        for (path, id) in &wanted {
-            if !current.contains_key(path) {
-                let aside = if mounted.contains(path) {
-                    set_aside(path)
-                } else {
-                    None
-                };
-                let cell = Arc::new(OnceLock::new());
-                let _ = cell.set(id.clone());
-                match self.start(shared, path, cell) {
-                    Ok(()) => {
-                        tracing::info!(socket = %path.display(), container = %id, "filtered socket restored");
-                        restored.insert(path.clone(), aside);
-                    }
-                    Err(e) => {
-                        if let Some((aside, _)) = aside {
-                            let _ = std::fs::rename(aside, path);
-                        }
-                        tracing::warn!(socket = %path.display(), error = %e, "cannot restore a filtered socket")
-                    }
-                }
-            }
-        }
-        let stale_mounts: Vec<_> = running
-            .into_iter()
-            .filter_map(|(path, id, dest)| Some((restored.get(&path)?.clone(), path, id, dest)))
-            .collect();
-        let mut mounted_on: HashSet<PathBuf> = HashSet::new();
-        if !stale_mounts.is_empty() {
-            let engine_pid = reattach::engine_pid(upstream).await;
-            for (aside, path, id, destination) in stale_mounts {
-                let outcome = match &aside {
-                    Some((aside, stale)) => {
-                        let r =
-                            put_back(upstream, engine_pid, &id, &path, &destination, *stale).await;
-                        if r == Ok(true) {
-                            mounted_on.insert(aside.clone());
-                        }
-                        r
-                    }
-                    None => Err(format!(
-                        "no old socket was left at {} to recognise the one the container has",
-                        path.display()
-                    )),
-                };
-                match outcome {
-                    Ok(true) => {
-                        tracing::info!(container = %id, destination = %destination.display(), socket = %path.display(), "filtered socket mounted back into the running container")
-                    }
-                    Ok(false) => {}
-                    Err(reason) => tracing::warn!(
-                        container = %id,
-                        destination = %destination.display(),
-                        socket = %path.display(),
-                        "container {id} keeps a dead filtered socket at {}: {reason}; it needs a restart to get its filtered socket back",
-                        destination.display()
-                    ),
-                }
-            }
-        }
+            .map_err(SyncError::Containers)?;
+        let engine = EngineMounts::of(&self.dir, &list);
+        self.drop_unwanted(&engine.wanted);
+        let restored = self.restore(listen, &engine);
+        let mounted_on = put_back_all(upstream, engine.running, &restored).await;
         // An old socket with nothing mounted on it is of no use; one with the new socket
         // mounted on it stays until its container goes (unlinking a mount point detaches the
         // mounts on it, in every namespace).
@@ -267,21 +254,73 @@ impl FilteredSockets {
                 let _ = std::fs::remove_file(aside);
             }
         }
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
-                let p = entry.path();
-                // Checked under the lock per file: a create may have added one meanwhile.
-                let known = self
-                    .slots
-                    .lock()
-                    .map(|s| s.contains_key(&p) || aside_of(&p).is_some_and(|b| s.contains_key(&b)))
-                    .unwrap_or(true);
-                if !known {
-                    let _ = std::fs::remove_file(&p);
+        self.remove_strays();
+        Ok(())
+    }
+
+    /// Removes the sockets of containers that no longer have them mounted (or are gone).
+    fn drop_unwanted(&self, wanted: &HashMap<PathBuf, String>) {
+        for (path, container) in &self.list() {
+            if let Some(c) = container {
+                if wanted.get(path) != Some(c) {
+                    self.remove_container(c);
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Serves again each wanted socket that is not served, the old socket moved aside first
+    /// where a running container still has it mounted. Per restored path, that old socket, moved
+    /// aside, and its identity.
+    fn restore(&self, listen: &dyn Listen, engine: &EngineMounts) -> Restored {
+        let current: HashMap<PathBuf, Option<String>> = self.list().into_iter().collect();
+        let mounted: HashSet<&PathBuf> = engine.running.iter().map(|r| &r.socket).collect();
+        let mut restored = Restored::new();
+        for (path, id) in &engine.wanted {
+            if current.contains_key(path) {
+                continue;
+            }
+            let aside = if mounted.contains(path) {
+                set_aside(path)
+            } else {
+                None
+            };
+            let cell = Arc::new(OnceLock::new());
+            let _ = cell.set(id.clone());
+            match self.start(listen, path, cell) {
+                Ok(()) => {
+                    tracing::info!(socket = %path.display(), container = %id, "filtered socket restored");
+                    restored.insert(path.clone(), aside);
+                }
+                Err(e) => {
+                    if let Some((aside, _)) = aside {
+                        let _ = std::fs::rename(aside, path);
+                    }
+                    tracing::warn!(socket = %path.display(), error = %e, "cannot restore a filtered socket")
+                }
+            }
+        }
+        restored
+    }
+
+    /// Removes the files of the directory that are neither a socket served nor one moved aside
+    /// from it.
+    fn remove_strays(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            // Checked under the lock per file: a create may have added one meanwhile.
+            let known = self
+                .slots
+                .lock()
+                .map(|s| s.contains_key(&p) || aside_of(&p).is_some_and(|b| s.contains_key(&b)))
+                .unwrap_or(true);
+            if !known {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
     }
 
     /// Stops serving every filtered socket. The files stay, so the next start restores them.
@@ -294,6 +333,55 @@ impl FilteredSockets {
     }
 }
 
+/// Mounts each restored socket back into the running containers that have its old socket
+/// mounted; the old sockets that now have the new one mounted on them.
+async fn put_back_all(
+    upstream: &Upstream,
+    running: Vec<RunningMount>,
+    restored: &Restored,
+) -> HashSet<PathBuf> {
+    let stale_mounts: Vec<_> = running
+        .into_iter()
+        .filter_map(|r| Some((restored.get(&r.socket)?.clone(), r)))
+        .collect();
+    let mut mounted_on: HashSet<PathBuf> = HashSet::new();
+    if stale_mounts.is_empty() {
+        return mounted_on;
+    }
+    let engine_pid = reattach::engine_pid(upstream).await;
+    for (aside, r) in stale_mounts {
+        let RunningMount {
+            socket: path,
+            container: id,
+            destination,
+        } = &r;
+        let outcome = match &aside {
+            Some((aside, stale)) => {
+                let outcome = put_back(upstream, engine_pid, id, path, destination, *stale).await;
+                if matches!(outcome, Ok(true)) {
+                    mounted_on.insert(aside.clone());
+                }
+                outcome
+            }
+            None => Err(PutBackError::NoOldSocket { path: path.clone() }),
+        };
+        match outcome {
+            Ok(true) => {
+                tracing::info!(container = %id, destination = %destination.display(), socket = %path.display(), "filtered socket mounted back into the running container")
+            }
+            Ok(false) => {}
+            Err(reason) => tracing::warn!(
+                container = %id,
+                destination = %destination.display(),
+                socket = %path.display(),
+                "container {id} keeps a dead filtered socket at {}: {reason}; it needs a restart to get its filtered socket back",
+                destination.display()
+            ),
+        }
+    }
+    mounted_on
+}
+
 /// Mounts the new socket over the stale one inside the running container `id`; `Ok(false)`
 /// when the container stopped meanwhile (its next start mounts the new socket anyway).
 async fn put_back(
@@ -303,11 +391,9 @@ async fn put_back(
     socket: &Path,
     destination: &Path,
     stale: FileId,
-) -> Result<bool, String> {
-    let info = match facts::container(upstream, id).await {
-        Ok(Some(info)) => info,
-        Ok(None) => return Ok(false),
-        Err(e) => return Err(e.to_string()),
+) -> Result<bool, PutBackError> {
+    let Some(info) = facts::container(upstream, id).await? else {
+        return Ok(false);
     };
     let state = &info.state;
     let pid = state.pid.and_then(|p| u32::try_from(p).ok());
@@ -324,9 +410,8 @@ async fn put_back(
             stale,
         },
     )
-    .await
-    .map(|()| true)
-    .map_err(|e| e.to_string())
+    .await?;
+    Ok(true)
 }
 
 /// Marks a filtered socket moved aside: `<socket>.stale-<random>`.

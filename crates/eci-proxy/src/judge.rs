@@ -2,8 +2,6 @@
 //! classification, the command list, the facts the route needs, and eci-policy's verdicts. The
 //! answer is what to forward; nothing here forwards, so the two can never disagree.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use eci_policy::audit::{self, Refusal};
 use eci_policy::decide::{self, Denial, Exposure, ImageFacts, MountVerdict, Via};
@@ -15,15 +13,25 @@ use eci_policy::settings::Policy;
 use eci_policy::unfilterable;
 use eci_policy::unreadable::{self, unreadable, Unreadable};
 use serde_json::Value;
-use tokio::sync::MutexGuard;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::classify::{self, Classified, Inspect};
 use crate::digests::SourceFacts;
 use crate::error::ProxyError;
 use crate::facts;
-use crate::recheck;
-use crate::server::Shared;
+use crate::recheck::{self, Sources};
 use crate::Limits;
+
+/// What a request's decision reads besides the request: the check sources, the body limits, and
+/// the volume lock it may take. Lent by the enforcer (or by `explain`) that owns them.
+#[derive(Clone, Copy)]
+pub(crate) struct Judging<'a> {
+    pub sources: Sources<'a>,
+    pub limits: &'a Limits,
+    /// Held from the check of a create that judged named volumes until the engine has answered
+    /// it, and around every volume create, remove and prune.
+    pub volumes: &'a Mutex<()>,
+}
 
 /// What the decision looked at, for the block record and for `explain`.
 #[derive(Debug, Default, Clone)]
@@ -105,7 +113,7 @@ pub(crate) fn admit(
 /// The decision on an admitted request. `body` is its whole body when
 /// [`Inspect::reads_body`] says the route needs it.
 pub(crate) async fn decide<'s>(
-    shared: &'s Arc<Shared>,
+    judging: &Judging<'s>,
     policy: &Policy,
     via: Via,
     classified: &Classified,
@@ -113,27 +121,27 @@ pub(crate) async fn decide<'s>(
     seen: &mut Seen,
 ) -> Result<Decision<'s>, ProxyError> {
     let body = body.unwrap_or_default();
-    let parse = |body: &[u8]| gojson::parse(body, &shared.limits.body).map_err(body_denial);
+    let parse = |body: &[u8]| gojson::parse(body, &judging.limits.body).map_err(body_denial);
     let forward = match classified.inspect.clone() {
         Inspect::None => Forward::Stream,
         Inspect::ContainerCreate => {
-            return container_create(shared, policy, via, parse(body)?, seen).await;
+            return container_create(judging, policy, via, parse(body)?, seen).await;
         }
         Inspect::ContainerStart { id, body: false } | Inspect::Archive { id } => {
-            start_check(shared, policy, &id, seen).await?;
+            start_check(judging, policy, &id, seen).await?;
             Forward::Stream
         }
         Inspect::ContainerStart { id, body: true } => {
             // The mounts first, then the body.
-            start_check(shared, policy, &id, seen).await?;
-            start_body(body, &shared.limits.body)?
+            start_check(judging, policy, &id, seen).await?;
+            start_body(body, &judging.limits.body)?
         }
         Inspect::ExecCreate { id } => {
             let value = parse(body)?;
             let flags = privileges::exec_create(&value).map_err(body_denial)?;
             if !flags.is_empty() {
-                let image = container_image(shared, &id, seen).await?;
-                judge_host(shared, policy, via, &flags, image.as_ref()).await?;
+                let image = container_image(judging, &id, seen).await?;
+                judge_host(judging, policy, via, &flags, image.as_ref()).await?;
             }
             Forward::Body(value)
         }
@@ -142,47 +150,59 @@ pub(crate) async fn decide<'s>(
             mounts::volume_create_under(&value, KernelFs::under(policy)).map_err(body_denial)?;
             return Ok(Decision {
                 forward: Forward::Body(value),
-                volumes: Some(shared.volumes.lock().await),
+                volumes: Some(judging.volumes.lock().await),
             });
         }
         Inspect::VolumeChange => {
             return Ok(Decision {
                 forward: Forward::Stream,
-                volumes: Some(shared.volumes.lock().await),
+                volumes: Some(judging.volumes.lock().await),
             });
         }
         Inspect::SwarmJoin => {
             decide::swarm_join_verdict(policy).map_err(ProxyError::Denied)?;
             Forward::Stream
         }
-        Inspect::Service => service(shared, policy, via, parse(body)?, seen).await?,
+        Inspect::Service => service(judging, policy, via, parse(body)?, seen).await?,
         Inspect::PluginEnable { name } => {
-            let Some(inspect) = facts::plugin(&shared.upstream, &name).await? else {
-                // The engine answers its own 404.
-                return Ok(Decision::forward(Forward::Stream));
-            };
-            let exposed = facts::plugin_exposure(&shared.protected, &inspect);
-            if let Some((source, e)) = &exposed {
-                seen.mounts.push(MountRef {
-                    surface: Surface::Mounts,
-                    index: 0,
-                    pointer: "/Settings/Mounts".into(),
-                    source: MountSource::Bind {
-                        path: source.clone(),
-                    },
-                    target: String::new(),
-                    read_only: false,
-                });
-                seen.exposures.push(Some(e.clone()));
-            }
-            let exposed = exposed.as_ref().map(|(source, e)| (source.as_str(), e));
-            unfilterable::plugin_verdict(policy, &name, exposed).map_err(ProxyError::Denied)?;
-            // A plugin runs with what its config asks for: no image list can vouch for it.
-            judge_host(shared, policy, via, &privileges::plugin(&inspect.raw), None).await?;
+            plugin_enable(judging, policy, via, &name, seen).await?;
             Forward::Stream
         }
     };
     Ok(Decision::forward(forward))
+}
+
+/// A plugin enable: what the plugin mounts, then the host privileges its config asks for. A
+/// plugin the engine does not know passes (the engine answers its own 404).
+async fn plugin_enable(
+    judging: &Judging<'_>,
+    policy: &Policy,
+    via: Via,
+    name: &str,
+    seen: &mut Seen,
+) -> Result<(), ProxyError> {
+    let Some(inspect) = facts::plugin(judging.sources.upstream, name).await? else {
+        return Ok(());
+    };
+    let exposed = facts::plugin_exposure(judging.sources.protected, &inspect);
+    if let Some((source, e)) = &exposed {
+        seen.mounts.push(MountRef {
+            surface: Surface::Mounts,
+            index: 0,
+            pointer: "/Settings/Mounts".into(),
+            source: MountSource::Bind {
+                path: source.clone(),
+            },
+            target: String::new(),
+            read_only: false,
+        });
+        seen.exposures.push(Some(e.clone()));
+    }
+    let exposed = exposed.as_ref().map(|(source, e)| (source.as_str(), e));
+    unfilterable::plugin_verdict(policy, name, exposed).map_err(ProxyError::Denied)?;
+    // A plugin runs with what its config asks for: no image list can vouch for it.
+    let flags = privileges::plugin(&inspect.raw);
+    judge_host(judging, policy, via, &flags, None).await
 }
 
 /// A refusal the policy audits instead of enforcing: kept with what was seen, for the record, and
@@ -220,17 +240,17 @@ fn start_body(body: &[u8], limits: &gojson::Limits) -> Result<Forward, ProxyErro
 /// archive read or write): a symlink planted after the create would otherwise expose the socket.
 /// Its mounts are judged again.
 async fn start_check(
-    shared: &Arc<Shared>,
+    judging: &Judging<'_>,
     policy: &Policy,
     id: &str,
     seen: &mut Seen,
 ) -> Result<(), ProxyError> {
-    let Some(info) = facts::container(&shared.upstream, id).await? else {
+    let Some(info) = facts::container(judging.sources.upstream, id).await? else {
         // The engine answers its own 404.
         return Ok(());
     };
     seen.container_id = Some(info.id.clone());
-    let judged = recheck::start(shared, policy, id, &info).await?;
+    let judged = recheck::start(judging.sources, policy, id, &info).await?;
     seen.image_name = judged.image_name;
     seen.image_id = judged.image_id;
     match judged.denial {
@@ -241,14 +261,14 @@ async fn start_check(
 
 /// The engine's view of the image a create names.
 async fn create_image(
-    shared: &Arc<Shared>,
+    judging: &Judging<'_>,
     image_name: &str,
     seen: &mut Seen,
 ) -> Result<ImageFacts, ProxyError> {
     if image_name.is_empty() {
         return Err(ProxyError::Denied(unreadable(Unreadable::NoImage)));
     }
-    let image = facts::image(&shared.upstream, image_name)
+    let image = facts::image(judging.sources.upstream, image_name)
         .await?
         .ok_or_else(|| facts::no_such_image(image_name))?;
     seen.image_id = Some(image.id.clone());
@@ -258,17 +278,17 @@ async fn create_image(
 
 /// The image of an existing container, named as the container shows it.
 async fn container_image(
-    shared: &Arc<Shared>,
+    judging: &Judging<'_>,
     id: &str,
     seen: &mut Seen,
 ) -> Result<Option<ImageFacts>, ProxyError> {
-    let Some(info) = facts::container(&shared.upstream, id).await? else {
+    let Some(info) = facts::container(judging.sources.upstream, id).await? else {
         return Ok(None);
     };
     let image_id = info.image;
     seen.image_name = info.config.image;
     seen.image_id = Some(image_id.clone());
-    let image = facts::image(&shared.upstream, &image_id)
+    let image = facts::image(judging.sources.upstream, &image_id)
         .await?
         .map(|mut i| {
             if let Some(shown) = &seen.image_name {
@@ -282,7 +302,7 @@ async fn container_image(
 
 /// The host-privilege decision for a request asking for `flags`, on the image that will run.
 async fn judge_host(
-    shared: &Arc<Shared>,
+    judging: &Judging<'_>,
     policy: &Policy,
     via: Via,
     flags: &[HostFlag],
@@ -292,9 +312,9 @@ async fn judge_host(
         return Ok(());
     }
     if let (Via::Main, Some(image)) = (via, image) {
-        shared.digests.prepare(policy, image).await;
+        judging.sources.digests.prepare(policy, image).await;
     }
-    let digests = SourceFacts(shared.digests.as_ref());
+    let digests = SourceFacts(judging.sources.digests);
     decide::host_verdict(policy, via, flags, image, &digests).map_err(ProxyError::Denied)
 }
 
@@ -302,7 +322,7 @@ async fn judge_host(
 /// under the volume lock when it names a volume; the image and `VolumesFrom` containers are
 /// pinned to what was judged.
 async fn container_create<'s>(
-    shared: &'s Arc<Shared>,
+    judging: &Judging<'s>,
     policy: &Policy,
     via: Via,
     mut value: Value,
@@ -319,21 +339,22 @@ async fn container_create<'s>(
         .iter()
         .any(|m| matches!(&m.source, MountSource::Volume { name: Some(_), .. }));
     let volumes = if names_volume {
-        Some(shared.volumes.lock().await)
+        Some(judging.volumes.lock().await)
     } else {
         None
     };
+    let sources = judging.sources;
     let gathered =
-        facts::gather(&shared.upstream, &shared.protected, &create.mounts, kernel).await?;
+        facts::gather(sources.upstream, sources.protected, &create.mounts, kernel).await?;
     seen.mounts = create.mounts.clone();
     seen.exposures = gathered.exposures.clone();
     flags.extend(gathered.host_flags.iter().cloned());
     let image = if flags.is_empty() {
         None
     } else {
-        Some(create_image(shared, &create.image, seen).await?)
+        Some(create_image(judging, &create.image, seen).await?)
     };
-    judge_host(shared, policy, via, &flags, image.as_ref()).await?;
+    judge_host(judging, policy, via, &flags, image.as_ref()).await?;
     pin_volumes_from(&mut value, &create.mounts, &gathered.volumes_from)?;
     let decision = |forward| Decision { forward, volumes };
     if gathered.exposures.iter().all(Option::is_none) {
@@ -345,25 +366,45 @@ async fn container_create<'s>(
     }
     let image = match image {
         Some(image) => image,
-        None => create_image(shared, &create.image, seen).await?,
+        None => create_image(judging, &create.image, seen).await?,
     };
-    match recheck::verdict(shared, policy, &image, &create.mounts, &gathered.exposures).await? {
-        MountVerdict::Allow => Ok(decision(Forward::Body(value))),
+    let exposed = (create.mounts.as_slice(), gathered.exposures.as_slice());
+    let forward = exposing_create(judging, policy, value, &image, exposed, seen).await?;
+    Ok(decision(forward))
+}
+
+/// A create with mounts (`exposed`: each, and where it leads) of which one exposes a protected
+/// path: refused, or allowed with its socket mounts going to a filtered socket, on `image`
+/// pinned as checked.
+async fn exposing_create(
+    judging: &Judging<'_>,
+    policy: &Policy,
+    mut value: Value,
+    image: &ImageFacts,
+    (mounts, exposures): (&[MountRef], &[Option<Exposure>]),
+    seen: &mut Seen,
+) -> Result<Forward, ProxyError> {
+    let verdict = recheck::verdict(judging.sources, policy, image, mounts, exposures).await?;
+    match verdict {
+        MountVerdict::Allow => Ok(Forward::Body(value)),
         MountVerdict::Deny(d) => Err(ProxyError::Denied(d)),
-        MountVerdict::Rewrite { mounts, entry } => {
+        MountVerdict::Rewrite {
+            mounts: rewritten,
+            entry,
+        } => {
             seen.allowed_by = Some(entry);
             // The image that runs is the image that was checked: the engine gets its id, so a
             // tag moved after the check changes nothing.
             pin_image(&mut value, &image.id);
-            let rewrite: Vec<MountRef> = mounts
+            let rewrite: Vec<MountRef> = rewritten
                 .iter()
-                .filter_map(|i| create.mounts.get(*i).cloned())
+                .filter_map(|i| mounts.get(*i).cloned())
                 .collect();
-            Ok(decision(if rewrite.is_empty() {
+            Ok(if rewrite.is_empty() {
                 Forward::Body(value)
             } else {
                 Forward::Filtered { value, rewrite }
-            }))
+            })
         }
     }
 }
@@ -406,7 +447,7 @@ fn pin_volumes_from(
 /// container: any exposure is refused; so are host privileges, whose tasks the enforcer never
 /// sees.
 async fn service(
-    shared: &Arc<Shared>,
+    judging: &Judging<'_>,
     policy: &Policy,
     via: Via,
     value: Value,
@@ -416,9 +457,14 @@ async fn service(
     let spec = mounts::service_spec_under(&value, kernel).map_err(body_denial)?;
     seen.image_name = spec.image.clone();
     let flags = privileges::service_spec(&value).map_err(body_denial)?;
-    judge_host(shared, policy, via, &flags, None).await?;
-    let exposures =
-        facts::exposures(&shared.upstream, &shared.protected, &spec.mounts, kernel).await?;
+    judge_host(judging, policy, via, &flags, None).await?;
+    let exposures = facts::exposures(
+        judging.sources.upstream,
+        judging.sources.protected,
+        &spec.mounts,
+        kernel,
+    )
+    .await?;
     seen.mounts = spec.mounts.clone();
     seen.exposures = exposures.clone();
     unfilterable::service_verdict(policy, spec.image.as_deref(), &exposures)

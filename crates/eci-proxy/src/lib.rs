@@ -37,6 +37,8 @@ mod recheck;
 mod server;
 mod service;
 pub mod settings_files;
+mod shared;
+mod socket;
 mod splice;
 mod upstream;
 
@@ -67,7 +69,9 @@ pub use policy::{is_locked, PauseError, PolicyStore, ReloadEvent, ReloadOutcome,
 use crate::blocks::Blocks;
 use crate::facts::Protected;
 use crate::filtered::FilteredSockets;
-use crate::server::{bind_socket, spawn_listener, Origin, Shared};
+use crate::server::spawn_listener;
+use crate::shared::Shared;
+use crate::socket::{bind_socket, Origin};
 use crate::upstream::Upstream;
 
 /// How long [`Enforcer::start`] and [`Enforcer::status`] wait for the engine's answer.

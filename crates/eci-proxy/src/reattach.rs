@@ -134,20 +134,50 @@ pub async fn reattach(engine: Option<u32>, target: Target) -> Result<(), Reattac
 }
 
 fn mount_in_container(engine: Option<u32>, t: &Target) -> Result<(), ReattachError> {
-    let tree = rustix::mount::open_tree(
+    let tree = new_socket_tree(&t.socket)?;
+    let (mnt_ns, root) = open_process(engine, t.pid)?;
+    let target = stale_destination(&root, t)?;
+    enter_mount_namespace(&mnt_ns)?;
+    // setns also moved this thread's root and working directory to the namespace's root (the
+    // container's root after runc's pivot_root); nothing here depends on it. The mount goes
+    // onto the descriptor checked above, not a path: nothing the container renames or links
+    // between the check and now can redirect it. (Not `/proc/self/fd/N` either: `/proc` is now
+    // the container's, where this thread does not exist.) move_mount attaches only to a mount
+    // of the caller's namespace, hence the setns.
+    rustix::mount::move_mount(
+        tree.as_fd(),
+        "",
+        target.as_fd(),
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(ReattachError::at(format!(
+        "cannot mount the new socket over {} inside the container",
+        t.destination.display()
+    )))
+}
+
+/// The new socket on the host, cloned as a detached mount to be moved into the container.
+fn new_socket_tree(socket: &Path) -> Result<OwnedFd, ReattachError> {
+    rustix::mount::open_tree(
         CWD,
-        &t.socket,
+        socket,
         OpenTreeFlags::OPEN_TREE_CLONE
             | OpenTreeFlags::OPEN_TREE_CLOEXEC
             | OpenTreeFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(ReattachError::at(format!(
         "cannot take the new socket {} as a mount",
-        t.socket.display()
-    )))?;
+        socket.display()
+    )))
+}
+
+/// The mount namespace and the root of the container's process `pid` (in the engine's pid
+/// namespace when the engine's pid is known).
+fn open_process(engine: Option<u32>, pid: u32) -> Result<(OwnedFd, OwnedFd), ReattachError> {
     let proc_dir = match engine {
-        Some(e) => PathBuf::from(format!("/proc/{e}/root/proc/{}", t.pid)),
-        None => PathBuf::from(format!("/proc/{}", t.pid)),
+        Some(e) => PathBuf::from(format!("/proc/{e}/root/proc/{pid}")),
+        None => PathBuf::from(format!("/proc/{pid}")),
     };
     let process = || {
         ReattachError::at(format!(
@@ -177,7 +207,12 @@ fn mount_in_container(engine: Option<u32>, t: &Target) -> Result<(), ReattachErr
         Mode::empty(),
     )
     .map_err(process())?;
-    let target = File::from(open_destination(&root, &t.destination)?);
+    Ok((mnt_ns, root))
+}
+
+/// The destination inside the container, opened, when it is still the old socket.
+fn stale_destination(root: &OwnedFd, t: &Target) -> Result<File, ReattachError> {
+    let target = File::from(open_destination(root, &t.destination)?);
     let meta = target.metadata().map_err(|e| ReattachError::Failed {
         step: format!(
             "cannot inspect {} inside the container",
@@ -193,6 +228,11 @@ fn mount_in_container(engine: Option<u32>, t: &Target) -> Result<(), ReattachErr
             destination: t.destination.clone(),
         });
     }
+    Ok(target)
+}
+
+/// Moves this thread into the container's mount namespace, for good.
+fn enter_mount_namespace(mnt_ns: &OwnedFd) -> Result<(), ReattachError> {
     let enter = || ReattachError::at("cannot enter the container's mount namespace");
     // setns into a mount namespace refuses a thread that shares its root and working directory
     // with others, as every thread of this process does (`fs->users != 1` is EINVAL in the
@@ -202,24 +242,7 @@ fn mount_in_container(engine: Option<u32>, t: &Target) -> Result<(), ReattachErr
     #[allow(deprecated)]
     rustix::thread::unshare(UnshareFlags::FS).map_err(enter())?;
     rustix::thread::move_into_link_name_space(mnt_ns.as_fd(), Some(LinkNameSpaceType::Mount))
-        .map_err(enter())?;
-    // setns also moved this thread's root and working directory to the namespace's root (the
-    // container's root after runc's pivot_root); nothing here depends on it. The mount goes
-    // onto the descriptor checked above, not a path: nothing the container renames or links
-    // between the check and now can redirect it. (Not `/proc/self/fd/N` either: `/proc` is now
-    // the container's, where this thread does not exist.) move_mount attaches only to a mount
-    // of the caller's namespace, hence the setns.
-    rustix::mount::move_mount(
-        tree.as_fd(),
-        "",
-        target.as_fd(),
-        "",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )
-    .map_err(ReattachError::at(format!(
-        "cannot mount the new socket over {} inside the container",
-        t.destination.display()
-    )))
+        .map_err(enter())
 }
 
 /// The destination inside the container's root. `RESOLVE_IN_ROOT` keeps every symlink and `..`

@@ -2,8 +2,6 @@
 //! for the request path (`POST /containers/{id}/start` and `restart`) and the engine watch
 //! (starts nobody asked the enforcer for).
 
-use std::sync::Arc;
-
 use eci_policy::decide::{host_verdict, mount_verdict, Denial, ImageFacts, MountVerdict, Via};
 use eci_policy::mounts::{KernelFs, MountRef};
 use eci_policy::privileges::{self, HostFlag};
@@ -11,11 +9,20 @@ use eci_policy::settings::Policy;
 use eci_policy::unfilterable;
 use serde_json::json;
 
-use crate::digests::SourceFacts;
+use crate::digests::{DigestSource, SourceFacts};
 use crate::error::ProxyError;
-use crate::facts;
+use crate::facts::{self, Protected};
 use crate::inspect::Container;
-use crate::server::Shared;
+use crate::upstream::Upstream;
+
+/// What a check reads besides the request: the engine, the protected paths and the registry
+/// digests. Lent by the enforcer that owns them.
+#[derive(Clone, Copy)]
+pub(crate) struct Sources<'a> {
+    pub upstream: &'a Upstream,
+    pub protected: &'a Protected,
+    pub digests: &'a dyn DigestSource,
+}
 
 /// What the check found: the refusal a start would get (`None`: it may start), and the image
 /// it judged, for the block record.
@@ -29,14 +36,14 @@ pub(crate) struct Recheck {
 /// Judges the container `id` as the engine describes it (`info`, its inspect): its mounts,
 /// resolved on the host now, under `policy`, on the engine's view of its image.
 pub(crate) async fn start(
-    shared: &Arc<Shared>,
+    sources: Sources<'_>,
     policy: &Policy,
     id: &str,
     info: &Container,
 ) -> Result<Recheck, ProxyError> {
     let (mounts, exposures) = facts::container_mounts(
-        &shared.upstream,
-        &shared.protected,
+        sources.upstream,
+        sources.protected,
         info,
         KernelFs::under(policy),
     )
@@ -55,25 +62,8 @@ pub(crate) async fn start(
         ..Recheck::default()
     };
     if !host_flags.is_empty() {
-        // Host privileges of a container made behind the enforcer's back (directly on the
-        // engine, or through a socket that leaked), or a bind source swapped for a kernel
-        // filesystem after the create: judged as a create through the main socket would be (the
-        // admin's host-access list applies).
-        let image = facts::image(&shared.upstream, &image_id)
-            .await?
-            .map(|mut i| {
-                i.name = if shown.is_empty() {
-                    image_id.clone()
-                } else {
-                    shown.clone()
-                };
-                i
-            });
-        if let Some(i) = &image {
-            shared.digests.prepare(policy, i).await;
-        }
-        let digests = SourceFacts(shared.digests.as_ref());
-        if let Err(d) = host_verdict(policy, Via::Main, &host_flags, image.as_ref(), &digests) {
+        let shown_or_id = if shown.is_empty() { &image_id } else { &shown };
+        if let Err(d) = host_check(sources, policy, &host_flags, &image_id, shown_or_id).await? {
             out.denial = Some(d);
             return Ok(out);
         }
@@ -81,15 +71,45 @@ pub(crate) async fn start(
             return Ok(Recheck::default());
         }
     }
-    let Some(mut image) = facts::image(&shared.upstream, &image_id).await? else {
+    let Some(mut image) = facts::image(sources.upstream, &image_id).await? else {
         out.denial = unfilterable::start_image_gone(policy, &shown, &image_id, id);
         return Ok(out);
     };
     image.name = if shown.is_empty() { image_id } else { shown };
     out.image_id = Some(image.id.clone());
-    let judged = verdict(shared, policy, &image, &mounts, &exposures).await?;
+    let judged = verdict(sources, policy, &image, &mounts, &exposures).await?;
     out.denial = unfilterable::start_verdict(&image, id, judged);
     Ok(out)
+}
+
+/// Host privileges of a container made behind the enforcer's back (directly on the engine, or
+/// through a socket that leaked), or a bind source swapped for a kernel filesystem after the
+/// create: judged as a create through the main socket would be (the admin's host-access list
+/// applies), on the image `image_id` named `name`.
+async fn host_check(
+    sources: Sources<'_>,
+    policy: &Policy,
+    host_flags: &[HostFlag],
+    image_id: &str,
+    name: &str,
+) -> Result<Result<(), Denial>, ProxyError> {
+    let image = facts::image(sources.upstream, image_id)
+        .await?
+        .map(|mut i| {
+            i.name = name.to_owned();
+            i
+        });
+    if let Some(i) = &image {
+        sources.digests.prepare(policy, i).await;
+    }
+    let digests = SourceFacts(sources.digests);
+    Ok(host_verdict(
+        policy,
+        Via::Main,
+        host_flags,
+        image.as_ref(),
+        &digests,
+    ))
 }
 
 /// The host privileges a container was created with, as its inspect shows them. The engine
@@ -116,17 +136,17 @@ fn kernel_fs_binds(mounts: &[MountRef]) -> Vec<HostFlag> {
 /// The pure mount decision with its facts gathered: the derived images' bases when the policy
 /// allows them, and the registry digests prepared for each image judged.
 pub(crate) async fn verdict(
-    shared: &Arc<Shared>,
+    sources: Sources<'_>,
     policy: &Policy,
     image: &ImageFacts,
     mounts: &[MountRef],
     exposures: &[Option<eci_policy::decide::Exposure>],
 ) -> Result<MountVerdict, ProxyError> {
-    let bases = facts::derived_bases(&shared.upstream, policy, image).await?;
+    let bases = facts::derived_bases(sources.upstream, policy, image).await?;
     for i in std::iter::once(image).chain(&bases) {
-        shared.digests.prepare(policy, i).await;
+        sources.digests.prepare(policy, i).await;
     }
-    let digests = SourceFacts(shared.digests.as_ref());
+    let digests = SourceFacts(sources.digests);
     Ok(mount_verdict(
         policy, mounts, exposures, image, &bases, &digests,
     ))

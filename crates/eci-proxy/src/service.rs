@@ -15,18 +15,28 @@ use eci_policy::unreadable::{unreadable, Unreadable};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use serde_json::Value;
+use tokio::sync::{mpsc, Mutex};
 
 use crate::blocks::{AllowedRequest, BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
 use crate::error::ProxyError;
 use crate::judge::{self, body_denial, Forward, Seen};
 use crate::metrics::Verdict;
-use crate::server::{ConnUpstream, Origin, Peer, Shared};
-use crate::upstream::UpstreamBody;
+use crate::shared::Shared;
+use crate::socket::{Origin, Peer};
+use crate::upstream::{UpstreamBody, UpstreamConn};
 
 /// The body of an answer to the client: the engine's stream, or one we made.
 pub type ClientBody = Either<Incoming, Full<Bytes>>;
+
+/// The engine connection of one client connection, dialled on first use and again whenever the
+/// engine has dropped it. Its driver is handed to the client connection's task.
+pub struct ConnUpstream {
+    pub sender: Mutex<Option<SendRequest<UpstreamBody>>>,
+    pub drivers: mpsc::UnboundedSender<UpstreamConn>,
+}
 
 /// Serves one request; never fails (refusals are answers).
 pub async fn handle(
@@ -191,11 +201,7 @@ async fn process(
         }
     };
     let (mut parts, body) = req.into_parts();
-    // The engine must route exactly the target we classified: always origin-form.
-    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
-        parts.uri = Uri::try_from(target)
-            .map_err(|e| ProxyError::Denied(unreadable(Unreadable::Target(e.to_string()))))?;
-    }
+    origin_form(&mut parts, target)?;
     let Some(classified) = admitted else {
         return forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await;
     };
@@ -205,7 +211,16 @@ async fn process(
         (Some(body), None)
     };
     let decision = loop {
-        match judge::decide(shared, &policy, via, &classified, read.as_deref(), seen).await {
+        match judge::decide(
+            &shared.judging(),
+            &policy,
+            via,
+            &classified,
+            read.as_deref(),
+            seen,
+        )
+        .await
+        {
             Err(err) => policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?),
             Ok(decision) => break decision,
         }
@@ -214,7 +229,31 @@ async fn process(
         // Before the engine can announce the start: the watch must know it is ours.
         shared.note_audited_start(id);
     }
-    let resp = match decision.forward {
+    let resp = send(shared, conn, parts, (body, read), decision.forward).await;
+    // The volume lock, if taken, goes once the engine has answered.
+    drop(decision.volumes);
+    resp
+}
+
+/// The engine must route exactly the target we classified: always origin-form.
+fn origin_form(parts: &mut http::request::Parts, target: &str) -> Result<(), ProxyError> {
+    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
+        parts.uri = Uri::try_from(target)
+            .map_err(|e| ProxyError::Denied(unreadable(Unreadable::Target(e.to_string()))))?;
+    }
+    Ok(())
+}
+
+/// Forwards an allowed request as decided; its body is still the client's stream, or was read
+/// (`read`) for the decision.
+async fn send(
+    shared: &Arc<Shared>,
+    conn: &ConnUpstream,
+    parts: http::request::Parts,
+    (body, read): (Option<Incoming>, Option<Bytes>),
+    decided: Forward,
+) -> Result<Response<ClientBody>, ProxyError> {
+    match decided {
         Forward::Stream => match body {
             Some(body) => {
                 forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
@@ -226,10 +265,7 @@ async fn process(
         Forward::Filtered { value, rewrite } => {
             forward_filtered(shared, conn, parts, value, &rewrite).await
         }
-    };
-    // The volume lock, if taken, goes once the engine has answered.
-    drop(decision.volumes);
-    resp
+    }
 }
 
 /// Reads the whole body of a request we must inspect, bounded, whatever its framing headers say

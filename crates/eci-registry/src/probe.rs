@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use eci_policy::reference::ImageEntry;
+use eci_policy::reference::{ImageEntry, Repository};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -158,6 +158,31 @@ impl ProbeReport {
 
 type CacheKey = (String, RegistrySettings);
 
+/// What the registry at `endpoint` says of `entry`: how many tags its repository has (`name:*`),
+/// or the digests its tag or digest names.
+async fn ask(
+    fetcher: &Fetcher,
+    entry: &ImageEntry,
+    endpoint: &str,
+) -> Result<ProbeOutcome, Failure> {
+    match entry {
+        ImageEntry::AnyTag { repo } => match fetcher.count_tags(repo).await {
+            Ok(0) => Err(Failure::new(
+                FailureKind::NotFound,
+                format!("{repo} has no tags at {endpoint}"),
+            )),
+            Ok(tags) => Ok(ProbeOutcome::AnyTag { tags }),
+            Err(f) => Err(f),
+        },
+        _ => fetcher
+            .resolve(entry)
+            .await
+            .map(|digests| ProbeOutcome::Found {
+                digests: digests.expect("tag and digest entries name digests"),
+            }),
+    }
+}
+
 /// Probes with clients kept across calls and answers kept for a short while.
 pub struct Prober {
     credentials: CredentialSource,
@@ -221,6 +246,21 @@ impl Prober {
             | ImageEntry::AnyTag { repo }
             | ImageEntry::Digest { repo, .. } => repo,
         };
+        self.probe_repository(input, &entry, repo, registries, cancel)
+            .await
+    }
+
+    /// Probes an entry that names a repository: its tags, or the digests of its tag or digest;
+    /// answered from the cache when it can be.
+    async fn probe_repository(
+        &self,
+        input: &str,
+        entry: &ImageEntry,
+        repo: &Repository,
+        registries: &RegistrySettings,
+        cancel: &CancellationToken,
+    ) -> ProbeReport {
+        let normalized = entry.to_string();
         let key = (normalized.clone(), registries.clone());
         if let Some(report) = self.cached(&key) {
             return ProbeReport {
@@ -230,24 +270,6 @@ impl Prober {
         }
         let fetcher = self.fetcher(registries);
         let endpoint = fetcher.endpoint(repo).url();
-        let ask = async {
-            match &entry {
-                ImageEntry::AnyTag { repo } => match fetcher.count_tags(repo).await {
-                    Ok(0) => Err(Failure::new(
-                        FailureKind::NotFound,
-                        format!("{repo} has no tags at {endpoint}"),
-                    )),
-                    Ok(tags) => Ok(ProbeOutcome::AnyTag { tags }),
-                    Err(f) => Err(f),
-                },
-                _ => fetcher
-                    .resolve(&entry)
-                    .await
-                    .map(|digests| ProbeOutcome::Found {
-                        digests: digests.expect("tag and digest entries name digests"),
-                    }),
-            }
-        };
         let outcome = tokio::select! {
             biased;
             () = cancel.cancelled() => {
@@ -258,7 +280,7 @@ impl Prober {
                     Failure::new(FailureKind::Cancelled, "the probe was cancelled"),
                 );
             }
-            outcome = ask => outcome,
+            outcome = ask(&fetcher, entry, &endpoint) => outcome,
         };
         let report = ProbeReport {
             input: input.to_owned(),

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::credentials::CredentialSource;
-use crate::digests::{AnyTagAnswer, ImageDigests, Snapshot};
+use crate::digests::{AnyTagAnswer, EntryState, ImageDigests, Snapshot};
 use crate::facts::to_verify;
 use crate::failure::{Failure, FailureKind};
 use crate::fetch::{Fetcher, Timeouts};
@@ -267,28 +267,9 @@ impl DigestService {
         while let Some((entry, result)) = answers.next().await {
             let mut state = self.state();
             if state.wanted.contains(&entry) {
-                let now = Utc::now();
                 let known = state.cached.entries.entry(entry.clone()).or_default();
-                known.attempted_at = Some(now);
-                match &result {
-                    Ok(digests) => {
-                        if known.digests.as_deref() != Some(digests) {
-                            changed += 1;
-                            known.digests = Some(digests.clone());
-                        }
-                        known.fetched_at = Some(now);
-                        known.last_error = None;
-                    }
-                    Err(failure) => {
-                        tracing::warn!(%entry, %failure, "cannot fetch digests");
-                        // The registry itself says the tag or digest is gone: what it named
-                        // before is no longer what the entry allows. Any other failure keeps the
-                        // last digests, as the registry may only be out of reach.
-                        if failure.kind == FailureKind::NotFound && known.digests.take().is_some() {
-                            changed += 1;
-                        }
-                        known.last_error = Some(failure.clone());
-                    }
+                if record_answer(known, &entry, &result) {
+                    changed += 1;
                 }
                 self.publish(&state);
             }
@@ -403,5 +384,35 @@ impl DigestService {
             .unwrap_or_else(|e| e.into_inner());
         let cached = self.state().cached.clone();
         self.inner.store.save(&cached)
+    }
+}
+
+/// Records one entry's answer from the registry in what is `known` of it; whether its digests
+/// changed.
+fn record_answer(
+    known: &mut EntryState,
+    entry: &ImageEntry,
+    result: &Result<Arc<ImageDigests>, Failure>,
+) -> bool {
+    let now = Utc::now();
+    known.attempted_at = Some(now);
+    match result {
+        Ok(digests) => {
+            known.fetched_at = Some(now);
+            known.last_error = None;
+            if known.digests.as_deref() == Some(digests) {
+                return false;
+            }
+            known.digests = Some(digests.clone());
+            true
+        }
+        Err(failure) => {
+            tracing::warn!(%entry, %failure, "cannot fetch digests");
+            known.last_error = Some(failure.clone());
+            // The registry itself says the tag or digest is gone: what it named before is no
+            // longer what the entry allows. Any other failure keeps the last digests, as the
+            // registry may only be out of reach.
+            failure.kind == FailureKind::NotFound && known.digests.take().is_some()
+        }
     }
 }

@@ -524,17 +524,7 @@ impl<'p> Walker<'p> {
         );
         let locked = self.boolean(obj, "locked", pointer);
         let value = self.boolean(obj, "value", pointer);
-        if let [(first, _), (second, _)] = mounts.as_slice() {
-            self.error(
-                Code::AliasClash,
-                push_token(pointer, second),
-                format!(
-                    "both {first:?} and {second:?} are present; {} is an alias of {}, keep only one",
-                    MountKey::Docker.as_str(),
-                    MountKey::Iechor.as_str()
-                ),
-            );
-        }
+        self.alias_clash(&mounts, pointer);
         let mut walked = Walked {
             section: EciSection {
                 locked,
@@ -566,6 +556,21 @@ impl<'p> Walker<'p> {
             }
         }
         walked
+    }
+
+    /// Both spellings of the socket-mount key in one section: the second is reported.
+    fn alias_clash(&mut self, mounts: &[(&String, MountKey)], pointer: &str) {
+        if let [(first, _), (second, _)] = mounts {
+            self.error(
+                Code::AliasClash,
+                push_token(pointer, second),
+                format!(
+                    "both {first:?} and {second:?} are present; {} is an alias of {}, keep only one",
+                    MountKey::Docker.as_str(),
+                    MountKey::Iechor.as_str()
+                ),
+            );
+        }
     }
 
     /// `eciGuard`: eci-guard's own keys; `hostAccess.images` in the image-list grammar, `audit`

@@ -50,7 +50,7 @@ pub struct ControlServer {
 }
 
 struct Ctx {
-    enforcer: Arc<crate::server::Shared>,
+    enforcer: Arc<crate::shared::Shared>,
     config: EnforcerConfig,
     history: Arc<eci_history::History>,
     save_lock: tokio::sync::Mutex<()>,
@@ -66,7 +66,7 @@ impl Enforcer {
         if let Some(parent) = control.path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let listener = crate::server::bind_socket(&control.path, false)?;
+        let listener = crate::socket::bind_socket(&control.path, false)?;
         if let Some(gid) = control.group {
             std::os::unix::fs::chown(&control.path, None, Some(gid))?;
         }
