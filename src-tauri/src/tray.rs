@@ -73,16 +73,9 @@ pub fn state_of(status: &AppStatus) -> TrayState {
     }
 }
 
-/// The tray for `status` at `now_ms`: a disabled line with the state, Open, Pause (or Resume
-/// while paused) unless the settings are locked or the enforcer is a daemon the app is attached
-/// to, and Quit.
-pub fn model(status: &AppStatus, now_ms: u64) -> TrayModel {
-    let state = state_of(status);
-    let locked = status
-        .enforcer
-        .as_ref()
-        .is_some_and(|e| eci_proxy::is_locked(&e.policy_provenance));
-    let title = match state {
+/// The tray's first, disabled line: the state in words.
+fn title(state: TrayState, now_ms: u64) -> String {
+    match state {
         TrayState::Enforcing => "eci-guard: enforcing".to_owned(),
         TrayState::Paused { until_ms } => {
             // Rounded up: "1 minute" until the very end, never "0 minutes".
@@ -97,7 +90,19 @@ pub fn model(status: &AppStatus, now_ms: u64) -> TrayModel {
             "eci-guard: settings rejected (last good policy enforced)".to_owned()
         }
         TrayState::EngineUnreachable => "eci-guard: engine unreachable".to_owned(),
-    };
+    }
+}
+
+/// The tray for `status` at `now_ms`: a disabled line with the state, Open, Pause (or Resume
+/// while paused) unless the settings are locked or the enforcer is a daemon the app is attached
+/// to, and Quit.
+pub fn model(status: &AppStatus, now_ms: u64) -> TrayModel {
+    let state = state_of(status);
+    let locked = status
+        .enforcer
+        .as_ref()
+        .is_some_and(|e| eci_proxy::is_locked(&e.policy_provenance));
+    let title = title(state, now_ms);
     let mut items = vec![
         TrayItem {
             id: STATE,

@@ -266,6 +266,30 @@ async fn restore_filtered_sockets(shared: &Arc<Shared>) {
     }
 }
 
+/// The enforcer's tasks on its main sockets, and the engine watch.
+fn serve_listeners(
+    shared: &Arc<Shared>,
+    listeners: Vec<(PathBuf, UnixListener)>,
+    upstream: &Path,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for (path, l) in listeners {
+        tracing::info!(socket = %path.display(), upstream = %upstream.display(), "listening");
+        tasks.push(spawn_listener(
+            shared.clone(),
+            l,
+            Origin::Main {
+                path: path.to_string_lossy().into(),
+            },
+        ));
+    }
+    tasks.push(tokio::spawn(engine_watch::engine_events(
+        shared.clone(),
+        upstream.to_owned(),
+    )));
+    tasks
+}
+
 impl Enforcer {
     /// Loads the settings, binds the listeners, restores the filtered sockets of existing
     /// containers, and starts serving. `sink` receives every block (the history store).
@@ -312,20 +336,7 @@ impl Enforcer {
         });
         restore_filtered_sockets(&shared).await;
         let mut tasks = vec![reload_counter];
-        for (path, l) in listeners {
-            tracing::info!(socket = %path.display(), upstream = %config.upstream.display(), "listening");
-            tasks.push(spawn_listener(
-                shared.clone(),
-                l,
-                Origin::Main {
-                    path: path.to_string_lossy().into(),
-                },
-            ));
-        }
-        tasks.push(tokio::spawn(engine_watch::engine_events(
-            shared.clone(),
-            config.upstream.clone(),
-        )));
+        tasks.extend(serve_listeners(&shared, listeners, &config.upstream));
         Ok(Enforcer {
             shared,
             config,
@@ -549,19 +560,7 @@ pub async fn serve(
         None => eci_registry::RegistrySettings::default(),
     };
     let metrics_addr = config.metrics.clone();
-    let audit = match config.audit_target() {
-        Some(target) => {
-            let shown = format!("{target:?}");
-            let log = AuditLog::open(target, config.audit_allowed).map_err(|source| {
-                StartError::AuditLog {
-                    target: shown,
-                    source,
-                }
-            })?;
-            Some(Arc::new(log) as Arc<dyn BlockSink>)
-        }
-        None => None,
-    };
+    let audit = audit_log(&config)?;
     let control = config.control_config()?;
     let config = config.into_enforcer_config();
     let digests = Arc::new(RegistryDigests::open(&config.state_dir, registries));
@@ -576,31 +575,10 @@ pub async fn serve(
         Some(audit) => Arc::new(Tee(vec![recorder, audit])),
         None => recorder,
     };
-    let enforcer = Enforcer::start(config, digests, Some(sink)).await;
-    let result = match enforcer {
-        Ok(enforcer) => match control
-            .map(|c| {
-                enforcer
-                    .serve_control(&c, history.clone())
-                    .map_err(|source| StartError::Control {
-                        path: c.path,
-                        source,
-                    })
-            })
-            .transpose()
-        {
-            Ok(control) => {
-                let served = serve_started(enforcer, metrics_addr, shutdown).await;
-                if let Some(control) = control {
-                    control.stop().await;
-                }
-                served
-            }
-            Err(e) => {
-                enforcer.stop().await;
-                Err(e)
-            }
-        },
+    let result = match Enforcer::start(config, digests, Some(sink)).await {
+        Ok(enforcer) => {
+            serve_with_control(enforcer, control, &history, metrics_addr, shutdown).await
+        }
         Err(e) => Err(e),
     };
     cancel.cancel();
@@ -614,6 +592,54 @@ pub async fn serve(
         tracing::warn!(error = %e, "closing the history");
     }
     result
+}
+
+/// The audit log `serve` was asked for, as a sink beside the history.
+fn audit_log(config: &ServeConfig) -> Result<Option<Arc<dyn BlockSink>>, StartError> {
+    let Some(target) = config.audit_target() else {
+        return Ok(None);
+    };
+    let shown = format!("{target:?}");
+    let log =
+        AuditLog::open(target, config.audit_allowed).map_err(|source| StartError::AuditLog {
+            target: shown,
+            source,
+        })?;
+    Ok(Some(Arc::new(log)))
+}
+
+/// Serves a started enforcer with its control socket (when asked) until `shutdown`; a control
+/// socket that cannot be served stops the enforcer.
+async fn serve_with_control(
+    enforcer: Enforcer,
+    control: Option<control::ControlConfig>,
+    history: &Arc<eci_history::History>,
+    metrics_addr: Option<MetricsAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let served_control = control
+        .map(|c| {
+            enforcer
+                .serve_control(&c, history.clone())
+                .map_err(|source| StartError::Control {
+                    path: c.path,
+                    source,
+                })
+        })
+        .transpose();
+    match served_control {
+        Ok(control) => {
+            let served = serve_started(enforcer, metrics_addr, shutdown).await;
+            if let Some(control) = control {
+                control.stop().await;
+            }
+            served
+        }
+        Err(e) => {
+            enforcer.stop().await;
+            Err(e)
+        }
+    }
 }
 
 /// Serves a started enforcer (and its metrics, when asked) until `shutdown`, then stops it.
