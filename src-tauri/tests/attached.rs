@@ -4,8 +4,6 @@
 //! second enforcer starts. Also the settings import and export commands (point 4; the native
 //! dialogs only pick their paths) and the admin write route.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,25 +48,7 @@ fn serve(dir: &Path) -> Daemon {
         dir.join("daemon/control.sock").into_os_string(),
     ];
     let args: Vec<&std::ffi::OsStr> = paths.iter().map(std::ffi::OsString::as_os_str).collect();
-    daemon::serve(&args)
-}
-
-/// A create the enforcer with ECI on refuses (400, recorded) without asking the engine.
-fn blocked_request(socket: &Path) -> u16 {
-    let body = r#"{"Image":"eci-none/absent:1","HostConfig":{"Binds":[],"binds":[]}}"#;
-    let request = format!(
-        "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = UnixStream::connect(socket).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    daemon::serve(&args, dir.join("daemon/docker.sock"))
 }
 
 struct AttachedApp {
@@ -158,7 +138,7 @@ fn the_attached_app_shows_and_edits_the_daemons_enforcement() {
     );
 
     // The daemon's history, through the app's commands.
-    assert_eq!(blocked_request(&daemon_socket), 400);
+    assert_eq!(eci_e2e::serve::probe(&daemon_socket), 400);
     wait_until("the block in the history", || {
         a.ok(
             "history_query",
@@ -195,7 +175,7 @@ fn the_attached_app_shows_and_edits_the_daemons_enforcement() {
         a.ok("status", json!({}))["enforcer"]["eci_enabled"] == false
     });
     assert_eq!(
-        blocked_request(&daemon_socket),
+        eci_e2e::serve::probe(&daemon_socket),
         404,
         "ECI off passes through"
     );

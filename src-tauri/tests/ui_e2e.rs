@@ -156,7 +156,7 @@ impl AppEnv {
             self.control().into_os_string(),
         ];
         let args: Vec<&std::ffi::OsStr> = paths.iter().map(std::ffi::OsString::as_os_str).collect();
-        Some(daemon::serve(&args))
+        Some(daemon::serve(&args, self.socket()))
     }
 }
 

@@ -81,6 +81,7 @@ pub mod images;
 mod netns;
 mod process;
 mod registry;
+pub mod serve;
 mod shared;
 
 pub use engine::{Engine, EngineConfig};

@@ -1,10 +1,13 @@
 //! A separately started `eci-guard serve` with its control socket, for the tests of the app's
 //! attached mode (`attached.rs` through the IPC, `ui_e2e.rs` through the real window).
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+/// A running `eci-guard serve` (the harness's process of it); killed when dropped.
+pub use eci_e2e::serve::Serve as Daemon;
 
 /// The `eci-guard` binary of this build (beside the test's own target directory), brought up
 /// to date first: another package's binary is not rebuilt for this test by cargo itself.
@@ -20,46 +23,13 @@ pub fn eci_guard_binary() -> PathBuf {
     dir.join("eci-guard")
 }
 
-/// A running `eci-guard serve`; killed when dropped.
-pub struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `eci-guard serve ARGS` with none of this process's `ECI_GUARD_*` variables, once it says it
-/// serves its control socket.
-pub fn serve(args: &[&std::ffi::OsStr]) -> Daemon {
+/// `eci-guard serve ARGS`, listening on `listen`, once it serves its control socket.
+pub fn serve(args: &[&OsStr], listen: PathBuf) -> Daemon {
     let mut cmd = Command::new(eci_guard_binary());
-    cmd.arg("serve")
-        .args(args)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ECI_GUARD_") {
-            cmd.env_remove(key);
-        }
-    }
-    let mut daemon = Daemon(cmd.spawn().unwrap());
-    let err = BufReader::new(daemon.0.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in err.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
+    cmd.arg("serve").args(args);
+    let mut daemon = Daemon::start(cmd, listen);
+    daemon.wait_for(Duration::from_secs(20), |l| {
+        l.contains("serving the control socket")
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("eci-guard serve starts");
-        if line.contains("serving the control socket") {
-            return daemon;
-        }
-    }
+    daemon
 }
