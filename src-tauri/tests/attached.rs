@@ -13,9 +13,8 @@ mod mock_app;
 
 use daemon::Daemon;
 use eci_e2e::shared;
-use eci_guard_desktop::{AppConfig, AppState};
-use eci_proxy::{EnforcerConfig, Limits, SettingsPaths};
-use mock_app::{invoke, mock_app, MockApp};
+use eci_guard_desktop::AppState;
+use mock_app::{app_config, invoke, mock_app, MockApp};
 use serde_json::{json, Value};
 use tauri::test::MockRuntime;
 use tauri::{App, WebviewWindow};
@@ -59,23 +58,14 @@ struct AttachedApp {
 
 /// The app attached to the daemon's control socket; its own (unused) enforcer paths elsewhere.
 fn attach(dir: &Path, force_user_mode: bool) -> AttachedApp {
-    let config = AppConfig {
-        attach: Some(dir.join("daemon/control.sock")),
-        enforcer: EnforcerConfig {
-            listen: vec![dir.join("app/docker.sock")],
-            upstream: shared().engine().socket_path().to_owned(),
-            settings: SettingsPaths {
-                admin: Some(dir.join("admin/admin-settings.json")),
-                user: Some(dir.join("user/settings.json")),
-            },
-            state_dir: dir.join("app/state"),
-            protect: Vec::new(),
-            limits: Limits::default(),
-            watch_settings: true,
-        },
-        registries: None,
+    let mut config = app_config(
+        dir,
+        shared().engine().socket_path().to_owned(),
         force_user_mode,
-    };
+    );
+    config.attach = Some(dir.join("daemon/control.sock"));
+    config.enforcer.listen = vec![dir.join("app/docker.sock")];
+    config.enforcer.state_dir = dir.join("app/state");
     let MockApp {
         state,
         app,

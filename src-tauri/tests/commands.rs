@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 mod mock_app;
 
-use eci_guard_desktop::{AppConfig, AppError, AppState, ErrorCode};
-use eci_proxy::{EnforcerConfig, Limits, SettingsPaths};
-use mock_app::{invoke, mock_app, MockApp};
+use eci_guard_desktop::{AppError, AppState, ErrorCode};
+use mock_app::{app_config, invoke, mock_app, MockApp};
 use serde_json::{json, Value};
 use tauri::test::MockRuntime;
 use tauri::{App, WebviewWindow};
@@ -68,23 +67,8 @@ impl Fixture {
             std::fs::create_dir_all(user_path.parent().unwrap()).unwrap();
             std::fs::write(&user_path, text).unwrap();
         }
-        let config = AppConfig {
-            attach: None,
-            enforcer: EnforcerConfig {
-                listen: vec![dir.path().join("run/docker.sock")],
-                upstream: upstream.unwrap_or_else(|| dir.path().join("no-engine.sock")),
-                settings: SettingsPaths {
-                    admin: Some(admin_path),
-                    user: Some(user_path),
-                },
-                state_dir: dir.path().join("state"),
-                protect: Vec::new(),
-                limits: Limits::default(),
-                watch_settings: true,
-            },
-            registries: None,
-            force_user_mode,
-        };
+        let upstream = upstream.unwrap_or_else(|| dir.path().join("no-engine.sock"));
+        let config = app_config(dir.path(), upstream, force_user_mode);
         let MockApp {
             state,
             app,

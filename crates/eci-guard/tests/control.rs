@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use eci_e2e::shared;
 use eci_proxy::control::{ControlClient, ControlEvent, ErrorKind};
 use eci_proxy::settings_files::{Mode, Target};
 use support::*;
@@ -34,19 +33,8 @@ fn start(admin_text: &str) -> Setup {
     std::fs::write(&admin, admin_text).unwrap();
     let listen = dir.path().join("docker.sock");
     let control = dir.path().join("control.sock");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eci-guard"));
-    cmd.arg("serve")
-        .arg("--upstream")
-        .arg(shared().engine().socket_path())
-        .arg("--listen")
-        .arg(&listen)
-        .arg("--admin-settings")
-        .arg(&admin)
-        .arg("--user-settings")
-        .arg(dir.path().join("user/settings.json"))
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--control")
+    let mut cmd = serve_command(dir.path());
+    cmd.arg("--control")
         .arg(&control)
         .arg("--control-group")
         .arg(NOBODY.to_string());

@@ -6,10 +6,8 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use eci_e2e::shared;
 use support::*;
 
 /// A serve in front of the shared real engine, with its settings under a temp dir.
@@ -28,18 +26,7 @@ fn start(admin_text: &str) -> Setup {
     std::fs::create_dir(admin.parent().unwrap()).unwrap();
     std::fs::write(&admin, admin_text).unwrap();
     let listen = dir.path().join("docker.sock");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eci-guard"));
-    cmd.arg("serve")
-        .arg("--upstream")
-        .arg(shared().engine().socket_path())
-        .arg("--listen")
-        .arg(&listen)
-        .arg("--admin-settings")
-        .arg(&admin)
-        .arg("--user-settings")
-        .arg(dir.path().join("user/settings.json"))
-        .arg("--state-dir")
-        .arg(dir.path().join("state"));
+    let cmd = serve_command(dir.path());
     let mut serve = Serve::start(cmd, listen);
     serve.wait_for(
         Duration::from_secs(5),

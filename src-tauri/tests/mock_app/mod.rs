@@ -2,9 +2,11 @@
 //! frontend does (`commands.rs`, `attached.rs`): its state opened from a config, managed, and
 //! a main window to invoke from.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eci_guard_desktop::{AppConfig, AppState};
+use eci_proxy::{EnforcerConfig, Limits, SettingsPaths};
 use serde_json::Value;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
@@ -16,6 +18,28 @@ pub struct MockApp {
     pub state: Arc<AppState>,
     pub app: App<MockRuntime>,
     pub webview: WebviewWindow<MockRuntime>,
+}
+
+/// The app's config on this layout under `dir`: listening on `dir/run/docker.sock`, settings in
+/// `dir/admin/admin-settings.json` and `dir/user/settings.json`, state under `dir/state`.
+pub fn app_config(dir: &Path, upstream: PathBuf, force_user_mode: bool) -> AppConfig {
+    AppConfig {
+        attach: None,
+        enforcer: EnforcerConfig {
+            listen: vec![dir.join("run/docker.sock")],
+            upstream,
+            settings: SettingsPaths {
+                admin: Some(dir.join("admin/admin-settings.json")),
+                user: Some(dir.join("user/settings.json")),
+            },
+            state_dir: dir.join("state"),
+            protect: Vec::new(),
+            limits: Limits::default(),
+            watch_settings: true,
+        },
+        registries: None,
+        force_user_mode,
+    }
 }
 
 /// Opens the state for `config` and builds the app around it (nothing started yet).

@@ -25,6 +25,25 @@ pub fn version_of(admin: Option<&str>) -> String {
         .version
 }
 
+/// `eci-guard serve` of this build in front of the harness's engine, listening on
+/// `dir/docker.sock` with `dir/admin/admin-settings.json`, `dir/user/settings.json` and state
+/// under `dir/state`.
+pub fn serve_command(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_eci-guard"));
+    cmd.arg("serve")
+        .arg("--upstream")
+        .arg(eci_e2e::shared().engine().socket_path())
+        .arg("--listen")
+        .arg(dir.join("docker.sock"))
+        .arg("--admin-settings")
+        .arg(dir.join("admin/admin-settings.json"))
+        .arg("--user-settings")
+        .arg(dir.join("user/settings.json"))
+        .arg("--state-dir")
+        .arg(dir.join("state"));
+    cmd
+}
+
 /// Lines logging a reload of any outcome.
 pub fn is_reload(line: &str) -> bool {
     line.contains("policy applied")
