@@ -221,3 +221,35 @@ pub fn by_mapping(group: u32) -> BTreeMap<String, u64> {
     }
     out
 }
+
+/// Processes outside `group` that have WebKitGTK loaded: another app or test on this machine. PSS
+/// divides each shared page among every process that maps it, so while they run the group's
+/// PSS reads low (libwebkit2gtk and libLLVM alone are tens of MB).
+pub fn others_mapping_webkit(group: u32) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let in_group = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let after = s.rsplit_once(')')?.1.to_owned();
+                after.split_whitespace().nth(2)?.parse::<u32>().ok()
+            })
+            == Some(group);
+        if in_group {
+            continue;
+        }
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        // Loaded as a library (its code mapped executable), not a linker reading the file.
+        let loaded = maps
+            .lines()
+            .any(|l| l.contains("libwebkit2gtk") && l.split_whitespace().nth(1) == Some("r-xp"));
+        if loaded {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            found.push(format!("{} (pid {pid})", comm.trim()));
+        }
+    }
+    found
+}
