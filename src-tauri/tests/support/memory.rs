@@ -170,7 +170,7 @@ fn kind(maps: &[Mapping], i: usize, exe: &str) -> String {
         let reserved_to = next
             .filter(|n| n.perms.starts_with("---"))
             .map_or(m.end, |n| n.end);
-        if m.start % ARENA == 0 && reserved_to - m.start == ARENA {
+        if m.start.is_multiple_of(ARENA) && reserved_to - m.start == ARENA {
             return "malloc thread arenas".into();
         }
         let prev = i.checked_sub(1).map(|p| &maps[p]);
