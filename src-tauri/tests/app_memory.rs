@@ -68,6 +68,8 @@ fn empty_window() -> PathBuf {
 
 /// One group's memory once it settled.
 struct Reading {
+    /// The process group, its leader's pid: the app or the window.
+    group: u32,
     processes: Vec<Process>,
     /// Other processes that mapped WebKitGTK at the reading.
     others: Vec<String>,
@@ -138,6 +140,7 @@ fn measure(what: &str, cmd: &mut Command, up: impl Fn() -> bool) -> Reading {
     );
     drop(proc);
     Reading {
+        group,
         processes,
         others,
         total,
@@ -146,8 +149,8 @@ fn measure(what: &str, cmd: &mut Command, up: impl Fn() -> bool) -> Reading {
 }
 
 /// A process's role in its group, the same in both: the group's leader is the main process.
-fn role(p: &Process, group: &[Process]) -> String {
-    if group.first().is_some_and(|first| first.pid == p.pid) {
+fn role(p: &Process, group: u32) -> String {
+    if p.pid == group {
         "main process".into()
     } else {
         p.comm.clone()
@@ -163,7 +166,7 @@ fn where_the_rest_goes(app: &Reading, empty: &Reading) {
     let per_role = |r: &Reading| -> BTreeMap<String, u64> {
         r.processes
             .iter()
-            .map(|p| (role(p, &r.processes), p.mem.pss))
+            .map(|p| (role(p, r.group), p.mem.pss))
             .collect()
     };
     let (a, e) = (per_role(app), per_role(empty));
@@ -267,7 +270,9 @@ fn idle_memory_against_an_empty_tauri_window() {
         .env("ECI_GUARD_USER_SETTINGS", root.join("user/settings.json"))
         .env("ECI_GUARD_STATE_DIR", root.join("state"))
         .env("ECI_GUARD_REGISTRIES", &registries)
-        .env("ECI_GUARD_USER_MODE", "0");
+        .env("ECI_GUARD_USER_MODE", "0")
+        // Its own enforcer, not a system service's it would otherwise attach to.
+        .env("ECI_GUARD_ATTACH", "off");
     // Up: its enforcer serves its socket.
     let app = measure("app", &mut cmd, || socket.exists());
 
