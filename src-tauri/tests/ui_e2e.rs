@@ -8,48 +8,18 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod daemon;
 mod desktop;
+mod support;
 
 use eci_e2e::{push_image, shared, ImageSpec};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-
-const STEP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A child process, started in its own process group, whose whole group is killed when the
-/// test ends however it ends (tauri-driver's WebKitWebDriver and the app with it).
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(cmd: &mut Command, what: &str) -> Proc {
-        use std::os::unix::process::CommandExt;
-        Proc(
-            cmd.process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {what}: {e}")),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SIGTERM first: Xvfb removes its `/tmp/.X<n>-lock` only then (SIGKILL left it behind);
-        // SIGKILL for whatever is still there after 3 s.
-        if let Some(pid) = rustix::process::Pid::from_raw(self.0.id() as i32) {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
-        let _ = self.0.wait();
-    }
-}
+use support::memory::{app_memory, mb};
+use support::{tool, wait_until, xvfb, Proc, STEP_TIMEOUT};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -57,50 +27,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn tool(name: &str, package: &str) -> PathBuf {
-    which::which(name)
-        .or_else(|_| {
-            let cargo_bin = Path::new(&std::env::var("HOME").unwrap_or_default())
-                .join(".cargo/bin")
-                .join(name);
-            cargo_bin.is_file().then_some(cargo_bin).ok_or(())
-        })
-        .unwrap_or_else(|()| panic!("{name} is missing: install {package}"))
-}
-
-/// An X server of its own, on a display number nobody uses.
-fn xvfb() -> (Proc, String) {
-    let xvfb = tool("Xvfb", "Debian's xvfb");
-    let n = (100..400)
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-        .expect("a free X display");
-    let proc = Proc::spawn(
-        Command::new(xvfb)
-            .args([
-                format!(":{n}"),
-                "-screen".into(),
-                "0".into(),
-                "1280x800x24".into(),
-            ])
-            .args(["-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-        "Xvfb",
-    );
-    wait_until("Xvfb", || {
-        Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-    });
-    (proc, format!(":{n}"))
 }
 
 /// Where the enforcement the app shows runs (issue 14: the same views work both ways).
@@ -1094,72 +1020,6 @@ async fn closing_keeps_guarding_blocks_notify_one_instance_and_the_tray_pauses_a
     );
 }
 
-/// Memory of one process, kB.
-#[derive(Debug, Default, Clone, Copy)]
-struct Mem {
-    /// Resident set: every page the process maps, shared libraries counted in full.
-    rss: u64,
-    /// Proportional set: each shared page divided among the processes that map it; the sum over
-    /// processes is the memory they take together.
-    pss: u64,
-}
-
-impl std::ops::AddAssign for Mem {
-    fn add_assign(&mut self, other: Mem) {
-        self.rss += other.rss;
-        self.pss += other.pss;
-    }
-}
-
-fn mb(kb: u64) -> u64 {
-    kb / 1024
-}
-
-/// The memory of the app and its web processes, each printed: every process in the driver's
-/// process group except the drivers themselves.
-fn app_memory(group: u32, when: &str) -> Mem {
-    let mut total = Mem::default();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command name: state, ppid, pgrp, …
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let pgrp: Option<u32> = after.split_whitespace().nth(2).and_then(|p| p.parse().ok());
-        if pgrp != Some(group) {
-            continue;
-        }
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if matches!(comm.trim(), "tauri-driver" | "WebKitWebDriver") {
-            continue;
-        }
-        let rollup =
-            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-        let field = |name: &str| {
-            rollup
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let mem = Mem {
-            rss: field("Rss:"),
-            pss: field("Pss:"),
-        };
-        println!(
-            "bench:   {when}: {:<16} (pid {pid}): RSS {:>4} MB, PSS {:>4} MB",
-            comm.trim(),
-            mb(mem.rss),
-            mb(mem.pss)
-        );
-        total += mem;
-    }
-    total
-}
-
 /// Where the start went, read from the page: navigation start (`performance.timeOrigin`, wall
 /// clock), DOM ready and the UI's first view with data (`eci:interactive`, set in `App.tsx`), in
 /// milliseconds after `requested` (the session request, wall clock).
@@ -1213,37 +1073,9 @@ async fn start_time_and_memory_with_100k_history_rows() {
     std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
     std::fs::write(env.admin(), ADMIN).unwrap();
     let state_dir = env.dir.path().join("state");
-    tokio::task::spawn_blocking(move || {
-        let history = eci_history::History::open(&state_dir, eci_history::Retention::default());
-        let recorder = history.recorder();
-        for i in 0..ROWS {
-            let record = eci_history::BlockRecord {
-                time: eci_history::Timestamp::now(),
-                socket: eci_history::SocketKind::Main,
-                socket_path: "/run/eci-guard/docker.sock".into(),
-                container_id: None,
-                container_name: None,
-                image: Some(format!("127.0.0.1:5000/team/app-{}:1", i % 500)),
-                image_id: Some(format!("sha256:{i:064x}")),
-                kind: eci_history::BlockKind::SocketMount,
-                audited: false,
-                commands: vec!["create".into(), "run".into()],
-                method: "POST".into(),
-                path: "/v1.41/containers/create".into(),
-                reason: "image is not in the allowed list".into(),
-                message: "the image may not mount the engine socket".into(),
-                policy_version: "0011223344556677".into(),
-                client: None,
-            };
-            while recorder.record(record.clone()) == eci_history::Recorded::Dropped {
-                history.flush().unwrap();
-            }
-        }
-        history.flush().unwrap();
-        history.close().unwrap();
-    })
-    .await
-    .unwrap();
+    tokio::task::spawn_blocking(move || support::fill_history(&state_dir, ROWS))
+        .await
+        .unwrap();
 
     let (_x, display) = xvfb();
     let (driver, port) = driver(&display, &env, false, Rendering::AppDefault, None);

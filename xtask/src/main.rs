@@ -235,7 +235,8 @@ impl HostCheck {
 }
 
 /// Every benchmark, each printing its figures beside its baseline from the same run: the enforcer
-/// against a direct connection and HAProxy, the registry digests, and the history store.
+/// against a direct connection and HAProxy, the registry digests, the history store, and the
+/// app's idle memory against an empty Tauri window built the same way.
 fn bench() -> Result<()> {
     sh("cargo", &["bench", "-p", "eci-proxy", "--bench", "proxy"])?;
     sh(
@@ -252,7 +253,34 @@ fn bench() -> Result<()> {
         "--",
         "--nocapture",
     ];
-    sh("cargo", &history)
+    sh("cargo", &history)?;
+    // The empty window is an example of the app's crate; tests get no path to examples built
+    // for them, so it is built first.
+    sh(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "eci-guard-desktop",
+            "--bins",
+            "--examples",
+        ],
+    )?;
+    sh(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "-p",
+            "eci-guard-desktop",
+            "--test",
+            "app_memory",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ],
+    )
 }
 
 /// The enforcer's profile under the c=32 load: `perf record` through the proxy bench, rendered
