@@ -26,7 +26,7 @@ use bytes::Bytes;
 use eci_policy::audit::{self, Refusal};
 use eci_policy::decide::Denial;
 use eci_policy::settings::Policy;
-use http::{header, Method, Request, StatusCode};
+use http::{header, Request, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
@@ -576,24 +576,8 @@ impl Watch {
         body: Option<&Value>,
     ) -> Result<(StatusCode, String), ProxyError> {
         let exchange = async {
-            let mut sender = self.shared.upstream.dial().await?;
-            let mut req = Request::builder()
-                .method(Method::POST)
-                .uri(target)
-                .header(header::HOST, "docker");
-            let bytes = match body {
-                Some(b) => {
-                    req = req.header(header::CONTENT_TYPE, "application/json");
-                    Bytes::from(b.to_string())
-                }
-                None => Bytes::new(),
-            };
-            let req = req
-                .body(Either::Right(Full::new(bytes)))
-                .map_err(|e| self.unavailable(std::io::Error::other(e)))?;
-            let resp = sender.send_request(req).await?;
-            let status = resp.status();
-            let body = resp.into_body().collect().await?.to_bytes();
+            let body = body.map(|b| Bytes::from(b.to_string()));
+            let (status, body) = self.shared.upstream.post(target, body).await?;
             let message = serde_json::from_slice::<Value>(&body)
                 .map(|v| engine_message(&v))
                 .unwrap_or_default();

@@ -22,6 +22,7 @@ mod config;
 pub mod control;
 mod digests;
 mod engine_paths;
+mod engine_pool;
 mod engine_watch;
 mod error;
 mod explain;
