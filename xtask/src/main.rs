@@ -55,12 +55,12 @@ fn main() -> ExitCode {
         Some("test") => setup().and_then(|()| test()),
         Some("run") => setup().and_then(|()| run(&args[1..])),
         Some("bench") => setup().and_then(|()| bench()),
-        Some("profile") => setup().and_then(|()| profile()),
+        Some("profile") => setup().and_then(|()| profile(args.get(1).map(String::as_str))),
         Some("package") => setup().and_then(|()| package()),
         Some("fuzz") => setup().and_then(|()| fuzz(&args[1..])),
         Some("soak") => setup().and_then(|()| soak(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|bench|profile|package|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
+            eprintln!("usage: cargo xtask <setup|test|bench|profile [create]|package|fuzz [SECONDS] [TARGET..]|soak [engine|trivial] [SECONDS] [ACTIVE] [IDLE]|run [-- ARGS]>");
             return ExitCode::from(2);
         }
     };
@@ -283,9 +283,23 @@ fn bench() -> Result<()> {
     )
 }
 
-/// The enforcer's profile under the c=32 load: `perf record` through the proxy bench, rendered
-/// as a flamegraph with inferno (installed from crates.io when missing) into `docs/perf/`.
-fn profile() -> Result<()> {
+/// The enforcer's profile under the c=32 load (or, with `create`, under allowed creates with a
+/// socket bind at c=1): `perf record` through the proxy bench, rendered as a flamegraph with
+/// inferno (installed from crates.io when missing) into `docs/perf/`.
+fn profile(load: Option<&str>) -> Result<()> {
+    let (load, svg_name, title) = match load {
+        None => (
+            "c32",
+            "enforcer-c32.svg",
+            "eci-guard enforcer, /_ping and GET /containers/json at c=32",
+        ),
+        Some("create") => (
+            "create",
+            "create-allowed.svg",
+            "eci-guard enforcer, allowed creates with a socket bind at c=1",
+        ),
+        Some(other) => bail!("unknown profile {other:?}: `cargo xtask profile [create]`"),
+    };
     let has_inferno = Command::new("inferno-flamegraph").arg("--help").output();
     if !has_inferno.map(|o| o.status.success()).unwrap_or(false) {
         sh("cargo", &["install", "inferno", "--locked"])?;
@@ -295,6 +309,7 @@ fn profile() -> Result<()> {
     let status = Command::new("cargo")
         .args(["bench", "-p", "eci-proxy", "--bench", "proxy"])
         .env("ECI_BENCH_PROFILE", &data)
+        .env("ECI_BENCH_PROFILE_LOAD", load)
         .current_dir(root())
         .status()
         .context("cannot start cargo bench")?;
@@ -310,14 +325,11 @@ fn profile() -> Result<()> {
     let folded = pipe("inferno-collapse-perf", &[], &script.stdout)?;
     let svg = pipe(
         "inferno-flamegraph",
-        &[
-            "--title",
-            "eci-guard enforcer, /_ping and GET /containers/json at c=32",
-        ],
+        &["--title", title],
         &folded,
     )?;
-    std::fs::write(out.join("enforcer-c32.svg"), svg)?;
-    eprintln!("xtask: wrote {}", out.join("enforcer-c32.svg").display());
+    std::fs::write(out.join(svg_name), svg)?;
+    eprintln!("xtask: wrote {}", out.join(svg_name).display());
     Ok(())
 }
 

@@ -723,6 +723,38 @@ fn measure_all(paths: &[(&'static str, &Path, Option<u32>)]) -> Vec<Row> {
         .collect()
 }
 
+/// Median and max ms, over `n` reloads, from the atomic replace of the settings file to the first
+/// request judged by the new policy (ECI off passes an unknown route through to the upstream;
+/// ECI on refuses it).
+fn reloads(guard: &Path, state: &Path, n: usize) -> (f64, f64) {
+    let probe = |want_upstream: bool| {
+        let mut s = UnixStream::connect(guard).unwrap();
+        s.write_all(b"GET /nope HTTP/1.1\r\nHost: docker\r\n\r\n")
+            .unwrap();
+        let mut buf = Vec::new();
+        (read_response(&mut s, &mut buf) == 200) == want_upstream
+    };
+    let mut took = Vec::new();
+    for i in 0..n {
+        let eci_on = i % 2 == 1;
+        let tmp = state.join("admin-settings.json.tmp");
+        std::fs::write(&tmp, admin_settings(eci_on)).unwrap();
+        let t = Instant::now();
+        std::fs::rename(&tmp, state.join("admin-settings.json")).unwrap();
+        while !probe(!eci_on) {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "reload never enforced"
+            );
+        }
+        took.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    took.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    (ms(took[n / 2]), ms(took[n - 1]))
+}
+
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -749,6 +781,8 @@ fn goal(name: &str, value: f64, target: f64, at_most: bool) {
 
 const LIST_REQ: &[u8] = b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n";
 const CPU_REQUESTS: usize = 20_000;
+/// Allowed creates in the create profile.
+const PROFILED_CREATES: usize = 3_000;
 
 fn orchestrate() {
     // Under TMPDIR (the project's runs keep /tmp untouched); short enough for socket paths.
@@ -765,6 +799,22 @@ fn orchestrate() {
     println!("load at start: {}", loadavg());
     if let Ok(out) = std::env::var("ECI_BENCH_PROFILE") {
         return profile(&up, &guard, &state, Path::new(&out));
+    }
+    // `ECI_BENCH_RELOADS=N`: only N reloads (the reload figure alone, quick to repeat).
+    if let Some(n) = std::env::var("ECI_BENCH_RELOADS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let _upstream = spawn_role("upstream", &[&up]);
+        wait_for(&up);
+        let _enforcer = spawn_role("enforcer", &[&guard, &up, &state]);
+        wait_for(&guard);
+        let (median, max) = reloads(&guard, &state, n.max(2));
+        println!(
+            "reload (write → enforced), {n} runs: median {median:.1} ms, max {max:.1} ms; load at end: {}",
+            loadavg()
+        );
+        return;
     }
 
     let _upstream = spawn_role("upstream", &[&up]);
@@ -897,36 +947,7 @@ fn orchestrate() {
         cpu_allowed.unwrap_or_default(),
     );
 
-    // Reload: from the atomic replace of the settings file to the first request judged by the
-    // new policy (ECI off passes an unknown route through to the upstream; ECI on refuses it).
-    let probe = |want_upstream: bool| {
-        let mut s = UnixStream::connect(&guard).unwrap();
-        s.write_all(b"GET /nope HTTP/1.1\r\nHost: docker\r\n\r\n")
-            .unwrap();
-        let mut buf = Vec::new();
-        (read_response(&mut s, &mut buf) == 200) == want_upstream
-    };
-    let mut reloads = Vec::new();
-    for i in 0..100 {
-        let eci_on = i % 2 == 1;
-        let tmp = state.join("admin-settings.json.tmp");
-        std::fs::write(&tmp, admin_settings(eci_on)).unwrap();
-        let t = Instant::now();
-        std::fs::rename(&tmp, state.join("admin-settings.json")).unwrap();
-        while !probe(!eci_on) {
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
-                "reload never enforced"
-            );
-        }
-        reloads.push(t.elapsed());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    reloads.sort();
-    let (reload_median, reload_max) = (
-        reloads[50].as_secs_f64() * 1e3,
-        reloads[99].as_secs_f64() * 1e3,
-    );
+    let (reload_median, reload_max) = reloads(&guard, &state, 100);
     println!(
         "\nreload (write → enforced), 100 runs: median {reload_median:.1} ms, max {reload_max:.1} ms"
     );
@@ -1014,15 +1035,31 @@ fn profile(up: &Path, guard: &Path, state: &Path, out: &Path) {
         .spawn()
         .expect("perf (Debian package linux-perf)");
     std::thread::sleep(Duration::from_millis(500));
-    let pings = throughput(guard, 32, 4.0);
-    let lists = cpu_per_request(guard, enforcer.0.id(), LIST_REQ, CPU_REQUESTS);
+    // `ECI_BENCH_PROFILE_LOAD=create`: allowed creates with a socket bind at c=1 instead.
+    let done = if std::env::var("ECI_BENCH_PROFILE_LOAD").as_deref() == Ok("create") {
+        let bind = format!("{}:/var/run/docker.sock", guard.display());
+        let allowed = create_request(
+            &serde_json::json!({"Image": "iechor:cli", "HostConfig": {"Binds": [bind]}})
+                .to_string(),
+        );
+        let (p50, cpu) = creates(guard, Some(enforcer.0.id()), allowed, PROFILED_CREATES);
+        format!(
+            "{PROFILED_CREATES} allowed creates at c=1 (p50 {:.0} µs, {:.0} µs CPU each)",
+            micros(p50),
+            cpu.unwrap_or_default()
+        )
+    } else {
+        let pings = throughput(guard, 32, 4.0);
+        let lists = cpu_per_request(guard, enforcer.0.id(), LIST_REQ, CPU_REQUESTS);
+        format!("{pings} pings at c=32, then {CPU_REQUESTS} lists ({lists:.1} µs CPU each)")
+    };
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(perf.id() as i32).unwrap(),
         rustix::process::Signal::INT,
     )
     .unwrap();
     perf.wait().unwrap();
-    println!("profiled {pings} pings at c=32, then {CPU_REQUESTS} lists ({lists:.1} µs CPU each) into {}", out.display());
+    println!("profiled {done} into {}", out.display());
 }
 
 /// `docker run` end to end and `/containers/json`, against the harness's real engine.
