@@ -4,6 +4,7 @@
 //! mounted back into those that kept running, see [`crate::reattach`]).
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -170,7 +171,7 @@ impl FilteredSockets {
         let name = format!("{:016x}.sock", fastrand::u64(..));
         let path = self.dir.join(name);
         let container = Arc::new(OnceLock::new());
-        self.start(listen, &path, container.clone())?;
+        self.serve(listen, &path, bind_fresh(&path)?, container.clone());
         Ok(Pending {
             sockets: self.clone(),
             path,
@@ -185,7 +186,17 @@ impl FilteredSockets {
         path: &Path,
         container: Arc<OnceLock<String>>,
     ) -> std::io::Result<()> {
-        let listener = bind_socket(path, true)?;
+        self.serve(listen, path, bind_socket(path, true)?, container);
+        Ok(())
+    }
+
+    fn serve(
+        &self,
+        listen: &dyn Listen,
+        path: &Path,
+        listener: UnixListener,
+        container: Arc<OnceLock<String>>,
+    ) {
         let origin = Origin::Filtered {
             path: path.to_string_lossy().into(),
             container: container.clone(),
@@ -196,7 +207,6 @@ impl FilteredSockets {
                 old.task.abort();
             }
         }
-        Ok(())
     }
 
     fn remove_path(&self, path: &Path) {
@@ -412,6 +422,18 @@ async fn put_back(
     )
     .await?;
     Ok(true)
+}
+
+/// Binds a filtered socket at a new random name, mode 0660. `bind` itself refuses a name that is
+/// taken, so nothing is replaced; [`bind_socket`]'s look for an existing file first (an ext4
+/// lookup in a directory of many sockets) was 3% of an allowed create (docs/perf, finding 8).
+fn bind_fresh(path: &Path) -> std::io::Result<UnixListener> {
+    let listener = UnixListener::bind(path)?;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(listener)
 }
 
 /// Marks a filtered socket moved aside: `<socket>.stale-<random>`.
