@@ -30,8 +30,9 @@ fn settings(cli_image: &str, audit: Value) -> String {
 }
 
 fn apply(g: &Guard, admin: &str) {
-    std::fs::write(&g.admin, admin).unwrap();
+    // Read before the write: the settings watch may apply the new file before `reload` does.
     let before = g.enforcer().policy().snapshot().version.clone();
+    std::fs::write(&g.admin, admin).unwrap();
     g.enforcer().reload();
     assert_ne!(g.enforcer().policy().snapshot().version, before, "reloaded");
 }
