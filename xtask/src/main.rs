@@ -323,11 +323,7 @@ fn profile(load: Option<&str>) -> Result<()> {
         .context("cannot start perf script")?;
     let _ = std::fs::remove_file(&data);
     let folded = pipe("inferno-collapse-perf", &[], &script.stdout)?;
-    let svg = pipe(
-        "inferno-flamegraph",
-        &["--title", title],
-        &folded,
-    )?;
+    let svg = pipe("inferno-flamegraph", &["--title", title], &folded)?;
     std::fs::write(out.join(svg_name), svg)?;
     eprintln!("xtask: wrote {}", out.join(svg_name).display());
     Ok(())
