@@ -66,6 +66,7 @@ pub use explain::{
 pub use facts::{resolve_host, HOST_CONTROL_SOCKETS};
 pub use metrics::{Metrics, Verdict};
 pub use policy::{is_locked, PauseError, PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
+pub use upstream::OWN_USER_AGENT;
 
 use crate::blocks::Blocks;
 use crate::facts::Protected;

@@ -29,6 +29,9 @@ const FACT_LIMIT: usize = 8 << 20;
 /// A fact request that takes longer than this means a wedged engine; fail closed.
 const FACT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The `User-Agent` of the enforcer's own requests to the engine.
+pub const OWN_USER_AGENT: &str = "eci-guard";
+
 /// The send buffer asked for on each engine connection.
 const SEND_BUFFER: usize = 1 << 20;
 
@@ -98,7 +101,12 @@ impl Upstream {
             let uri: Uri = format!("http://docker{target}")
                 .parse()
                 .map_err(|e| self.unavailable(std::io::Error::other(e)))?;
-            let mut req = Request::builder().method(method).uri(uri);
+            // Names the enforcer's own questions apart from the clients' requests it relays
+            // (in the engine's view, and for the tests' stalling relay).
+            let mut req = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::USER_AGENT, OWN_USER_AGENT);
             if body.is_some() {
                 req = req.header(header::CONTENT_TYPE, "application/json");
             }
