@@ -35,8 +35,14 @@ impl Collect {
             .collect()
     }
 
-    /// The one block recorded about container `id`; fails on none or more.
+    /// The one block recorded about container `id`; fails on none or more. The engine shows a
+    /// container disarmed before the enforcer has read the engine's answer and recorded the
+    /// block, so a block not there yet is waited for (a few seconds at most).
     pub fn only_block_about(&self, id: &str, case: &str) -> BlockEvent {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.about(id).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let mut blocks = self.about(id);
         assert_eq!(blocks.len(), 1, "{case}: {blocks:#?}");
         blocks.remove(0)

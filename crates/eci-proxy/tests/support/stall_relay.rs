@@ -1,7 +1,9 @@
 //! A relay of the engine's socket that can be held: while held, every new connection through it
-//! waits before it reaches the engine, while connections already open (the enforcer's event
-//! stream, a client's kept-alive connection) go on. It stands for an engine that is slow to
-//! answer the enforcer's own questions, so a test can stall a check at will.
+//! waits before it reaches the engine, and so does every question of the enforcer's own on a
+//! kept-alive connection (its requests carry `User-Agent: eci-guard`), while other connections
+//! already open (the enforcer's event stream, a client's kept-alive connection) go on. It stands
+//! for an engine that is slow to answer the enforcer's own questions, so a test can stall a check
+//! at will.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -40,7 +42,7 @@ impl StallRelay {
                     }
                     drop(h);
                     if let Ok(upstream) = UnixStream::connect(&engine) {
-                        splice(client, upstream);
+                        splice(client, upstream, gate.clone());
                     }
                 });
             }
@@ -74,20 +76,30 @@ impl Drop for StallRelay {
     }
 }
 
-/// Copies both ways until each side ends, passing half-closes on.
-fn splice(a: UnixStream, b: UnixStream) {
+/// Copies both ways until each side ends, passing half-closes on; the enforcer's own questions
+/// wait at `gate` while it is held.
+fn splice(a: UnixStream, b: UnixStream, gate: Arc<(Mutex<bool>, Condvar)>) {
     let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-    let one = thread::spawn(move || copy(a, b2));
-    copy(b, a2);
+    let one = thread::spawn(move || copy(a, b2, Some(gate)));
+    copy(b, a2, None);
     let _ = one.join();
 }
 
-fn copy(mut from: UnixStream, mut to: UnixStream) {
+fn copy(mut from: UnixStream, mut to: UnixStream, gate: Option<Arc<(Mutex<bool>, Condvar)>>) {
     let mut buf = [0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let Some(gate) = &gate {
+                    if own_question(&buf[..n]) {
+                        let (lock, cvar) = &**gate;
+                        let mut h = lock.lock().unwrap();
+                        while *h {
+                            h = cvar.wait(h).unwrap();
+                        }
+                    }
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }
@@ -95,6 +107,14 @@ fn copy(mut from: UnixStream, mut to: UnixStream) {
         }
     }
     let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Whether these bytes hold a request the enforcer asks for itself.
+fn own_question(bytes: &[u8]) -> bool {
+    let needle = format!("user-agent: {}\r\n", eci_proxy::OWN_USER_AGENT);
+    bytes
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 impl super::Guard {
