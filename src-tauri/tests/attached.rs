@@ -19,16 +19,7 @@ use serde_json::{json, Value};
 use tauri::test::MockRuntime;
 use tauri::{App, WebviewWindow};
 
-const ADMIN: &str = r#"{
-  "configurationFileVersion": 2,
-  "analyticsEnabled": { "locked": false, "value": false },
-  "enhancedContainerIsolation": {
-    "locked": false,
-    "value": true,
-    "iechorSocketMount": { "imageList": { "images": [] } }
-  }
-}
-"#;
+const ADMIN: &str = include_str!("fixtures/attached-admin.json");
 
 /// `eci-guard serve` on this test's layout under `dir`.
 fn serve(dir: &Path) -> Daemon {

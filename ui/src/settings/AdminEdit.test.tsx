@@ -2,10 +2,10 @@
 // through polkit; Save shows the diff first, writes only on confirm, and says so when the
 // administrator's password was not given.
 
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import type { Diagnostic, EciSection, SettingsDiff, SettingsView, WriteRoute } from '../api';
+import { describe, expect, test } from 'vitest';
+import type { EciSection, SettingsDiff, SettingsView, WriteRoute } from '../api';
 import { Settings } from './Settings';
-import { $, $$, backend, click, fileView, flush, policy, render, setValue, settingsView, unmountAll, type Handler } from '../test/harness';
+import { $, $$, click, fileView, fakeTimersPerTest, flush, policy, render, setValue, settingsBackend, settingsView, unmountAll, type Handler } from '../test/harness';
 
 const ADMIN = '/usr/share/iechor-desktop/admin-settings.json';
 const section = (imgs: string[]): EciSection => ({ locked: true, value: true, iechorSocketMount: { imageList: { images: imgs } } });
@@ -32,16 +32,7 @@ const DIFF: SettingsDiff = {
 };
 
 function adminBackend(view: SettingsView, route: WriteRoute, extra: Record<string, Handler> = {}) {
-  return backend({
-    load_settings: () => view,
-    validate_section: () => [] as Diagnostic[],
-    preview_settings: (a) => JSON.stringify({ enhancedContainerIsolation: a.section }, null, 2),
-    probe_image: (a) => ({ input: a.entry, status: 'any-tag', tags: 1 }),
-    cancel_probe: () => true,
-    admin_write_route: () => route,
-    settings_diff: () => DIFF,
-    ...extra,
-  });
+  return settingsBackend(view, { admin_write_route: () => route, settings_diff: () => DIFF, ...extra });
 }
 
 const mount = () => render(<Settings pendingImage={null} onPendingImageTaken={() => undefined} onChanged={() => undefined} />);
@@ -62,12 +53,7 @@ async function editAndSave(be: ReturnType<typeof adminBackend>) {
   return c;
 }
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+fakeTimersPerTest();
 
 describe('Edit admin settings…', () => {
   test('is offered to a user only when the admin file exists and its saves go through polkit', async () => {

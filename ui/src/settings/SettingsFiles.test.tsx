@@ -1,10 +1,10 @@
 // Import and export of a settings file through the native dialogs (the dialog plugin's IPC
 // commands answered by the mock backend).
 
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { Diagnostic, EciSection, ImportedSettings, SettingsView } from '../api';
 import { Settings } from './Settings';
-import { $, $$, backend, click, fileView, flush, policy, render, settingsView, type Handler } from '../test/harness';
+import { $, $$, click, fileView, fakeTimersPerTest, flush, policy, render, settingsBackend, settingsView, type Handler } from '../test/harness';
 
 const section = (imgs: string[]): EciSection => ({ value: true, iechorSocketMount: { imageList: { images: imgs } } });
 
@@ -19,15 +19,7 @@ const warning: Diagnostic = {
 };
 
 function filesBackend(view: SettingsView, extra: Record<string, Handler> = {}) {
-  return backend({
-    load_settings: () => view,
-    validate_section: () => [] as Diagnostic[],
-    preview_settings: (a) => JSON.stringify({ enhancedContainerIsolation: a.section }, null, 2),
-    probe_image: (a) => ({ input: a.entry, status: 'any-tag', tags: 1 }),
-    cancel_probe: () => true,
-    admin_write_route: () => 'polkit',
-    ...extra,
-  });
+  return settingsBackend(view, { admin_write_route: () => 'polkit', ...extra });
 }
 
 const mount = () => render(<Settings pendingImage={null} onPendingImageTaken={() => undefined} onChanged={() => undefined} />);
@@ -40,12 +32,7 @@ const imported = (over: Partial<ImportedSettings> = {}): ImportedSettings => ({
   ...over,
 });
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+fakeTimersPerTest();
 
 describe('Import…', () => {
   test('puts the picked file’s section into the draft, unsaved, and names the file and its diagnostics', async () => {

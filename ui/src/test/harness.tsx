@@ -3,9 +3,10 @@
 
 import { act, type ReactNode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { mockIPC, mockWindows } from '@tauri-apps/api/mocks';
 import { emit } from '@tauri-apps/api/event';
+import type { Diagnostic, SettingsView } from '../api';
 
 export interface Call {
   cmd: string;
@@ -141,3 +142,26 @@ export function deferred<T>() {
 }
 
 export * from './fixtures';
+
+/** Fake timers for every test of the calling file, real ones again after each. */
+export function fakeTimersPerTest() {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+}
+
+/** A backend for the Settings view on `view`: no diagnostics, a preview of the section, every
+ *  probe found; `extra` adds or replaces handlers. */
+export function settingsBackend(view: SettingsView, extra: Record<string, Handler> = {}) {
+  return backend({
+    load_settings: () => view,
+    validate_section: () => [] as Diagnostic[],
+    preview_settings: (a) => JSON.stringify({ enhancedContainerIsolation: a.section }, null, 2),
+    probe_image: (a) => ({ input: a.entry, status: 'any-tag', tags: 1 }),
+    cancel_probe: () => true,
+    ...extra,
+  });
+}
