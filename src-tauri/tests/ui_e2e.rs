@@ -49,6 +49,23 @@ struct AppEnv {
 }
 
 impl AppEnv {
+    /// A fresh run directory on the harness's engine: `registries` as the registries file and
+    /// `admin` as the admin settings file.
+    fn new(registries: &Value, admin: &str, enforcing: Enforcing) -> AppEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("registries.json");
+        std::fs::write(&file, registries.to_string()).unwrap();
+        let env = AppEnv {
+            upstream: shared().engine().socket_path().to_owned(),
+            registries: file,
+            dir,
+            enforcing,
+        };
+        std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
+        std::fs::write(env.admin(), admin).unwrap();
+        env
+    }
+
     fn admin(&self) -> PathBuf {
         self.dir.path().join("admin/admin-settings.json")
     }
@@ -320,21 +337,11 @@ async fn admin_then_user(enforcing: Enforcing) {
     .unwrap();
     let entry = allowed.reference();
 
-    let dir = tempfile::tempdir().unwrap();
-    let registries = dir.path().join("registries.json");
-    std::fs::write(
-        &registries,
-        json!({ registry.addr(): { "insecure": true } }).to_string(),
-    )
-    .unwrap();
-    let env = AppEnv {
-        upstream: engine.socket_path().to_owned(),
-        registries,
-        dir,
+    let env = AppEnv::new(
+        &json!({ registry.addr(): { "insecure": true } }),
+        ADMIN,
         enforcing,
-    };
-    std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
-    std::fs::write(env.admin(), ADMIN).unwrap();
+    );
     let _daemon = env.daemon();
 
     let (_x, display) = xvfb();
@@ -529,17 +536,7 @@ async fn audited_then_enforced(enforcing: Enforcing) {
     let s = shared();
     let engine = s.engine();
     let image = s.busybox().reference();
-    let dir = tempfile::tempdir().unwrap();
-    let registries = dir.path().join("registries.json");
-    std::fs::write(&registries, "{}").unwrap();
-    let env = AppEnv {
-        upstream: engine.socket_path().to_owned(),
-        registries,
-        dir,
-        enforcing,
-    };
-    std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
-    std::fs::write(env.admin(), ADMIN_AUDIT).unwrap();
+    let env = AppEnv::new(&json!({}), ADMIN_AUDIT, enforcing);
     let _daemon = env.daemon();
 
     let (_x, display) = xvfb();
@@ -794,21 +791,11 @@ async fn closing_keeps_guarding_blocks_notify_one_instance_and_the_tray_pauses_a
     let engine = s.engine();
     let registry = s.registry();
     let blocked_image = s.busybox().reference();
-    let dir = tempfile::tempdir().unwrap();
-    let registries = dir.path().join("registries.json");
-    std::fs::write(
-        &registries,
-        json!({ registry.addr(): { "insecure": true } }).to_string(),
-    )
-    .unwrap();
-    let env = AppEnv {
-        upstream: engine.socket_path().to_owned(),
-        registries,
-        dir,
-        enforcing: Enforcing::Embedded,
-    };
-    std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
-    std::fs::write(env.admin(), ADMIN).unwrap();
+    let env = AppEnv::new(
+        &json!({ registry.addr(): { "insecure": true } }),
+        ADMIN,
+        Enforcing::Embedded,
+    );
     let (_x, display) = xvfb();
     let desk = desktop::Desktop::start(&display, env.dir.path());
     let x = desktop::X::connect(&display);
@@ -1060,18 +1047,7 @@ async fn start_time_and_memory_with_100k_history_rows() {
     const ROWS: usize = 100_000;
     const START_TARGET: Duration = Duration::from_millis(1500);
     const MEMORY_TARGET_MB: u64 = 150;
-    let engine = shared().engine();
-    let dir = tempfile::tempdir().unwrap();
-    let registries = dir.path().join("registries.json");
-    std::fs::write(&registries, "{}").unwrap();
-    let env = AppEnv {
-        upstream: engine.socket_path().to_owned(),
-        registries,
-        dir,
-        enforcing: Enforcing::Embedded,
-    };
-    std::fs::create_dir_all(env.admin().parent().unwrap()).unwrap();
-    std::fs::write(env.admin(), ADMIN).unwrap();
+    let env = AppEnv::new(&json!({}), ADMIN, Enforcing::Embedded);
     let state_dir = env.dir.path().join("state");
     tokio::task::spawn_blocking(move || support::fill_history(&state_dir, ROWS))
         .await
