@@ -37,15 +37,6 @@ pub fn spawn_listener(
     tokio::spawn(async move {
         let mut shutdown = shared.shutdown.clone();
         loop {
-            // Waiting for a permit before accepting makes the cap push back on clients (they
-            // queue in the kernel backlog) rather than accept and drop them.
-            let permit = tokio::select! {
-                p = shared.permits.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
-                },
-                _ = shutdown.changed() => return,
-            };
             let stream = tokio::select! {
                 r = listener.accept() => match r {
                     Ok((s, _)) => s,
@@ -54,6 +45,18 @@ pub fn spawn_listener(
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
+                },
+                _ = shutdown.changed() => return,
+            };
+            // The permit is waited for after the accept, holding that one connection: the next
+            // ones queue in the kernel backlog, so the cap pushes back on clients. A listener
+            // never holds a permit while it waits for a connection: with one per container's
+            // filtered socket, idle listeners would take every permit and lock every client
+            // out (1,024 containers with a socket mount at the default cap).
+            let permit = tokio::select! {
+                p = shared.permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
                 },
                 _ = shutdown.changed() => return,
             };

@@ -1061,3 +1061,41 @@ fn services_mounting_the_socket_are_socket_mount_blocks() {
         );
     }
 }
+
+/// Each container allowed the socket has a filtered socket whose listener waits for connections.
+/// A listener must hold no connection slot while it waits: with one held per idle filtered
+/// socket, as many containers as slots locked every client out of the enforcer.
+#[test]
+fn idle_filtered_sockets_hold_no_connection_slot() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["push"]));
+    g.config.limits.max_connections = 2;
+    g.restart();
+    let bind = g.socket_bind();
+    let names: Vec<String> = (0..4).map(|i| unique(&format!("slots{i}"))).collect();
+    let wait = Duration::from_secs(20);
+    let body = serde_json::json!({"Image": cli, "HostConfig": {"Binds": [bind]}}).to_string();
+    for name in &names {
+        let create = request("POST", &format!("/containers/create?name={name}"), &body);
+        let (status, answer, _) = exchange(&g.listen, &create, wait);
+        assert_eq!(status, 201, "create {name}: {answer}");
+    }
+    let sockets = g.enforcer().filtered_sockets();
+    assert_eq!(sockets.len(), names.len(), "{sockets:?}");
+    // Twice as many idle filtered sockets as slots: the main socket and each filtered one still
+    // answer, one connection after another.
+    let ping = b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n";
+    for round in 0..3 {
+        let (status, answer, _) = exchange(&g.listen, ping, wait);
+        assert_eq!(status, 200, "main socket, round {round}: {answer}");
+        for (path, _) in &sockets {
+            let (status, answer, _) = exchange(path, ping, wait);
+            assert_eq!(status, 200, "{}, round {round}: {answer}", path.display());
+        }
+    }
+    for name in &names {
+        remove_container(g.engine, name);
+    }
+    g.until_no_filtered_socket();
+}
