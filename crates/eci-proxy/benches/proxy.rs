@@ -629,6 +629,21 @@ fn create_request(body: &str) -> &'static [u8] {
 
 /// Median latency of `n` creates at c=1 on one connection, and the CPU µs of `pid` per create.
 fn creates(sock: &Path, pid: Option<u32>, req: &[u8], n: usize) -> (Duration, Option<f64>) {
+    exchanges(sock, pid, req, n, 201)
+}
+
+/// `GET` of the image the creates name.
+const IMAGE_REQ: &[u8] = b"GET /v1.41/images/iechor:cli/json HTTP/1.1\r\nHost: docker\r\n\r\n";
+
+/// Median latency of `n` requests answered `status` at c=1 on one connection, and the CPU µs of
+/// `pid` per request.
+fn exchanges(
+    sock: &Path,
+    pid: Option<u32>,
+    req: &[u8],
+    n: usize,
+    status: u16,
+) -> (Duration, Option<f64>) {
     let mut s = UnixStream::connect(sock).unwrap();
     let mut buf = Vec::new();
     let mut times = Vec::with_capacity(n);
@@ -638,7 +653,7 @@ fn creates(sock: &Path, pid: Option<u32>, req: &[u8], n: usize) -> (Duration, Op
         s.write_all(req).unwrap();
         assert_eq!(
             read_response(&mut s, &mut buf),
-            201,
+            status,
             "{}",
             String::from_utf8_lossy(&buf)
         );
@@ -847,6 +862,14 @@ fn orchestrate() {
         return;
     }
 
+    // `ECI_BENCH_CREATES=N`: only N plain and N allowed creates, in turn (quick to repeat).
+    if let Some(n) = std::env::var("ECI_BENCH_CREATES")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        return creates_only(&up, &guard, &state, n.max(10));
+    }
+
     let _upstream = spawn_role("upstream", &[&up]);
     wait_for(&up);
     let relay = spawn_role("relay", &[&relay_sock, &up]);
@@ -927,6 +950,9 @@ fn orchestrate() {
     let (guard_plain, cpu_plain) = creates(&guard, Some(guard_pid), plain, 300);
     let (direct_allowed, _) = creates(&up, None, allowed, 300);
     let (guard_allowed, cpu_allowed) = creates(&guard, Some(guard_pid), allowed, 300);
+    let (image, _) = exchanges(&up, None, IMAGE_REQ, 300, 200);
+    let (current, workers) = async_exchanges(&up, 300);
+    let create_floor = [image, current, workers];
 
     println!("\nload after the main measurements: {load_mid}");
     println!("| path | p50 µs (added) | p99 µs (added) | req/s c=32 | 100 MiB GB/s: length / chunked / hijacked each way | RSS before/after the load MiB | RSS per idle conn KiB |");
@@ -1025,6 +1051,7 @@ fn orchestrate() {
         2.0,
         true,
     );
+    print_create_floor(micros(guard_plain) - micros(direct_plain), create_floor);
     goal("idle RSS MiB", idle_rss, 10.0, true);
     goal("reload median ms", reload.median, 100.0, true);
     goal("reload max ms", reload.max, 100.0, true);
@@ -1035,6 +1062,98 @@ fn orchestrate() {
     if std::env::var("ECI_BENCH_ENGINE").map_or(true, |v| v != "0") {
         real_engine(dir.path());
     }
+}
+
+/// The allowed create against a plain one alone: `n` of each, three rounds, each round's medians.
+fn creates_only(up: &Path, guard: &Path, state: &Path, n: usize) {
+    let _upstream = spawn_role("upstream", &[up]);
+    wait_for(up);
+    let enforcer = spawn_role("enforcer", &[guard, up, state]);
+    wait_for(guard);
+    let pid = enforcer.0.id();
+    let bind = format!("{}:/var/run/docker.sock", guard.display());
+    let allowed = create_request(
+        &serde_json::json!({"Image": "iechor:cli", "HostConfig": {"Binds": [bind]}}).to_string(),
+    );
+    let plain = create_request(&serde_json::json!({"Image": "iechor:cli"}).to_string());
+    creates(guard, None, allowed, 1);
+    for round in 1..=3 {
+        let (direct_plain, _) = creates(up, None, plain, n);
+        let (guard_plain, cpu_plain) = creates(guard, Some(pid), plain, n);
+        let (direct_allowed, _) = creates(up, None, allowed, n);
+        let (guard_allowed, cpu_allowed) = creates(guard, Some(pid), allowed, n);
+        let (image, _) = exchanges(up, None, IMAGE_REQ, n, 200);
+        let (current, workers) = async_exchanges(up, n);
+        let (plain_added, allowed_added) = (
+            micros(guard_plain) - micros(direct_plain),
+            micros(guard_allowed) - micros(direct_allowed),
+        );
+        println!(
+            "round {round}: plain added {plain_added:.0} µs (CPU {:.0}), allowed added {allowed_added:.0} µs (CPU {:.0}): {:.2}x",
+            cpu_plain.unwrap_or_default(),
+            cpu_allowed.unwrap_or_default(),
+            allowed_added / plain_added,
+        );
+        print_create_floor(plain_added, [image, current, workers]);
+    }
+    println!("load at end: {}", loadavg());
+}
+
+/// The allowed create's floor: a plain create's added latency plus the one engine exchange it
+/// needs more (the image inspect), as a blocking client, a current-thread and a two-worker
+/// tokio client make it straight at the upstream (`exchange`, in that order).
+fn print_create_floor(plain_added: f64, exchange: [Duration; 3]) {
+    let floor = |d: Duration| (plain_added + micros(d)) / plain_added;
+    println!(
+        "  (floor: plain added + the image inspect straight at the upstream from a blocking client {:.0} µs: {:.2}x; \
+         a current-thread tokio client {:.0} µs: {:.2}x; a two-worker one {:.0} µs: {:.2}x)",
+        micros(exchange[0]),
+        floor(exchange[0]),
+        micros(exchange[1]),
+        floor(exchange[1]),
+        micros(exchange[2]),
+        floor(exchange[2]),
+    );
+}
+
+/// The floor of the allowed create's one extra engine exchange: the median of `n` image inspects
+/// from a hyper client straight at the upstream, on a current-thread and on a two-worker tokio
+/// runtime (the enforcer's).
+fn async_exchanges(up: &Path, n: usize) -> (Duration, Duration) {
+    let run = |rt: tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let stream = tokio::net::UnixStream::connect(up).await.unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                sender.ready().await.unwrap();
+                let t = Instant::now();
+                let req = Request::get("/v1.41/images/iechor:cli/json")
+                    .header("Host", "docker")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let resp = sender.send_request(req).await.unwrap();
+                let _ = resp.into_body().collect().await.unwrap();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            times[n / 2]
+        })
+    };
+    let a = run(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap());
+    let b = run(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap());
+    (a, b)
 }
 
 /// `ECI_BENCH_PROFILE=FILE`: only the enforcer under the c=32 `/_ping` load (and the small list

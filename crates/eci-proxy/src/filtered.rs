@@ -1,7 +1,8 @@
-//! Filtered sockets: one unix listener per container allowed to mount the engine socket, created
-//! before the create is forwarded, bound to the container id once the engine answers, removed
-//! when the container is destroyed, and restored for existing containers after a restart (and
-//! mounted back into those that kept running, see [`crate::reattach`]).
+//! Filtered sockets: one unix listener per container allowed to mount the engine socket, made
+//! before the create is forwarded (one is kept ready ahead of the next create), bound to the
+//! container id once the engine answers, removed when the container is destroyed, and restored
+//! for existing containers after a restart (and mounted back into those that kept running, see
+//! [`crate::reattach`]).
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
@@ -28,6 +29,21 @@ struct Slot {
 pub struct FilteredSockets {
     dir: PathBuf,
     slots: Arc<Mutex<HashMap<PathBuf, Slot>>>,
+    spare: Arc<Mutex<Spare>>,
+}
+
+/// A socket bound and served ahead of the next create: binding one (an inode on the state
+/// directory's filesystem, a listener) was most of an allowed create's added latency (docs/perf,
+/// finding 13). It is a filtered socket like any other (the command list applies, it is in the
+/// owner-only directory); it only has no container yet, like a create's socket before the
+/// engine answers.
+#[derive(Default)]
+struct Spare {
+    ready: Option<(PathBuf, Arc<OnceLock<String>>)>,
+    /// A refill is under way: one at a time.
+    filling: bool,
+    /// [`FilteredSockets::stop_all`] ran: no socket is served any more, no spare made.
+    stopped: bool,
 }
 
 impl std::fmt::Debug for FilteredSockets {
@@ -148,36 +164,87 @@ impl FilteredSockets {
         FilteredSockets {
             dir,
             slots: Arc::new(Mutex::new(HashMap::new())),
+            spare: Arc::new(Mutex::new(Spare::default())),
         }
     }
 
     pub fn count(&self) -> usize {
-        self.slots.lock().map(|s| s.len()).unwrap_or(0)
+        let spare = self.spare_path();
+        self.slots.lock().map_or(0, |s| {
+            s.len() - spare.as_ref().map_or(0, |p| usize::from(s.contains_key(p)))
+        })
     }
 
-    /// The filtered sockets and the containers they belong to (`None` while a create is pending).
+    /// The filtered sockets and the containers they belong to (`None` while a create is pending);
+    /// the spare is no container's and not listed.
     pub fn list(&self) -> Vec<(PathBuf, Option<String>)> {
+        let spare = self.spare_path();
         let Ok(slots) = self.slots.lock() else {
             return Vec::new();
         };
         slots
             .iter()
+            .filter(|(p, _)| spare.as_ref() != Some(*p))
             .map(|(p, s)| (p.clone(), s.container.get().cloned()))
             .collect()
     }
 
-    /// Creates and starts serving a new filtered socket for a create about to be forwarded.
+    fn spare_path(&self) -> Option<PathBuf> {
+        let spare = self.spare.lock().ok()?;
+        spare.ready.as_ref().map(|(p, _)| p.clone())
+    }
+
+    /// A served filtered socket for a create about to be forwarded: the spare when one is ready,
+    /// else one bound now. Then [`FilteredSockets::refill`] makes the next spare, off this
+    /// create's path.
     pub fn create(&self, listen: &dyn Listen) -> std::io::Result<Pending> {
-        let name = format!("{:016x}.sock", fastrand::u64(..));
-        let path = self.dir.join(name);
-        let container = Arc::new(OnceLock::new());
-        self.serve(listen, &path, bind_fresh(&path)?, container.clone());
+        let spare = self.spare.lock().ok().and_then(|mut s| s.ready.take());
+        let (path, container) = match spare {
+            Some(ready) => ready,
+            None => self.bind_new(listen)?,
+        };
         Ok(Pending {
             sockets: self.clone(),
             path,
             container,
             bound: false,
         })
+    }
+
+    /// Binds and serves a spare socket unless one is ready or being made (or the sockets are
+    /// stopped). Blocking: the bind is a file system write.
+    pub fn refill(&self, listen: &dyn Listen) {
+        {
+            let Ok(mut spare) = self.spare.lock() else {
+                return;
+            };
+            if spare.ready.is_some() || spare.filling || spare.stopped {
+                return;
+            }
+            spare.filling = true;
+        }
+        let made = self.bind_new(listen);
+        let Ok(mut spare) = self.spare.lock() else {
+            return;
+        };
+        spare.filling = false;
+        match made {
+            Ok(ready) if spare.stopped => {
+                drop(spare);
+                self.remove_path(&ready.0);
+            }
+            Ok(ready) => spare.ready = Some(ready),
+            Err(e) => tracing::warn!(error = %e, "cannot make a spare filtered socket"),
+        }
+    }
+
+    /// A new filtered socket, served, with no container yet.
+    fn bind_new(&self, listen: &dyn Listen) -> std::io::Result<(PathBuf, Arc<OnceLock<String>>)> {
+        let name = format!("{:016x}.sock", fastrand::u64(..));
+        let path = self.dir.join(name);
+        let container = Arc::new(OnceLock::new());
+        self.serve(listen, &path, bind_fresh(&path)?, container.clone());
+        Ok((path, container))
     }
 
     fn start(
@@ -333,8 +400,13 @@ impl FilteredSockets {
         }
     }
 
-    /// Stops serving every filtered socket. The files stay, so the next start restores them.
+    /// Stops serving every filtered socket. The files stay, so the next start restores them (and
+    /// removes the spare's, which no container has).
     pub fn stop_all(&self) {
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.stopped = true;
+            spare.ready = None;
+        }
         if let Ok(mut slots) = self.slots.lock() {
             for (_, slot) in slots.drain() {
                 slot.task.abort();
@@ -457,4 +529,79 @@ fn aside_of(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
     let (base, _) = name.rsplit_once(ASIDE)?;
     Some(path.with_file_name(base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves nothing: the sockets' listeners are held by an idle task.
+    struct Idle;
+
+    impl Listen for Idle {
+        fn listen(&self, listener: UnixListener, _: Origin) -> JoinHandle<()> {
+            tokio::spawn(async move {
+                let _listener = listener;
+                std::future::pending::<()>().await
+            })
+        }
+    }
+
+    fn sockets(dir: &Path) -> FilteredSockets {
+        FilteredSockets::new(dir.to_path_buf())
+    }
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn a_create_takes_the_spare_made_ahead_and_the_spare_is_no_containers() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = sockets(dir.path());
+        // No spare yet: the first create binds its own.
+        let first = f.create(&Idle).unwrap();
+        let first_path = first.path().to_path_buf();
+        f.refill(&Idle);
+        let spare = f.spare_path().expect("a spare after the refill");
+        assert_ne!(spare, first_path);
+        assert!(spare.exists());
+        first.bind("c1");
+        // Listed and counted: only the sockets of creates, never the spare.
+        assert_eq!(f.list(), vec![(first_path, Some("c1".to_owned()))]);
+        assert_eq!(f.count(), 1);
+        // A refill with a spare ready makes none.
+        f.refill(&Idle);
+        assert_eq!(files(dir.path()).len(), 2);
+        // The next create is given the spare, already bound and served.
+        let second = f.create(&Idle).unwrap();
+        assert_eq!(second.path(), spare);
+        assert!(f.spare_path().is_none());
+        assert_eq!(f.count(), 2, "the taken spare is that create's socket");
+        // A create that fails removes its socket, spare or not.
+        drop(second);
+        assert!(!spare.exists());
+        assert_eq!(f.count(), 1);
+    }
+
+    #[tokio::test]
+    async fn once_stopped_no_spare_is_made_and_the_ready_one_is_left_to_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = sockets(dir.path());
+        f.refill(&Idle);
+        let spare = f.spare_path().unwrap();
+        f.stop_all();
+        assert!(f.spare_path().is_none());
+        f.refill(&Idle);
+        assert_eq!(files(dir.path()), vec![spare.clone()]);
+        // The next start's sync finds no container for it: a stray, removed.
+        let again = sockets(dir.path());
+        again.remove_strays();
+        assert!(files(dir.path()).is_empty());
+    }
 }

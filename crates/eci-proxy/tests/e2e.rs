@@ -1099,3 +1099,55 @@ fn idle_filtered_sockets_hold_no_connection_slot() {
     }
     g.until_no_filtered_socket();
 }
+
+/// The socket made ahead for the next create exists before its container: it is a filtered
+/// socket like every container's (the command list applies), listed as no container's, and a
+/// restart of the enforcer removes it.
+#[test]
+fn the_socket_made_ahead_for_the_next_create_is_filtered_and_goes_with_a_restart() {
+    let s = shared();
+    let cli = s.cli().reference();
+    let mut g = Guard::start(&admin_settings(&[cli.as_str()], "deny", &["ps"]));
+    let bind = g.socket_bind();
+    let name = unique("spare");
+    g.ok(&RunArgs::create(&name).volume(&bind).image(&cli, &["true"]));
+    let dir = g.config.state_dir.join("filtered");
+    let mounted = inspect_container(g.engine, &name).unwrap()["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["Source"].as_str().map(std::path::PathBuf::from))
+        .find(|p| p.parent() == Some(dir.as_path()))
+        .expect("the container's filtered socket");
+    let others = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p != &mounted)
+            .collect()
+    };
+    // Made on a thread of its own after the create.
+    eventually(5, "the spare socket", || others().len() == 1);
+    let spare = others().remove(0);
+    let wait = Duration::from_secs(10);
+    let get = |target: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n").into_bytes()
+    };
+    assert_eq!(exchange(&spare, &get("/_ping"), wait).0, 200);
+    let (status, answer, _) = exchange(&spare, &get("/v1.41/containers/json"), wait);
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("is blocked"), "{answer}");
+    // The main socket is not filtered by the command list.
+    assert_eq!(
+        exchange(&g.listen, &get("/v1.41/containers/json"), wait).0,
+        200
+    );
+    let listed = g.enforcer().filtered_sockets();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, mounted);
+    g.restart();
+    assert!(!spare.exists(), "the spare outlived a restart");
+    assert!(mounted.exists());
+    remove_container(g.engine, &name);
+    g.until_no_filtered_socket();
+}

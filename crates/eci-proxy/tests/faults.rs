@@ -412,10 +412,15 @@ fn enforcer_killed_9_during_heavy_blocking() {
     child
         .cli()
         .ok(&RunArgs::create(&name).volume(&bind).image(&bb, &["true"]));
-    let filtered = std::fs::read_dir(config.state_dir.join("filtered"))
+    // The container's filtered socket, as the engine mounts it (the directory also holds the
+    // spare made for the next create).
+    let dir = config.state_dir.join("filtered");
+    let filtered = inspect_container(engine, &name).unwrap()["Mounts"]
+        .as_array()
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "sock"))
+        .iter()
+        .filter_map(|m| m["Source"].as_str().map(PathBuf::from))
+        .find(|p| p.parent() == Some(dir.as_path()))
         .expect("a filtered socket");
 
     let stop = Arc::new(AtomicBool::new(false));
