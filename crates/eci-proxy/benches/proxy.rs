@@ -862,6 +862,10 @@ fn orchestrate() {
         return;
     }
 
+    // `ECI_BENCH_ENGINE=only`: only the real engine's figures.
+    if std::env::var("ECI_BENCH_ENGINE").as_deref() == Ok("only") {
+        return real_engine(dir.path());
+    }
     // `ECI_BENCH_CREATES=N`: only N plain and N allowed creates, in turn (quick to repeat).
     if let Some(n) = std::env::var("ECI_BENCH_CREATES")
         .ok()
