@@ -30,7 +30,11 @@ pub struct FilteredSockets {
     dir: PathBuf,
     slots: Arc<Mutex<HashMap<PathBuf, Slot>>>,
     spare: Arc<Mutex<Spare>>,
+    maker: Arc<Mutex<Option<std::sync::mpsc::Sender<Refill>>>>,
 }
+
+/// A spare to make, and who serves it.
+type Refill = (FilteredSockets, Box<dyn Listen>);
 
 /// A socket bound and served ahead of the next create: binding one (an inode on the state
 /// directory's filesystem, a listener) was most of an allowed create's added latency (docs/perf,
@@ -165,6 +169,7 @@ impl FilteredSockets {
             dir,
             slots: Arc::new(Mutex::new(HashMap::new())),
             spare: Arc::new(Mutex::new(Spare::default())),
+            maker: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -235,6 +240,49 @@ impl FilteredSockets {
             }
             Ok(ready) => spare.ready = Some(ready),
             Err(e) => tracing::warn!(error = %e, "cannot make a spare filtered socket"),
+        }
+    }
+
+    /// [`FilteredSockets::refill`] on a thread of its own at the lowest CPU priority (nice 19),
+    /// started on first use in the current runtime: the bind's file system work (hundreds of
+    /// µs on a churned ext4 directory) then takes an idle core, not one the next request needs.
+    /// The thread ends with the last of these sockets.
+    pub fn refill_in_background(&self, listen: Box<dyn Listen>) {
+        let Ok(mut maker) = self.maker.lock() else {
+            return;
+        };
+        let job = (self.clone(), listen);
+        // A thread that is gone (it panicked) hands the job back: a new one is started.
+        let job = match maker.as_ref() {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Refill>();
+        let runtime = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new()
+            .name("eci-spare-sock".into())
+            .spawn(move || {
+                let _runtime = runtime.enter();
+                if let Err(e) =
+                    rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19)
+                {
+                    tracing::debug!(error = %e, "the spare socket's thread keeps its priority");
+                }
+                // Each job holds the sockets only while it runs: the sender, kept by them, goes
+                // with them, and so does this loop.
+                while let Ok((sockets, listen)) = rx.recv() {
+                    sockets.refill(listen.as_ref());
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = tx.send(job);
+                *maker = Some(tx);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot start the spare socket's thread"),
         }
     }
 
@@ -587,6 +635,45 @@ mod tests {
         drop(second);
         assert!(!spare.exists());
         assert_eq!(f.count(), 1);
+    }
+
+    /// The nice value of this process's thread named `name`, from `/proc`.
+    fn nice_of_thread(name: &str) -> Option<i64> {
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() == name {
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                let after = &stat[stat.rfind(')')? + 2..];
+                // Fields from the state (3rd) on: the nice value is the 19th.
+                return after.split_whitespace().nth(16)?.parse().ok();
+            }
+        }
+        None
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_spare_is_made_on_a_thread_of_lowest_priority() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = sockets(dir.path());
+        f.refill_in_background(Box::new(Idle));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while f.spare_path().is_none() {
+            assert!(std::time::Instant::now() < deadline, "no spare was made");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(nice_of_thread("eci-spare-sock"), Some(19));
+        // Taken, then made again by the same thread.
+        let taken = f.create(&Idle).unwrap();
+        f.refill_in_background(Box::new(Idle));
+        while f.spare_path().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no second spare was made"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_ne!(f.spare_path().as_deref(), Some(taken.path()));
+        assert_eq!(files(dir.path()).len(), 2);
     }
 
     #[tokio::test]

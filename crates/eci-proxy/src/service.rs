@@ -319,9 +319,10 @@ async fn forward_filtered(
         .filtered
         .create(shared)
         .map_err(ProxyError::FilteredSocket)?;
-    // The next create's socket is made now, on a blocking thread: off this create's path.
-    let refill = shared.clone();
-    tokio::task::spawn_blocking(move || refill.filtered.refill(&refill));
+    // The next create's socket is made now, off this create's path.
+    shared
+        .filtered
+        .refill_in_background(Box::new(shared.clone()));
     let source = pending.path().to_string_lossy().into_owned();
     for m in rewrite {
         mounts::rewrite_source(&mut value, m, &source).map_err(body_denial)?;
