@@ -207,7 +207,12 @@ fn a_swap_before_the_exit_is_caught_at_die_and_never_restarted() {
             "swap-at-die",
             at_create,
             &bb,
-            &["sh", "-c", "sleep 2; exit 3"],
+            // It exits once told to, after the swap: a fixed sleep raced the set-up under load.
+            &[
+                "sh",
+                "-c",
+                "until grep -q go /s; do sleep 0.05; done; exit 3",
+            ],
         );
         let id = c.id.clone();
         if let Some(policy) = updated {
@@ -218,7 +223,9 @@ fn a_swap_before_the_exit_is_caught_at_die_and_never_restarted() {
             running(&first) && restart_count(&first) == 0,
             "{case}: {first}"
         );
+        let mut held = c.hold_source();
         c.swap_for_symlink(&sock());
+        std::io::Write::write_all(&mut held, b"go\n").unwrap();
 
         eventually(20, "the container disarmed", || {
             disarmed(&inspect(engine, &id))

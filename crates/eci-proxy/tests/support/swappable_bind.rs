@@ -46,6 +46,15 @@ impl SwappableContainer {
         }
     }
 
+    /// Its bind source, opened for appending: still the file the container has mounted once
+    /// the path is swapped, so a line written to it afterwards reaches the container.
+    pub fn hold_source(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.source)
+            .unwrap()
+    }
+
     /// Its bind source becomes a symlink to `target`.
     pub fn swap_for_symlink(&self, target: &Path) {
         swap_for_symlink(&self.source, target);
