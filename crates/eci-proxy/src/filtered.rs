@@ -44,8 +44,6 @@ type Refill = (FilteredSockets, Box<dyn Listen>);
 #[derive(Default)]
 struct Spare {
     ready: Option<(PathBuf, Arc<OnceLock<String>>)>,
-    /// A refill is under way: one at a time.
-    filling: bool,
     /// [`FilteredSockets::stop_all`] ran: no socket is served any more, no spare made.
     stopped: bool,
 }
@@ -200,8 +198,8 @@ impl FilteredSockets {
     }
 
     /// A served filtered socket for a create about to be forwarded: the spare when one is ready,
-    /// else one bound now. Then [`FilteredSockets::refill`] makes the next spare, off this
-    /// create's path.
+    /// else one bound now. Then [`FilteredSockets::refill_in_background`] makes the next spare,
+    /// off this create's path.
     pub fn create(&self, listen: &dyn Listen) -> std::io::Result<Pending> {
         let spare = self.spare.lock().ok().and_then(|mut s| s.ready.take());
         let (path, container) = match spare {
@@ -216,23 +214,21 @@ impl FilteredSockets {
         })
     }
 
-    /// Binds and serves a spare socket unless one is ready or being made (or the sockets are
-    /// stopped). Blocking: the bind is a file system write.
-    pub fn refill(&self, listen: &dyn Listen) {
-        {
-            let Ok(mut spare) = self.spare.lock() else {
-                return;
-            };
-            if spare.ready.is_some() || spare.filling || spare.stopped {
-                return;
-            }
-            spare.filling = true;
+    /// Binds and serves a spare socket unless one is ready (or the sockets are stopped).
+    /// Blocking: the bind is a file system write. Called only by the one thread of
+    /// [`FilteredSockets::refill_in_background`], so no two refills overlap.
+    fn refill(&self, listen: &dyn Listen) {
+        let wanted = self
+            .spare
+            .lock()
+            .is_ok_and(|spare| spare.ready.is_none() && !spare.stopped);
+        if !wanted {
+            return;
         }
         let made = self.bind_new(listen);
         let Ok(mut spare) = self.spare.lock() else {
             return;
         };
-        spare.filling = false;
         match made {
             Ok(ready) if spare.stopped => {
                 drop(spare);
@@ -243,7 +239,7 @@ impl FilteredSockets {
         }
     }
 
-    /// [`FilteredSockets::refill`] on a thread of its own at the lowest CPU priority (nice 19),
+    /// Makes the next spare on a thread of its own at the lowest CPU priority (nice 19),
     /// started on first use in the current runtime: the bind's file system work (hundreds of
     /// µs on a churned ext4 directory) then takes an idle core, not one the next request needs.
     /// The thread ends with the last of these sockets.
