@@ -1085,12 +1085,12 @@ fn idle_filtered_sockets_hold_no_connection_slot() {
     assert_eq!(sockets.len(), names.len(), "{sockets:?}");
     // Twice as many idle filtered sockets as slots: the main socket and each filtered one still
     // answer, one connection after another.
-    let ping = b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n";
+    let ping = get("/_ping");
     for round in 0..3 {
-        let (status, answer, _) = exchange(&g.listen, ping, wait);
+        let (status, answer, _) = exchange(&g.listen, &ping, wait);
         assert_eq!(status, 200, "main socket, round {round}: {answer}");
         for (path, _) in &sockets {
-            let (status, answer, _) = exchange(path, ping, wait);
+            let (status, answer, _) = exchange(path, &ping, wait);
             assert_eq!(status, 200, "{}, round {round}: {answer}", path.display());
         }
     }
@@ -1112,13 +1112,7 @@ fn the_socket_made_ahead_for_the_next_create_is_filtered_and_goes_with_a_restart
     let name = unique("spare");
     g.ok(&RunArgs::create(&name).volume(&bind).image(&cli, &["true"]));
     let dir = g.config.state_dir.join("filtered");
-    let mounted = inspect_container(g.engine, &name).unwrap()["Mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["Source"].as_str().map(std::path::PathBuf::from))
-        .find(|p| p.parent() == Some(dir.as_path()))
-        .expect("the container's filtered socket");
+    let mounted = mounted_filtered_socket(g.engine, &name, &dir);
     let others = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir(&dir)
             .unwrap()
@@ -1130,9 +1124,6 @@ fn the_socket_made_ahead_for_the_next_create_is_filtered_and_goes_with_a_restart
     eventually(5, "the spare socket", || others().len() == 1);
     let spare = others().remove(0);
     let wait = Duration::from_secs(10);
-    let get = |target: &str| {
-        format!("GET {target} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n").into_bytes()
-    };
     assert_eq!(exchange(&spare, &get("/_ping"), wait).0, 200);
     let (status, answer, _) = exchange(&spare, &get("/v1.41/containers/json"), wait);
     assert_eq!(status, 403, "{answer}");

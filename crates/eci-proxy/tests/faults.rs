@@ -21,10 +21,6 @@ use eci_proxy::{BlockSink, Limits, ReloadOutcome};
 use support::*;
 
 /// A `GET` with `Connection: close`.
-fn get(target: &str) -> Vec<u8> {
-    format!("GET {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").into_bytes()
-}
-
 /// The JSON body of an answer.
 fn body_json(answer: &str) -> serde_json::Value {
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
@@ -412,16 +408,7 @@ fn enforcer_killed_9_during_heavy_blocking() {
     child
         .cli()
         .ok(&RunArgs::create(&name).volume(&bind).image(&bb, &["true"]));
-    // The container's filtered socket, as the engine mounts it (the directory also holds the
-    // spare made for the next create).
-    let dir = config.state_dir.join("filtered");
-    let filtered = inspect_container(engine, &name).unwrap()["Mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["Source"].as_str().map(PathBuf::from))
-        .find(|p| p.parent() == Some(dir.as_path()))
-        .expect("a filtered socket");
+    let filtered = mounted_filtered_socket(engine, &name, &config.state_dir.join("filtered"));
 
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));

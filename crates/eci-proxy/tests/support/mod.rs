@@ -508,6 +508,23 @@ pub fn exchange(sock: &Path, request: &[u8], timeout: Duration) -> (u16, String,
     (status, text, start.elapsed())
 }
 
+/// A `GET` with `Connection: close`.
+pub fn get(target: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// The filtered socket in `dir` that the engine mounts into container `name` (the directory
+/// also holds the spare made ahead of the next create).
+pub fn mounted_filtered_socket(engine: &Engine, name: &str, dir: &Path) -> PathBuf {
+    inspect_container(engine, name).unwrap()["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["Source"].as_str().map(PathBuf::from))
+        .find(|p| p.parent() == Some(dir))
+        .expect("the container's filtered socket")
+}
+
 /// A request with a JSON body and `Connection: close`.
 pub fn request(method: &str, target: &str, body: &str) -> Vec<u8> {
     format!(
