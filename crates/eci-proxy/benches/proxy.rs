@@ -627,6 +627,98 @@ fn create_request(body: &str) -> &'static [u8] {
     )
 }
 
+/// A create of an allowed image with the socket at `guard` bound in: the checked path, which gets
+/// a filtered socket.
+fn allowed_create(guard: &Path) -> &'static [u8] {
+    let bind = format!("{}:/var/run/docker.sock", guard.display());
+    create_request(
+        &serde_json::json!({"Image": "iechor:cli", "HostConfig": {"Binds": [bind]}}).to_string(),
+    )
+}
+
+/// A create of the same image with no mount.
+fn plain_create() -> &'static [u8] {
+    create_request(&serde_json::json!({"Image": "iechor:cli"}).to_string())
+}
+
+/// Plain and allowed creates at c=1, direct and through `guard` (medians, and the enforcer's CPU
+/// per create), and what the allowed create's floor is made of.
+struct CreateFigures {
+    n: usize,
+    /// Plain direct, plain through, allowed direct, allowed through.
+    p50: [Duration; 4],
+    /// The enforcer's CPU µs per plain and per allowed create.
+    cpu: [f64; 2],
+    /// The one engine exchange an allowed create needs more, made straight at the upstream by a
+    /// blocking, a current-thread and a two-worker tokio client.
+    exchange: [Duration; 3],
+}
+
+impl CreateFigures {
+    fn measure(up: &Path, guard: &Path, pid: u32, n: usize) -> CreateFigures {
+        let (plain, allowed) = (plain_create(), allowed_create(guard));
+        let (direct_plain, _) = creates(up, None, plain, n);
+        let (guard_plain, plain_cpu) = creates(guard, Some(pid), plain, n);
+        let (direct_allowed, _) = creates(up, None, allowed, n);
+        let (guard_allowed, allowed_cpu) = creates(guard, Some(pid), allowed, n);
+        let (image, _) = exchanges(up, None, IMAGE_REQ, n, 200);
+        let (current, workers) = async_exchanges(up, n);
+        CreateFigures {
+            n,
+            p50: [direct_plain, guard_plain, direct_allowed, guard_allowed],
+            cpu: [plain_cpu, allowed_cpu].map(Option::unwrap_or_default),
+            exchange: [image, current, workers],
+        }
+    }
+
+    fn plain_added(&self) -> f64 {
+        micros(self.p50[1]) - micros(self.p50[0])
+    }
+
+    fn allowed_added(&self) -> f64 {
+        micros(self.p50[3]) - micros(self.p50[2])
+    }
+
+    /// The allowed create's added latency against the plain create's: the goal's ratio.
+    fn ratio(&self) -> f64 {
+        self.allowed_added() / self.plain_added()
+    }
+
+    fn print(&self) {
+        let [direct_plain, guard_plain, direct_allowed, guard_allowed] = self.p50.map(micros);
+        println!(
+            "create ({} at c=1, medians): plain direct {direct_plain:.0} µs, through {guard_plain:.0} µs \
+             (added {:.0}, CPU {:.0} µs); allowed image with a socket bind direct {direct_allowed:.0} µs, \
+             through {guard_allowed:.0} µs (added {:.0}, CPU {:.0} µs): {:.2}x",
+            self.n,
+            self.plain_added(),
+            self.cpu[0],
+            self.allowed_added(),
+            self.cpu[1],
+            self.ratio(),
+        );
+    }
+
+    /// The allowed create's floor: the plain create's added latency plus the one engine exchange
+    /// it needs more (the image inspect).
+    fn print_floor(&self) {
+        let plain = self.plain_added();
+        let floor = |d: Duration| (plain + micros(d)) / plain;
+        let [blocking, current, workers] = self.exchange;
+        println!(
+            "  (floor: plain added + the image inspect made straight at the upstream by a two-worker tokio \
+             client like the enforcer, {:.0} µs: {:.2}x; by a current-thread one {:.0} µs: {:.2}x; by a \
+             blocking client {:.0} µs: {:.2}x)",
+            micros(workers),
+            floor(workers),
+            micros(current),
+            floor(current),
+            micros(blocking),
+            floor(blocking),
+        );
+    }
+}
+
 /// Median latency of `n` creates at c=1 on one connection, and the CPU µs of `pid` per create.
 fn creates(sock: &Path, pid: Option<u32>, req: &[u8], n: usize) -> (Duration, Option<f64>) {
     exchanges(sock, pid, req, n, 201)
@@ -896,13 +988,8 @@ fn orchestrate() {
     let idle_rss = rss_mib(guard_pid);
 
     // A filtered socket: what an allowed image's create with a socket bind gets.
-    let bind = format!("{}:/var/run/docker.sock", guard.display());
-    let allowed = create_request(
-        &serde_json::json!({"Image": "iechor:cli", "HostConfig": {"Binds": [bind]}}).to_string(),
-    );
-    let plain = create_request(&serde_json::json!({"Image": "iechor:cli"}).to_string());
     let filtered = if eci {
-        creates(&guard, None, allowed, 1);
+        creates(&guard, None, allowed_create(&guard), 1);
         std::fs::read_dir(state.join("filtered"))
             .unwrap()
             .flatten()
@@ -950,13 +1037,7 @@ fn orchestrate() {
     let load_mid = loadavg();
 
     // Creates last: each allowed one leaves a filtered socket behind.
-    let (direct_plain, _) = creates(&up, None, plain, 300);
-    let (guard_plain, cpu_plain) = creates(&guard, Some(guard_pid), plain, 300);
-    let (direct_allowed, _) = creates(&up, None, allowed, 300);
-    let (guard_allowed, cpu_allowed) = creates(&guard, Some(guard_pid), allowed, 300);
-    let (image, _) = exchanges(&up, None, IMAGE_REQ, 300, 200);
-    let (current, workers) = async_exchanges(&up, 300);
-    let create_floor = [image, current, workers];
+    let create = CreateFigures::measure(&up, &guard, guard_pid, 300);
 
     println!("\nload after the main measurements: {load_mid}");
     println!("| path | p50 µs (added) | p99 µs (added) | req/s c=32 | 100 MiB GB/s: length / chunked / hijacked each way | RSS before/after the load MiB | RSS per idle conn KiB |");
@@ -994,18 +1075,8 @@ fn orchestrate() {
             c[2]
         );
     }
-    println!(
-        "\ncreate (300 at c=1, medians): plain direct {:.0} µs, through {:.0} µs (added {:.0}, CPU {:.0} µs); \
-         allowed image with a socket bind direct {:.0} µs, through {:.0} µs (added {:.0}, CPU {:.0} µs)",
-        micros(direct_plain),
-        micros(guard_plain),
-        micros(guard_plain) - micros(direct_plain),
-        cpu_plain.unwrap_or_default(),
-        micros(direct_allowed),
-        micros(guard_allowed),
-        micros(guard_allowed) - micros(direct_allowed),
-        cpu_allowed.unwrap_or_default(),
-    );
+    println!();
+    create.print();
 
     let reload = reloads(&guard, &state, 100);
     println!("\nreload (write → enforced), 100 runs: {reload}");
@@ -1050,12 +1121,11 @@ fn orchestrate() {
     }
     goal(
         "allowed create's added latency vs a plain create's",
-        (micros(guard_allowed) - micros(direct_allowed))
-            / (micros(guard_plain) - micros(direct_plain)),
+        create.ratio(),
         2.0,
         true,
     );
-    print_create_floor(micros(guard_plain) - micros(direct_plain), create_floor);
+    create.print_floor();
     goal("idle RSS MiB", idle_rss, 10.0, true);
     goal("reload median ms", reload.median, 100.0, true);
     goal("reload max ms", reload.max, 100.0, true);
@@ -1074,51 +1144,14 @@ fn creates_only(up: &Path, guard: &Path, state: &Path, n: usize) {
     wait_for(up);
     let enforcer = spawn_role("enforcer", &[guard, up, state]);
     wait_for(guard);
-    let pid = enforcer.0.id();
-    let bind = format!("{}:/var/run/docker.sock", guard.display());
-    let allowed = create_request(
-        &serde_json::json!({"Image": "iechor:cli", "HostConfig": {"Binds": [bind]}}).to_string(),
-    );
-    let plain = create_request(&serde_json::json!({"Image": "iechor:cli"}).to_string());
-    creates(guard, None, allowed, 1);
+    creates(guard, None, allowed_create(guard), 1);
     for round in 1..=3 {
-        let (direct_plain, _) = creates(up, None, plain, n);
-        let (guard_plain, cpu_plain) = creates(guard, Some(pid), plain, n);
-        let (direct_allowed, _) = creates(up, None, allowed, n);
-        let (guard_allowed, cpu_allowed) = creates(guard, Some(pid), allowed, n);
-        let (image, _) = exchanges(up, None, IMAGE_REQ, n, 200);
-        let (current, workers) = async_exchanges(up, n);
-        let (plain_added, allowed_added) = (
-            micros(guard_plain) - micros(direct_plain),
-            micros(guard_allowed) - micros(direct_allowed),
-        );
-        println!(
-            "round {round}: plain added {plain_added:.0} µs (CPU {:.0}), allowed added {allowed_added:.0} µs (CPU {:.0}): {:.2}x",
-            cpu_plain.unwrap_or_default(),
-            cpu_allowed.unwrap_or_default(),
-            allowed_added / plain_added,
-        );
-        print_create_floor(plain_added, [image, current, workers]);
+        print!("round {round}: ");
+        let create = CreateFigures::measure(up, guard, enforcer.0.id(), n);
+        create.print();
+        create.print_floor();
     }
     println!("load at end: {}", loadavg());
-}
-
-/// The allowed create's floor: a plain create's added latency plus the one engine exchange it
-/// needs more (the image inspect), as a blocking client, a current-thread and a two-worker
-/// tokio client make it straight at the upstream (`exchange`, in that order).
-fn print_create_floor(plain_added: f64, exchange: [Duration; 3]) {
-    let floor = |d: Duration| (plain_added + micros(d)) / plain_added;
-    println!(
-        "  (floor: plain added + the image inspect made straight at the upstream by a two-worker tokio \
-         client like the enforcer, {:.0} µs: {:.2}x; by a current-thread one {:.0} µs: {:.2}x; by a \
-         blocking client {:.0} µs: {:.2}x)",
-        micros(exchange[2]),
-        floor(exchange[2]),
-        micros(exchange[1]),
-        floor(exchange[1]),
-        micros(exchange[0]),
-        floor(exchange[0]),
-    );
 }
 
 /// The floor of the allowed create's one extra engine exchange: the median of `n` image inspects
@@ -1189,11 +1222,7 @@ fn profile(up: &Path, guard: &Path, state: &Path, out: &Path) {
     std::thread::sleep(Duration::from_millis(500));
     // `ECI_BENCH_PROFILE_LOAD=create`: allowed creates with a socket bind at c=1 instead.
     let done = if std::env::var("ECI_BENCH_PROFILE_LOAD").as_deref() == Ok("create") {
-        let bind = format!("{}:/var/run/docker.sock", guard.display());
-        let allowed = create_request(
-            &serde_json::json!({"Image": "iechor:cli", "HostConfig": {"Binds": [bind]}})
-                .to_string(),
-        );
+        let allowed = allowed_create(guard);
         let (p50, cpu) = creates(guard, Some(enforcer.0.id()), allowed, PROFILED_CREATES);
         format!(
             "{PROFILED_CREATES} allowed creates at c=1 (p50 {:.0} µs, {:.0} µs CPU each)",
