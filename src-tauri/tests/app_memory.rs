@@ -122,17 +122,7 @@ fn measure(what: &str, cmd: &mut Command, up: impl Fn() -> bool) -> Reading {
             others.join(", ")
         );
     }
-    let mut total = Mem::default();
-    for p in &processes {
-        println!(
-            "bench:   {what}: {:<16} (pid {}): PSS {:>4} MB (RSS {} MB)",
-            p.comm,
-            p.pid,
-            mb(p.mem.pss),
-            mb(p.mem.rss)
-        );
-        total += p.mem;
-    }
+    let total = memory::printed_total(&processes, what);
     println!(
         "bench:   {what}: PSS {} MB in all, read {:.1} s after its web process started",
         mb(total.pss),

@@ -78,8 +78,13 @@ pub fn processes(group: u32) -> Vec<Process> {
 /// The memory of the app and its web processes, each printed: every process in the group
 /// except the drivers.
 pub fn app_memory(group: u32, when: &str) -> Mem {
+    printed_total(&processes(group), when)
+}
+
+/// The memory of `processes` together, each printed under `when`.
+pub fn printed_total(processes: &[Process], when: &str) -> Mem {
     let mut total = Mem::default();
-    for p in processes(group) {
+    for p in processes {
         println!(
             "bench:   {when}: {:<16} (pid {}): RSS {:>4} MB, PSS {:>4} MB",
             p.comm,
