@@ -21,32 +21,63 @@ use crate::upstream::Upstream;
 
 struct Slot {
     container: Arc<OnceLock<String>>,
+    /// The table's generation when the engine's answer gave the socket its container; `None`
+    /// while the create is pending (and for the spare).
+    bound_in: Option<u64>,
     task: JoinHandle<()>,
+}
+
+/// What one enforcer knows of its filtered sockets, under one lock: a sync reading the directory
+/// or the engine's list must see each socket's file, slot and spare state change together.
+#[derive(Default)]
+struct Table {
+    served: HashMap<PathBuf, Slot>,
+    /// Files being bound at these paths, not served yet: no stray, whatever a sync reads of the
+    /// directory meanwhile.
+    binding: HashSet<PathBuf>,
+    spare: Option<(PathBuf, Arc<OnceLock<String>>)>,
+    /// Counts the syncs begun: a socket bound in generation `g` was bound before the engine
+    /// listed its containers for each sync begun after it, so only such a list may decide that
+    /// its container is gone.
+    generation: u64,
+    /// [`FilteredSockets::stop_all`] ran: no socket is served any more, no spare made.
+    stopped: bool,
+}
+
+impl Table {
+    /// The slot of a socket just served at `path`; stopped, it is not served.
+    fn insert(&mut self, path: &Path, slot: Slot) {
+        self.binding.remove(path);
+        if self.stopped {
+            slot.task.abort();
+            return;
+        }
+        if let Some(old) = self.served.insert(path.to_path_buf(), slot) {
+            old.task.abort();
+        }
+    }
+
+    fn is_spare(&self, path: &Path) -> bool {
+        self.spare.as_ref().is_some_and(|(p, _)| p == path)
+    }
 }
 
 /// The filtered sockets of one enforcer, in one directory.
 #[derive(Clone)]
 pub struct FilteredSockets {
     dir: PathBuf,
-    slots: Arc<Mutex<HashMap<PathBuf, Slot>>>,
-    spare: Arc<Mutex<Spare>>,
+    table: Arc<Mutex<Table>>,
     maker: Arc<Mutex<Option<std::sync::mpsc::Sender<Refill>>>>,
 }
 
 /// A spare to make, and who serves it.
 type Refill = (FilteredSockets, Box<dyn Listen>);
 
-/// A socket bound and served ahead of the next create: binding one (an inode on the state
-/// directory's filesystem, a listener) was most of an allowed create's added latency (docs/perf,
-/// finding 13). It is a filtered socket like any other (the command list applies, it is in the
-/// owner-only directory); it only has no container yet, like a create's socket before the
-/// engine answers.
-#[derive(Default)]
-struct Spare {
-    ready: Option<(PathBuf, Arc<OnceLock<String>>)>,
-    /// [`FilteredSockets::stop_all`] ran: no socket is served any more, no spare made.
-    stopped: bool,
-}
+// The spare: a socket bound and served ahead of the next create, since binding one (an inode on
+// the state directory's filesystem, a listener) was most of an allowed create's added latency
+// (docs/perf, finding 13). It is a filtered socket like any other (the command list applies, it
+// is in the owner-only directory); it only has no container yet, like a create's socket before
+// the engine answers.
 
 impl std::fmt::Debug for FilteredSockets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,6 +105,12 @@ impl Pending {
     /// The engine created the container: the socket is now that container's.
     pub fn bind(mut self, container_id: &str) {
         let _ = self.container.set(container_id.to_owned());
+        if let Ok(mut table) = self.sockets.table.lock() {
+            let generation = table.generation;
+            if let Some(slot) = table.served.get_mut(&self.path) {
+                slot.bound_in = Some(generation);
+            }
+        }
         self.bound = true;
         tracing::info!(socket = %self.path.display(), container = %container_id, "filtered socket bound");
     }
@@ -165,46 +202,55 @@ impl FilteredSockets {
     pub fn new(dir: PathBuf) -> FilteredSockets {
         FilteredSockets {
             dir,
-            slots: Arc::new(Mutex::new(HashMap::new())),
-            spare: Arc::new(Mutex::new(Spare::default())),
+            table: Arc::new(Mutex::new(Table::default())),
             maker: Arc::new(Mutex::new(None)),
         }
     }
 
     pub fn count(&self) -> usize {
-        let spare = self.spare_path();
-        self.slots.lock().map_or(0, |s| {
-            s.len() - spare.as_ref().map_or(0, |p| usize::from(s.contains_key(p)))
+        self.table.lock().map_or(0, |t| {
+            t.served.len()
+                - t.spare
+                    .as_ref()
+                    .map_or(0, |(p, _)| usize::from(t.served.contains_key(p)))
         })
     }
 
     /// The filtered sockets and the containers they belong to (`None` while a create is pending);
     /// the spare is no container's and not listed.
     pub fn list(&self) -> Vec<(PathBuf, Option<String>)> {
-        let spare = self.spare_path();
-        let Ok(slots) = self.slots.lock() else {
+        let Ok(table) = self.table.lock() else {
             return Vec::new();
         };
-        slots
+        table
+            .served
             .iter()
-            .filter(|(p, _)| spare.as_ref() != Some(*p))
+            .filter(|(p, _)| !table.is_spare(p))
             .map(|(p, s)| (p.clone(), s.container.get().cloned()))
             .collect()
     }
 
+    #[cfg(test)]
     fn spare_path(&self) -> Option<PathBuf> {
-        let spare = self.spare.lock().ok()?;
-        spare.ready.as_ref().map(|(p, _)| p.clone())
+        let table = self.table.lock().ok()?;
+        table.spare.as_ref().map(|(p, _)| p.clone())
     }
 
     /// A served filtered socket for a create about to be forwarded: the spare when one is ready,
     /// else one bound now. Then [`FilteredSockets::refill_in_background`] makes the next spare,
     /// off this create's path.
     pub fn create(&self, listen: &dyn Listen) -> std::io::Result<Pending> {
-        let spare = self.spare.lock().ok().and_then(|mut s| s.ready.take());
+        let spare = self.table.lock().ok().and_then(|mut t| t.spare.take());
         let (path, container) = match spare {
             Some(ready) => ready,
-            None => self.bind_new(listen)?,
+            None => {
+                let (path, slot) = self.bind_new(listen)?;
+                let container = slot.container.clone();
+                if let Ok(mut table) = self.table.lock() {
+                    table.insert(&path, slot);
+                }
+                (path, container)
+            }
         };
         Ok(Pending {
             sockets: self.clone(),
@@ -219,24 +265,34 @@ impl FilteredSockets {
     /// [`FilteredSockets::refill_in_background`], so no two refills overlap.
     fn refill(&self, listen: &dyn Listen) {
         let wanted = self
-            .spare
+            .table
             .lock()
-            .is_ok_and(|spare| spare.ready.is_none() && !spare.stopped);
+            .is_ok_and(|t| t.spare.is_none() && !t.stopped);
         if !wanted {
             return;
         }
-        let made = self.bind_new(listen);
-        let Ok(mut spare) = self.spare.lock() else {
+        let (path, slot) = match self.bind_new(listen) {
+            Ok(made) => made,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot make a spare filtered socket");
+                return;
+            }
+        };
+        let Ok(mut table) = self.table.lock() else {
             return;
         };
-        match made {
-            Ok(ready) if spare.stopped => {
-                drop(spare);
-                self.remove_path(&ready.0);
-            }
-            Ok(ready) => spare.ready = Some(ready),
-            Err(e) => tracing::warn!(error = %e, "cannot make a spare filtered socket"),
+        if table.stopped {
+            table.binding.remove(&path);
+            slot.task.abort();
+            // The spare is no container's: unlike the sockets stop_all leaves for the next
+            // start, its file has no use.
+            drop(table);
+            let _ = std::fs::remove_file(&path);
+            return;
         }
+        // Served and made the spare at once: never listed as a pending create meanwhile.
+        table.spare = Some((path.clone(), slot.container.clone()));
+        table.insert(&path, slot);
     }
 
     /// Makes the next spare on a thread of its own at the lowest CPU priority (nice 19),
@@ -282,22 +338,55 @@ impl FilteredSockets {
         }
     }
 
-    /// A new filtered socket, served, with no container yet.
-    fn bind_new(&self, listen: &dyn Listen) -> std::io::Result<(PathBuf, Arc<OnceLock<String>>)> {
+    /// A new filtered socket with no container yet, bound and served; its path stays in
+    /// [`Table::binding`] until the caller puts its slot in the table.
+    fn bind_new(&self, listen: &dyn Listen) -> std::io::Result<(PathBuf, Slot)> {
         let name = format!("{:016x}.sock", fastrand::u64(..));
         let path = self.dir.join(name);
-        let container = Arc::new(OnceLock::new());
-        self.serve(listen, &path, bind_fresh(&path)?, container.clone());
-        Ok((path, container))
+        self.reserve(&path, true);
+        let listener = match bind_fresh(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                self.reserve(&path, false);
+                return Err(e);
+            }
+        };
+        let slot = self.serve(listen, &path, listener, Arc::new(OnceLock::new()));
+        Ok((path, slot))
     }
 
+    /// Marks `path` as being bound (`true`), or no longer (`false`): a sync's look at the
+    /// directory leaves its file alone.
+    fn reserve(&self, path: &Path, binding: bool) {
+        if let Ok(mut table) = self.table.lock() {
+            if binding {
+                table.binding.insert(path.to_path_buf());
+            } else {
+                table.binding.remove(path);
+            }
+        }
+    }
+
+    /// Serves the socket of container `container` again at `path`, replacing what is there.
     fn start(
         &self,
         listen: &dyn Listen,
         path: &Path,
         container: Arc<OnceLock<String>>,
     ) -> std::io::Result<()> {
-        self.serve(listen, path, bind_socket(path, true)?, container);
+        self.reserve(path, true);
+        let listener = match bind_socket(path, true) {
+            Ok(l) => l,
+            Err(e) => {
+                self.reserve(path, false);
+                return Err(e);
+            }
+        };
+        let mut slot = self.serve(listen, path, listener, container);
+        if let Ok(mut table) = self.table.lock() {
+            slot.bound_in = Some(table.generation);
+            table.insert(path, slot);
+        }
         Ok(())
     }
 
@@ -307,21 +396,24 @@ impl FilteredSockets {
         path: &Path,
         listener: UnixListener,
         container: Arc<OnceLock<String>>,
-    ) {
+    ) -> Slot {
         let origin = Origin::Filtered {
             path: path.to_string_lossy().into(),
             container: container.clone(),
         };
-        let task = listen.listen(listener, origin);
-        if let Ok(mut slots) = self.slots.lock() {
-            if let Some(old) = slots.insert(path.to_path_buf(), Slot { container, task }) {
-                old.task.abort();
-            }
+        Slot {
+            task: listen.listen(listener, origin),
+            container,
+            bound_in: None,
         }
     }
 
     fn remove_path(&self, path: &Path) {
-        let slot = self.slots.lock().ok().and_then(|mut s| s.remove(path));
+        let slot = self
+            .table
+            .lock()
+            .ok()
+            .and_then(|mut t| t.served.remove(path));
         if let Some(slot) = slot {
             slot.task.abort();
         }
@@ -339,10 +431,11 @@ impl FilteredSockets {
     /// The container is gone: so are its filtered sockets.
     pub fn remove_container(&self, id: &str) {
         let paths: Vec<PathBuf> = self
-            .slots
+            .table
             .lock()
-            .map(|s| {
-                s.iter()
+            .map(|t| {
+                t.served
+                    .iter()
                     .filter(|(_, slot)| slot.container.get().map(String::as_str) == Some(id))
                     .map(|(p, _)| p.clone())
                     .collect()
@@ -357,14 +450,16 @@ impl FilteredSockets {
     /// Brings the sockets in line with the engine: every container whose mounts point into the
     /// directory gets its socket back (after a restart of the enforcer), also inside the
     /// container when it kept running, sockets of containers that no longer exist go, and stray
-    /// files are removed. Pending creates are left alone.
+    /// files are removed. Creates made meanwhile are left alone: their sockets are bound after
+    /// the engine's list was asked for, so the list says nothing of them.
     pub async fn sync(&self, listen: &dyn Listen, upstream: &Upstream) -> Result<(), SyncError> {
+        let listed_after = self.begin_generation();
         let list: Vec<ContainerSummary> = upstream
             .fetch("/containers/json?all=1", "the containers")
             .await
             .map_err(SyncError::Containers)?;
         let engine = EngineMounts::of(&self.dir, &list);
-        self.drop_unwanted(&engine.wanted);
+        self.drop_unwanted(&engine.wanted, listed_after);
         let restored = self.restore(listen, &engine);
         let mounted_on = put_back_all(upstream, engine.running, &restored).await;
         // An old socket with nothing mounted on it is of no use; one with the new socket
@@ -379,14 +474,34 @@ impl FilteredSockets {
         Ok(())
     }
 
-    /// Removes the sockets of containers that no longer have them mounted (or are gone).
-    fn drop_unwanted(&self, wanted: &HashMap<PathBuf, String>) {
-        for (path, container) in &self.list() {
-            if let Some(c) = container {
-                if wanted.get(path) != Some(c) {
-                    self.remove_container(c);
-                }
-            }
+    /// Starts a generation: sockets bound from now on belong to it. The last generation whose
+    /// sockets were all bound before now.
+    fn begin_generation(&self) -> u64 {
+        self.table.lock().map_or(0, |mut t| {
+            t.generation += 1;
+            t.generation - 1
+        })
+    }
+
+    /// Removes the sockets of containers that no longer have them mounted (or are gone), as far
+    /// as an engine's list asked for after generation `listed_after` can tell: only sockets bound
+    /// in it or before.
+    fn drop_unwanted(&self, wanted: &HashMap<PathBuf, String>, listed_after: u64) {
+        let unwanted: Vec<String> = self.table.lock().map_or_else(
+            |_| Vec::new(),
+            |t| {
+                t.served
+                    .iter()
+                    .filter(|(_, s)| s.bound_in.is_some_and(|g| g <= listed_after))
+                    .filter_map(|(p, s)| {
+                        let c = s.container.get()?;
+                        (wanted.get(p) != Some(c)).then(|| c.clone())
+                    })
+                    .collect()
+            },
+        );
+        for c in unwanted {
+            self.remove_container(&c);
         }
     }
 
@@ -424,20 +539,21 @@ impl FilteredSockets {
         restored
     }
 
-    /// Removes the files of the directory that are neither a socket served nor one moved aside
-    /// from it.
+    /// Removes the files of the directory that are neither a socket served or being bound nor
+    /// one moved aside from a served one.
     fn remove_strays(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
         for entry in entries.flatten() {
             let p = entry.path();
-            // Checked under the lock per file: a create may have added one meanwhile.
-            let known = self
-                .slots
-                .lock()
-                .map(|s| s.contains_key(&p) || aside_of(&p).is_some_and(|b| s.contains_key(&b)))
-                .unwrap_or(true);
+            // Checked under the lock per file: a create may have added one meanwhile, and a file
+            // read from the directory while its bind runs is in `binding`.
+            let known = self.table.lock().map_or(true, |t| {
+                t.served.contains_key(&p)
+                    || t.binding.contains(&p)
+                    || aside_of(&p).is_some_and(|b| t.served.contains_key(&b))
+            });
             if !known {
                 let _ = std::fs::remove_file(&p);
             }
@@ -447,12 +563,10 @@ impl FilteredSockets {
     /// Stops serving every filtered socket. The files stay, so the next start restores them (and
     /// removes the spare's, which no container has).
     pub fn stop_all(&self) {
-        if let Ok(mut spare) = self.spare.lock() {
-            spare.stopped = true;
-            spare.ready = None;
-        }
-        if let Ok(mut slots) = self.slots.lock() {
-            for (_, slot) in slots.drain() {
+        if let Ok(mut table) = self.table.lock() {
+            table.stopped = true;
+            table.spare = None;
+            for (_, slot) in table.served.drain() {
                 slot.task.abort();
             }
         }
@@ -686,5 +800,117 @@ mod tests {
         let again = sockets(dir.path());
         again.remove_strays();
         assert!(files(dir.path()).is_empty());
+    }
+
+    /// Runs `work` on this thread while `sync_part` runs again and again on another.
+    fn beside(
+        f: &FilteredSockets,
+        sync_part: impl Fn(&FilteredSockets) + Send + 'static,
+        work: impl FnOnce(),
+    ) {
+        let other = f.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let looping = std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                sync_part(&other);
+            }
+        });
+        work();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        looping.join().unwrap();
+    }
+
+    /// A sync reads the directory for stray files while creates bind their sockets: a file whose
+    /// bind is under way is no stray. (Removed mid-bind, the create failed or its container got
+    /// a socket path with nothing behind it.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sync_beside_creates_and_refills_removes_none_of_their_sockets() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = sockets(dir.path());
+        let mut lost = Vec::new();
+        beside(&f, FilteredSockets::remove_strays, || {
+            for round in 0..2000 {
+                if round % 2 == 0 {
+                    f.refill(&Idle);
+                }
+                let pending = f.create(&Idle).expect("a socket for the create");
+                let path = pending.path().to_path_buf();
+                pending.bind("c");
+                if !path.exists() {
+                    lost.push(path.clone());
+                }
+                f.remove_path(&path);
+            }
+        });
+        assert!(lost.is_empty(), "{} sockets lost: {lost:?}", lost.len());
+    }
+
+    /// A sync lists the engine's containers, then drops the sockets whose container the list
+    /// lacks. A container created after the list was asked for is not in it: its socket stays.
+    #[tokio::test]
+    async fn a_list_asked_for_before_a_create_does_not_drop_its_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = sockets(dir.path());
+        let old = f.create(&Idle).unwrap();
+        let old_path = old.path().to_path_buf();
+        old.bind("gone");
+        // The sync asks the engine for its containers here ...
+        let listed_after = f.begin_generation();
+        // ... and the engine creates one more before it answers.
+        let new = f.create(&Idle).unwrap();
+        let new_path = new.path().to_path_buf();
+        new.bind("created-meanwhile");
+        let pending = f.create(&Idle).unwrap();
+        f.drop_unwanted(&HashMap::new(), listed_after);
+        let mut left = f.list();
+        left.sort();
+        let mut expected = vec![
+            (new_path.clone(), Some("created-meanwhile".to_owned())),
+            (pending.path().to_path_buf(), None),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
+        assert!(!old_path.exists() && new_path.exists());
+        // The next sync's list has it, and it stays; without it, it goes.
+        let listed_after = f.begin_generation();
+        let wanted = HashMap::from([(new_path.clone(), "created-meanwhile".to_owned())]);
+        f.drop_unwanted(&wanted, listed_after);
+        assert!(new_path.exists());
+        f.drop_unwanted(&HashMap::new(), listed_after);
+        assert!(!new_path.exists());
+    }
+
+    /// The spare is served and made the spare at once: no one sees it as a pending create's
+    /// socket while it is made.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_spare_is_never_listed_while_it_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = sockets(dir.path());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen_by_watcher = seen.clone();
+        let watch = move |w: &FilteredSockets| {
+            let listed = w.list();
+            if !listed.is_empty() || w.count() != 0 {
+                seen_by_watcher.lock().unwrap().push(listed);
+            }
+        };
+        beside(&f, watch, || {
+            for _ in 0..1000 {
+                f.refill(&Idle);
+                let taken = {
+                    let mut t = f.table.lock().unwrap();
+                    let (path, _) = t.spare.take().expect("a spare");
+                    t.served.remove(&path).unwrap().task.abort();
+                    path
+                };
+                std::fs::remove_file(taken).unwrap();
+            }
+        });
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "{:?}",
+            seen.lock().unwrap()
+        );
     }
 }

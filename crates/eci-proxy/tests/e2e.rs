@@ -1091,7 +1091,13 @@ fn idle_filtered_sockets_hold_no_connection_slot() {
         assert_eq!(status, 200, "main socket, round {round}: {answer}");
         for (path, _) in &sockets {
             let (status, answer, _) = exchange(path, &ping, wait);
-            assert_eq!(status, 200, "{}, round {round}: {answer}", path.display());
+            assert_eq!(
+                status,
+                200,
+                "{}, round {round} (the file exists: {}): {answer}",
+                path.display(),
+                path.exists()
+            );
         }
     }
     for name in &names {
