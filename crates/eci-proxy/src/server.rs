@@ -6,12 +6,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -98,11 +96,7 @@ fn http1_builder(limits: &Limits) -> http1::Builder {
 
 async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origin) {
     let peer = peer_of(&stream);
-    let (drivers_tx, mut drivers_rx) = mpsc::unbounded_channel();
-    let upstream = Arc::new(ConnUpstream {
-        sender: Mutex::new(None),
-        drivers: drivers_tx,
-    });
+    let upstream = Arc::new(ConnUpstream::default());
     let svc_shared = shared.clone();
     let service = service_fn(move |req| {
         let shared = svc_shared.clone();
@@ -118,39 +112,16 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, origin: Origi
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
-    let mut drivers = FuturesUnordered::new();
     let mut shutdown = shared.shutdown.clone();
-    // One wait for shutdown for the connection's life: made anew on every wake-up, it would
-    // lock the watch's waiter list twice per request (seen in the c=32 profile, docs/perf).
-    let shutdown = shutdown.changed();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            biased;
-            r = conn.as_mut() => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "client connection ended");
-                }
-                return;
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "client connection ended");
             }
-            Some(r) = drivers.next(), if !drivers.is_empty() => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "engine connection ended");
-                }
-            }
-            Some(d) = drivers_rx.recv() => drivers.push(d),
-            _ = &mut shutdown => break,
+            return;
         }
+        _ = shutdown.changed() => {}
     }
     conn.as_mut().graceful_shutdown();
-    let drive = async {
-        loop {
-            tokio::select! {
-                biased;
-                _ = conn.as_mut() => return,
-                Some(_) = drivers.next(), if !drivers.is_empty() => {}
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), drive).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
 }

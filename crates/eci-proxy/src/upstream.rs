@@ -60,8 +60,7 @@ impl Upstream {
     }
 
     /// A fresh HTTP/1 connection to the engine and the future that drives it, for the caller
-    /// to poll (a client connection's task polls its engine connection itself: no hop between
-    /// tasks per request).
+    /// to poll or spawn.
     pub async fn connect(&self) -> Result<(SendRequest<UpstreamBody>, UpstreamConn), ProxyError> {
         let stream = UnixStream::connect(&self.path)
             .await
@@ -77,6 +76,8 @@ impl Upstream {
 
     /// A fresh HTTP/1 connection to the engine driven by a task of its own, with upgrades
     /// enabled so attach, exec and BuildKit sessions can be spliced once the engine answers 101.
+    /// A client connection's kept-alive engine connection is one of these too (see
+    /// [`crate::service::ConnUpstream`]).
     pub async fn dial(&self) -> Result<SendRequest<UpstreamBody>, ProxyError> {
         let (sender, conn) = self.connect().await?;
         tokio::spawn(async move {
