@@ -1237,9 +1237,13 @@ fn creates_only(up: &Path, guard: &Path, state: &Path, n: usize) {
 /// from a hyper client straight at the upstream, on a current-thread and on a two-worker tokio
 /// runtime (the enforcer's).
 fn async_exchanges(up: &Path, n: usize) -> (Duration, Duration) {
+    let up = up.to_path_buf();
+    // Made from a spawned task, as the enforcer's are: from `block_on`'s own thread, each
+    // answer would wake that thread from a worker, a hand-off the enforcer does not make.
     let run = |rt: tokio::runtime::Runtime| {
-        rt.block_on(async {
-            let stream = tokio::net::UnixStream::connect(up).await.unwrap();
+        let up = up.clone();
+        let task = rt.spawn(async move {
+            let stream = tokio::net::UnixStream::connect(&up).await.unwrap();
             let (mut sender, conn) =
                 hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
                     .await
@@ -1259,7 +1263,8 @@ fn async_exchanges(up: &Path, n: usize) -> (Duration, Duration) {
             }
             times.sort();
             times[n / 2]
-        })
+        });
+        rt.block_on(task).unwrap()
     };
     let a = run(tokio::runtime::Builder::new_current_thread()
         .enable_all()
