@@ -35,7 +35,12 @@ struct Table {
     /// Files being bound at these paths, not served yet: no stray, whatever a sync reads of the
     /// directory meanwhile.
     binding: HashSet<PathBuf>,
-    spare: Option<(PathBuf, Arc<OnceLock<String>>)>,
+    /// The spare: a socket in `served`, bound ahead of the next create, since binding one (an
+    /// inode on the state directory's filesystem, a listener) was most of an allowed create's
+    /// added latency (docs/perf, finding 13). It is a filtered socket like any other (the command
+    /// list applies, it is in the owner-only directory); it only has no container yet, like a
+    /// create's socket before the engine answers.
+    spare: Option<PathBuf>,
     /// Counts the syncs begun: a socket bound in generation `g` was bound before the engine
     /// listed its containers for each sync begun after it, so only such a list may decide that
     /// its container is gone.
@@ -58,7 +63,7 @@ impl Table {
     }
 
     fn is_spare(&self, path: &Path) -> bool {
-        self.spare.as_ref().is_some_and(|(p, _)| p == path)
+        self.spare.as_deref() == Some(path)
     }
 }
 
@@ -72,12 +77,6 @@ pub struct FilteredSockets {
 
 /// A spare to make, and who serves it.
 type Refill = (FilteredSockets, Box<dyn Listen>);
-
-// The spare: a socket bound and served ahead of the next create, since binding one (an inode on
-// the state directory's filesystem, a listener) was most of an allowed create's added latency
-// (docs/perf, finding 13). It is a filtered socket like any other (the command list applies, it
-// is in the owner-only directory); it only has no container yet, like a create's socket before
-// the engine answers.
 
 impl std::fmt::Debug for FilteredSockets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -212,7 +211,7 @@ impl FilteredSockets {
             t.served.len()
                 - t.spare
                     .as_ref()
-                    .map_or(0, |(p, _)| usize::from(t.served.contains_key(p)))
+                    .map_or(0, |p| usize::from(t.served.contains_key(p)))
         })
     }
 
@@ -233,14 +232,18 @@ impl FilteredSockets {
     #[cfg(test)]
     fn spare_path(&self) -> Option<PathBuf> {
         let table = self.table.lock().ok()?;
-        table.spare.as_ref().map(|(p, _)| p.clone())
+        table.spare.clone()
     }
 
     /// A served filtered socket for a create about to be forwarded: the spare when one is ready,
     /// else one bound now. Then [`FilteredSockets::refill_in_background`] makes the next spare,
     /// off this create's path.
     pub fn create(&self, listen: &dyn Listen) -> std::io::Result<Pending> {
-        let spare = self.table.lock().ok().and_then(|mut t| t.spare.take());
+        let spare = self.table.lock().ok().and_then(|mut t| {
+            let path = t.spare.take()?;
+            let container = t.served.get(&path)?.container.clone();
+            Some((path, container))
+        });
         let (path, container) = match spare {
             Some(ready) => ready,
             None => {
@@ -291,7 +294,7 @@ impl FilteredSockets {
             return;
         }
         // Served and made the spare at once: never listed as a pending create meanwhile.
-        table.spare = Some((path.clone(), slot.container.clone()));
+        table.spare = Some(path.clone());
         table.insert(&path, slot);
     }
 
@@ -900,7 +903,7 @@ mod tests {
                 f.refill(&Idle);
                 let taken = {
                     let mut t = f.table.lock().unwrap();
-                    let (path, _) = t.spare.take().expect("a spare");
+                    let path = t.spare.take().expect("a spare");
                     t.served.remove(&path).unwrap().task.abort();
                     path
                 };
