@@ -1,5 +1,5 @@
 //! Filtered sockets: one unix listener per container allowed to mount the engine socket, made
-//! before the create is forwarded (one is kept ready ahead of the next create), bound to the
+//! before the create is forwarded (a few are kept ready ahead of the next creates), bound to the
 //! container id once the engine answers, removed when the container is destroyed, and restored
 //! for existing containers after a restart (and mounted back into those that kept running, see
 //! [`crate::reattach`]).
@@ -22,7 +22,7 @@ use crate::upstream::Upstream;
 struct Slot {
     container: Arc<OnceLock<String>>,
     /// The table's generation when the engine's answer gave the socket its container; `None`
-    /// while the create is pending (and for the spare).
+    /// while the create is pending (and for the spares).
     bound_in: Option<u64>,
     task: JoinHandle<()>,
 }
@@ -35,12 +35,14 @@ struct Table {
     /// Files being bound at these paths, not served yet: no stray, whatever a sync reads of the
     /// directory meanwhile.
     binding: HashSet<PathBuf>,
-    /// The spare: a socket in `served`, bound ahead of the next create, since binding one (an
+    /// The spares: sockets in `served`, bound ahead of the next creates, since binding one (an
     /// inode on the state directory's filesystem, a listener) was most of an allowed create's
-    /// added latency (docs/perf, finding 13). It is a filtered socket like any other (the command
-    /// list applies, it is in the owner-only directory); it only has no container yet, like a
-    /// create's socket before the engine answers.
-    spare: Option<PathBuf>,
+    /// added latency (docs/perf, finding 13). Each is a filtered socket like any other (the
+    /// command list applies, it is in the owner-only directory); it only has no container yet,
+    /// like a create's socket before the engine answers.
+    spares: Vec<PathBuf>,
+    /// A refill was asked for and has not ended: no other is asked for meanwhile.
+    refilling: bool,
     /// Counts the syncs begun: a socket bound in generation `g` was bound before the engine
     /// listed its containers for each sync begun after it, so only such a list may decide that
     /// its container is gone.
@@ -63,9 +65,17 @@ impl Table {
     }
 
     fn is_spare(&self, path: &Path) -> bool {
-        self.spare.as_deref() == Some(path)
+        self.spares.iter().any(|p| p == path)
     }
 }
+
+/// Spares kept ready. A refill is asked for once fewer than [`REFILL_BELOW`] are left and makes
+/// them all: the spare thread's wake-up, the binds and the listeners' hand-off to the runtime then
+/// come once per few creates instead of beside every one, where they took the cores the create's
+/// own exchange with the engine needed (docs/perf, finding 18).
+pub const SPARES: usize = 8;
+/// See [`SPARES`].
+const REFILL_BELOW: usize = SPARES / 2;
 
 /// The filtered sockets of one enforcer, in one directory.
 #[derive(Clone)]
@@ -209,9 +219,10 @@ impl FilteredSockets {
     pub fn count(&self) -> usize {
         self.table.lock().map_or(0, |t| {
             t.served.len()
-                - t.spare
-                    .as_ref()
-                    .map_or(0, |p| usize::from(t.served.contains_key(p)))
+                - t.spares
+                    .iter()
+                    .filter(|p| t.served.contains_key(*p))
+                    .count()
         })
     }
 
@@ -229,18 +240,21 @@ impl FilteredSockets {
             .collect()
     }
 
+    /// The spares ready, the next one taken last.
     #[cfg(test)]
-    fn spare_path(&self) -> Option<PathBuf> {
-        let table = self.table.lock().ok()?;
-        table.spare.clone()
+    fn spare_paths(&self) -> Vec<PathBuf> {
+        self.table
+            .lock()
+            .map(|t| t.spares.clone())
+            .unwrap_or_default()
     }
 
-    /// A served filtered socket for a create about to be forwarded: the spare when one is ready,
-    /// else one bound now. Then [`FilteredSockets::refill_in_background`] makes the next spare,
+    /// A served filtered socket for a create about to be forwarded: a spare when one is ready,
+    /// else one bound now. Then [`FilteredSockets::refill_in_background`] makes the next spares,
     /// off this create's path.
     pub fn create(&self, listen: &dyn Listen) -> std::io::Result<Pending> {
         let spare = self.table.lock().ok().and_then(|mut t| {
-            let path = t.spare.take()?;
+            let path = t.spares.pop()?;
             let container = t.served.get(&path)?.container.clone();
             Some((path, container))
         });
@@ -263,46 +277,69 @@ impl FilteredSockets {
         })
     }
 
-    /// Binds and serves a spare socket unless one is ready (or the sockets are stopped).
-    /// Blocking: the bind is a file system write. Called only by the one thread of
+    /// Binds and serves spare sockets until [`SPARES`] are ready (or the sockets are stopped).
+    /// Blocking: each bind is a file system write. Called only by the one thread of
     /// [`FilteredSockets::refill_in_background`], so no two refills overlap.
     fn refill(&self, listen: &dyn Listen) {
+        while self.refill_one(listen) {}
+        if let Ok(mut table) = self.table.lock() {
+            table.refilling = false;
+        }
+    }
+
+    /// Binds and serves one spare if fewer than [`SPARES`] are ready; `false` when none was made.
+    fn refill_one(&self, listen: &dyn Listen) -> bool {
         let wanted = self
             .table
             .lock()
-            .is_ok_and(|t| t.spare.is_none() && !t.stopped);
+            .is_ok_and(|t| t.spares.len() < SPARES && !t.stopped);
         if !wanted {
-            return;
+            return false;
         }
         let (path, slot) = match self.bind_new(listen) {
             Ok(made) => made,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot make a spare filtered socket");
-                return;
+                return false;
             }
         };
         let Ok(mut table) = self.table.lock() else {
-            return;
+            return false;
         };
         if table.stopped {
             table.binding.remove(&path);
             slot.task.abort();
-            // The spare is no container's: unlike the sockets stop_all leaves for the next
-            // start, its file has no use.
+            // A spare is no container's: unlike the sockets stop_all leaves for the next start,
+            // its file has no use.
             drop(table);
             let _ = std::fs::remove_file(&path);
-            return;
+            return false;
         }
-        // Served and made the spare at once: never listed as a pending create meanwhile.
-        table.spare = Some(path.clone());
+        // Served and made a spare at once: never listed as a pending create meanwhile.
+        table.spares.push(path.clone());
         table.insert(&path, slot);
+        true
     }
 
-    /// Makes the next spare on a thread of its own at the lowest CPU priority (nice 19),
-    /// started on first use in the current runtime: the bind's file system work (hundreds of
-    /// µs on a churned ext4 directory) then takes an idle core, not one the next request needs.
-    /// The thread ends with the last of these sockets.
+    /// Whether a refill is to be asked for now, marking it asked: fewer than [`REFILL_BELOW`]
+    /// spares are left and no refill is under way.
+    fn ask_refill(&self) -> bool {
+        let Ok(mut table) = self.table.lock() else {
+            return false;
+        };
+        let wanted = table.spares.len() < REFILL_BELOW && !table.refilling && !table.stopped;
+        table.refilling |= wanted;
+        wanted
+    }
+
+    /// Makes the next spares on a thread of its own at the lowest CPU priority (nice 19),
+    /// started on first use in the current runtime, once fewer than [`REFILL_BELOW`] are left:
+    /// the binds' file system work (hundreds of µs on a churned ext4 directory) then takes an
+    /// idle core, not one the next request needs. The thread ends with the last of these sockets.
     pub fn refill_in_background(&self, listen: Box<dyn Listen>) {
+        if !self.ask_refill() {
+            return;
+        }
         let Ok(mut maker) = self.maker.lock() else {
             return;
         };
@@ -337,7 +374,12 @@ impl FilteredSockets {
                 let _ = tx.send(job);
                 *maker = Some(tx);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot start the spare socket's thread"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the spare socket's thread");
+                if let Ok(mut table) = self.table.lock() {
+                    table.refilling = false;
+                }
+            }
         }
     }
 
@@ -564,11 +606,11 @@ impl FilteredSockets {
     }
 
     /// Stops serving every filtered socket. The files stay, so the next start restores them (and
-    /// removes the spare's, which no container has).
+    /// removes the spares', which no container has).
     pub fn stop_all(&self) {
         if let Ok(mut table) = self.table.lock() {
             table.stopped = true;
-            table.spare = None;
+            table.spares.clear();
             for (_, slot) in table.served.drain() {
                 slot.task.abort();
             }
@@ -722,32 +764,64 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_create_takes_the_spare_made_ahead_and_the_spare_is_no_containers() {
+    async fn a_create_takes_a_spare_made_ahead_and_spares_are_no_containers() {
         let dir = tempfile::tempdir().unwrap();
         let f = sockets(dir.path());
         // No spare yet: the first create binds its own.
         let first = f.create(&Idle).unwrap();
         let first_path = first.path().to_path_buf();
         f.refill(&Idle);
-        let spare = f.spare_path().expect("a spare after the refill");
-        assert_ne!(spare, first_path);
-        assert!(spare.exists());
+        let spares = f.spare_paths();
+        assert_eq!(spares.len(), SPARES, "a refill makes them all");
+        assert!(!spares.contains(&first_path));
+        assert!(spares.iter().all(|p| p.exists()));
         first.bind("c1");
-        // Listed and counted: only the sockets of creates, never the spare.
+        // Listed and counted: only the sockets of creates, never a spare.
         assert_eq!(f.list(), vec![(first_path, Some("c1".to_owned()))]);
         assert_eq!(f.count(), 1);
-        // A refill with a spare ready makes none.
+        // A refill with the spares ready makes none.
         f.refill(&Idle);
-        assert_eq!(files(dir.path()).len(), 2);
-        // The next create is given the spare, already bound and served.
+        assert_eq!(files(dir.path()).len(), 1 + SPARES);
+        // The next create is given a spare, already bound and served.
         let second = f.create(&Idle).unwrap();
-        assert_eq!(second.path(), spare);
-        assert!(f.spare_path().is_none());
+        let taken = second.path().to_path_buf();
+        assert_eq!(Some(&taken), spares.last());
+        assert_eq!(f.spare_paths().len(), SPARES - 1);
         assert_eq!(f.count(), 2, "the taken spare is that create's socket");
         // A create that fails removes its socket, spare or not.
         drop(second);
-        assert!(!spare.exists());
+        assert!(!taken.exists());
         assert_eq!(f.count(), 1);
+    }
+
+    /// A refill is asked for once fewer than half the spares are left, and not again while it
+    /// runs: the spare thread is woken once per few creates, not by each.
+    #[tokio::test]
+    async fn a_refill_is_asked_for_only_below_half_the_spares_and_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = sockets(dir.path());
+        assert!(f.ask_refill(), "none ready: asked for");
+        assert!(!f.ask_refill(), "asked for already");
+        f.refill(&Idle);
+        let mut asked = Vec::new();
+        for _ in 0..SPARES {
+            let taken = f.create(&Idle).unwrap();
+            taken.bind("c");
+            asked.push(f.ask_refill());
+        }
+        let expected: Vec<bool> = (1..=SPARES)
+            .map(|taken| SPARES - taken == REFILL_BELOW - 1)
+            .collect();
+        assert_eq!(
+            asked,
+            expected,
+            "asked for at {} left only",
+            REFILL_BELOW - 1
+        );
+        f.refill(&Idle);
+        assert_eq!(f.spare_paths().len(), SPARES);
+        f.stop_all();
+        assert!(!f.ask_refill(), "stopped: none asked for");
     }
 
     /// The nice value of this process's thread named `name`, from `/proc`.
@@ -764,42 +838,47 @@ mod tests {
         None
     }
 
+    /// Waits for `f` to have all its spares.
+    async fn all_spares(f: &FilteredSockets, what: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while f.spare_paths().len() < SPARES {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn the_spare_is_made_on_a_thread_of_lowest_priority() {
+    async fn the_spares_are_made_on_a_thread_of_lowest_priority() {
         let dir = tempfile::tempdir().unwrap();
         let f = sockets(dir.path());
         f.refill_in_background(Box::new(Idle));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while f.spare_path().is_none() {
-            assert!(std::time::Instant::now() < deadline, "no spare was made");
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        all_spares(&f, "no spares were made").await;
         assert_eq!(nice_of_thread("eci-spare-sock"), Some(19));
-        // Taken, then made again by the same thread.
-        let taken = f.create(&Idle).unwrap();
-        f.refill_in_background(Box::new(Idle));
-        while f.spare_path().is_none() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no second spare was made"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        // Taken down below half, then made again by the same thread.
+        let mut taken = Vec::new();
+        for _ in 0..=SPARES - REFILL_BELOW {
+            let t = f.create(&Idle).unwrap();
+            taken.push(t.path().to_path_buf());
+            t.bind("c");
+            f.refill_in_background(Box::new(Idle));
         }
-        assert_ne!(f.spare_path().as_deref(), Some(taken.path()));
-        assert_eq!(files(dir.path()).len(), 2);
+        all_spares(&f, "no spares were made again").await;
+        assert!(f.spare_paths().iter().all(|p| !taken.contains(p)));
+        assert_eq!(files(dir.path()).len(), taken.len() + SPARES);
     }
 
     #[tokio::test]
-    async fn once_stopped_no_spare_is_made_and_the_ready_one_is_left_to_the_next_start() {
+    async fn once_stopped_no_spare_is_made_and_the_ready_ones_are_left_to_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
         let f = sockets(dir.path());
         f.refill(&Idle);
-        let spare = f.spare_path().unwrap();
+        let mut spares = f.spare_paths();
+        spares.sort();
         f.stop_all();
-        assert!(f.spare_path().is_none());
+        assert!(f.spare_paths().is_empty());
         f.refill(&Idle);
-        assert_eq!(files(dir.path()), vec![spare.clone()]);
-        // The next start's sync finds no container for it: a stray, removed.
+        assert_eq!(files(dir.path()), spares);
+        // The next start's sync finds no container for them: strays, removed.
         let again = sockets(dir.path());
         again.remove_strays();
         assert!(files(dir.path()).is_empty());
@@ -903,7 +982,7 @@ mod tests {
                 f.refill(&Idle);
                 let taken = {
                     let mut t = f.table.lock().unwrap();
-                    let path = t.spare.take().expect("a spare");
+                    let path = t.spares.pop().expect("a spare");
                     t.served.remove(&path).unwrap().task.abort();
                     path
                 };

@@ -64,6 +64,7 @@ pub use explain::{
     EntryFact, ExplainConfig, Explainer, Explanation, ImageFact, MountFact, Outcome, Socket,
 };
 pub use facts::{resolve_host, HOST_CONTROL_SOCKETS};
+pub use filtered::SPARES as SPARE_FILTERED_SOCKETS;
 pub use metrics::{Metrics, Verdict};
 pub use policy::{is_locked, PauseError, PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
 pub use upstream::OWN_USER_AGENT;
