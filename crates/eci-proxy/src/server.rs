@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::filtered::Listen;
-use crate::service::ConnUpstream;
 use crate::shared::Shared;
 use crate::socket::{Origin, Peer};
+use crate::upstream::ConnUpstream;
 use crate::Limits;
 
 /// The filtered sockets are served like the main ones, by the enforcer that owns them.

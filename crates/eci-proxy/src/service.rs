@@ -15,9 +15,7 @@ use eci_policy::unreadable::{unreadable, Unreadable};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use crate::blocks::{AllowedRequest, BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
@@ -26,28 +24,17 @@ use crate::judge::{self, body_denial, Forward, Seen};
 use crate::metrics::Verdict;
 use crate::shared::Shared;
 use crate::socket::{Origin, Peer};
-use crate::upstream::UpstreamBody;
+use crate::upstream::{ConnUpstream, UpstreamBody};
 
 /// The body of an answer to the client: the engine's stream, or one we made.
 pub type ClientBody = Either<Incoming, Full<Bytes>>;
-
-/// The engine connection of one client connection, dialled on first use and again whenever the
-/// engine has dropped it. It is driven by a task of its own, not by the client connection's:
-/// polled there, each hand-off between the two (the request sent, the answer back) woke the very
-/// task being polled, which tokio reschedules as a yield and hands to the other worker (two
-/// wake-ups and 30 µs more per request at c=1 than a task of its own, docs/perf finding 16).
-/// It ends with the client connection, when its sender is dropped.
-#[derive(Default)]
-pub struct ConnUpstream {
-    pub sender: Mutex<Option<SendRequest<UpstreamBody>>>,
-}
 
 /// Serves one request; never fails (refusals are answers).
 pub async fn handle(
     shared: &Arc<Shared>,
     origin: &Origin,
     peer: Option<Peer>,
-    conn: &ConnUpstream,
+    conn: &Arc<ConnUpstream>,
     req: Request<Incoming>,
 ) -> Response<ClientBody> {
     let policy = shared.policy.snapshot();
@@ -184,7 +171,7 @@ fn account(
 async fn process(
     shared: &Arc<Shared>,
     origin: &Origin,
-    conn: &ConnUpstream,
+    conn: &Arc<ConnUpstream>,
     policy: &Policy,
     req: Request<Incoming>,
     target: &str,
@@ -214,17 +201,12 @@ async fn process(
     } else {
         (Some(body), None)
     };
+    // The facts the decision reads go over this client connection's engine connection, which
+    // is idle until the request is forwarded (docs/perf, finding 18).
+    let upstream = shared.upstream.over(conn);
+    let judging = shared.judging(&upstream);
     let decision = loop {
-        match judge::decide(
-            &shared.judging(),
-            &policy,
-            via,
-            &classified,
-            read.as_deref(),
-            seen,
-        )
-        .await
-        {
+        match judge::decide(&judging, &policy, via, &classified, read.as_deref(), seen).await {
             Err(err) => policy = Cow::Owned(judge::audited(&policy, err, seen, audits)?),
             Ok(decision) => break decision,
         }
@@ -400,16 +382,7 @@ async fn forward(
         }
         resp
     } else {
-        let mut slot = conn.sender.lock().await;
-        let alive = match slot.as_mut() {
-            Some(s) => s.ready().await.is_ok(),
-            None => false,
-        };
-        let sender = match slot.take() {
-            Some(s) if alive => slot.insert(s),
-            _ => slot.insert(shared.upstream.dial().await?),
-        };
-        sender.send_request(req).await?
+        conn.send(&shared.upstream, req).await?
     };
     Ok(resp.map(Either::Left))
 }

@@ -51,10 +51,14 @@ impl Shared {
         }
     }
 
-    /// What a request's decision needs.
-    pub fn judging(&self) -> Judging<'_> {
+    /// What a request's decision needs, its facts read from `upstream` (the engine over the
+    /// client connection's own engine connection, [`Upstream::over`]).
+    pub fn judging<'a>(&'a self, upstream: &'a Upstream) -> Judging<'a> {
         Judging {
-            sources: self.sources(),
+            sources: Sources {
+                upstream,
+                ..self.sources()
+            },
             limits: &self.limits,
             volumes: &self.volumes,
         }
