@@ -658,15 +658,22 @@ struct CreateFigures {
 impl CreateFigures {
     fn measure(up: &Path, guard: &Path, pid: u32, n: usize) -> CreateFigures {
         let (plain, allowed) = (plain_create(), allowed_create(guard));
-        let (direct_plain, _) = creates(up, None, plain, n);
-        let (guard_plain, plain_cpu) = creates(guard, Some(pid), plain, n);
-        let (direct_allowed, _) = creates(up, None, allowed, n);
-        let (guard_allowed, allowed_cpu) = creates(guard, Some(pid), allowed, n);
+        // The medians from creates in turn, one of each kind per round: the machine's drift
+        // over a run (other load, the ext4 state of /tmp) then weighs on all four alike, and
+        // the ratio compares like with like.
+        let p50 = interleaved(
+            &[(up, plain), (guard, plain), (up, allowed), (guard, allowed)],
+            n,
+            201,
+        );
+        // CPU is read per process over a run of one kind.
+        let (_, plain_cpu) = creates(guard, Some(pid), plain, n);
+        let (_, allowed_cpu) = creates(guard, Some(pid), allowed, n);
         let (image, _) = exchanges(up, None, IMAGE_REQ, n, 200);
         let (current, workers) = async_exchanges(up, n);
         CreateFigures {
             n,
-            p50: [direct_plain, guard_plain, direct_allowed, guard_allowed],
+            p50,
             cpu: [plain_cpu, allowed_cpu].map(Option::unwrap_or_default),
             exchange: [image, current, workers],
         }
@@ -724,6 +731,38 @@ impl CreateFigures {
 fn creates(sock: &Path, pid: Option<u32>, req: &[u8], n: usize) -> (Duration, Option<f64>) {
     exchanges(sock, pid, req, n, 201)
 }
+
+/// Median latencies of `n` rounds at c=1, each round one request to each `(socket, request)` in
+/// turn, each on its own kept-alive connection and answered `status`.
+fn interleaved<const K: usize>(
+    targets: &[(&Path, &[u8]); K],
+    n: usize,
+    status: u16,
+) -> [Duration; K] {
+    let mut conns = targets.map(|(sock, _)| UnixStream::connect(sock).unwrap());
+    let mut times: [Vec<Duration>; K] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut buf = Vec::new();
+    for _ in 0..n {
+        for (i, (_, req)) in targets.iter().enumerate() {
+            let t = Instant::now();
+            conns[i].write_all(req).unwrap();
+            assert_eq!(
+                read_response(&mut conns[i], &mut buf),
+                status,
+                "{}",
+                String::from_utf8_lossy(&buf)
+            );
+            times[i].push(t.elapsed());
+        }
+    }
+    times.map(|mut t| {
+        t.sort();
+        t[n / 2]
+    })
+}
+
+/// Creates of each kind measured in a full run.
+const CREATES: usize = 1000;
 
 /// `GET` of the image the creates name.
 const IMAGE_REQ: &[u8] = b"GET /v1.41/images/iechor:cli/json HTTP/1.1\r\nHost: docker\r\n\r\n";
@@ -1073,8 +1112,8 @@ fn orchestrate() {
     let load_mid = loadavg();
 
     // Creates last: each allowed one leaves a filtered socket behind.
-    let create = CreateFigures::measure(&up, &guard, guard_pid, 300);
-    let create_tmpfs = tmpfs_creates(&up, 300);
+    let create = CreateFigures::measure(&up, &guard, guard_pid, CREATES);
+    let create_tmpfs = tmpfs_creates(&up, CREATES);
 
     println!("\nload after the main measurements: {load_mid}");
     println!("| path | p50 µs (added) | p99 µs (added) | req/s c=32 | 100 MiB GB/s: length / chunked / hijacked each way | RSS before/after the load MiB | RSS per idle conn KiB |");
