@@ -281,10 +281,18 @@ impl FilteredSockets {
     /// Blocking: each bind is a file system write. Called only by the one thread of
     /// [`FilteredSockets::refill_in_background`], so no two refills overlap.
     fn refill(&self, listen: &dyn Listen) {
-        while self.refill_one(listen) {}
-        if let Ok(mut table) = self.table.lock() {
-            table.refilling = false;
+        // Ended however the refill ends: a panic on the thread must not leave a refill asked
+        // for forever, or no refill (nor the thread's restart) would ever be asked for again.
+        struct Ended<'a>(&'a FilteredSockets);
+        impl Drop for Ended<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut table) = self.0.table.lock() {
+                    table.refilling = false;
+                }
+            }
         }
+        let _ended = Ended(self);
+        while self.refill_one(listen) {}
     }
 
     /// Binds and serves one spare if fewer than [`SPARES`] are ready; `false` when none was made.
@@ -822,6 +830,27 @@ mod tests {
         assert_eq!(f.spare_paths().len(), SPARES);
         f.stop_all();
         assert!(!f.ask_refill(), "stopped: none asked for");
+    }
+
+    /// Panics when asked to serve a socket.
+    struct Panics;
+
+    impl Listen for Panics {
+        fn listen(&self, _: UnixListener, _: Origin) -> JoinHandle<()> {
+            panic!("a listener that cannot be served");
+        }
+    }
+
+    /// A refill that panics on the spare thread ends its refill all the same: the next create
+    /// asks for one again (and so starts a new thread).
+    #[tokio::test]
+    async fn a_refill_that_panics_is_asked_for_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = sockets(dir.path());
+        assert!(f.ask_refill());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.refill(&Panics)));
+        assert!(panicked.is_err());
+        assert!(f.ask_refill(), "a refill is asked for again");
     }
 
     /// The nice value of this process's thread named `name`, from `/proc`.

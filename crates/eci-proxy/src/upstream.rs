@@ -39,6 +39,10 @@ impl ConnUpstream {
     /// Sends `req` over this connection, dialled first when there is none or the engine closed
     /// it. A request the engine never got (the connection closed under it before it was
     /// written) is sent once more over a fresh connection.
+    ///
+    /// The next request waits (in `ready`) until the answer to this one has been read to its
+    /// end: whoever sends one must read or drop its answer before sending another over the same
+    /// connection, or both wait for good.
     pub async fn send(
         &self,
         upstream: &Upstream,
@@ -149,7 +153,7 @@ impl Upstream {
     /// A fresh HTTP/1 connection to the engine driven by a task of its own, with upgrades
     /// enabled so attach, exec and BuildKit sessions can be spliced once the engine answers 101.
     /// A client connection's kept-alive engine connection is one of these too (see
-    /// [`crate::service::ConnUpstream`]).
+    /// [`ConnUpstream`]).
     pub async fn dial(&self) -> Result<SendRequest<UpstreamBody>, ProxyError> {
         let (sender, conn) = self.connect().await?;
         tokio::spawn(async move {
