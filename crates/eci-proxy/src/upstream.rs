@@ -429,22 +429,30 @@ mod tests {
             .unwrap()
     }
 
+    /// What a judged request does: a fact read over `line`, then the request forwarded on it and
+    /// its answer read.
+    async fn fact_then_forward(upstream: &Upstream, line: &Arc<ConnUpstream>) {
+        upstream
+            .over(line)
+            .fetch::<crate::inspect::Container>("/containers/x/json", "container")
+            .await
+            .unwrap();
+        let resp = line
+            .send(upstream, forwarded("/containers/create"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.into_body().collect().await.unwrap();
+    }
+
     /// A request's facts go over its client connection's own engine connection, in turn with
     /// the requests forwarded on it; the enforcer's other facts go over the pool.
     #[tokio::test]
     async fn a_requests_facts_go_over_its_client_connections_engine_connection() {
         let (_dir, upstream, seen) = recording(false);
         let line = Arc::new(ConnUpstream::default());
-        let over = upstream.over(&line);
         for _ in 0..2 {
-            over.fetch::<crate::inspect::Container>("/containers/x/json", "container")
-                .await
-                .unwrap();
-            let resp = line
-                .send(&upstream, forwarded("/containers/create"))
-                .await
-                .unwrap();
-            resp.into_body().collect().await.unwrap();
+            fact_then_forward(&upstream, &line).await;
         }
         upstream
             .fetch::<crate::inspect::Container>("/containers/y/json", "container")
@@ -478,17 +486,8 @@ mod tests {
     async fn a_closed_engine_connection_is_dialled_again_for_facts_and_forwards() {
         let (_dir, upstream, seen) = recording(true);
         let line = Arc::new(ConnUpstream::default());
-        let over = upstream.over(&line);
         for _ in 0..20 {
-            over.fetch::<crate::inspect::Container>("/containers/x/json", "container")
-                .await
-                .unwrap();
-            let resp = line
-                .send(&upstream, forwarded("/containers/create"))
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), StatusCode::OK);
-            resp.into_body().collect().await.unwrap();
+            fact_then_forward(&upstream, &line).await;
         }
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 40);
