@@ -776,26 +776,12 @@ fn exchanges(
     n: usize,
     status: u16,
 ) -> (Duration, Option<f64>) {
-    let mut s = UnixStream::connect(sock).unwrap();
-    let mut buf = Vec::new();
-    let mut times = Vec::with_capacity(n);
     let c0 = pid.map(cpu_seconds);
-    for _ in 0..n {
-        let t = Instant::now();
-        s.write_all(req).unwrap();
-        assert_eq!(
-            read_response(&mut s, &mut buf),
-            status,
-            "{}",
-            String::from_utf8_lossy(&buf)
-        );
-        times.push(t.elapsed());
-    }
+    let [p50] = interleaved(&[(sock, req)], n, status);
     let cpu = pid
         .zip(c0)
         .map(|(p, c0)| (cpu_seconds(p) - c0) / n as f64 * 1e6);
-    times.sort();
-    (times[n / 2], cpu)
+    (p50, cpu)
 }
 
 /// utime + stime of a process, in seconds.

@@ -286,9 +286,7 @@ impl FilteredSockets {
         struct Ended<'a>(&'a FilteredSockets);
         impl Drop for Ended<'_> {
             fn drop(&mut self) {
-                if let Ok(mut table) = self.0.table.lock() {
-                    table.refilling = false;
-                }
+                self.0.end_refill();
             }
         }
         let _ended = Ended(self);
@@ -340,6 +338,13 @@ impl FilteredSockets {
         wanted
     }
 
+    /// The refill asked for has ended (or will never run): the next may be asked for.
+    fn end_refill(&self) {
+        if let Ok(mut table) = self.table.lock() {
+            table.refilling = false;
+        }
+    }
+
     /// Makes the next spares on a thread of its own at the lowest CPU priority (nice 19),
     /// started on first use in the current runtime, once fewer than [`REFILL_BELOW`] are left:
     /// the binds' file system work (hundreds of µs on a churned ext4 directory) then takes an
@@ -384,9 +389,7 @@ impl FilteredSockets {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start the spare socket's thread");
-                if let Ok(mut table) = self.table.lock() {
-                    table.refilling = false;
-                }
+                self.end_refill();
             }
         }
     }

@@ -3,9 +3,8 @@
 //! that connection's decisions read; the enforcer's other requests of its own (the engine
 //! watch's, `explain`'s) go over pooled keep-alive connections.
 
-use std::sync::Arc;
-
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
