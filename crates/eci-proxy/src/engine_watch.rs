@@ -13,6 +13,10 @@
 //! answers, and nothing is seen while disconnected. `update` events refresh what is known of a
 //! container's restart policy.
 //!
+//! The same events tell the kept image inspects ([`crate::image_cache`]) that image names may have
+//! changed (a pull, a tag, a removal... by any client, the engine's own socket's included), and
+//! keep them in use only while the events are followed.
+//!
 //! A block recorded here carries the start the engine made (or was about to make) as its request:
 //! `POST /containers/{id}/start` on the engine's socket, with no client.
 
@@ -35,13 +39,15 @@ use crate::blocks::{BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
 use crate::error::ProxyError;
 use crate::facts;
+use crate::image_cache::ImageCache;
 use crate::inspect::{Container, ContainerSummary};
 use crate::shared::Shared;
 use crate::upstream::{engine_message, segment};
 
-/// `/events` for the container events we act on, filtered by the engine:
-/// `{"type":["container"],"event":["start","die","destroy","update"]}`.
-const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%2C%22update%22%5D%7D";
+/// `/events` for the container events we act on, and those that may change what an image name
+/// points to, filtered by the engine: `{"type":["container","image"],"event":["start","die",
+/// "destroy","update","commit","pull","import","load","tag","untag","delete","prune"]}`.
+const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%2C%22image%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%2C%22update%22%2C%22commit%22%2C%22pull%22%2C%22import%22%2C%22load%22%2C%22tag%22%2C%22untag%22%2C%22delete%22%2C%22prune%22%5D%7D";
 /// Pause before reconnecting to an engine that went away. Short: a restarted daemon starts its
 /// `always` containers before its API answers, and they run unchecked until the sweep after the
 /// reconnection; a refused connect costs next to nothing.
@@ -120,7 +126,7 @@ enum Trigger {
     Updated,
 }
 
-/// The one container event the watch reacts to.
+/// The one event the watch reacts to: a container's, or a change of image names (no id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Event {
     action: Action,
@@ -133,6 +139,9 @@ enum Action {
     Die,
     Destroy,
     Update,
+    /// An image pulled, imported, loaded, tagged, untagged, removed or pruned, or a container
+    /// committed (to a name, maybe).
+    ImageNames,
 }
 
 /// Reads one line of the engine's event stream; `None` for anything not acted on.
@@ -143,6 +152,25 @@ fn parse_event(line: &[u8]) -> Option<Event> {
         .get("Action")
         .or_else(|| ev.get("status"))
         .and_then(Value::as_str)?;
+    // `Type` since API 1.22; an engine without it sends container events alone.
+    let kind = ev
+        .get("Type")
+        .and_then(Value::as_str)
+        .unwrap_or("container");
+    let image_names = match kind {
+        "image" => !matches!(action, "push" | "save"),
+        "container" => action == "commit",
+        _ => return None,
+    };
+    if image_names {
+        return Some(Event {
+            action: Action::ImageNames,
+            id: String::new(),
+        });
+    }
+    if kind != "container" {
+        return None;
+    }
     let action = match action {
         "start" => Action::Start,
         "die" => Action::Die,
@@ -215,6 +243,16 @@ impl Watch {
                 return Followed::Answered;
             }
         };
+        // Image names changed from now on are told: the kept inspects may be used until the
+        // stream ends (or this future is dropped).
+        struct Following<'a>(&'a ImageCache);
+        impl Drop for Following<'_> {
+            fn drop(&mut self) {
+                self.0.following(false);
+            }
+        }
+        self.shared.images.following(true);
+        let _following = Following(&self.shared.images);
         if let Err(e) = self
             .shared
             .filtered
@@ -254,6 +292,10 @@ impl Watch {
             Action::Start => Trigger::Started,
             Action::Die => Trigger::Died,
             Action::Update => Trigger::Updated,
+            Action::ImageNames => {
+                self.shared.images.forget();
+                return;
+            }
         };
         self.spawn(id, trigger);
     }
@@ -824,6 +866,37 @@ mod tests {
                     action: Action::Update,
                     id: id.clone(),
                 }),
+            ),
+            // Image names may have changed, whoever changed them.
+            (
+                r#"{"status":"tag","id":"sha256:9a0b","Type":"image","Action":"tag","Actor":{"ID":"sha256:9a0b","Attributes":{"name":"x:1"}}}"#,
+                Some(Event {
+                    action: Action::ImageNames,
+                    id: String::new(),
+                }),
+            ),
+            (
+                r#"{"Type":"image","Action":"prune","Actor":{"ID":""}}"#,
+                Some(Event {
+                    action: Action::ImageNames,
+                    id: String::new(),
+                }),
+            ),
+            (
+                r#"{"Type":"container","Action":"commit","Actor":{"ID":"4f3c"}}"#,
+                Some(Event {
+                    action: Action::ImageNames,
+                    id: String::new(),
+                }),
+            ),
+            // Names unchanged, or not an image's nor a container's.
+            (
+                r#"{"Type":"image","Action":"push","Actor":{"ID":"x:1"}}"#,
+                None,
+            ),
+            (
+                r#"{"Type":"volume","Action":"destroy","Actor":{"ID":"v"}}"#,
+                None,
             ),
             // Not acted on: another action, no id, not JSON.
             (r#"{"Action":"kill","Actor":{"ID":"4f3c"}}"#, None),

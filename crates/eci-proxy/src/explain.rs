@@ -194,6 +194,8 @@ impl Explainer {
             },
             limits: &self.limits,
             volumes: &self.volumes,
+            // Explained as the engine stands now, asked afresh.
+            images: None,
         }
     }
 

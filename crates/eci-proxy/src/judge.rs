@@ -19,6 +19,7 @@ use crate::classify::{self, Classified, Inspect};
 use crate::digests::SourceFacts;
 use crate::error::ProxyError;
 use crate::facts;
+use crate::image_cache::{ImageCache, Lookup};
 use crate::recheck::{self, Sources};
 use crate::Limits;
 
@@ -31,6 +32,8 @@ pub(crate) struct Judging<'a> {
     /// Held from the check of a create that judged named volumes until the engine has answered
     /// it, and around every volume create, remove and prune.
     pub volumes: &'a Mutex<()>,
+    /// The engine's answers to creates' image inspects kept so far, when they may be used.
+    pub images: Option<&'a ImageCache>,
 }
 
 /// What the decision looked at, for the block record and for `explain`.
@@ -259,7 +262,8 @@ async fn start_check(
     }
 }
 
-/// The engine's view of the image a create names.
+/// The engine's view of the image a create names: its answer kept from an earlier create when
+/// nothing can have changed it since ([`crate::image_cache`]), else asked now.
 async fn create_image(
     judging: &Judging<'_>,
     image_name: &str,
@@ -268,9 +272,19 @@ async fn create_image(
     if image_name.is_empty() {
         return Err(ProxyError::Denied(unreadable(Unreadable::NoImage)));
     }
-    let image = facts::image(judging.sources.upstream, image_name)
-        .await?
-        .ok_or_else(|| facts::no_such_image(image_name))?;
+    let lookup = judging.images.map(|kept| kept.lookup(image_name));
+    let image = match lookup {
+        Some(Lookup::Kept(image)) => image,
+        _ => {
+            let image = facts::image(judging.sources.upstream, image_name)
+                .await?
+                .ok_or_else(|| facts::no_such_image(image_name))?;
+            if let (Some(kept), Some(Lookup::Ask(Some(ticket)))) = (judging.images, lookup) {
+                kept.keep(ticket, image_name, &image);
+            }
+            image
+        }
+    };
     seen.image_id = Some(image.id.clone());
     seen.image = Some(image.clone());
     Ok(image)

@@ -21,6 +21,7 @@ mod classify;
 mod config;
 pub mod control;
 mod digests;
+mod engine_body;
 mod engine_paths;
 mod engine_pool;
 mod engine_watch;
@@ -28,6 +29,7 @@ mod error;
 mod explain;
 mod facts;
 mod filtered;
+mod image_cache;
 mod inspect;
 mod judge;
 mod metrics;
@@ -65,6 +67,7 @@ pub use explain::{
 };
 pub use facts::{resolve_host, HOST_CONTROL_SOCKETS};
 pub use filtered::SPARES as SPARE_FILTERED_SOCKETS;
+pub use image_cache::KEPT_FOR as IMAGE_INSPECT_KEPT_FOR;
 pub use metrics::{Metrics, Verdict};
 pub use policy::{is_locked, PauseError, PolicyStore, ReloadEvent, ReloadOutcome, SettingsPaths};
 pub use upstream::OWN_USER_AGENT;
@@ -336,6 +339,7 @@ impl Enforcer {
             shutdown: shutdown_rx,
             volumes: tokio::sync::Mutex::new(()),
             audited_starts: std::sync::Mutex::default(),
+            images: Arc::default(),
         });
         restore_filtered_sockets(&shared).await;
         let mut tasks = vec![reload_counter];

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::blocks::{AllowedRequest, BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
+use crate::engine_body::EngineBody;
 use crate::error::ProxyError;
 use crate::judge::{self, body_denial, Forward, Seen};
 use crate::metrics::Verdict;
@@ -27,7 +28,7 @@ use crate::socket::{Origin, Peer};
 use crate::upstream::{ConnUpstream, UpstreamBody};
 
 /// The body of an answer to the client: the engine's stream, or one we made.
-pub type ClientBody = Either<Incoming, Full<Bytes>>;
+pub type ClientBody = Either<EngineBody, Full<Bytes>>;
 
 /// Serves one request; never fails (refusals are answers).
 pub async fn handle(
@@ -196,6 +197,12 @@ async fn process(
     let Some(classified) = admitted else {
         return forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await;
     };
+    // The kept image inspects are neither used nor kept until this request's answer has been
+    // read to its end.
+    let changing = classified
+        .route
+        .changes_image_names()
+        .then(|| shared.images.changing());
     let (body, read) = if classified.inspect.reads_body() {
         (None, Some(read_body(shared, body).await?))
     } else {
@@ -218,7 +225,13 @@ async fn process(
     let resp = send(shared, conn, parts, (body, read), decision.forward).await;
     // The volume lock, if taken, goes once the engine has answered.
     drop(decision.volumes);
-    resp
+    Ok(match changing {
+        Some(changing) => resp?.map(|body| match body {
+            Either::Left(engine) => Either::Left(engine.ending(changing)),
+            made => made,
+        }),
+        None => resp?,
+    })
 }
 
 /// The engine must route exactly the target we classified: always origin-form.
@@ -384,5 +397,5 @@ async fn forward(
     } else {
         conn.send(&shared.upstream, req).await?
     };
-    Ok(resp.map(Either::Left))
+    Ok(resp.map(|body| Either::Left(EngineBody::new(body))))
 }

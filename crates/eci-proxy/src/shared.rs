@@ -12,6 +12,7 @@ use crate::blocks::Blocks;
 use crate::digests::DigestSource;
 use crate::facts::Protected;
 use crate::filtered::FilteredSockets;
+use crate::image_cache::ImageCache;
 use crate::judge::Judging;
 use crate::policy::PolicyStore;
 use crate::recheck::Sources;
@@ -36,6 +37,8 @@ pub struct Shared {
     /// sees those starts too, and must not record them a second time as starts made behind the
     /// enforcer's back.
     pub audited_starts: std::sync::Mutex<HashMap<String, Instant>>,
+    /// The engine's answers to creates' image inspects, kept while nothing can have changed them.
+    pub images: Arc<ImageCache>,
 }
 
 /// How long a start forwarded in audit mode is known to the engine watch as the enforcer's own.
@@ -61,6 +64,7 @@ impl Shared {
             },
             limits: &self.limits,
             volumes: &self.volumes,
+            images: Some(&self.images),
         }
     }
 

@@ -1154,3 +1154,100 @@ fn the_sockets_made_ahead_for_the_next_creates_are_filtered_and_go_with_a_restar
     remove_container(g.engine, &name);
     g.until_no_filtered_socket();
 }
+
+/// The image ids of the creates named `names`, as the engine made them.
+fn image_ids(engine: &eci_e2e::Engine, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|n| inspect_container(engine, n))
+        .map(|c| c["Image"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_moved_tag_is_judged_anew_whoever_moved_it() {
+    let s = shared();
+    let engine = s.engine();
+    let (cli, bb) = (s.cli(), s.busybox());
+    let cli_repo = repo_of(&cli.reference());
+    let tag = format!("moving-{}", std::process::id());
+    let moving = format!("{cli_repo}:{tag}");
+    let id_of = |r: &str| {
+        let out = engine_docker(engine, &["image", "inspect", "--format", "{{.Id}}", r]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    engine
+        .run_docker(["tag", &cli.reference(), &moving])
+        .unwrap();
+    // Through a relay that can hold the engine's events, so that only the enforcer's own
+    // bookkeeping can tell it of a change made through it.
+    let admin = admin_settings(&[&format!("{cli_repo}:*")], "deny", &[]);
+    let (relay, g, _blocks) = Guard::start_held(engine, &admin);
+    let body = serde_json::json!({"Image": moving, "HostConfig": {"Binds": [g.socket_bind()]}});
+    let mut made = Vec::new();
+    let mut create = || {
+        let name = unique("moving");
+        let target = format!("/v1.41/containers/create?name={name}");
+        made.push(name);
+        request("POST", &target, &body.to_string())
+    };
+    let created = |req: Vec<u8>| exchange(&g.listen, &req, Duration::from_secs(30));
+    let denied = mount_denied(&cli_repo);
+    let denied = denied.trim_start_matches("Error response from daemon: ");
+    let refusal = |answer: &str| -> serde_json::Value {
+        serde_json::from_str(answer.rsplit("\r\n\r\n").next().unwrap()).unwrap_or_default()
+    };
+    let (status, answer, _) = created(create());
+    assert_eq!(status, 201, "{answer}");
+    // Once that answer has expired, on one connection with the engine's events held: a create
+    // (whose answer is kept), a move of the tag through the enforcer, and a create right behind
+    // it, judged on what the tag now names, not on the answer kept before the move.
+    std::thread::sleep(eci_proxy::IMAGE_INSPECT_KEPT_FOR);
+    relay.hold_events();
+    let kept_alive = |req: Vec<u8>| {
+        String::from_utf8(req)
+            .unwrap()
+            .replace("Connection: close\r\n", "")
+            .into_bytes()
+    };
+    let mut pipelined = kept_alive(create());
+    pipelined.extend(format!(
+        "POST /v1.41/images/{}/tag?repo={cli_repo}&tag={tag} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n",
+        bb.reference()
+    ).into_bytes());
+    pipelined.extend(create());
+    let (statuses, answer) = raw_http(&g.listen, &pipelined);
+    assert_eq!(statuses, [201, 201, 403], "{answer}");
+    assert_eq!(refusal(&answer)["message"], denied, "{answer}");
+    // Moved back on the engine's own socket, its events still held: an answer is kept for a
+    // second at most, so the allowed image is created again all the same.
+    engine
+        .run_docker(["tag", &cli.reference(), &moving])
+        .unwrap();
+    eventually(5, "the allowed image again, events held", || {
+        created(create()).0 == 201
+    });
+    // The engine tells of image changes on the events the enforcer follows.
+    relay.release_events();
+    engine
+        .run_docker(["tag", &bb.reference(), &moving])
+        .unwrap();
+    eventually(5, "the engine's tag event", || {
+        relay
+            .events_carried()
+            .lines()
+            .any(|e| e.contains(r#""Type":"image""#) && e.contains(r#""Action":"tag""#))
+    });
+    eventually(5, "the other image refused", || {
+        let (status, answer, _) = created(create());
+        status == 403 && refusal(&answer)["message"] == denied
+    });
+    // Whatever the timing, what ran is what was checked: the allowed image, never the other.
+    let ids = image_ids(engine, &made);
+    assert!(ids.len() >= 3, "{ids:?}");
+    assert!(ids.iter().all(|i| *i == id_of(&cli.reference())), "{ids:?}");
+    for name in &made {
+        remove_container(engine, name);
+    }
+    let _ = engine.run_docker(["rmi", &moving]);
+}

@@ -99,6 +99,21 @@ impl Route {
             Endpoint::SystemPing | Endpoint::SystemPingHead
         )
     }
+
+    /// Whether the request may change what an image name points to: a pull or import, a load, a
+    /// tag, a removal, a prune, a build, a commit.
+    pub fn changes_image_names(&self) -> bool {
+        matches!(
+            self.endpoint,
+            Endpoint::ImageCreate
+                | Endpoint::ImageLoad
+                | Endpoint::ImageTag
+                | Endpoint::ImageDelete
+                | Endpoint::ImagePrune
+                | Endpoint::ImageBuild
+                | Endpoint::ImageCommit
+        )
+    }
 }
 
 /// What the enforcer must read of a request body before forwarding it.

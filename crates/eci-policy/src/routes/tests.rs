@@ -835,3 +835,32 @@ fn allow_run_runs_docker_run_it_end_to_end() {
         "{blocked:?}"
     );
 }
+
+#[test]
+fn the_requests_that_may_change_what_an_image_name_points_to() {
+    let changing = [
+        ("POST", "/v1.47/images/create?fromImage=x&tag=1"),
+        ("POST", "/images/load"),
+        ("POST", "/images/x:1/tag?repo=y&tag=2"),
+        ("DELETE", "/images/x:1"),
+        ("POST", "/images/prune"),
+        ("POST", "/build?t=x:1"),
+        ("POST", "/commit?container=c&repo=x"),
+    ];
+    for (method, target) in changing {
+        let c = classify(method, target).unwrap();
+        assert!(c.route.changes_image_names(), "{method} {target}");
+    }
+    let unchanged = [
+        ("GET", "/images/x:1/json"),
+        ("GET", "/images/json"),
+        ("POST", "/images/x:1/push"),
+        ("GET", "/images/x:1/get"),
+        ("POST", "/containers/create"),
+        ("POST", "/build/prune"),
+    ];
+    for (method, target) in unchanged {
+        let c = classify(method, target).unwrap();
+        assert!(!c.route.changes_image_names(), "{method} {target}");
+    }
+}

@@ -3,7 +3,8 @@
 //! kept-alive connection (its requests carry `User-Agent: eci-guard`), while other connections
 //! already open (the enforcer's event stream, a client's kept-alive connection) go on. It stands
 //! for an engine that is slow to answer the enforcer's own questions, so a test can stall a check
-//! at will.
+//! at will. The engine's event stream can be held apart (the events wait in the relay), and what
+//! it carried is kept for the test to read.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -15,7 +16,15 @@ use std::thread;
 pub struct StallRelay {
     path: PathBuf,
     held: Arc<(Mutex<bool>, Condvar)>,
+    events: Arc<Events>,
     _dir: tempfile::TempDir,
+}
+
+/// The engine's event streams through the relay: held or not, and what they carried.
+#[derive(Default)]
+struct Events {
+    held: (Mutex<bool>, Condvar),
+    carried: Mutex<Vec<u8>>,
 }
 
 impl StallRelay {
@@ -28,12 +37,15 @@ impl StallRelay {
         let path = dir.path().join("relay.sock");
         let listener = UnixListener::bind(&path).unwrap();
         let held = Arc::new((Mutex::new(false), Condvar::new()));
+        let events = Arc::new(Events::default());
         let engine = engine.to_path_buf();
         let gate = held.clone();
+        let streams = events.clone();
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let engine = engine.clone();
                 let gate = gate.clone();
+                let events = streams.clone();
                 thread::spawn(move || {
                     let (lock, cvar) = &*gate;
                     let mut h = lock.lock().unwrap();
@@ -42,7 +54,7 @@ impl StallRelay {
                     }
                     drop(h);
                     if let Ok(upstream) = UnixStream::connect(&engine) {
-                        splice(client, upstream, gate.clone());
+                        splice(client, upstream, gate.clone(), events);
                     }
                 });
             }
@@ -50,6 +62,7 @@ impl StallRelay {
         StallRelay {
             path,
             held,
+            events,
             _dir: dir,
         }
     }
@@ -68,6 +81,22 @@ impl StallRelay {
         *self.held.0.lock().unwrap() = false;
         self.held.1.notify_all();
     }
+
+    /// The engine's events wait in the relay from now on.
+    pub fn hold_events(&self) {
+        *self.events.held.0.lock().unwrap() = true;
+    }
+
+    /// The events that waited go on, and new ones pass.
+    pub fn release_events(&self) {
+        *self.events.held.0.lock().unwrap() = false;
+        self.events.held.1.notify_all();
+    }
+
+    /// What the engine's event streams have carried to the enforcer so far.
+    pub fn events_carried(&self) -> String {
+        String::from_utf8_lossy(&self.events.carried.lock().unwrap()).into_owned()
+    }
 }
 
 impl Drop for StallRelay {
@@ -77,30 +106,59 @@ impl Drop for StallRelay {
 }
 
 /// Copies both ways until each side ends, passing half-closes on; the enforcer's own questions
-/// wait at `gate` while it is held.
-fn splice(a: UnixStream, b: UnixStream, gate: Arc<(Mutex<bool>, Condvar)>) {
+/// wait at `gate` while it is held, and an event stream's answer at `events`.
+fn splice(a: UnixStream, b: UnixStream, gate: Arc<(Mutex<bool>, Condvar)>, events: Arc<Events>) {
     let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-    let one = thread::spawn(move || copy(a, b2, Some(gate)));
-    copy(b, a2, None);
+    let is_events = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asked = is_events.clone();
+    let one = thread::spawn(move || copy(a, b2, Gate::Questions(gate, asked)));
+    copy(b, a2, Gate::Events(events, is_events));
     let _ = one.join();
 }
 
-fn copy(mut from: UnixStream, mut to: UnixStream, gate: Option<Arc<(Mutex<bool>, Condvar)>>) {
+/// What a copy waits at.
+enum Gate {
+    /// The enforcer's own questions wait while held; an events request is noted.
+    Questions(
+        Arc<(Mutex<bool>, Condvar)>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
+    /// The answer of a connection that asked for the events waits while they are held, and is
+    /// kept.
+    Events(Arc<Events>, Arc<std::sync::atomic::AtomicBool>),
+}
+
+fn wait_while_held((lock, cvar): &(Mutex<bool>, Condvar)) {
+    let mut h = lock.lock().unwrap();
+    while *h {
+        h = cvar.wait(h).unwrap();
+    }
+}
+
+fn copy(mut from: UnixStream, mut to: UnixStream, gate: Gate) {
+    use std::sync::atomic::Ordering;
     let mut buf = [0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if let Some(gate) = &gate {
-                    if own_question(&buf[..n]) {
-                        let (lock, cvar) = &**gate;
-                        let mut h = lock.lock().unwrap();
-                        while *h {
-                            h = cvar.wait(h).unwrap();
+                let bytes = &buf[..n];
+                match &gate {
+                    Gate::Questions(held, is_events) => {
+                        if bytes.starts_with(b"GET /events") {
+                            is_events.store(true, Ordering::SeqCst);
+                        }
+                        if own_question(bytes) {
+                            wait_while_held(held);
                         }
                     }
+                    Gate::Events(events, is_events) if is_events.load(Ordering::SeqCst) => {
+                        wait_while_held(&events.held);
+                        events.carried.lock().unwrap().extend_from_slice(bytes);
+                    }
+                    Gate::Events(..) => {}
                 }
-                if to.write_all(&buf[..n]).is_err() {
+                if to.write_all(bytes).is_err() {
                     break;
                 }
             }
