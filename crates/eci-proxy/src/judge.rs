@@ -379,7 +379,12 @@ async fn container_create<'s>(
         return Ok(decision(Forward::Body(value)));
     }
     let image = match image {
-        Some(image) => image,
+        Some(image) => {
+            // Its host privileges were judged on this image: it is the image that runs, whatever
+            // the mounts' verdict (an allow that pins nothing, socket mounts audited, included).
+            pin_image(&mut value, &image.id);
+            image
+        }
         None => create_image(judging, &create.image, seen).await?,
     };
     let exposed = (create.mounts.as_slice(), gathered.exposures.as_slice());

@@ -1251,3 +1251,138 @@ fn a_moved_tag_is_judged_anew_whoever_moved_it() {
     }
     let _ = engine.run_docker(["rmi", &moving]);
 }
+
+/// The engine's id of image `reference`.
+fn image_id_of(engine: &eci_e2e::Engine, reference: &str) -> String {
+    let out = engine_docker(
+        engine,
+        &["image", "inspect", "--format", "{{.Id}}", reference],
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Tags `image` as `repo:tag` on the engine's own socket, in one exchange: the enforcer hears of
+/// it through the engine's events alone.
+fn tag_on_engine(engine: &eci_e2e::Engine, image: &str, repo: &str, tag: &str) {
+    let (statuses, answer) = raw_http(
+        engine.socket_path(),
+        format!(
+            "POST /v1.41/images/{image}/tag?repo={repo}&tag={tag} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(statuses, [201], "{answer}");
+}
+
+/// The image names a test moves, and how it creates (the status of each create).
+struct Moving<'a> {
+    engine: &'a eci_e2e::Engine,
+    repo: String,
+    tag: String,
+    /// The image allowed, and the other one.
+    allowed: String,
+    other: String,
+}
+
+impl Moving<'_> {
+    fn to_allowed(&self) {
+        tag_on_engine(self.engine, &self.allowed, &self.repo, &self.tag);
+    }
+
+    fn to_other(&self) {
+        tag_on_engine(self.engine, &self.other, &self.repo, &self.tag);
+    }
+
+    /// Once the enforcer follows the engine's events through `relay`, holds them, and makes sure
+    /// the image answers are kept and used (a create right after the tag moved to the other image
+    /// passes on the answer kept); ends with the tag on the allowed image and a fresh answer kept,
+    /// for a second.
+    fn hold_events_with_answers_kept(&self, relay: &StallRelay, create: &mut dyn FnMut() -> u16) {
+        eventually(10, "the enforcer to follow the engine's events", || {
+            !relay.events_carried().is_empty()
+        });
+        relay.hold_events();
+        eventually(10, "an answer kept and used", || {
+            self.to_allowed();
+            let asked = create();
+            self.to_other();
+            asked == 201 && create() == 201
+        });
+        std::thread::sleep(eci_proxy::IMAGE_INSPECT_KEPT_FOR);
+        self.to_allowed();
+        assert_eq!(create(), 201, "a fresh answer");
+    }
+}
+
+#[test]
+fn a_privileged_create_with_its_socket_mount_audited_runs_the_image_its_host_access_was_judged_on()
+{
+    let s = shared();
+    let engine = s.engine();
+    let (cli, bb) = (s.cli(), s.busybox());
+    let cli_repo = repo_of(&cli.reference());
+    let tag = format!("hostly-{}", std::process::id());
+    let moving = format!("{cli_repo}:{tag}");
+    let m = Moving {
+        engine,
+        repo: cli_repo.clone(),
+        tag,
+        allowed: cli.reference(),
+        other: bb.reference(),
+    };
+    m.to_allowed();
+    // Host access for the CLI's repository; no image may mount the socket, but socket mounts
+    // are audited: such a create is allowed as it is, with no filtered socket (nothing to pin
+    // for the mounts' sake).
+    let admin = serde_json::json!({
+        "configurationFileVersion": 2,
+        "enhancedContainerIsolation": {
+            "locked": true,
+            "value": true,
+            "iechorSocketMount": {
+                "imageList": { "images": [] },
+                "commandList": { "type": "deny", "commands": [] }
+            },
+            "eciGuard": {
+                "audit": { "socketMounts": true },
+                "hostAccess": { "images": [format!("{cli_repo}:*")] }
+            }
+        }
+    })
+    .to_string();
+    let (relay, g, _blocks) = Guard::start_held(engine, &admin);
+    let body = serde_json::json!({
+        "Image": moving,
+        "HostConfig": {"Privileged": true, "Binds": [g.socket_bind()]}
+    })
+    .to_string();
+    let mut made = Vec::new();
+    let mut create = || {
+        let name = unique("hostly");
+        made.push(name.clone());
+        let target = format!("/v1.41/containers/create?name={name}");
+        exchange(&g.listen, &post(&target, &body), Duration::from_secs(30)).0
+    };
+    // Within the second an answer is kept, the tag moves to an image without host access on the
+    // engine's own socket (its event held), and the same create comes again: judged on the
+    // answer kept, it must run the image judged.
+    m.hold_events_with_answers_kept(&relay, &mut create);
+    m.to_other();
+    let last = create();
+    relay.release_events();
+    let allowed = image_id_of(engine, &cli.reference());
+    let privileged: Vec<(String, serde_json::Value)> = made
+        .iter()
+        .filter_map(|n| inspect_container(engine, n).map(|c| (n.clone(), c)))
+        .collect();
+    for name in &made {
+        remove_container(engine, name);
+    }
+    let _ = engine.run_docker(["rmi", &moving]);
+    assert!(last == 201 || last == 403, "{last}");
+    assert!(privileged.len() >= 4, "{privileged:?}");
+    for (name, c) in &privileged {
+        assert_eq!(c["HostConfig"]["Privileged"], true, "{name}");
+        assert_eq!(c["Image"], allowed, "{name} runs another image than judged");
+    }
+}
