@@ -17,18 +17,12 @@ pub struct EngineBody {
 }
 
 impl EngineBody {
-    pub fn new(body: Incoming) -> EngineBody {
+    /// The engine's answer `body`, ending the change of image names `changing` (if any) when it
+    /// ends.
+    pub fn new(body: Incoming, changing: Option<Changing>) -> EngineBody {
         EngineBody {
             body,
-            _changing: None,
-        }
-    }
-
-    /// The same answer, ending the change of image names `changing` when it ends.
-    pub fn ending(self, changing: Changing) -> EngineBody {
-        EngineBody {
-            _changing: Some(changing),
-            ..self
+            _changing: changing,
         }
     }
 }

@@ -45,9 +45,10 @@ use crate::shared::Shared;
 use crate::upstream::{engine_message, segment};
 
 /// `/events` for the container events we act on, and those that may change what an image name
-/// points to, filtered by the engine: `{"type":["container","image"],"event":["start","die",
-/// "destroy","update","commit","pull","import","load","tag","untag","delete","prune"]}`.
-const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%2C%22image%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%2C%22update%22%2C%22commit%22%2C%22pull%22%2C%22import%22%2C%22load%22%2C%22tag%22%2C%22untag%22%2C%22delete%22%2C%22prune%22%5D%7D";
+/// points to (or what the engine tells of an image: a push adds a repo digest), filtered by the
+/// engine: `{"type":["container","image"],"event":["start","die","destroy","update","commit",
+/// "pull","import","load","tag","untag","delete","prune","push"]}`.
+const EVENTS_TARGET: &str = "/events?filters=%7B%22type%22%3A%5B%22container%22%2C%22image%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%2C%22destroy%22%2C%22update%22%2C%22commit%22%2C%22pull%22%2C%22import%22%2C%22load%22%2C%22tag%22%2C%22untag%22%2C%22delete%22%2C%22prune%22%2C%22push%22%5D%7D";
 /// Pause before reconnecting to an engine that went away. Short: a restarted daemon starts its
 /// `always` containers before its API answers, and they run unchecked until the sweep after the
 /// reconnection; a refused connect costs next to nothing.
@@ -139,8 +140,8 @@ enum Action {
     Die,
     Destroy,
     Update,
-    /// An image pulled, imported, loaded, tagged, untagged, removed or pruned, or a container
-    /// committed (to a name, maybe).
+    /// An image pulled, imported, loaded, tagged, untagged, removed, pruned or pushed, or a
+    /// container committed (to a name, maybe).
     ImageNames,
 }
 
@@ -158,7 +159,7 @@ fn parse_event(line: &[u8]) -> Option<Event> {
         .and_then(Value::as_str)
         .unwrap_or("container");
     let image_names = match kind {
-        "image" => !matches!(action, "push" | "save"),
+        "image" => action != "save",
         "container" => action == "commit",
         _ => return None,
     };
@@ -889,9 +890,17 @@ mod tests {
                     id: String::new(),
                 }),
             ),
-            // Names unchanged, or not an image's nor a container's.
+            // A push adds a repo digest to the image: what the engine tells of it changed.
             (
                 r#"{"Type":"image","Action":"push","Actor":{"ID":"x:1"}}"#,
+                Some(Event {
+                    action: Action::ImageNames,
+                    id: String::new(),
+                }),
+            ),
+            // Names unchanged, or not an image's nor a container's.
+            (
+                r#"{"Type":"image","Action":"save","Actor":{"ID":"x:1"}}"#,
                 None,
             ),
             (

@@ -6,9 +6,10 @@
 //! pinned to the inspected id); what a kept answer could get wrong is only which image a name
 //! points to, and so it is dropped:
 //! - at once when a request through the enforcer may change image names (a pull, an import, a
-//!   load, a tag, a removal, a prune, a build, a commit): no answer is kept or used until that
-//!   request's answer has been read to its end, so a `docker run --pull always` creates from what
-//!   it just pulled;
+//!   load, a tag, a removal, a prune, a build, a commit, a push), ECI on or off: no answer is kept
+//!   or used until that request's answer has been read to its end (BuildKit's upgraded `/grpc`
+//!   connection, whose builds a 20.10 engine does not announce: until it closes), so a
+//!   `docker run --pull always` creates from what it just pulled;
 //! - when the engine announces such a change made by anyone (its `image` events, and `commit`),
 //!   which covers clients of the engine's own socket;
 //! - whenever the engine's events are not being followed (before the first subscription, after a

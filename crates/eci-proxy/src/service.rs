@@ -10,6 +10,7 @@ use bytes::Bytes;
 use eci_policy::decide::{Denial, Via};
 use eci_policy::gojson;
 use eci_policy::mounts::{self, MountRef};
+use eci_policy::routes;
 use eci_policy::settings::Policy;
 use eci_policy::unreadable::{unreadable, Unreadable};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
@@ -21,6 +22,7 @@ use crate::blocks::{AllowedRequest, BlockEvent, ClientInfo, SocketKind};
 use crate::classify;
 use crate::engine_body::EngineBody;
 use crate::error::ProxyError;
+use crate::image_cache::Changing;
 use crate::judge::{self, body_denial, Forward, Seen};
 use crate::metrics::Verdict;
 use crate::shared::Shared;
@@ -192,17 +194,21 @@ async fn process(
             Ok(admitted) => break admitted,
         }
     };
+    // The kept image inspects are neither used nor kept until this request's answer has been
+    // read to its end (an upgraded connection's, until it closes). With ECI off too: nothing is
+    // judged now, but the answers kept are used again once it is back on, and a request forwarded
+    // under the old policy may still be under way then.
+    let changing = match &admitted {
+        Some(classified) => classified.route.changes_image_names(),
+        None => routes::classify(method, target).is_ok_and(|c| c.route.changes_image_names()),
+    }
+    .then(|| shared.images.changing());
     let (mut parts, body) = req.into_parts();
     origin_form(&mut parts, target)?;
     let Some(classified) = admitted else {
-        return forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await;
+        let req = Request::from_parts(parts, Either::Left(body));
+        return forward(shared, conn, req, changing).await;
     };
-    // The kept image inspects are neither used nor kept until this request's answer has been
-    // read to its end.
-    let changing = classified
-        .route
-        .changes_image_names()
-        .then(|| shared.images.changing());
     let (body, read) = if classified.inspect.reads_body() {
         (None, Some(read_body(shared, body).await?))
     } else {
@@ -222,16 +228,18 @@ async fn process(
         // Before the engine can announce the start: the watch must know it is ours.
         shared.note_audited_start(id);
     }
-    let resp = send(shared, conn, parts, (body, read), decision.forward).await;
+    let resp = send(
+        shared,
+        conn,
+        parts,
+        (body, read),
+        decision.forward,
+        changing,
+    )
+    .await;
     // The volume lock, if taken, goes once the engine has answered.
     drop(decision.volumes);
-    Ok(match changing {
-        Some(changing) => resp?.map(|body| match body {
-            Either::Left(engine) => Either::Left(engine.ending(changing)),
-            made => made,
-        }),
-        None => resp?,
-    })
+    resp
 }
 
 /// The engine must route exactly the target we classified: always origin-form.
@@ -244,27 +252,27 @@ fn origin_form(parts: &mut http::request::Parts, target: &str) -> Result<(), Pro
 }
 
 /// Forwards an allowed request as decided; its body is still the client's stream, or was read
-/// (`read`) for the decision.
+/// (`read`) for the decision. `changing` lasts as long as the engine's answer.
 async fn send(
     shared: &Arc<Shared>,
     conn: &ConnUpstream,
     parts: http::request::Parts,
     (body, read): (Option<Incoming>, Option<Bytes>),
     decided: Forward,
+    changing: Option<Changing>,
 ) -> Result<Response<ClientBody>, ProxyError> {
-    match decided {
+    let req = match decided {
         Forward::Stream => match body {
-            Some(body) => {
-                forward(shared, conn, Request::from_parts(parts, Either::Left(body))).await
-            }
-            None => forward(shared, conn, with_bytes(parts, read.unwrap_or_default())).await,
+            Some(body) => Request::from_parts(parts, Either::Left(body)),
+            None => with_bytes(parts, read.unwrap_or_default()),
         },
-        Forward::Raw(bytes) => forward(shared, conn, with_bytes(parts, bytes)).await,
-        Forward::Body(value) => forward(shared, conn, canonical(parts, &value)).await,
+        Forward::Raw(bytes) => with_bytes(parts, bytes),
+        Forward::Body(value) => canonical(parts, &value),
         Forward::Filtered { value, rewrite } => {
-            forward_filtered(shared, conn, parts, value, &rewrite).await
+            return forward_filtered(shared, conn, parts, value, &rewrite, changing).await
         }
-    }
+    };
+    forward(shared, conn, req, changing).await
 }
 
 /// Reads the whole body of a request we must inspect, bounded, whatever its framing headers say
@@ -313,6 +321,7 @@ async fn forward_filtered(
     parts: http::request::Parts,
     mut value: Value,
     rewrite: &[MountRef],
+    changing: Option<Changing>,
 ) -> Result<Response<ClientBody>, ProxyError> {
     let pending = shared
         .filtered
@@ -326,7 +335,7 @@ async fn forward_filtered(
     for m in rewrite {
         mounts::rewrite_source(&mut value, m, &source).map_err(body_denial)?;
     }
-    let resp = forward(shared, conn, canonical(parts, &value)).await?;
+    let resp = forward(shared, conn, canonical(parts, &value), changing).await?;
     if resp.status() != StatusCode::CREATED {
         return Ok(resp);
     }
@@ -362,11 +371,14 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// Sends the request to the engine. Upgrades (attach, exec, BuildKit session) get a connection of
-/// their own, spliced both ways with half-close once the engine answers 101.
+/// their own, spliced both ways with half-close once the engine answers 101. `changing`, a change
+/// of image names under way ([`crate::image_cache`]), ends with the answer, or with the upgraded
+/// connection.
 async fn forward(
     shared: &Arc<Shared>,
     conn: &ConnUpstream,
     mut req: Request<UpstreamBody>,
+    mut changing: Option<Changing>,
 ) -> Result<Response<ClientBody>, ProxyError> {
     let resp = if wants_upgrade(req.headers()) {
         let client_side = hyper::upgrade::on(&mut req);
@@ -375,7 +387,10 @@ async fn forward(
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             let engine_side = hyper::upgrade::on(&mut resp);
             let mut shutdown = shared.shutdown.clone();
+            // The 101's empty body ends at once; the connection is what may change images.
+            let changing = changing.take();
             tokio::spawn(async move {
+                let _changing = changing;
                 let (client, engine) = match tokio::try_join!(client_side, engine_side) {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -397,5 +412,5 @@ async fn forward(
     } else {
         conn.send(&shared.upstream, req).await?
     };
-    Ok(resp.map(|body| Either::Left(EngineBody::new(body))))
+    Ok(resp.map(|body| Either::Left(EngineBody::new(body, changing))))
 }

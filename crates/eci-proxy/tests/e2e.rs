@@ -1386,3 +1386,144 @@ fn a_privileged_create_with_its_socket_mount_audited_runs_the_image_its_host_acc
         assert_eq!(c["Image"], allowed, "{name} runs another image than judged");
     }
 }
+
+/// Opens BuildKit's `/grpc` connection through `listen`: upgraded to h2c, its client preface
+/// sent. The connection stays open while the stream lives.
+fn open_grpc(listen: &Path) -> std::os::unix::net::UnixStream {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"POST /v1.41/grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "{head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // HTTP/2's client preface and an empty SETTINGS frame.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    s
+}
+
+/// A moving tag in the CLI's repository, allowed to mount the socket, and an enforcer on a relay.
+fn moving_cli_tag(prefix: &str) -> (Moving<'static>, String) {
+    let s = shared();
+    let cli_repo = repo_of(&s.cli().reference());
+    let tag = format!("{prefix}-{}", std::process::id());
+    let m = Moving {
+        engine: s.engine(),
+        repo: cli_repo.clone(),
+        tag: tag.clone(),
+        allowed: s.cli().reference(),
+        other: s.busybox().reference(),
+    };
+    m.to_allowed();
+    let admin = admin_settings(&[&format!("{cli_repo}:*")], "deny", &[]);
+    (m, admin)
+}
+
+#[test]
+fn no_kept_image_answer_is_used_while_a_buildkit_connection_is_open() {
+    let engine = shared().engine();
+    let (m, admin) = moving_cli_tag("grpc");
+    let moving = format!("{}:{}", m.repo, m.tag);
+    let (relay, g, _blocks) = Guard::start_held(engine, &admin);
+    let body = serde_json::json!({"Image": moving, "HostConfig": {"Binds": [g.socket_bind()]}})
+        .to_string();
+    let mut made = Vec::new();
+    let mut create = || {
+        let name = unique("grpc");
+        made.push(name.clone());
+        let target = format!("/v1.41/containers/create?name={name}");
+        exchange(&g.listen, &post(&target, &body), Duration::from_secs(30)).0
+    };
+    m.hold_events_with_answers_kept(&relay, &mut create);
+    // A build over BuildKit's connection names images inside it, where the enforcer cannot see,
+    // and a 20.10 engine announces none of those names. While one is open no kept answer is
+    // used: here the tag moves on the engine's socket (its event held), standing for the build's
+    // naming.
+    let grpc = open_grpc(&g.listen);
+    m.to_other();
+    let judged_anew = create();
+    // Once it is closed, answers are kept and used again.
+    drop(grpc);
+    let mut kept_again = false;
+    for _ in 0..50 {
+        m.to_allowed();
+        let asked = create();
+        m.to_other();
+        if asked == 201 && create() == 201 {
+            kept_again = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    relay.release_events();
+    let allowed = image_id_of(engine, &m.allowed);
+    let ids = image_ids(engine, &made);
+    for name in &made {
+        remove_container(engine, name);
+    }
+    let _ = engine.run_docker(["rmi", &moving]);
+    assert_eq!(
+        judged_anew, 403,
+        "judged on the answer kept before the move"
+    );
+    assert!(kept_again, "answers kept again once the connection closed");
+    assert!(ids.iter().all(|i| *i == allowed), "{ids:?}");
+}
+
+#[test]
+fn a_tag_moved_through_the_enforcer_with_eci_off_is_not_judged_on_an_answer_kept_before() {
+    let engine = shared().engine();
+    let (m, on) = moving_cli_tag("offon");
+    let moving = format!("{}:{}", m.repo, m.tag);
+    let off = on.replace(r#""value":true"#, r#""value":false"#);
+    assert_ne!(on, off);
+    let (relay, g, _blocks) = Guard::start_held(engine, &on);
+    let apply = |admin: &str| {
+        let before = g.enforcer().policy().snapshot().version.clone();
+        std::fs::write(&g.admin, admin).unwrap();
+        g.enforcer().reload();
+        assert_ne!(g.enforcer().policy().snapshot().version, before, "reloaded");
+    };
+    let body = serde_json::json!({"Image": moving, "HostConfig": {"Binds": [g.socket_bind()]}})
+        .to_string();
+    let mut made = Vec::new();
+    let mut create = || {
+        let name = unique("offon");
+        made.push(name.clone());
+        let target = format!("/v1.41/containers/create?name={name}");
+        exchange(&g.listen, &post(&target, &body), Duration::from_secs(30)).0
+    };
+    m.hold_events_with_answers_kept(&relay, &mut create);
+    // ECI off for a moment, the tag moved through the enforcer meanwhile (its event held), and
+    // ECI back on: the next create is judged on what the tag names now.
+    apply(&off);
+    let (statuses, answer) = raw_http(
+        &g.listen,
+        format!(
+            "POST /v1.41/images/{}/tag?repo={}&tag={} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            m.other, m.repo, m.tag
+        )
+        .as_bytes(),
+    );
+    assert_eq!(statuses, [201], "{answer}");
+    apply(&on);
+    let status = create();
+    relay.release_events();
+    let allowed = image_id_of(engine, &m.allowed);
+    let ids = image_ids(engine, &made);
+    for name in &made {
+        remove_container(engine, name);
+    }
+    let _ = engine.run_docker(["rmi", &moving]);
+    assert_eq!(status, 403, "judged on the answer kept before ECI went off");
+    assert!(ids.iter().all(|i| *i == allowed), "{ids:?}");
+}

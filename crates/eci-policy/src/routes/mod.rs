@@ -100,8 +100,10 @@ impl Route {
         )
     }
 
-    /// Whether the request may change what an image name points to: a pull or import, a load, a
-    /// tag, a removal, a prune, a build, a commit.
+    /// Whether the request may change what an image name points to, or what the engine tells of
+    /// the image: a pull or import, a load, a tag, a removal, a prune, a build (BuildKit's `/grpc`
+    /// connection included: its builds name images, and a 20.10 engine announces none of them), a
+    /// commit, a push (it adds a repo digest).
     pub fn changes_image_names(&self) -> bool {
         matches!(
             self.endpoint,
@@ -111,7 +113,9 @@ impl Route {
                 | Endpoint::ImageDelete
                 | Endpoint::ImagePrune
                 | Endpoint::ImageBuild
+                | Endpoint::Grpc
                 | Endpoint::ImageCommit
+                | Endpoint::ImagePush
         )
     }
 }

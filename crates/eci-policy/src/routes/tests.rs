@@ -846,6 +846,8 @@ fn the_requests_that_may_change_what_an_image_name_points_to() {
         ("POST", "/images/prune"),
         ("POST", "/build?t=x:1"),
         ("POST", "/commit?container=c&repo=x"),
+        ("POST", "/grpc"),
+        ("POST", "/v1.41/images/x:1/push"),
     ];
     for (method, target) in changing {
         let c = classify(method, target).unwrap();
@@ -854,10 +856,10 @@ fn the_requests_that_may_change_what_an_image_name_points_to() {
     let unchanged = [
         ("GET", "/images/x:1/json"),
         ("GET", "/images/json"),
-        ("POST", "/images/x:1/push"),
         ("GET", "/images/x:1/get"),
         ("POST", "/containers/create"),
         ("POST", "/build/prune"),
+        ("POST", "/session"),
     ];
     for (method, target) in unchanged {
         let c = classify(method, target).unwrap();
