@@ -244,16 +244,6 @@ impl Watch {
                 return Followed::Answered;
             }
         };
-        // Image names changed from now on are told: the kept inspects may be used until the
-        // stream ends (or this future is dropped).
-        struct Following<'a>(&'a ImageCache);
-        impl Drop for Following<'_> {
-            fn drop(&mut self) {
-                self.0.following(false);
-            }
-        }
-        self.shared.images.following(true);
-        let _following = Following(&self.shared.images);
         if let Err(e) = self
             .shared
             .filtered
@@ -263,6 +253,20 @@ impl Watch {
             tracing::warn!(error = %e, "cannot sync filtered sockets");
         }
         self.sweep().await;
+        // Image names changed from now on are told: the kept inspects may be used until the
+        // stream ends (or this future is dropped). Only now, after two exchanges with the engine
+        // made once it answered the events request: the engine answers that request's head
+        // before it subscribes it to the events (moby's events route), and a change in between
+        // would never be told; and an event held unread while the sync and sweep ran tells of a
+        // change older than any answer kept from now on.
+        struct Following<'a>(&'a ImageCache);
+        impl Drop for Following<'_> {
+            fn drop(&mut self) {
+                self.0.following(false);
+            }
+        }
+        self.shared.images.following(true);
+        let _following = Following(&self.shared.images);
         let mut body = resp.into_body();
         let mut buf: Vec<u8> = Vec::new();
         while let Some(Ok(frame)) = body.frame().await {
