@@ -1172,10 +1172,6 @@ fn a_moved_tag_is_judged_anew_whoever_moved_it() {
     let cli_repo = repo_of(&cli.reference());
     let tag = format!("moving-{}", std::process::id());
     let moving = format!("{cli_repo}:{tag}");
-    let id_of = |r: &str| {
-        let out = engine_docker(engine, &["image", "inspect", "--format", "{{.Id}}", r]);
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
     engine
         .run_docker(["tag", &cli.reference(), &moving])
         .unwrap();
@@ -1245,7 +1241,11 @@ fn a_moved_tag_is_judged_anew_whoever_moved_it() {
     // Whatever the timing, what ran is what was checked: the allowed image, never the other.
     let ids = image_ids(engine, &made);
     assert!(ids.len() >= 3, "{ids:?}");
-    assert!(ids.iter().all(|i| *i == id_of(&cli.reference())), "{ids:?}");
+    assert!(
+        ids.iter()
+            .all(|i| *i == image_id_of(engine, &cli.reference())),
+        "{ids:?}"
+    );
     for name in &made {
         remove_container(engine, name);
     }
@@ -1274,6 +1274,54 @@ fn tag_on_engine(engine: &eci_e2e::Engine, image: &str, repo: &str, tag: &str) {
     assert_eq!(statuses, [201], "{answer}");
 }
 
+/// Creates of one body through an enforcer, each under a new name; the containers made are read
+/// from the engine, then removed, at the end.
+struct Creates<'a> {
+    listen: &'a Path,
+    body: String,
+    prefix: &'static str,
+    made: Vec<String>,
+}
+
+impl<'a> Creates<'a> {
+    fn new(g: &'a Guard, prefix: &'static str, body: serde_json::Value) -> Creates<'a> {
+        Creates {
+            listen: &g.listen,
+            body: body.to_string(),
+            prefix,
+            made: Vec::new(),
+        }
+    }
+
+    /// The status of one more create.
+    fn create(&mut self) -> u16 {
+        let name = unique(self.prefix);
+        let target = format!("/v1.41/containers/create?name={name}");
+        self.made.push(name);
+        exchange(
+            self.listen,
+            &post(&target, &self.body),
+            Duration::from_secs(30),
+        )
+        .0
+    }
+
+    /// The engine's inspect of each container made (by name), all removed, and the moved tag
+    /// `moving` too.
+    fn finish(self, engine: &eci_e2e::Engine, moving: &str) -> Vec<(String, serde_json::Value)> {
+        let made = self
+            .made
+            .iter()
+            .filter_map(|n| inspect_container(engine, n).map(|c| (n.clone(), c)))
+            .collect();
+        for name in &self.made {
+            remove_container(engine, name);
+        }
+        let _ = engine.run_docker(["rmi", moving]);
+        made
+    }
+}
+
 /// The image names a test moves, and how it creates (the status of each create).
 struct Moving<'a> {
     engine: &'a eci_e2e::Engine,
@@ -1285,6 +1333,11 @@ struct Moving<'a> {
 }
 
 impl Moving<'_> {
+    /// The name that moves.
+    fn reference(&self) -> String {
+        format!("{}:{}", self.repo, self.tag)
+    }
+
     fn to_allowed(&self) {
         tag_on_engine(self.engine, &self.allowed, &self.repo, &self.tag);
     }
@@ -1317,20 +1370,8 @@ impl Moving<'_> {
 #[test]
 fn a_privileged_create_with_its_socket_mount_audited_runs_the_image_its_host_access_was_judged_on()
 {
-    let s = shared();
-    let engine = s.engine();
-    let (cli, bb) = (s.cli(), s.busybox());
-    let cli_repo = repo_of(&cli.reference());
-    let tag = format!("hostly-{}", std::process::id());
-    let moving = format!("{cli_repo}:{tag}");
-    let m = Moving {
-        engine,
-        repo: cli_repo.clone(),
-        tag,
-        allowed: cli.reference(),
-        other: bb.reference(),
-    };
-    m.to_allowed();
+    let engine = shared().engine();
+    let m = moving_cli_tag("hostly");
     // Host access for the CLI's repository; no image may mount the socket, but socket mounts
     // are audited: such a create is allowed as it is, with no filtered socket (nothing to pin
     // for the mounts' sake).
@@ -1345,40 +1386,26 @@ fn a_privileged_create_with_its_socket_mount_audited_runs_the_image_its_host_acc
             },
             "eciGuard": {
                 "audit": { "socketMounts": true },
-                "hostAccess": { "images": [format!("{cli_repo}:*")] }
+                "hostAccess": { "images": [format!("{}:*", m.repo)] }
             }
         }
     })
     .to_string();
     let (relay, g, _blocks) = Guard::start_held(engine, &admin);
     let body = serde_json::json!({
-        "Image": moving,
+        "Image": m.reference(),
         "HostConfig": {"Privileged": true, "Binds": [g.socket_bind()]}
-    })
-    .to_string();
-    let mut made = Vec::new();
-    let mut create = || {
-        let name = unique("hostly");
-        made.push(name.clone());
-        let target = format!("/v1.41/containers/create?name={name}");
-        exchange(&g.listen, &post(&target, &body), Duration::from_secs(30)).0
-    };
+    });
+    let mut creates = Creates::new(&g, "hostly", body);
     // Within the second an answer is kept, the tag moves to an image without host access on the
     // engine's own socket (its event held), and the same create comes again: judged on the
     // answer kept, it must run the image judged.
-    m.hold_events_with_answers_kept(&relay, &mut create);
+    m.hold_events_with_answers_kept(&relay, &mut || creates.create());
     m.to_other();
-    let last = create();
+    let last = creates.create();
     relay.release_events();
-    let allowed = image_id_of(engine, &cli.reference());
-    let privileged: Vec<(String, serde_json::Value)> = made
-        .iter()
-        .filter_map(|n| inspect_container(engine, n).map(|c| (n.clone(), c)))
-        .collect();
-    for name in &made {
-        remove_container(engine, name);
-    }
-    let _ = engine.run_docker(["rmi", &moving]);
+    let allowed = image_id_of(engine, &m.allowed);
+    let privileged = creates.finish(engine, &m.reference());
     assert!(last == 201 || last == 403, "{last}");
     assert!(privileged.len() >= 4, "{privileged:?}");
     for (name, c) in &privileged {
@@ -1411,54 +1438,49 @@ fn open_grpc(listen: &Path) -> std::os::unix::net::UnixStream {
     s
 }
 
-/// A moving tag in the CLI's repository, allowed to mount the socket, and an enforcer on a relay.
-fn moving_cli_tag(prefix: &str) -> (Moving<'static>, String) {
+/// A moving tag in the CLI's repository, on the CLI's image for now.
+fn moving_cli_tag(prefix: &str) -> Moving<'static> {
     let s = shared();
-    let cli_repo = repo_of(&s.cli().reference());
-    let tag = format!("{prefix}-{}", std::process::id());
     let m = Moving {
         engine: s.engine(),
-        repo: cli_repo.clone(),
-        tag: tag.clone(),
+        repo: repo_of(&s.cli().reference()),
+        tag: format!("{prefix}-{}", std::process::id()),
         allowed: s.cli().reference(),
         other: s.busybox().reference(),
     };
     m.to_allowed();
-    let admin = admin_settings(&[&format!("{cli_repo}:*")], "deny", &[]);
-    (m, admin)
+    m
+}
+
+/// Admin settings that let the images of `m`'s repository mount the socket.
+fn repo_allowed(m: &Moving<'_>) -> String {
+    admin_settings(&[&format!("{}:*", m.repo)], "deny", &[])
 }
 
 #[test]
 fn no_kept_image_answer_is_used_while_a_buildkit_connection_is_open() {
     let engine = shared().engine();
-    let (m, admin) = moving_cli_tag("grpc");
-    let moving = format!("{}:{}", m.repo, m.tag);
-    let (relay, g, _blocks) = Guard::start_held(engine, &admin);
-    let body = serde_json::json!({"Image": moving, "HostConfig": {"Binds": [g.socket_bind()]}})
-        .to_string();
-    let mut made = Vec::new();
-    let mut create = || {
-        let name = unique("grpc");
-        made.push(name.clone());
-        let target = format!("/v1.41/containers/create?name={name}");
-        exchange(&g.listen, &post(&target, &body), Duration::from_secs(30)).0
-    };
-    m.hold_events_with_answers_kept(&relay, &mut create);
+    let m = moving_cli_tag("grpc");
+    let (relay, g, _blocks) = Guard::start_held(engine, &repo_allowed(&m));
+    let body =
+        serde_json::json!({"Image": m.reference(), "HostConfig": {"Binds": [g.socket_bind()]}});
+    let mut creates = Creates::new(&g, "grpc", body);
+    m.hold_events_with_answers_kept(&relay, &mut || creates.create());
     // A build over BuildKit's connection names images inside it, where the enforcer cannot see,
     // and a 20.10 engine announces none of those names. While one is open no kept answer is
     // used: here the tag moves on the engine's socket (its event held), standing for the build's
     // naming.
     let grpc = open_grpc(&g.listen);
     m.to_other();
-    let judged_anew = create();
+    let judged_anew = creates.create();
     // Once it is closed, answers are kept and used again.
     drop(grpc);
     let mut kept_again = false;
     for _ in 0..50 {
         m.to_allowed();
-        let asked = create();
+        let asked = creates.create();
         m.to_other();
-        if asked == 201 && create() == 201 {
+        if asked == 201 && creates.create() == 201 {
             kept_again = true;
             break;
         }
@@ -1466,24 +1488,20 @@ fn no_kept_image_answer_is_used_while_a_buildkit_connection_is_open() {
     }
     relay.release_events();
     let allowed = image_id_of(engine, &m.allowed);
-    let ids = image_ids(engine, &made);
-    for name in &made {
-        remove_container(engine, name);
-    }
-    let _ = engine.run_docker(["rmi", &moving]);
+    let made = creates.finish(engine, &m.reference());
     assert_eq!(
         judged_anew, 403,
         "judged on the answer kept before the move"
     );
     assert!(kept_again, "answers kept again once the connection closed");
-    assert!(ids.iter().all(|i| *i == allowed), "{ids:?}");
+    assert!(made.iter().all(|(_, c)| c["Image"] == allowed), "{made:?}");
 }
 
 #[test]
 fn a_tag_moved_through_the_enforcer_with_eci_off_is_not_judged_on_an_answer_kept_before() {
     let engine = shared().engine();
-    let (m, on) = moving_cli_tag("offon");
-    let moving = format!("{}:{}", m.repo, m.tag);
+    let m = moving_cli_tag("offon");
+    let on = repo_allowed(&m);
     let off = on.replace(r#""value":true"#, r#""value":false"#);
     assert_ne!(on, off);
     let (relay, g, _blocks) = Guard::start_held(engine, &on);
@@ -1493,16 +1511,10 @@ fn a_tag_moved_through_the_enforcer_with_eci_off_is_not_judged_on_an_answer_kept
         g.enforcer().reload();
         assert_ne!(g.enforcer().policy().snapshot().version, before, "reloaded");
     };
-    let body = serde_json::json!({"Image": moving, "HostConfig": {"Binds": [g.socket_bind()]}})
-        .to_string();
-    let mut made = Vec::new();
-    let mut create = || {
-        let name = unique("offon");
-        made.push(name.clone());
-        let target = format!("/v1.41/containers/create?name={name}");
-        exchange(&g.listen, &post(&target, &body), Duration::from_secs(30)).0
-    };
-    m.hold_events_with_answers_kept(&relay, &mut create);
+    let body =
+        serde_json::json!({"Image": m.reference(), "HostConfig": {"Binds": [g.socket_bind()]}});
+    let mut creates = Creates::new(&g, "offon", body);
+    m.hold_events_with_answers_kept(&relay, &mut || creates.create());
     // ECI off for a moment, the tag moved through the enforcer meanwhile (its event held), and
     // ECI back on: the next create is judged on what the tag names now.
     apply(&off);
@@ -1516,14 +1528,10 @@ fn a_tag_moved_through_the_enforcer_with_eci_off_is_not_judged_on_an_answer_kept
     );
     assert_eq!(statuses, [201], "{answer}");
     apply(&on);
-    let status = create();
+    let status = creates.create();
     relay.release_events();
     let allowed = image_id_of(engine, &m.allowed);
-    let ids = image_ids(engine, &made);
-    for name in &made {
-        remove_container(engine, name);
-    }
-    let _ = engine.run_docker(["rmi", &moving]);
+    let made = creates.finish(engine, &m.reference());
     assert_eq!(status, 403, "judged on the answer kept before ECI went off");
-    assert!(ids.iter().all(|i| *i == allowed), "{ids:?}");
+    assert!(made.iter().all(|(_, c)| c["Image"] == allowed), "{made:?}");
 }
