@@ -105,19 +105,17 @@ impl ImageCache {
         if !state.usable() || state.generation != ticket.generation {
             return;
         }
-        if state.kept.len() >= MAX_NAMES && !state.kept.contains_key(name) {
-            state
-                .kept
-                .retain(|_, (_, asked)| asked.elapsed() < KEPT_FOR);
-        }
-        if state.kept.len() >= MAX_NAMES && !state.kept.contains_key(name) {
-            let oldest = state
-                .kept
-                .iter()
-                .min_by_key(|(_, (_, asked))| *asked)
-                .map(|(n, _)| n.clone());
-            if let Some(oldest) = oldest {
-                state.kept.remove(&oldest);
+        let kept = &mut state.kept;
+        if kept.len() >= MAX_NAMES && !kept.contains_key(name) {
+            kept.retain(|_, (_, asked)| asked.elapsed() < KEPT_FOR);
+            if kept.len() >= MAX_NAMES {
+                let oldest = kept
+                    .iter()
+                    .min_by_key(|(_, (_, asked))| *asked)
+                    .map(|(n, _)| n.clone());
+                if let Some(oldest) = oldest {
+                    kept.remove(&oldest);
+                }
             }
         }
         state
@@ -125,28 +123,29 @@ impl ImageCache {
             .insert(name.to_owned(), (facts.clone(), ticket.asked));
     }
 
-    /// Image names may have changed: nothing kept so far is used.
-    pub fn forget(&self) {
+    /// Applies `change` to the state, then forgets all kept so far: every change of what may be
+    /// kept is a possible change of image names.
+    fn change(&self, change: impl FnOnce(&mut State)) {
         if let Ok(mut state) = self.state.lock() {
+            change(&mut state);
             state.forget();
         }
     }
 
+    /// Image names may have changed: nothing kept so far is used.
+    pub fn forget(&self) {
+        self.change(|_| {});
+    }
+
     /// Whether the engine's events are being followed now (each change of it forgets).
     pub fn following(&self, following: bool) {
-        if let Ok(mut state) = self.state.lock() {
-            state.following = following;
-            state.forget();
-        }
+        self.change(|state| state.following = following);
     }
 
     /// A request that may change image names is under way until the guard is dropped (with the
     /// end of its answer): nothing is kept or used meanwhile, and all is forgotten at both ends.
     pub fn changing(self: &Arc<Self>) -> Changing {
-        if let Ok(mut state) = self.state.lock() {
-            state.changing += 1;
-            state.forget();
-        }
+        self.change(|state| state.changing += 1);
         Changing(self.clone())
     }
 }
@@ -156,10 +155,8 @@ pub struct Changing(Arc<ImageCache>);
 
 impl Drop for Changing {
     fn drop(&mut self) {
-        if let Ok(mut state) = self.0.state.lock() {
-            state.changing = state.changing.saturating_sub(1);
-            state.forget();
-        }
+        self.0
+            .change(|state| state.changing = state.changing.saturating_sub(1));
     }
 }
 
